@@ -1,0 +1,114 @@
+"""The errors `lxd_common` raises, as one hierarchy a charm can catch.
+
+Every error says what was wrong in words an operator can act on, because
+charms put these messages straight into a status or an action failure.
+Errors caused by bad input also derive from `ValueError`, so code that
+only wants to tell "the input was wrong" from "the system failed" can.
+"""
+
+from __future__ import annotations
+
+
+class LxdCommonError(Exception):
+    """Base class of every error raised by `lxd_common`."""
+
+
+# --- certs and endpoints ---------------------------------------------------
+
+
+class CertificateError(LxdCommonError, ValueError):
+    """A PEM is not a usable X.509 certificate (or private key, where one is asked for)."""
+
+
+class EndpointError(LxdCommonError, ValueError):
+    """An LXD endpoint address cannot be parsed or has an invalid host or port."""
+
+
+# --- snap --------------------------------------------------------------------
+
+
+class SnapError(LxdCommonError):
+    """snapd refused or failed an operation on the LXD snap."""
+
+
+class SnapChannelError(SnapError, ValueError):
+    """A snap channel is malformed (not `[track/]risk[/branch]`)."""
+
+
+class SnapDowngradeError(SnapError):
+    """A refresh would move LXD to an older track, which LXD does not support."""
+
+
+class SnapConfigError(SnapError, ValueError):
+    """A snap configuration key or value is not one LXD's snap accepts."""
+
+
+class SideloadError(SnapError, ValueError):
+    """A sideloaded LXD binary or snap (or a tarball of them) cannot be used."""
+
+
+# --- sysctl ------------------------------------------------------------------
+
+
+class SysctlError(LxdCommonError):
+    """Kernel tuning or hardening could not be applied or reverted."""
+
+
+# --- lxd ---------------------------------------------------------------------
+
+
+class LxdError(LxdCommonError):
+    """An operation on an LXD daemon failed."""
+
+
+class LxdNotFoundError(LxdError):
+    """No local LXD socket exists where LXD installs one."""
+
+
+class LxdUnreachableError(LxdError):
+    """The LXD daemon did not answer (socket or HTTPS endpoint), or not in time."""
+
+
+class LxdNotTrustedError(LxdError):
+    """The LXD daemon answered but does not trust our client certificate."""
+
+
+class LxdApiError(LxdError):
+    """LXD refused a request; the message is LXD's own reason."""
+
+
+class PreseedError(LxdError, ValueError):
+    """A preseed is not valid YAML, or not a mapping LXD's init accepts."""
+
+
+class TrustEntryNotFoundError(LxdError):
+    """No certificate in the trust store has the given name or fingerprint."""
+
+
+class ProjectNotFoundError(LxdError, ValueError):
+    """A trust restriction names a project that does not exist."""
+
+
+class ClusterError(LxdError):
+    """A cluster membership operation cannot be done."""
+
+
+class MemberExistsError(ClusterError, ValueError):
+    """A join token was asked for a member name that is already in the cluster."""
+
+
+class MemberNotFoundError(ClusterError, ValueError):
+    """The named cluster member does not exist."""
+
+
+class MemberHasInstancesError(ClusterError):
+    """A cluster member still holds instances, so it is not removed."""
+
+    def __init__(self, member: str, instances: list[str]) -> None:
+        self.member = member
+        self.instances = instances
+        shown = ", ".join(instances[:5]) + (", ..." if len(instances) > 5 else "")
+        super().__init__(
+            f"member {member!r} still holds {len(instances)} instance(s) ({shown}); "
+            "move or delete them before removing the member"
+        )
