@@ -74,7 +74,16 @@ class LxdNotTrustedError(LxdError):
 
 
 class LxdApiError(LxdError):
-    """LXD refused a request; the message is LXD's own reason."""
+    """LXD refused a request; the message is LXD's own reason.
+
+    ``status`` is LXD's error code (HTTP-like: 404 not found, 409 conflict),
+    or 0 when LXD gave none, so callers can react to a conflict or absence
+    without parsing the message.
+    """
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PreseedError(LxdError, ValueError):

@@ -1,0 +1,49 @@
+"""A typed client for LXD daemons, on pylxd.
+
+Connect with :meth:`LxdClient.local` (Unix socket, found in the order Juju
+uses: ``LXD_DIR``, the snap's socket, Debian's socket) or
+:meth:`LxdClient.remote` (HTTPS with a client certificate, the server's
+certificate pinned)::
+
+    from lxd_common.lxd import LxdClient
+
+    with LxdClient.local(wait=30) as lxd:
+        lxd.apply_preseed(preseed_yaml)
+        lxd.set_server_config({"core.https_address": "10.0.0.1:8443"})
+        entry = lxd.trust.add(cert_pem, name="ci", projects=["ci"])
+        token = lxd.cluster.add_join_token("node2")
+
+Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
+
+- ``LxdNotFoundError``: no local socket.
+- ``LxdUnreachableError``: no answer, or not in time.
+- ``LxdNotTrustedError``: the daemon does not trust our certificate.
+- ``PreseedError``: a preseed is malformed (also a ``ValueError``).
+- ``ProjectNotFoundError``, ``TrustEntryNotFoundError``: trust store lookups.
+- ``MemberExistsError``, ``MemberNotFoundError``, ``MemberHasInstancesError``,
+  ``ClusterError``: cluster membership.
+- ``LxdApiError``: LXD refused a request; the message is LXD's reason.
+"""
+
+from ._client import LxdClient
+from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
+from ._preseed import join_preseed, parse_preseed
+from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
+from ._trust import ClientToken, TrustEntry, TrustStore
+
+__all__ = [
+    "DEBIAN_SOCKET",
+    "SNAP_SOCKET",
+    "ClientToken",
+    "Cluster",
+    "ClusterMember",
+    "JoinToken",
+    "LxdClient",
+    "TrustEntry",
+    "TrustStore",
+    "decode_join_token",
+    "find_socket",
+    "join_preseed",
+    "parse_preseed",
+    "socket_candidates",
+]

@@ -1,0 +1,72 @@
+"""Translate what pylxd and requests raise into `lxd_common.errors`.
+
+pylxd surfaces LXD's refusals as ``LXDAPIException`` and transport problems
+as ``ClientConnectionFailed`` or raw ``requests`` errors. Callers of this
+package should only ever need to catch our own hierarchy, so every call into
+pylxd goes through :func:`translate_errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from pylxd import exceptions as pylxd_exceptions
+
+from ..errors import LxdApiError, LxdUnreachableError
+
+
+def lxd_message(error: pylxd_exceptions.LXDAPIException) -> str:
+    """LXD's own reason for refusing a request, without pylxd's wrapping."""
+    try:
+        return str(error) or "LXD refused the request without a reason"
+    except Exception:
+        return "LXD refused the request (unreadable response)"
+
+
+def status_code(error: pylxd_exceptions.LXDAPIException) -> int:
+    """The HTTP status (or LXD error code) of a refused request."""
+    response = error.response
+    try:
+        body: dict[str, Any] = response.json()
+        code = int(body.get("error_code") or 0)
+        if code:
+            return code
+    except (ValueError, AttributeError):
+        pass
+    return int(getattr(response, "status_code", 0) or 0)
+
+
+@contextmanager
+def translate_errors(doing: str) -> Iterator[None]:
+    """Re-raise pylxd/requests failures as our errors, saying what we were doing."""
+    try:
+        yield
+    except pylxd_exceptions.ClientConnectionFailed as e:
+        raise LxdUnreachableError(
+            f"cannot reach LXD while {doing}: {e or 'connection failed'}"
+        ) from e
+    except (requests.ConnectionError, requests.Timeout) as e:
+        raise LxdUnreachableError(f"cannot reach LXD while {doing}: {e}") from e
+    except pylxd_exceptions.LXDAPIException as e:
+        raise LxdApiError(f"LXD refused {doing}: {lxd_message(e)}", status_code(e)) from e
+
+
+def check(response: requests.Response, doing: str) -> dict[str, Any]:
+    """Return the JSON body of a raw API response, or raise LxdApiError.
+
+    Raw ``client.api`` calls do not raise on LXD errors, so this is where
+    they become :class:`LxdApiError`, carrying LXD's own reason.
+    """
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError as e:
+        raise LxdApiError(f"LXD sent a non-JSON answer while {doing}") from e
+    if body.get("type") == "error" or response.status_code >= 400:
+        raise LxdApiError(
+            f"LXD refused {doing}: {body.get('error') or response.reason}",
+            int(body.get("error_code") or response.status_code),
+        )
+    return body

@@ -1,0 +1,291 @@
+"""A connection to one LXD daemon, local (Unix socket) or remote (HTTPS).
+
+`LxdClient` is the entry point of this package: it owns the pylxd client and
+hands out the trust store and cluster views that share its connection.
+Every failure surfaces as an `lxd_common.errors.LxdError` subclass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import pylxd
+import tenacity
+from pylxd.client import get_session_for_url
+
+from ..certs import CertificatePair, write_certificate, write_private_key
+from ..endpoints import normalise_endpoint
+from ..errors import LxdApiError, LxdError, LxdNotTrustedError, LxdUnreachableError
+from ._api import check, translate_errors
+from ._cluster import Cluster
+from ._preseed import dump_preseed, join_preseed, parse_preseed
+from ._socket import find_socket
+from ._trust import TrustStore
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Where ``lxd`` (for ``lxd init``) may live: the snap first, then Debian's.
+LXD_BINARY_PATH = "/snap/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_TIMEOUT = 30.0
+PRESEED_TIMEOUT = 300.0
+
+
+class LxdClient:
+    """One daemon, with the trust store and cluster operations on it."""
+
+    def __init__(
+        self,
+        api: pylxd.Client,
+        *,
+        socket: Path | None = None,
+        endpoint: str | None = None,
+        private_dir: tempfile.TemporaryDirectory[str] | None = None,
+    ) -> None:
+        self._api = api
+        self.socket = socket
+        self.endpoint = endpoint
+        self._private_dir = private_dir
+        self.trust = TrustStore(api)
+        self.cluster = Cluster(api)
+
+    # --- connecting --------------------------------------------------------
+
+    @classmethod
+    def local(
+        cls,
+        socket: Path | None = None,
+        *,
+        wait: float = 0.0,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> LxdClient:
+        """Connect over the local Unix socket (found like Juju finds it).
+
+        Args:
+            socket: the socket to use; found with `find_socket` when None.
+            wait: seconds to keep retrying while the daemon is starting.
+            timeout: seconds to wait for any one API answer.
+
+        Raises:
+            LxdNotFoundError: no socket exists.
+            LxdUnreachableError: the daemon did not answer within ``wait``.
+        """
+        path = socket or find_socket()
+
+        def connect() -> pylxd.Client:
+            if not path.exists():
+                raise LxdUnreachableError(f"the LXD socket {path} does not exist")
+            with translate_errors(f"connecting to {path}"):
+                return pylxd.Client(endpoint=str(path), timeout=timeout)
+
+        return cls(_retrying(connect, wait), socket=path)
+
+    @classmethod
+    def remote(
+        cls,
+        endpoint: str,
+        client_cert: CertificatePair,
+        server_cert: str | None = None,
+        *,
+        wait: float = 0.0,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> LxdClient:
+        """Connect over HTTPS, authenticating with a client certificate.
+
+        Args:
+            endpoint: any form `normalise_endpoint` accepts (``10.0.0.1``...).
+            client_cert: our certificate and key; LXD trusts or rejects it.
+            server_cert: the server's PEM certificate, pinned by fingerprint
+                (LXD servers are self-signed); None verifies with system CAs.
+            wait: seconds to keep retrying while the daemon is unreachable.
+            timeout: seconds to wait for any one API answer.
+
+        pylxd (through requests) needs files for certificates, so they are
+        written to a private directory (0700, key 0600) removed by `close`.
+        """
+        url = normalise_endpoint(endpoint)
+        private = tempfile.TemporaryDirectory(prefix="lxd-client-")
+        try:
+            directory = Path(private.name)
+            directory.chmod(0o700)
+            cert_path, key_path = directory / "client.crt", directory / "client.key"
+            write_certificate(cert_path, client_cert.certificate)
+            write_private_key(key_path, client_cert.private_key)
+            verify: str | bool = True
+            if server_cert is not None:
+                server_path = directory / "server.crt"
+                write_certificate(server_path, server_cert)
+                verify = str(server_path)
+
+            cert = (str(cert_path), str(key_path))
+            session = get_session_for_url(url, verify=verify, cert=cert)
+            # requests lets REQUESTS_CA_BUNDLE (and friends) from the environment
+            # override a session's `verify`, which would silently replace the pinned
+            # server certificate with the system CAs: never take TLS settings from there.
+            session.trust_env = False
+
+            def connect() -> pylxd.Client:
+                with translate_errors(f"connecting to {url}"):
+                    return pylxd.Client(endpoint=url, cert=cert, timeout=timeout, session=session)
+
+            api = _retrying(connect, wait)
+        except BaseException:
+            private.cleanup()
+            raise
+        return cls(api, endpoint=url, private_dir=private)
+
+    def close(self) -> None:
+        """Forget the connection and delete any certificate files written for it."""
+        self._api.api.session.close()
+        if self._private_dir is not None:
+            self._private_dir.cleanup()
+            self._private_dir = None
+
+    def __enter__(self) -> LxdClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def wait_ready(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        """Wait until the daemon answers; returns its server info.
+
+        Raises:
+            LxdUnreachableError: still no answer after ``timeout`` seconds.
+        """
+        return _retrying(self.server_info, timeout)
+
+    # --- server ------------------------------------------------------------
+
+    @property
+    def pylxd(self) -> pylxd.Client:
+        """The underlying pylxd client, for what this package does not wrap."""
+        return self._api
+
+    def server_info(self) -> dict[str, Any]:
+        """``GET /1.0``: environment, auth state, config (one API call)."""
+        with translate_errors("reading server information"):
+            response = self._api.api.get()
+        info: dict[str, Any] = check(response, "reading server information")["metadata"]
+        return info
+
+    @property
+    def trusted(self) -> bool:
+        """True when the daemon trusts this client."""
+        return self.server_info().get("auth") == "trusted"
+
+    def require_trusted(self) -> None:
+        """Raise `LxdNotTrustedError` unless the daemon trusts this client."""
+        info = self.server_info()
+        if info.get("auth") != "trusted":
+            where = self.endpoint or str(self.socket)
+            raise LxdNotTrustedError(
+                f"LXD at {where} does not trust this client (auth: {info.get('auth')}); "
+                "add the client certificate to its trust store"
+            )
+
+    def server_config(self) -> dict[str, str]:
+        """The server's own configuration keys (``lxc config show``)."""
+        return {str(k): str(v) for k, v in (self.server_info().get("config") or {}).items()}
+
+    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
+        """Set (or, for None, unset) server keys; returns the keys that changed.
+
+        Only differing keys are sent, in one PATCH, so re-running is a no-op
+        and LXD either applies all of them or none.
+        """
+        current = self.server_config()
+        patch: dict[str, str] = {}
+        for key, value in values.items():
+            if value is None or value == "":
+                if key in current:
+                    patch[key] = ""
+            elif current.get(key) != value:
+                patch[key] = value
+        if patch:
+            doing = f"setting server config {', '.join(sorted(patch))}"
+            with translate_errors(doing):
+                check(self._api.api.patch(json={"config": patch}), doing)
+        return sorted(patch)
+
+    # --- initialisation ----------------------------------------------------
+
+    def apply_preseed(self, preseed: str | Mapping[str, Any]) -> None:
+        """Apply a preseed with ``lxd init --preseed`` against this daemon.
+
+        The preseed is checked first (`PreseedError` names the problem);
+        LXD then applies it as one unit with its own rollback. Only local
+        daemons can be initialised this way. The preseed text is never
+        logged: a join preseed carries a cluster token.
+
+        Raises:
+            PreseedError: the preseed is malformed.
+            LxdError: this is a remote client, or ``lxd`` is not installed.
+            LxdApiError: LXD refused the preseed; the message is LXD's.
+        """
+        data = parse_preseed(preseed)
+        if self.socket is None:
+            raise LxdError("a preseed can only be applied to a local LXD daemon")
+        binary = shutil.which("lxd", path=LXD_BINARY_PATH)
+        if binary is None:
+            raise LxdError("the lxd command is not installed; cannot apply a preseed")
+        env = dict(os.environ, LXD_DIR=str(self.socket.parent))
+        logger.info("applying an LXD preseed with sections: %s", ", ".join(sorted(data)))
+        try:
+            subprocess.run(
+                [binary, "init", "--preseed"],
+                input=dump_preseed(data),
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=PRESEED_TIMEOUT,
+            )
+        except subprocess.CalledProcessError as e:
+            reason = (e.stderr or e.stdout or "").strip().splitlines()
+            raise LxdApiError(
+                f"LXD refused the preseed: {reason[-1] if reason else f'exit code {e.returncode}'}"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise LxdUnreachableError(
+                f"lxd init did not finish within {PRESEED_TIMEOUT:.0f} seconds"
+            ) from None
+
+    def join_cluster(
+        self,
+        server_name: str,
+        server_address: str,
+        token: str,
+        member_config: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        """Join an existing cluster as ``server_name``, reachable at ``server_address``.
+
+        ``token`` comes from `Cluster.add_join_token` on an existing member.
+        """
+        self.apply_preseed(join_preseed(server_name, server_address, token, member_config))
+
+
+def _retrying(call: Callable[[], T], seconds: float) -> T:
+    """Call until it stops raising `LxdUnreachableError`, for up to ``seconds``."""
+    if seconds <= 0:
+        return call()
+    retryer = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(seconds),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
+        retry=tenacity.retry_if_exception_type(LxdUnreachableError),
+        reraise=True,
+    )
+    return retryer(call)

@@ -1,0 +1,274 @@
+"""Cluster membership: bootstrap, join tokens, members, removal.
+
+LXD is permissive in two places where a charm must not be: it issues a join
+token for a name that is already a member, and it removes a member's record
+before an operator has noticed the instances still on it. Both are checked
+here first, so the caller gets a specific error instead of a surprise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    ClusterError,
+    MemberExistsError,
+    MemberHasInstancesError,
+    MemberNotFoundError,
+)
+from ._api import check, translate_errors
+
+if TYPE_CHECKING:
+    import pylxd
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True)
+class ClusterMember:
+    """One member as ``GET /1.0/cluster/members?recursion=1`` reports it."""
+
+    name: str
+    url: str
+    status: str
+    roles: list[str]
+    message: str = ""
+
+    @property
+    def online(self) -> bool:
+        """True when LXD counts the member as working."""
+        return self.status.lower() == "online"
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    """A join token for one future member. The token itself is a credential."""
+
+    server_name: str
+    token: str = field(repr=False)
+    expires_at: datetime | None = None
+    operation_id: str = ""
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """True once LXD will refuse the token because of its age."""
+        if self.expires_at is None:
+            return False
+        return (now or datetime.now(timezone.utc)) >= self.expires_at
+
+
+def decode_join_token(token: str) -> JoinToken:
+    """Read the server name and expiry a join token carries.
+
+    A joining unit uses this to spot an expired or mismatched token before
+    handing it to LXD, so it can ask for a new one instead of failing.
+
+    Raises:
+        ClusterError: the text is not an LXD join token.
+    """
+    try:
+        data = json.loads(base64.b64decode(token.strip(), validate=True))
+        name = str(data["server_name"])
+        if not data.get("secret") or not data.get("addresses"):
+            raise KeyError("secret")
+    except (binascii.Error, ValueError, KeyError, TypeError) as e:
+        raise ClusterError("this is not an LXD cluster join token") from e
+    return JoinToken(
+        server_name=name, token=token.strip(), expires_at=_parse_time(data.get("expires_at"))
+    )
+
+
+def _parse_time(value: object) -> datetime | None:
+    """LXD's RFC 3339 timestamps carry nanoseconds, which Python cannot parse."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+class Cluster:
+    """Cluster operations on one daemon (any member can answer for all)."""
+
+    def __init__(self, client: pylxd.Client) -> None:
+        self._client = client
+
+    def _info(self) -> dict[str, Any]:
+        with translate_errors("reading the cluster state"):
+            response = self._client.api.cluster.get()
+        metadata: dict[str, Any] = check(response, "reading the cluster state")["metadata"]
+        return metadata
+
+    @property
+    def enabled(self) -> bool:
+        """True when this daemon is a cluster member."""
+        return bool(self._info().get("enabled"))
+
+    @property
+    def server_name(self) -> str:
+        """This daemon's member name (empty when not clustered)."""
+        return str(self._info().get("server_name") or "")
+
+    def member_config(self) -> list[dict[str, str]]:
+        """The per-member keys a joining member must supply (pool sources...)."""
+        return [
+            {
+                "entity": c["entity"],
+                "name": c["name"],
+                "key": c["key"],
+                "value": c.get("value", ""),
+            }
+            for c in self._info().get("member_config") or []
+        ]
+
+    def enable(self, server_name: str, address: str) -> None:
+        """Turn a standalone daemon into the first member of a new cluster.
+
+        ``address`` (``host:port``) becomes ``cluster.https_address``; every
+        later member reaches the cluster there, which is why the charm
+        treats it as read-only afterwards.
+        """
+        info = self._info()
+        if info.get("enabled"):
+            if info.get("server_name") != server_name:
+                raise ClusterError(
+                    f"already clustered as {info.get('server_name')!r}, not {server_name!r}"
+                )
+            return
+        doing = f"bootstrapping the cluster as {server_name!r}"
+        with translate_errors(doing):
+            check(
+                self._client.api.patch(json={"config": {"cluster.https_address": address}}),
+                doing,
+            )
+            body = check(
+                self._client.api.cluster.put(json={"server_name": server_name, "enabled": True}),
+                doing,
+            )
+            self._client.operations.wait_for_operation(body["operation"])
+
+    def members(self) -> list[ClusterMember]:
+        """Every member with its status (one API call)."""
+        if not self.enabled:
+            return []
+        with translate_errors("listing cluster members"):
+            response = self._client.api.cluster.members.get(params={"recursion": "1"})
+        return [
+            ClusterMember(
+                name=m["server_name"],
+                url=m.get("url", ""),
+                status=m.get("status", ""),
+                roles=list(m.get("roles") or []),
+                message=m.get("message", ""),
+            )
+            for m in check(response, "listing cluster members")["metadata"] or []
+        ]
+
+    def add_join_token(self, server_name: str) -> JoinToken:
+        """Issue a join token for a new member called ``server_name``.
+
+        A pending token for the same name is revoked first, so at most one
+        valid token per name exists (the newest).
+
+        Raises:
+            ClusterError: this daemon is not clustered.
+            MemberExistsError: a member already has that name.
+        """
+        if not self.enabled:
+            raise ClusterError("cannot issue a join token: this LXD is not clustered")
+        if any(m.name == server_name for m in self.members()):
+            raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
+        self.revoke_join_tokens(server_name)
+        doing = f"issuing a join token for {server_name!r}"
+        with translate_errors(doing):
+            response = self._client.api.cluster.members.post(json={"server_name": server_name})
+        operation = check(response, doing)["metadata"]
+        return _token_from_operation(operation)
+
+    def join_tokens(self) -> list[JoinToken]:
+        """Pending (unused, unrevoked) join tokens."""
+        with translate_errors("listing join tokens"):
+            response = self._client.api.operations.get(params={"recursion": "1"})
+        groups = check(response, "listing join tokens")["metadata"] or {}
+        return [
+            _token_from_operation(op)
+            for op in groups.get("running", [])
+            if op.get("class") == "token" and "serverName" in (op.get("metadata") or {})
+        ]
+
+    def revoke_join_tokens(self, server_name: str) -> int:
+        """Revoke every pending token for ``server_name``; returns how many."""
+        revoked = 0
+        for token in self.join_tokens():
+            if token.server_name != server_name:
+                continue
+            doing = f"revoking the join token for {server_name!r}"
+            with translate_errors(doing):
+                check(self._client.api.operations[token.operation_id].delete(), doing)
+            revoked += 1
+        return revoked
+
+    def instances_on(self, member: str) -> list[str]:
+        """Instances located on ``member``, across all projects.
+
+        Names outside the default project are shown as ``project/name``.
+        """
+        with translate_errors("listing instances"):
+            response = self._client.api.instances.get(
+                params={"recursion": "1", "all-projects": "true"}
+            )
+        found = []
+        for inst in check(response, "listing instances")["metadata"] or []:
+            if inst.get("location") != member:
+                continue
+            project = inst.get("project") or DEFAULT_PROJECT
+            name = inst["name"] if project == DEFAULT_PROJECT else f"{project}/{inst['name']}"
+            found.append(name)
+        return sorted(found)
+
+    def remove_member(self, server_name: str) -> None:
+        """Remove a member that holds no instances.
+
+        Never forced: instances are the operator's to move, not ours to lose.
+
+        Raises:
+            MemberNotFoundError: no such member.
+            MemberHasInstancesError: instances still live on it.
+        """
+        if server_name not in {m.name for m in self.members()}:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        doing = f"removing cluster member {server_name!r}"
+        with translate_errors(doing):
+            check(self._client.api.cluster.members[server_name].delete(), doing)
+
+
+def _token_from_operation(operation: dict[str, Any]) -> JoinToken:
+    meta = operation.get("metadata") or {}
+    payload = {
+        "server_name": meta["serverName"],
+        "fingerprint": meta["fingerprint"],
+        "addresses": meta["addresses"],
+        "secret": meta["secret"],
+        "expires_at": meta.get("expiresAt", ""),
+    }
+    token = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    return JoinToken(
+        server_name=meta["serverName"],
+        token=token,
+        expires_at=_parse_time(meta.get("expiresAt")),
+        operation_id=str(operation.get("id", "")),
+    )

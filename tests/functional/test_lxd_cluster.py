@@ -1,0 +1,121 @@
+"""Real clusters formed, grown and shrunk through lxd_common only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from lxd_common.errors import (
+    ClusterError,
+    MemberExistsError,
+    MemberHasInstancesError,
+    MemberNotFoundError,
+)
+from lxd_common.lxd import decode_join_token
+from tests.harness.lxd_daemons import LxdDaemon
+
+BOOTSTRAP = """
+config:
+  core.https_address: {address}
+storage_pools:
+- name: local
+  driver: dir
+profiles:
+- name: default
+  devices:
+    root: {{path: /, pool: local, type: disk}}
+"""
+
+
+def bootstrap(first: LxdDaemon) -> None:
+    lxd = first.client()
+    lxd.apply_preseed(BOOTSTRAP.format(address=first.address))
+    lxd.cluster.enable(first.name, first.address)
+
+
+def join(leader: LxdDaemon, joiner: LxdDaemon) -> None:
+    cluster = leader.client().cluster
+    token = cluster.add_join_token(joiner.name)
+    joiner.client().join_cluster(joiner.name, joiner.address, token.token, cluster.member_config())
+
+
+def member_names(daemon: LxdDaemon) -> list[str]:
+    return sorted(m.name for m in daemon.client().cluster.members())
+
+
+def test_three_members_form_grow_and_shrink(start_daemons, busybox_image: Path) -> None:
+    a, b, c = start_daemons(3)
+    bootstrap(a)
+    cluster = a.client().cluster
+    assert cluster.enabled and cluster.server_name == "m1"
+    assert cluster.member_config() == [
+        {"entity": "storage-pool", "name": "local", "key": "source", "value": ""}
+    ]
+    join(a, b)
+    join(a, c)
+    assert member_names(a) == ["m1", "m2", "m3"]
+    assert member_names(c) == ["m1", "m2", "m3"]  # any member answers for all
+    assert all(m.online for m in cluster.members())
+
+    # An instance on m3 blocks its removal and stays untouched.
+    a.import_image(busybox_image)
+    a.lxc("launch", "busybox", "keepme", "--target", "m3")
+    with pytest.raises(MemberHasInstancesError, match="keepme") as refused:
+        cluster.remove_member("m3")
+    assert refused.value.instances == ["keepme"]
+    assert member_names(a) == ["m1", "m2", "m3"]
+    assert a.client().pylxd.instances.get("keepme").status == "Running"
+
+    # Once the instance moves away, the removal goes through.
+    a.lxc("stop", "keepme", "--force")
+    a.lxc("move", "keepme", "--target", "m1")
+    assert cluster.instances_on("m3") == []
+    cluster.remove_member("m3")
+    assert member_names(a) == ["m1", "m2"]
+
+
+def test_join_tokens_are_listed_replaced_and_revoked(start_daemons) -> None:
+    (a,) = start_daemons(1)
+    bootstrap(a)
+    cluster = a.client().cluster
+    first = cluster.add_join_token("newbie")
+    second = cluster.add_join_token("newbie")
+    pending = cluster.join_tokens()
+    assert [t.server_name for t in pending] == ["newbie"], "a new token replaces the old one"
+    assert pending[0].token == second.token != first.token
+    decoded = decode_join_token(second.token)
+    assert decoded.server_name == "newbie"
+    assert decoded.expires_at is not None
+    assert not decoded.expired()
+    assert decoded.expired(datetime.now(timezone.utc) + timedelta(days=30))
+    assert cluster.revoke_join_tokens("newbie") == 1
+    assert cluster.join_tokens() == []
+
+
+def test_token_for_an_existing_member_is_refused(start_daemons) -> None:
+    (a,) = start_daemons(1)
+    bootstrap(a)
+    with pytest.raises(MemberExistsError, match="m1"):
+        a.client().cluster.add_join_token("m1")
+
+
+def test_removing_an_unknown_member_is_refused(start_daemons) -> None:
+    (a,) = start_daemons(1)
+    bootstrap(a)
+    with pytest.raises(MemberNotFoundError, match="ghost"):
+        a.client().cluster.remove_member("ghost")
+
+
+def test_tokens_need_a_cluster(daemon: LxdDaemon) -> None:
+    with pytest.raises(ClusterError, match="not clustered"):
+        daemon.client().cluster.add_join_token("x")
+    assert daemon.client().cluster.members() == []
+
+
+def test_enable_is_idempotent(daemon: LxdDaemon) -> None:
+    bootstrap(daemon)
+    daemon.client().cluster.enable(daemon.name, daemon.address)
+    with pytest.raises(ClusterError, match="already clustered"):
+        daemon.client().cluster.enable("other-name", daemon.address)

@@ -1,0 +1,1 @@
+"""Test infrastructure shared by the functional tests, the benchmarks and the demo."""

@@ -1,0 +1,241 @@
+"""Real LXD daemons on this machine, for the functional tests, benchmarks and demo.
+
+Each daemon is Debian's ``lxd`` started as root with its own ``LXD_DIR`` and
+its own loopback address (127.0.10.1:8443, 127.0.10.2:8443, ...), so several
+of them can form real clusters on one host without touching the network.
+`DaemonPool` starts them and, whatever happens in between, stops them and
+removes their state: instances force-stopped, daemons shut down, leftover
+mounts under each ``LXD_DIR`` detached, directories deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxd_common.lxd import LxdClient
+
+APT_PACKAGES = ("lxd", "lxd-client", "iptables", "busybox-static")
+INSTALL_HINT = (
+    "functional tests need Debian's LXD: run as root `apt-get install -y "
+    + " ".join(APT_PACKAGES)
+    + "` (or `bash .ci/run`, which does it)"
+)
+LXD_PORT = 8443
+START_TIMEOUT = 60.0
+
+
+def ensure_lxd_installed() -> str | None:
+    """Install LXD with apt when missing and possible; return a reason when not.
+
+    Returns None when ``lxd`` is ready to use, or one line saying what to do.
+    """
+    if os.geteuid() != 0:
+        return "functional tests start LXD daemons and need root (try: sudo tox -e functional)"
+    if shutil.which("lxd") and shutil.which("busybox"):
+        return None
+    if not shutil.which("apt-get"):
+        return INSTALL_HINT
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", *APT_PACKAGES],
+    ):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            return f"{INSTALL_HINT}; `{' '.join(command)}` failed: {result.stderr.strip()[-200:]}"
+    return None if shutil.which("lxd") else INSTALL_HINT
+
+
+def _address_free(host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, LXD_PORT))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class LxdDaemon:
+    """One running ``lxd`` process."""
+
+    name: str
+    directory: Path
+    host: str
+    process: subprocess.Popen[bytes]
+    _clients: list[LxdClient] = field(default_factory=list, repr=False)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for ``core.https_address`` / ``cluster.https_address``."""
+        return f"{self.host}:{LXD_PORT}"
+
+    @property
+    def socket(self) -> Path:
+        """The daemon's Unix socket."""
+        return self.directory / "unix.socket"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for ``lxc``/``lxd`` commands aimed at this daemon."""
+        return dict(os.environ, LXD_DIR=str(self.directory))
+
+    @property
+    def server_cert(self) -> str:
+        """The daemon's own (self-signed) TLS certificate."""
+        return (self.directory / "server.crt").read_text()
+
+    def client(self, wait: float = START_TIMEOUT) -> LxdClient:
+        """A socket client for this daemon, closed when the pool is cleaned up."""
+        client = LxdClient.local(self.socket, wait=wait)
+        self._clients.append(client)
+        return client
+
+    def lxc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``lxc`` against this daemon (for test setup, not for assertions on our code)."""
+        return subprocess.run(
+            ["lxc", *args], env=self.env, capture_output=True, text=True, check=check, timeout=120
+        )
+
+    def import_image(self, tarball: Path, alias: str = "busybox") -> None:
+        """Import a unified image tarball under ``alias``."""
+        self.lxc("image", "import", str(tarball), "--alias", alias)
+
+    def alive(self) -> bool:
+        """True while the daemon process runs."""
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop instances, shut the daemon down, and remove its directory."""
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        if self.alive():
+            # Instances would outlive the daemon and pin its directory.
+            self.lxc("stop", "--all", "--force", check=False)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(
+                    ["lxd", "shutdown", "--timeout", "20"],
+                    env=self.env,
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
+                )
+        _terminate(self.process)
+        _unmount_below(self.directory)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def _unmount_below(directory: Path) -> None:
+    """Lazily unmount whatever LXD left mounted inside ``directory`` (deepest first)."""
+    prefix = str(directory.resolve())
+    mounts = []
+    with contextlib.suppress(OSError), Path("/proc/self/mounts").open() as table:
+        for line in table:
+            target = line.split()[1].replace("\\040", " ")
+            if target == prefix or target.startswith(prefix + "/"):
+                mounts.append(target)
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+
+
+class DaemonPool:
+    """Starts daemons on free loopback addresses; `cleanup` removes them all."""
+
+    def __init__(self, network: str = "127.0.10.", root: Path | None = None) -> None:
+        self._network = network
+        self._root = root
+        self._next_host = 1
+        self.daemons: list[LxdDaemon] = []
+
+    def _free_host(self) -> str:
+        while self._next_host < 255:
+            host = f"{self._network}{self._next_host}"
+            self._next_host += 1
+            if _address_free(host):
+                return host
+        raise RuntimeError(f"no free loopback address left in {self._network}0/24")
+
+    def start(self, count: int = 1) -> list[LxdDaemon]:
+        """Start ``count`` daemons and wait until each answers on its socket."""
+        started = [self._spawn() for _ in range(count)]
+        for daemon in started:
+            self._wait(daemon)
+        return started
+
+    def _spawn(self) -> LxdDaemon:
+        host = self._free_host()
+        directory = Path(tempfile.mkdtemp(prefix="lxd-", dir=self._root))
+        directory.chmod(0o711)
+        log = directory / "lxd.log"
+        process = subprocess.Popen(
+            ["lxd", "--group", "root", "--logfile", str(log)],
+            env=dict(os.environ, LXD_DIR=str(directory)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        daemon = LxdDaemon(
+            name=f"m{len(self.daemons) + 1}", directory=directory, host=host, process=process
+        )
+        self.daemons.append(daemon)
+        return daemon
+
+    def _wait(self, daemon: LxdDaemon) -> None:
+        result = subprocess.run(
+            ["lxd", "waitready", "--timeout", str(int(START_TIMEOUT))],
+            env=daemon.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 or not daemon.alive():
+            log = (daemon.directory / "lxd.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"LXD in {daemon.directory} did not start: {result.stderr}\n{log}")
+
+    def cleanup(self) -> None:
+        """Stop and remove every daemon this pool started, ignoring failures."""
+        while self.daemons:
+            daemon = self.daemons.pop()
+            with contextlib.suppress(Exception):
+                daemon.stop()
+
+    def __enter__(self) -> DaemonPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2
+) -> bool:
+    """Poll until ``predicate()`` is true or ``timeout`` passes (LXD converges asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
