@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from lxd_common.certs import generate_client_certificate
 from lxd_common.errors import (
     ClusterError,
     MemberExistsError,
     MemberHasInstancesError,
     MemberNotFoundError,
 )
-from lxd_common.lxd import decode_join_token
+from lxd_common.lxd import LxdClient, decode_join_token
 from tests.harness.lxd_daemons import LxdDaemon
 
 BOOTSTRAP = """
@@ -119,3 +120,17 @@ def test_enable_is_idempotent(daemon: LxdDaemon) -> None:
     daemon.client().cluster.enable(daemon.name, daemon.address)
     with pytest.raises(ClusterError, match="already clustered"):
         daemon.client().cluster.enable("other-name", daemon.address)
+
+
+def test_trust_added_on_one_member_holds_on_every_member(start_daemons) -> None:
+    a, b, c = start_daemons(3)
+    bootstrap(a)
+    join(a, b)
+    join(a, c)
+    pair = generate_client_certificate("cluster-wide")
+    a.client().trust.add(pair.certificate, name="cluster-wide")
+    for member in (a, b, c):
+        # Clustered members all present the cluster certificate over HTTPS.
+        with LxdClient.remote(member.address, pair, member.server_cert) as remote:
+            remote.require_trusted()
+            assert remote.server_info()["environment"]["server_name"] == member.name

@@ -92,7 +92,14 @@ class LxdDaemon:
 
     @property
     def server_cert(self) -> str:
-        """The daemon's own (self-signed) TLS certificate."""
+        """The certificate the HTTPS listener presents.
+
+        A standalone daemon presents its own ``server.crt``; once clustered,
+        every member presents the shared ``cluster.crt`` instead.
+        """
+        cluster_cert = self.directory / "cluster.crt"
+        if cluster_cert.exists():
+            return cluster_cert.read_text()
         return (self.directory / "server.crt").read_text()
 
     def client(self, wait: float = START_TIMEOUT) -> LxdClient:

@@ -1,0 +1,1 @@
+"""The project's main job on a machine without Juju: see ``python -m demo``."""
