@@ -31,6 +31,7 @@ def test_add_find_remove(listening: LxdDaemon) -> None:
     assert lxd.trust.find("alice") == entry
     assert lxd.trust.find(entry.fingerprint) == entry
     assert lxd.trust.find(entry.fingerprint[:16]) == entry
+    assert lxd.trust.find_all("alice") == [entry]
     assert lxd.trust.remove("alice") == entry
     assert lxd.trust.find("alice") is None
     assert [e.name for e in lxd.trust.entries() if e.type == "client"] == []
