@@ -1,92 +1,413 @@
 #!/usr/bin/env python3
 """Juju charm for LXD, standalone or clustered.
 
-This module only wires Juju events to handlers and decides the unit status;
-the logic lives in the `lxd_charm` package (charm-specific, no `ops`) and in
+This module wires Juju events to handlers and decides the unit status. The
+logic lives in the `lxd_charm` package (charm-specific, no `ops`) and in
 `lxd_common` (shared with the lxd-integrator charm).
 
-This is the skeleton: the handlers log what they will do once the snap, LXD
-and cluster features land, and the status reports only what is actually
-known (whether the configuration is usable), never a workload that is not
-running.
+Every hook that can change something runs the same idempotent `_reconcile`,
+which brings the machine in line with the options: snap, snap config,
+one-time initialisation, proxy, listeners, kernel settings. Juju retries
+hooks, and operators change several options at once, so converging from
+whatever state the machine is in is simpler and safer than reacting to
+individual changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import ops
 
+from lxd_charm import actions
 from lxd_charm.config import LxdConfig
+from lxd_charm.host import Host, make_host
+from lxd_charm.initialise import (
+    InitError,
+    immutable_changes,
+    initial_preseed,
+    proxy_settings,
+)
+from lxd_charm.listeners import plan_listeners
+from lxd_charm.pending import PendingConfig, boot_id
+from lxd_common.errors import (
+    LxdApiError,
+    LxdCommonError,
+    LxdError,
+    LxdNotFoundError,
+    LxdUnreachableError,
+    PreseedError,
+    SideloadError,
+    SnapError,
+    SysctlError,
+)
+from lxd_common.lxd import LxdClient
+from lxd_common.snap import select_resource, split_pending
 
 logger = logging.getLogger(__name__)
+
+IMMUTABLE_OPTIONS = ("mode", "lxd-preseed")
+ACTION_LXD_WAIT = 10.0
+
+
+class BlockedError(Exception):
+    """The operator has to change something before the charm can go on."""
+
+
+class WaitingError(Exception):
+    """Something outside the operator's hands is not ready yet; a later hook retries."""
 
 
 class LxdCharm(ops.CharmBase):
     """Deploys LXD on a machine, as an independent server or a cluster member."""
 
+    _stored = ops.StoredState()  # type: ignore[no-untyped-call]
+
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        framework.observe(self.on.install, self._on_install)
-        framework.observe(self.on.start, self._on_start)
-        framework.observe(self.on.config_changed, self._on_config_changed)
+        self._stored.set_default(
+            initialised=False,
+            init_options={},
+            proxy={},
+            pending={},
+            problem="",
+            problem_kind="",
+            sideloaded_snap="",
+            listener_addresses={},
+        )
+        self.host: Host = make_host()
+        for event in (
+            self.on.install,
+            self.on.start,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.local_storage_attached,
+        ):
+            framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
+        framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
+        framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
+        framework.observe(self.on.get_client_token_action, self._on_get_client_token)
+        framework.observe(self.on.debug_action, self._on_debug)
+        framework.observe(self.on.show_pending_config_action, self._on_show_pending_config)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
 
-    def _on_install(self, _: ops.InstallEvent) -> None:
-        """Install LXD (not yet: logs the intent)."""
-        config = self._config()
-        if config is None:
-            return
-        logger.info("install: LXD snap from %s (not implemented yet)", config.snap_channel)
+    # --- hooks -------------------------------------------------------------
 
-    def _on_start(self, _: ops.StartEvent) -> None:
-        """Initialise LXD for the configured mode (not yet: logs the intent)."""
-        config = self._config()
-        if config is None:
-            return
-        logger.info("start: initialise LXD in %s mode (not implemented yet)", config.mode)
-
-    def _on_config_changed(self, _: ops.ConfigChangedEvent) -> None:
-        """Apply the live-updatable options (not yet: logs the intent)."""
-        config = self._config()
-        if config is None:
-            return
-        logger.info(
-            "config-changed: apply mode=%s snap-channel=%s (not implemented yet)",
-            config.mode,
-            config.snap_channel,
-        )
+    def _on_change(self, _: ops.EventBase) -> None:
+        """Any event that may change what the machine should look like."""
+        self._reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        """Nothing to poll yet; status itself is decided in collect-status."""
-        logger.debug("update-status: nothing to check yet")
+        """Finish work an earlier hook could not, and notice a reboot.
+
+        Otherwise this hook only checks that LXD answers (one API call),
+        because it runs every few minutes on every unit.
+        """
+        if self._stored.problem or self._reboot_happened():
+            self._reconcile()
+            return
+        if not self._stored.initialised:
+            return
+        try:
+            with self.host.lxd() as lxd:
+                lxd.server_info()
+        except LxdError as e:
+            self._set_problem("waiting", f"LXD is not answering: {e}")
+
+    def _on_add_trusted_client(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(actions.AddTrustedClientParams, errors="fail")
+        self._run_action(event, lambda lxd: actions.add_trusted_client(lxd, params))
+
+    def _on_remove_trusted_client(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(actions.RemoveTrustedClientParams, errors="fail")
+        self._run_action(event, lambda lxd: actions.remove_trusted_client(lxd, params))
+
+    def _on_get_client_token(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(actions.GetClientTokenParams, errors="fail")
+        self._run_action(event, lambda lxd: actions.get_client_token(lxd, params))
+
+    def _on_debug(self, event: ops.ActionEvent) -> None:
+        try:
+            event.set_results(actions.collect_debug_info())
+        except actions.ActionError as e:
+            event.fail(str(e))
+
+    def _on_show_pending_config(self, event: ops.ActionEvent) -> None:
+        pending = PendingConfig.from_dict(self._stored.pending)
+        event.set_results(actions.show_pending_config(pending.all_changes()))
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
-        """Decide the unit status, once per hook, from the current configuration.
+        """The one place the unit status is decided, from what this and earlier hooks found."""
+        event.add_status(self._status())
 
-        Bad configuration is operator-fixable, so it blocks with a message
-        saying what to set; otherwise the status names the mode in use.
+    def _status(self) -> ops.StatusBase:
+        """The first of: bad config, a recorded problem, a pending reboot, work left, or active."""
+        try:
+            config = self.load_config(LxdConfig)
+        except ValueError as e:
+            return ops.BlockedStatus(str(e))
+        if self._stored.problem:
+            if self._stored.problem_kind == "waiting":
+                return ops.WaitingStatus(self._stored.problem)
+            return ops.BlockedStatus(self._stored.problem)
+        pending = PendingConfig.from_dict(self._stored.pending)
+        if pending.waiting:
+            keys = ", ".join(sorted(pending.all_changes()))
+            return ops.BlockedStatus(
+                f"reboot to apply snap config {keys} (see show-pending-config)"
+            )
+        if config.mode == "cluster":
+            return ops.BlockedStatus(
+                "cluster mode is not available in this release: use standalone"
+            )
+        if not self._stored.initialised:
+            return ops.MaintenanceStatus("initialising LXD")
+        return ops.ActiveStatus(self._summary(config))
+
+    # --- reconciliation ----------------------------------------------------
+
+    def _reconcile(self) -> None:
+        """Bring the machine in line with the options; record what stopped it.
+
+        Problems the operator must fix become a blocked status, transient
+        ones a waiting status; both are retried by the next hook. Nothing is
+        half-applied: each step either completes or leaves its part as it was.
         """
         try:
             config = self.load_config(LxdConfig)
         except ValueError as e:
-            event.add_status(ops.BlockedStatus(str(e)))
-            return
-        event.add_status(ops.ActiveStatus(f"{config.mode} mode"))
-
-    def _config(self) -> LxdConfig | None:
-        """Load the typed config, or log and return None if it is invalid.
-
-        Handlers skip their work on invalid config rather than fail the hook:
-        the operator has to fix it, a retry would not help, and
-        collect-status reports the problem as the blocked status.
-        """
-        try:
-            return self.load_config(LxdConfig)
-        except ValueError as e:
             logger.warning("invalid config, doing nothing until it is fixed: %s", e)
-            return None
+            return
+        try:
+            self._refuse_immutable_changes(config)
+            self._sideload()
+            self._ensure_snap(config)
+            self._apply_snap_config(config)
+            if config.mode == "standalone":
+                with self._lxd() as lxd:
+                    self._initialise(lxd, config)
+                    self._undo_cleared_proxy(lxd)
+                    self._apply_listeners(lxd, config)
+            self._apply_kernel_settings(config)
+        except BlockedError as e:
+            self._set_problem("blocked", str(e))
+        except WaitingError as e:
+            self._set_problem("waiting", str(e))
+        else:
+            self._set_problem("", "")
+
+    def _refuse_immutable_changes(self, config: LxdConfig) -> None:
+        if not self._stored.initialised:
+            return
+        current = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
+        changes = immutable_changes(dict(self._stored.init_options), current)
+        if changes:
+            raise BlockedError(changes[0].message())
+
+    def _sideload(self) -> None:
+        """Install attached debug builds; an empty file detaches them."""
+        snap_file = self._resource("lxd-snap", "snap")
+        if snap_file is not None:
+            digest = _sha256(snap_file)
+            if digest != self._stored.sideloaded_snap:
+                with _blocked_on(SnapError, "cannot install the lxd-snap resource"):
+                    self.host.snap.install_snap_file(snap_file)
+                self._stored.sideloaded_snap = digest
+        elif self._stored.sideloaded_snap:
+            logger.info("lxd-snap resource detached: going back to the store's LXD")
+            self._stored.sideloaded_snap = ""
+        binary = self._resource("lxd-binary", "binary")
+        with _blocked_on(SnapError, "cannot use the lxd-binary resource"):
+            if binary is not None:
+                self.host.snap.install_debug_binary(binary, self.host.debug_binary)
+            else:
+                self.host.snap.remove_debug_binary(self.host.debug_binary)
+
+    def _resource(self, name: str, kind: str) -> Path | None:
+        try:
+            path = self.model.resources.fetch(name)
+        except (ops.ModelError, NameError):
+            return None  # not attached: nothing to sideload
+        workdir = self.host.sideload_dir / kind
+        workdir.mkdir(parents=True, exist_ok=True)
+        with _blocked_on(SideloadError, f"cannot use the {name} resource"):
+            return select_resource(path, "snap" if kind == "snap" else "binary", workdir=workdir)
+
+    def _ensure_snap(self, config: LxdConfig) -> None:
+        if self._stored.sideloaded_snap:
+            return  # the operator's own snap stays until the resource is detached
+        with _blocked_on(SnapError, "cannot install LXD"):
+            if self.host.snap.ensure(config.snap_channel):
+                logger.info("LXD snap now on %s", config.snap_channel)
+
+    def _apply_snap_config(self, config: LxdConfig) -> None:
+        """Live keys now; `lxcfs.*` keys take effect at the next boot (see `pending`)."""
+        snap = self.host.snap
+        pending = PendingConfig.from_dict(self._stored.pending)
+        current_boot = boot_id(self.host.root)
+        with _blocked_on(SnapError, "cannot apply snap config"):
+            if pending.rebooted(current_boot):
+                logger.info("rebooted: applying queued snap config %s", sorted(pending.queued))
+                snap.set_config(pending.queued)
+                pending = PendingConfig()
+            changes = snap.config_changes(config.snap_config())
+            if not self._stored.initialised:
+                snap.set_config(changes)  # nothing runs yet: LXCFS can take it now
+            else:
+                live, needs_reboot = split_pending(changes)
+                if needs_reboot:
+                    snap.set_config({key: changes[key] for key in needs_reboot})
+                    pending.reboot_keys.update({key: changes[key] for key in needs_reboot})
+                    pending.boot = pending.boot or current_boot
+                if pending.waiting:
+                    pending.queued = {key: changes[key] for key in live}
+                else:
+                    snap.set_config({key: changes[key] for key in live})
+        self._stored.pending = pending.to_dict()
+
+    def _reboot_happened(self) -> bool:
+        pending = PendingConfig.from_dict(self._stored.pending)
+        return pending.waiting and pending.rebooted(boot_id(self.host.root))
+
+    def _initialise(self, lxd: LxdClient, config: LxdConfig) -> None:
+        if self._stored.initialised:
+            return
+        proxy = proxy_settings(os.environ)
+        try:
+            preseed = initial_preseed(
+                config.lxd_preseed,
+                config.lxd_init_storage,
+                config.lxd_init_network,
+                self._local_block_device(),
+                proxy,
+            )
+            lxd.apply_preseed(preseed)
+        except (InitError, PreseedError) as e:
+            raise BlockedError(str(e)) from None
+        except LxdApiError as e:
+            option = "lxd-preseed" if config.lxd_preseed.strip() else "lxd-init-*"
+            raise BlockedError(f"{e}: fix {option}") from None
+        self._stored.initialised = True
+        self._stored.init_options = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
+        self._stored.proxy = proxy
+        logger.info(
+            "LXD initialised (%s)", "operator preseed" if config.lxd_preseed else "defaults"
+        )
+
+    def _undo_cleared_proxy(self, lxd: LxdClient) -> None:
+        """Unset the proxy keys we set, once the model's proxy is cleared."""
+        applied = dict(self._stored.proxy)
+        if not applied or proxy_settings(os.environ):
+            return
+        current = lxd.server_config()
+        lxd.set_server_config(
+            {key: None for key, value in applied.items() if current.get(key) == value}
+        )
+        self._stored.proxy = {}
+
+    def _apply_listeners(self, lxd: LxdClient, config: LxdConfig) -> None:
+        plan = plan_listeners(config.listeners(), self._binding_addresses(config))
+        lxd.set_server_config(plan.server_config)
+        self.unit.set_ports(*(ops.Port(protocol, port) for protocol, port in plan.ports))  # type: ignore[arg-type]
+        self._stored.listener_addresses = plan.addresses
+        if plan.missing:
+            names = ", ".join(plan.missing)
+            raise BlockedError(
+                f"no address for the {names} endpoint: bind it to a space with a subnet "
+                "on this machine, or turn lxd-listen-" + plan.missing[0] + " off"
+            )
+
+    def _binding_addresses(self, config: LxdConfig) -> dict[str, str | None]:
+        addresses: dict[str, str | None] = {}
+        for name, enabled in config.listeners().items():
+            if not enabled:
+                continue
+            try:
+                binding = self.model.get_binding(name)
+                address = binding.network.bind_address if binding else None
+            except ops.ModelError:
+                address = None
+            addresses[name] = str(address) if address else None
+        return addresses
+
+    def _apply_kernel_settings(self, config: LxdConfig) -> None:
+        with _blocked_on(SysctlError, "cannot apply kernel settings"):
+            self.host.sysctl(self.app.name).apply(config.sysctl_tuning)
+            self.host.hardening().apply(config.kernel_hardening)
+
+    # --- helpers -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lxd(self) -> Iterator[LxdClient]:
+        """The local daemon; not answering is a wait, not a failure."""
+        try:
+            client = self.host.lxd()
+        except LxdNotFoundError as e:
+            raise WaitingError(f"LXD is not installed yet: {e}") from None
+        except LxdUnreachableError as e:
+            raise WaitingError(f"LXD is not answering: {e}") from None
+        with client:
+            try:
+                yield client
+            except LxdUnreachableError as e:
+                raise WaitingError(f"LXD stopped answering: {e}") from None
+
+    def _run_action(
+        self, event: ops.ActionEvent, run: Callable[[LxdClient], dict[str, Any]]
+    ) -> None:
+        """Run an action against the local LXD; any failure is an action failure."""
+        try:
+            self.host.lxd_wait = ACTION_LXD_WAIT
+            with self.host.lxd() as lxd:
+                event.set_results(run(lxd))
+        except actions.ActionError as e:
+            event.fail(str(e))
+        except LxdCommonError as e:
+            event.fail(f"LXD: {e}")
+
+    def _local_block_device(self) -> str | None:
+        storages = self.model.storages.get("local") or []
+        for storage in storages:
+            with contextlib.suppress(ops.ModelError):
+                return str(storage.location)
+        return None
+
+    def _set_problem(self, kind: str, message: str) -> None:
+        if message:
+            logger.warning("%s: %s", kind, message)
+        self._stored.problem = message
+        self._stored.problem_kind = kind
+
+    def _summary(self, config: LxdConfig) -> str:
+        listeners = dict(self._stored.listener_addresses)
+        if not listeners:
+            return f"{config.mode}; no network listener"
+        shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
+        return f"{config.mode}; {shown}"
+
+
+@contextlib.contextmanager
+def _blocked_on(error: type[Exception], doing: str) -> Iterator[None]:
+    """Turn an operator-fixable error into `BlockedError`, saying what was being done."""
+    try:
+        yield
+    except error as e:
+        raise BlockedError(f"{doing}: {e}") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":

@@ -10,35 +10,91 @@ set, because the charm shows that message as its blocked status.
 from __future__ import annotations
 
 import dataclasses
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
+
+from lxd_common.errors import PreseedError, SnapChannelError
+from lxd_common.lxd import parse_preseed
+from lxd_common.snap import CONFIG_KEYS, parse_channel
 
 Mode = Literal["standalone", "cluster"]
 """How the units of the application relate: independent servers, or one cluster."""
 
 MODES: Final[tuple[str, ...]] = get_args(Mode)
+SNAP_CONFIG_PREFIX: Final = "snap-config-"
+STORAGE_DRIVERS: Final = ("", "dir", "btrfs", "lvm", "zfs")
+LISTENERS: Final = ("https", "bgp", "dns", "metrics")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LxdConfig:
-    """The charm options the LXD charm acts on.
+    """Every charm option, typed.
 
     Defaults mirror charmcraft.yaml so the class can be built on its own in
-    tests; in a deployed charm Juju always supplies every option.
-
-    Attributes:
-        mode: `standalone` (every unit its own LXD) or `cluster` (Juju forms
-            one LXD cluster from the units).
-        snap_channel: the snap channel LXD is installed and refreshed from.
+    tests. `snap-config-*` options have no default in charmcraft.yaml: unset
+    (None) means "leave the snap's own default alone".
     """
 
     mode: Mode = "standalone"
     snap_channel: str = "latest/stable"
+    lxd_preseed: str = ""
+    lxd_init_storage: str = "dir"
+    lxd_init_network: str = "lxdbr0"
+    lxd_listen_https: bool = False
+    lxd_listen_bgp: bool = False
+    lxd_listen_dns: bool = False
+    lxd_listen_metrics: bool = False
+    sysctl_tuning: bool = True
+    kernel_hardening: bool = True
+    snap_config_ceph_builtin: bool | None = None
+    snap_config_ceph_external: bool | None = None
+    snap_config_criu_enable: bool | None = None
+    snap_config_daemon_debug: bool | None = None
+    snap_config_daemon_group: str | None = None
+    snap_config_daemon_syslog: bool | None = None
+    snap_config_lvm_external: bool | None = None
+    snap_config_lxcfs_cfs: bool | None = None
+    snap_config_lxcfs_loadavg: bool | None = None
+    snap_config_lxcfs_pidfd: bool | None = None
+    snap_config_openvswitch_builtin: bool | None = None
+    snap_config_shiftfs_enable: str | None = None
 
     def __post_init__(self) -> None:
         """Reject values the charm cannot act on, with a message saying what to fix.
 
         Raises:
-            ValueError: `mode` is neither `standalone` nor `cluster`.
+            ValueError: an option has a value the charm cannot use.
         """
         if self.mode not in MODES:
             raise ValueError(f"invalid mode {self.mode!r}: set mode to standalone or cluster")
+        try:
+            parse_channel(self.snap_channel)
+        except SnapChannelError as e:
+            raise ValueError(f"invalid snap-channel: {e}") from None
+        if self.lxd_preseed.strip():
+            try:
+                parse_preseed(self.lxd_preseed)
+            except PreseedError as e:
+                raise ValueError(f"invalid lxd-preseed: {e}") from None
+        if self.lxd_init_storage not in STORAGE_DRIVERS:
+            drivers = ", ".join(d for d in STORAGE_DRIVERS if d)
+            raise ValueError(
+                f"invalid lxd-init-storage {self.lxd_init_storage!r}: set one of {drivers}, "
+                "or empty for no storage pool"
+            )
+        network = self.lxd_init_network
+        if network and (len(network) > 15 or not network.replace("-", "").isalnum()):
+            raise ValueError(
+                f"invalid lxd-init-network {network!r}: use an interface name of up to "
+                "15 letters, digits or dashes, or empty for no network"
+            )
+
+    def listeners(self) -> dict[str, bool]:
+        """Which `lxd-listen-*` listeners are switched on, by endpoint name."""
+        return {name: bool(getattr(self, f"lxd_listen_{name}")) for name in LISTENERS}
+
+    def snap_config(self) -> dict[str, bool | str | None]:
+        """The `snap-config-*` options, keyed by their suffix (`daemon-debug`...)."""
+        values: dict[str, Any] = {}
+        for suffix in CONFIG_KEYS:
+            values[suffix] = getattr(self, "snap_config_" + suffix.replace("-", "_"))
+        return values

@@ -1,86 +1,341 @@
-"""Unit tests of the LXD charm skeleton: config validation and the status it reports."""
+"""The LXD charm's hooks, driven by ops.testing against a fake machine (see conftest)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
+import io
+import tarfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-import ops
 import pytest
 from ops import testing
 
 from lxd_charm.config import LxdConfig
+from lxd_common.snap import machine_arch
+
+from .conftest import FakeHost, set_boot
+
+EMPTY = Path("/dev/null")
+HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])
 
 
-@pytest.fixture
-def ctx(load_charm: Callable[[str], ModuleType]) -> testing.Context[Any]:
-    return testing.Context(load_charm("lxd").LxdCharm)
+def run(
+    ctx: testing.Context[Any], event: str, state: testing.State, **kwargs: Any
+) -> testing.State:
+    """Run one hook; resources the state does not name are attached as empty files.
 
-
-def test_metadata_comes_from_charmcraft_yaml(ctx: testing.Context[Any]) -> None:
-    with ctx(ctx.on.update_status(), testing.State()) as mgr:
-        assert mgr.charm.meta.name == "lxd"
-        assert mgr.charm.config["mode"] == "standalone"
-        assert mgr.charm.config["snap-channel"] == "latest/stable"
-
-
-@pytest.mark.parametrize("mode", ["standalone", "cluster"])
-def test_valid_mode_is_active_and_named(ctx: testing.Context[Any], mode: str) -> None:
-    state = ctx.run(ctx.on.config_changed(), testing.State(config={"mode": mode}))
-    assert state.unit_status == testing.ActiveStatus(f"{mode} mode")
-
-
-def test_default_config_is_standalone(ctx: testing.Context[Any]) -> None:
-    state = ctx.run(ctx.on.config_changed(), testing.State())
-    assert state.unit_status == testing.ActiveStatus("standalone mode")
-
-
-@pytest.mark.parametrize("mode", ["x", "Cluster", "", "standalone "])
-def test_invalid_mode_blocks_with_fix(ctx: testing.Context[Any], mode: str) -> None:
-    state = ctx.run(ctx.on.config_changed(), testing.State(config={"mode": mode}))
-    assert state.unit_status == testing.BlockedStatus(
-        f"invalid mode {mode!r}: set mode to standalone or cluster"
+    An empty file is what Charmhub serves for a resource nobody uploaded, and
+    what an operator attaches to detach one.
+    """
+    named = {resource.name for resource in state.resources}
+    missing = {
+        testing.Resource(name=n, path=EMPTY) for n in ("lxd-binary", "lxd-snap") if n not in named
+    }
+    return ctx.run(
+        getattr(ctx.on, event)(**kwargs), replace(state, resources={*state.resources, *missing})
     )
 
 
-def test_invalid_mode_message_matches_spec(ctx: testing.Context[Any]) -> None:
-    state = ctx.run(ctx.on.config_changed(), testing.State(config={"mode": "x"}))
-    assert state.unit_status == testing.BlockedStatus(
-        "invalid mode 'x': set mode to standalone or cluster"
+def installed(ctx: testing.Context[Any], **config: Any) -> testing.State:
+    """The state after a successful install with ``config``."""
+    state = run(ctx, "install", testing.State(config=config))
+    return run(ctx, "start", state)
+
+
+# --- install and initialisation ----------------------------------------------
+
+
+def test_install_initialises_with_defaults(ctx, host: FakeHost, snapd) -> None:
+    state = installed(ctx)
+    assert snapd.snaps["lxd"].channel == "latest/stable"
+    (preseed,) = host.fake_lxd.preseeds
+    assert preseed["storage_pools"] == [{"name": "default", "driver": "dir"}]
+    assert preseed["networks"][0]["name"] == "lxdbr0"
+    assert preseed["profiles"][0]["devices"]["root"]["pool"] == "default"
+    assert preseed["profiles"][0]["devices"]["eth0"]["network"] == "lxdbr0"
+    assert host.tuning.applied[-1] is True and host.hardened.applied[-1] is True
+    assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
+
+
+def test_install_uses_the_operators_preseed(ctx, host: FakeHost) -> None:
+    preseed = "config:\n  images.auto_update_interval: '0'\n"
+    installed(ctx, **{"lxd-preseed": preseed})
+    assert host.fake_lxd.preseeds == [{"config": {"images.auto_update_interval": "0"}}]
+
+
+def test_no_storage_no_network(ctx, host: FakeHost) -> None:
+    installed(ctx, **{"lxd-init-storage": "", "lxd-init-network": ""})
+    assert host.fake_lxd.preseeds == [{}]
+
+
+def test_block_device_goes_to_a_block_driver(ctx, host: FakeHost) -> None:
+    local = testing.Storage("local")
+    state = testing.State(config={"lxd-init-storage": "zfs"}, storages={local})
+    run(ctx, "install", state)
+    pool = host.fake_lxd.preseeds[0]["storage_pools"][0]
+    assert pool["driver"] == "zfs"
+    assert pool["config"]["source"] == str(local.get_filesystem(ctx))
+
+
+def test_block_device_with_dir_driver_blocks(ctx, host: FakeHost) -> None:
+    state = testing.State(config={"lxd-init-storage": "dir"}, storages={testing.Storage("local")})
+    out = run(ctx, "install", state)
+    assert host.fake_lxd.preseeds == []
+    assert out.unit_status.name == "blocked"
+    assert "cannot use the attached block device" in out.unit_status.message
+
+
+def test_preseed_lxd_refuses_blocks_and_is_retried(ctx, host: FakeHost) -> None:
+    host.fake_lxd.refuse_preseed = "Storage pool driver 'nope' is unknown"
+    out = run(ctx, "install", testing.State())
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD refused the preseed: Storage pool driver 'nope' is unknown: fix lxd-init-*"
     )
+    host.fake_lxd.refuse_preseed = None
+    out = run(ctx, "update-status".replace("-", "_"), out)
+    assert len(host.fake_lxd.preseeds) == 1
+    assert out.unit_status.name == "active"
 
 
-@pytest.mark.parametrize("event", ["install", "start", "config_changed", "update_status"])
-@pytest.mark.parametrize("mode", ["standalone", "x"])
-def test_lifecycle_hooks_run_without_error(
-    ctx: testing.Context[Any], event: str, mode: str
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("lxd-preseed", "config: [unclosed", "invalid lxd-preseed: the preseed is not valid YAML"),
+        ("lxd-preseed", "bogus: 1", "invalid lxd-preseed: unknown preseed key(s) bogus"),
+        ("snap-channel", "latest/bogus", "invalid snap-channel"),
+        ("mode", "x", "invalid mode 'x': set mode to standalone or cluster"),
+        ("lxd-init-storage", "ext4", "invalid lxd-init-storage 'ext4'"),
+        ("lxd-init-network", "bad name!", "invalid lxd-init-network 'bad name!'"),
+    ],
+)
+def test_bad_config_blocks_and_changes_nothing(
+    ctx, host: FakeHost, snapd, option, value, error
 ) -> None:
-    """Every observed hook completes, whatever the config: bad config never crashes a hook."""
-    state = ctx.run(getattr(ctx.on, event)(), testing.State(config={"mode": mode}))
-    expected: ops.StatusBase = (
-        testing.ActiveStatus("standalone mode")
-        if mode == "standalone"
-        else testing.BlockedStatus("invalid mode 'x': set mode to standalone or cluster")
+    out = run(ctx, "install", testing.State(config={option: value}))
+    assert out.unit_status.name == "blocked"
+    assert out.unit_status.message.startswith(error)
+    assert snapd.calls == [] and host.fake_lxd.preseeds == []
+
+
+# --- immutable options ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("lxd-preseed", "config: {}\n"), ("mode", "cluster")]
+)
+def test_changing_an_init_option_is_refused_until_undone(
+    ctx, host: FakeHost, option, value
+) -> None:
+    state = installed(ctx)
+    changed = run(ctx, "config_changed", replace(state, config={**state.config, option: value}))
+    assert changed.unit_status.name == "blocked"
+    assert (
+        f"{option} cannot change once LXD is initialised: set it back to"
+        in changed.unit_status.message
     )
-    assert state.unit_status == expected
+    assert len(host.fake_lxd.preseeds) == 1, "nothing is re-initialised"
+    undone = run(ctx, "config_changed", replace(changed, config=state.config))
+    assert undone.unit_status.name == "active"
 
 
-def test_install_logs_the_snap_channel(ctx: testing.Context[Any]) -> None:
-    ctx.run(ctx.on.install(), testing.State(config={"snap-channel": "5.21/stable"}))
-    assert any("5.21/stable" in line.message for line in ctx.juju_log)
+# --- snap ----------------------------------------------------------------------
 
 
-def test_invalid_config_is_logged_not_raised(ctx: testing.Context[Any]) -> None:
-    ctx.run(ctx.on.start(), testing.State(config={"mode": "x"}))
-    warnings = [line.message for line in ctx.juju_log if line.level == "WARNING"]
-    assert any("invalid mode 'x'" in message for message in warnings)
+def test_channel_change_refreshes(ctx, snapd) -> None:
+    state = installed(ctx, **{"snap-channel": "5.0/stable"})
+    run(ctx, "config_changed", replace(state, config={"snap-channel": "5.21/stable"}))
+    assert snapd.snaps["lxd"].channel == "5.21/stable"
+    assert ("refresh", "lxd", "5.21/stable") in snapd.calls
 
 
-def test_config_class_defaults_mirror_charmcraft_yaml() -> None:
-    assert LxdConfig() == LxdConfig(mode="standalone", snap_channel="latest/stable")
+def test_downgrade_is_refused_naming_both_channels(ctx, snapd) -> None:
+    state = installed(ctx, **{"snap-channel": "5.21/stable"})
+    out = run(ctx, "config_changed", replace(state, config={"snap-channel": "5.0/stable"}))
+    assert snapd.snaps["lxd"].channel == "5.21/stable"
+    assert out.unit_status.name == "blocked"
+    assert "5.0/stable" in out.unit_status.message and "5.21/stable" in out.unit_status.message
 
 
-def test_config_class_rejects_unknown_mode() -> None:
-    with pytest.raises(ValueError, match="set mode to standalone or cluster"):
-        LxdConfig(mode="both")  # type: ignore[arg-type]
+def test_snapd_failure_blocks_with_reason(ctx, snapd) -> None:
+    snapd.fail_on("install")
+    out = run(ctx, "install", testing.State())
+    assert out.unit_status == testing.BlockedStatus(
+        "cannot install LXD: fake snapd: install failed"
+    )
+
+
+def test_live_snap_config_applies_now(ctx, snapd) -> None:
+    state = installed(ctx)
+    run(ctx, "config_changed", replace(state, config={"snap-config-daemon-debug": True}))
+    assert snapd.config["lxd"]["daemon.debug"] == "true"
+
+
+def test_lxcfs_keys_wait_for_a_reboot(ctx, host: FakeHost, snapd) -> None:
+    state = installed(ctx)
+    out = run(ctx, "config_changed", replace(state, config={"snap-config-lxcfs-loadavg": True}))
+    assert out.unit_status == testing.BlockedStatus(
+        "reboot to apply snap config lxcfs.loadavg (see show-pending-config)"
+    )
+    # Later live changes queue behind the reboot.
+    out = run(
+        ctx,
+        "config_changed",
+        replace(out, config={"snap-config-lxcfs-loadavg": True, "snap-config-daemon-debug": True}),
+    )
+    assert "daemon.debug" not in snapd.config["lxd"]
+    ctx.run(ctx.on.action("show-pending-config"), out)
+    pending = ctx.action_results["pending"]
+    assert "lxcfs.loadavg=true" in pending and "daemon.debug=true" in pending
+    # After the reboot the queue is applied and the unit is active again.
+    set_boot(host.root, "boot-2")
+    out = run(ctx, "start", out)
+    assert snapd.config["lxd"]["daemon.debug"] == "true"
+    assert out.unit_status.name == "active"
+    ctx.run(ctx.on.action("show-pending-config"), out)
+    assert ctx.action_results == {"pending": "nothing pending"}
+
+
+def test_lxcfs_keys_before_initialisation_apply_at_once(ctx, snapd) -> None:
+    out = installed(ctx, **{"snap-config-lxcfs-cfs": True})
+    assert snapd.config["lxd"]["lxcfs.cfs"] == "true"
+    assert out.unit_status.name == "active"
+
+
+# --- listeners -------------------------------------------------------------------
+
+
+def test_https_listener_on_the_bound_space(ctx, host: FakeHost) -> None:
+    state = replace(installed(ctx), networks={HTTPS_NET})
+    out = run(ctx, "config_changed", replace(state, config={"lxd-listen-https": True}))
+    assert host.fake_lxd.config["core.https_address"] == "10.0.0.5:8443"
+    assert out.opened_ports == {testing.TCPPort(8443)}
+    assert out.unit_status == testing.ActiveStatus("standalone; https on 10.0.0.5:8443")
+    off = run(ctx, "config_changed", replace(out, config={"lxd-listen-https": False}))
+    assert "core.https_address" not in host.fake_lxd.config
+    assert off.opened_ports == frozenset()
+
+
+def test_ipv6_listener_is_bracketed_and_dns_opens_udp(ctx, host: FakeHost) -> None:
+    dns = testing.Network("dns", [testing.BindAddress([testing.Address("2001:db8::7")])])
+    state = replace(installed(ctx), networks={dns})
+    out = run(ctx, "config_changed", replace(state, config={"lxd-listen-dns": True}))
+    assert host.fake_lxd.config["core.dns_address"] == "[2001:db8::7]:53"
+    assert out.opened_ports == {testing.TCPPort(53), testing.UDPPort(53)}
+
+
+# --- proxy -------------------------------------------------------------------------
+
+
+def test_model_proxy_is_mirrored_then_undone(ctx, host: FakeHost, monkeypatch) -> None:
+    monkeypatch.setenv("JUJU_CHARM_HTTP_PROXY", "http://proxy:3128")
+    monkeypatch.setenv("JUJU_CHARM_NO_PROXY", "10.0.0.0/8")
+    state = installed(ctx)
+    assert host.fake_lxd.config["core.proxy_http"] == "http://proxy:3128"
+    assert host.fake_lxd.config["core.proxy_ignore_hosts"] == "10.0.0.0/8"
+    monkeypatch.delenv("JUJU_CHARM_HTTP_PROXY")
+    monkeypatch.delenv("JUJU_CHARM_NO_PROXY")
+    run(ctx, "config_changed", state)
+    assert "core.proxy_http" not in host.fake_lxd.config
+    assert "core.proxy_ignore_hosts" not in host.fake_lxd.config
+
+
+# --- LXD availability and idempotency ------------------------------------------------
+
+
+def test_unreachable_lxd_waits_then_recovers(ctx, host: FakeHost) -> None:
+    host.fake_lxd.unreachable = True
+    out = run(ctx, "install", testing.State())
+    assert out.unit_status.name == "waiting"
+    assert "LXD stopped answering" in out.unit_status.message
+    host.fake_lxd.unreachable = False
+    out = run(ctx, "update_status", out)
+    assert out.unit_status.name == "active"
+
+
+def test_update_status_costs_one_lxd_call(ctx, host: FakeHost) -> None:
+    state = installed(ctx)
+    before = host.fake_lxd.calls
+    run(ctx, "update_status", state)
+    assert host.fake_lxd.calls - before == 1
+
+
+def test_the_same_hook_twice_changes_nothing_the_second_time(ctx, host: FakeHost, snapd) -> None:
+    config = {"lxd-listen-https": True, "snap-config-daemon-debug": True}
+    state = replace(installed(ctx, **config), networks={HTTPS_NET})
+    once = run(ctx, "config_changed", state)
+    calls, lxd_config, preseeds = (
+        list(snapd.calls),
+        dict(host.fake_lxd.config),
+        len(host.fake_lxd.preseeds),
+    )
+    twice = run(ctx, "config_changed", once)
+    assert snapd.calls == calls
+    assert host.fake_lxd.config == lxd_config
+    assert len(host.fake_lxd.preseeds) == preseeds == 1
+    assert twice.unit_status == once.unit_status
+
+
+def test_cluster_mode_is_honest_about_not_being_available(ctx, host: FakeHost) -> None:
+    out = installed(ctx, mode="cluster")
+    assert out.unit_status == testing.BlockedStatus(
+        "cluster mode is not available in this release: use standalone"
+    )
+    assert host.fake_lxd.preseeds == []
+
+
+# --- resources -----------------------------------------------------------------------
+
+
+def test_binary_resource_is_sideloaded_and_detached(ctx, host: FakeHost, tmp_path: Path) -> None:
+    binary = tmp_path / "lxd"
+    binary.write_bytes(b"\x7fELF debug build")
+    host.debug_binary.parent.mkdir(parents=True)
+    state = testing.State(resources={testing.Resource(name="lxd-binary", path=binary)})
+    run(ctx, "install", state)
+    assert host.debug_binary.read_bytes() == b"\x7fELF debug build"
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    run(
+        ctx,
+        "upgrade_charm",
+        replace(state, resources={testing.Resource(name="lxd-binary", path=empty)}),
+    )
+    assert not host.debug_binary.exists()
+
+
+def test_snap_tarball_without_this_arch_blocks(ctx, host: FakeHost, snapd, tmp_path: Path) -> None:
+    other = "s390x" if machine_arch() != "s390x" else "amd64"
+    tarball = tmp_path / "snaps.tar"
+    with tarfile.open(tarball, "w") as tar:
+        info = tarfile.TarInfo(f"lxd_{other}.snap")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"snap"))
+    out = run(
+        ctx, "install", testing.State(resources={testing.Resource(name="lxd-snap", path=tarball)})
+    )
+    assert out.unit_status.name == "blocked"
+    assert out.unit_status.message.startswith("cannot use the lxd-snap resource")
+    assert machine_arch() in out.unit_status.message
+    assert snapd.installed_files == []
+
+
+def test_snap_resource_is_installed_once(ctx, snapd, tmp_path: Path) -> None:
+    snap = tmp_path / "lxd.snap"
+    snap.write_bytes(b"a snap")
+    state = testing.State(resources={testing.Resource(name="lxd-snap", path=snap)})
+    out = run(ctx, "install", state)
+    run(ctx, "config_changed", out)
+    assert snapd.installed_files == [snap]
+    assert snapd.snaps["lxd"].revision == "x1"
+
+
+def test_config_class_defaults_match_charmcraft_yaml(ctx) -> None:
+    import yaml
+
+    options = yaml.safe_load(
+        (Path(__file__).parents[4] / "charms/lxd/charmcraft.yaml").read_text()
+    )["config"]["options"]
+    defaults = LxdConfig()
+    for name, option in options.items():
+        assert getattr(defaults, name.replace("-", "_")) == option.get("default"), name

@@ -1,0 +1,56 @@
+"""Everything on the machine the charm acts on, behind one seam.
+
+Production uses the real snapd, the local LXD socket and the real `/proc`,
+`/sys` and `/etc`. Tests replace `make_host` to swap in a fake snapd and a
+scratch root directory, and point `LXD_DIR` at a real test daemon: the LXD
+client finds its socket the way Juju does, `LXD_DIR` first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxd_common.lxd import LxdClient
+from lxd_common.snap import DEBUG_BINARY, LxdSnap
+from lxd_common.sysctl import KernelHardening, SysctlTuning
+
+STATE_DIR = Path("/var/lib/lxd-charm")
+LXD_WAIT_SECONDS = 60.0
+
+
+@dataclass
+class Host:
+    """The machine: its LXD snap, its LXD daemon and its kernel settings."""
+
+    snap: LxdSnap = field(default_factory=LxdSnap)
+    root: Path = Path("/")
+    state_dir: Path = STATE_DIR
+    lxd_wait: float = LXD_WAIT_SECONDS
+
+    @property
+    def debug_binary(self) -> Path:
+        """Where the LXD snap looks for a sideloaded `lxd` binary."""
+        return self.root / DEBUG_BINARY.relative_to("/")
+
+    @property
+    def sideload_dir(self) -> Path:
+        """Where resources unpacked from tarballs are kept (one per kind)."""
+        return self.state_dir / "sideload"
+
+    def lxd(self) -> LxdClient:
+        """A client for the local daemon, waiting while it (re)starts."""
+        return LxdClient.local(wait=self.lxd_wait)
+
+    def sysctl(self, app_name: str) -> SysctlTuning:
+        """Production sysctl tuning, persisted for this application."""
+        return SysctlTuning(app_name, self.state_dir, root=self.root)
+
+    def hardening(self) -> KernelHardening:
+        """Restricted permissions on files that leak instance names."""
+        return KernelHardening(self.state_dir, root=self.root)
+
+
+def make_host() -> Host:
+    """The real machine; tests replace this function."""
+    return Host()
