@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.harness.charms  # noqa: F401  (puts each charm's src/ on sys.path)
 from tests.harness.images import build_busybox_image
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon, ensure_lxd_installed
 

@@ -24,55 +24,7 @@ from lxd_common.sysctl import (
     KernelHardening,
     SysctlTuning,
 )
-
-# Kernel defaults the fake /proc/sys starts from.
-DEFAULTS = {
-    "fs.aio-max-nr": "65536",
-    "fs.inotify.max_queued_events": "16384",
-    "fs.inotify.max_user_instances": "128",
-    "fs.inotify.max_user_watches": "8192",
-    "kernel.dmesg_restrict": "0",
-    "kernel.keys.maxbytes": "20000",
-    "kernel.keys.maxkeys": "200",
-    "net.core.bpf_jit_limit": "264241152",
-    "net.ipv4.neigh.default.gc_thresh3": "1024",
-    "net.ipv6.neigh.default.gc_thresh3": "1024",
-    "vm.max_map_count": "65530",
-}
-
-
-class FakeSysctl:
-    """Stands in for the `sysctl` binary charmlibs-sysctl runs, on `<root>/proc/sys`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.calls: list[list[str]] = []
-        self.denied: set[str] = set()
-        self.broken = False
-
-    def path(self, key: str) -> Path:
-        return self.root / "proc" / "sys" / Path(*key.split("."))
-
-    def read(self, key: str) -> str:
-        return self.path(key).read_text().strip()
-
-    def __call__(self, cmd: list[str], **kwargs: Any) -> str:
-        self.calls.append(cmd)
-        assert cmd[0] == "sysctl"
-        if self.broken:
-            raise subprocess.CalledProcessError(255, cmd, output="sysctl: fake failure")
-        args = cmd[1:]
-        if args and args[0] == "-n":
-            return "".join(f"{self.read(key)}\n" for key in args[1:])
-        out = []
-        for arg in args:
-            key, _, value = arg.partition("=")
-            if key in self.denied:
-                out.append(f'sysctl: permission denied on key "{key}", ignoring')
-                continue
-            self.path(key).write_text(f"{value}\n")
-            out.append(f"{key} = {value}")
-        return "\n".join(out) + "\n"
+from tests.harness.fake_sysctl import DEFAULTS, FakeSysctl
 
 
 @pytest.fixture

@@ -109,16 +109,19 @@ class ActionError(Exception):
 # --- parameters ---------------------------------------------------------------
 
 
-def _require_str(owner: object, *names: str) -> None:
+def _require_str(owner: object, *names: str, optional: tuple[str, ...] = ()) -> None:
     """Reject non-string parameters, as ``load_params(errors="fail")`` expects.
 
     Juju validates parameters against the action schema, but a wrong type
     slipping through (an older schema, a test) would otherwise surface as an
     AttributeError deep in an action; a ValueError becomes a clean failure.
+    Names in ``optional`` may also be None (the parameter was not given).
     """
-    for name in names:
+    for name in (*names, *optional):
         value = getattr(owner, name)
-        if value is not None and not isinstance(value, str):
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, str):
             raise ValueError(f"{name.replace('_', '-')} must be a string, not {value!r}")
 
 
@@ -141,7 +144,7 @@ class AddTrustedClientParams:
 
     def __post_init__(self) -> None:
         """Refuse non-string values (see `_require_str`)."""
-        _require_str(self, "name", "cert", "cert_url", "projects")
+        _require_str(self, "name", "cert", "cert_url", optional=("projects",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +177,7 @@ class GetClientTokenParams:
 
     def __post_init__(self) -> None:
         """Refuse non-string values (see `_require_str`)."""
-        _require_str(self, "name", "projects")
+        _require_str(self, "name", optional=("projects",))
 
 
 def parse_projects(text: str | None) -> list[str] | None:
@@ -396,14 +399,15 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
         reason = error.reason
         return _reason(reason) if isinstance(reason, BaseException) else str(reason)
-    if isinstance(error, (TimeoutError, socket.timeout)):
+    if isinstance(error, TimeoutError):  # socket.timeout is an alias since Python 3.10
         return "timed out"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
     if isinstance(error, socket.gaierror):
         return f"host name not resolved ({error.strerror or error})"
     if isinstance(error, ssl.SSLError):
-        return f"TLS failed ({getattr(error, 'verify_message', None) or error.reason or error})"
+        detail = getattr(error, "verify_message", None) or getattr(error, "reason", None)
+        return f"TLS failed ({detail or error})"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__
@@ -412,7 +416,7 @@ def _reason(error: BaseException) -> str:
 def _is_timeout(error: BaseException) -> bool:
     if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
         return _is_timeout(error.reason)
-    return isinstance(error, (TimeoutError, socket.timeout))
+    return isinstance(error, TimeoutError)
 
 
 def _fetch_failed(shown: str, timeout: float, error: Exception) -> ActionError:

@@ -46,7 +46,7 @@ def translate_errors(doing: str) -> Iterator[None]:
         yield
     except pylxd_exceptions.ClientConnectionFailed as e:
         raise LxdUnreachableError(
-            f"cannot reach LXD while {doing}: {e or 'connection failed'}"
+            f"cannot reach LXD while {doing}: {str(e) or 'connection failed'}"
         ) from e
     except (requests.ConnectionError, requests.Timeout) as e:
         raise LxdUnreachableError(f"cannot reach LXD while {doing}: {e}") from e
@@ -61,9 +61,11 @@ def check(response: requests.Response, doing: str) -> dict[str, Any]:
     they become :class:`LxdApiError`, carrying LXD's own reason.
     """
     try:
-        body: dict[str, Any] = response.json()
+        body = response.json()
     except ValueError as e:
         raise LxdApiError(f"LXD sent a non-JSON answer while {doing}") from e
+    if not isinstance(body, dict):
+        raise LxdApiError(f"LXD sent an unexpected answer while {doing}: {body!r:.80}")
     if body.get("type") == "error" or response.status_code >= 400:
         raise LxdApiError(
             f"LXD refused {doing}: {body.get('error') or response.reason}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pylxd
 
 DEFAULT_PROJECT = "default"
+_ZONE = re.compile(r"[+-]\d{2}:\d{2}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,12 @@ def decode_join_token(token: str) -> JoinToken:
 
 
 def _parse_time(value: object) -> datetime | None:
-    """LXD's RFC 3339 timestamps carry nanoseconds, which Python cannot parse."""
+    """Parse LXD's RFC 3339 timestamps; None when absent or LXD's "no expiry".
+
+    Go writes between 0 and 9 fraction digits, while Python 3.10 only reads
+    exactly 3 or 6, so the fraction is normalised to 6 first. Go's zero time
+    (year 1) is what LXD sends when tokens do not expire.
+    """
     if not isinstance(value, str) or not value:
         return None
     text = value.replace("Z", "+00:00")
@@ -91,11 +98,18 @@ def _parse_time(value: object) -> datetime | None:
         head, _, rest = text.partition(".")
         digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
+        if zone and not _ZONE.fullmatch(zone):
+            return None
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if parsed.year <= 1:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
 
 
 class Cluster:

@@ -46,7 +46,12 @@ def parse_preseed(preseed: str | Mapping[str, Any]) -> dict[str, Any]:
         except yaml.YAMLError as e:
             where = getattr(e, "problem_mark", None)
             at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-            raise PreseedError(f"the preseed is not valid YAML{at}") from e
+            problem = getattr(e, "problem", None)
+            raise PreseedError(
+                f"the preseed is not valid YAML{at}" + (f": {problem}" if problem else "")
+            ) from e
+        if data is None:
+            raise PreseedError("the preseed is empty (only comments)")
     else:
         data = dict(preseed)
     if not isinstance(data, dict):

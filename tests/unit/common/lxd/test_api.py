@@ -47,11 +47,6 @@ def test_transport_failures_become_unreachable(failure: Exception) -> None:
     assert caught.value.__cause__ is failure
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="library bug: `e or 'connection failed'` never falls back, an exception is truthy",
-)
 def test_connection_failure_without_a_reason_still_says_what_failed() -> None:
     # pylxd raises ClientConnectionFailed() with no message when GET /1.0 is not a 200.
     with pytest.raises(LxdUnreachableError) as caught, translate_errors("connecting"):

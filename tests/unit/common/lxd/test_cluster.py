@@ -184,41 +184,30 @@ def test_parse_time(text: object, expected: datetime | None) -> None:
         assert parsed.utcoffset() is not None
 
 
-#: On Python 3.10, `datetime.fromisoformat` takes exactly 3 or 6 fraction digits.
-PY310_SHORT_FRACTION_BUG = pytest.mark.xfail(
-    sys.version_info < (3, 11),
-    strict=True,
-    raises=AssertionError,
-    reason="library bug: on Python 3.10 _parse_time returns None for a fraction of "
-    "1, 2, 4 or 5 digits (it truncates long fractions but does not pad short ones)",
-)
-
-
 @pytest.mark.parametrize(
     ("text", "microseconds"),
     [
-        pytest.param("2026-11-23T15:13:40.5Z", 500000, marks=PY310_SHORT_FRACTION_BUG),
-        pytest.param("2026-11-23T15:13:40.68955Z", 689550, marks=PY310_SHORT_FRACTION_BUG),
+        ("2026-11-23T15:13:40.5Z", 500000),
+        ("2026-11-23T15:13:40.68955Z", 689550),
         ("2026-11-23T15:13:40.6895582Z", 689558),
         ("2026-11-23T15:13:40.000000001Z", 0),
     ],
 )
 def test_parse_time_with_any_number_of_fraction_digits(text: str, microseconds: int) -> None:
     # Go's RFC3339Nano drops trailing zeros, so LXD sends anything from 1 to 9
-    # digits. Python 3.10 (the charms' Ubuntu 22.04 base, and CI) only parses
-    # exactly 3 or 6, so this fails there until _parse_time pads the fraction.
+    # digits; Python 3.10 (the charms' Ubuntu 22.04 base) only parses 3 or 6.
     assert _parse_time(text) == datetime(2026, 11, 23, 15, 13, 40, microseconds, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="library bug: a timestamp without a zone parses to a naive datetime, "
-    "which expired() cannot compare with an aware one",
-)
-def test_a_token_whose_expiry_has_no_zone_can_still_be_checked() -> None:
+def test_a_token_whose_expiry_has_no_zone_is_read_as_utc() -> None:
     token = decode_join_token(lxd_token(expires_at="2026-11-23T15:13:40"))
     assert token.expired(EXPIRY + timedelta(seconds=1)) is True
+
+
+def test_go_zero_time_means_no_expiry() -> None:
+    token = decode_join_token(lxd_token(expires_at="0001-01-01T00:00:00Z"))
+    assert token.expires_at is None
+    assert token.expired() is False
 
 
 # --- the fake cluster --------------------------------------------------------
@@ -596,6 +585,13 @@ def test_remove_member_with_instances_is_refused(lxd, reply, cluster, clustered)
     assert caught.value.member == "m2"
     assert caught.value.instances == ["ci/runner", "web"]
     assert "still holds 2 instance(s) (ci/runner, web)" in str(caught.value)
+    assert lxd.requests("DELETE") == []
+
+
+def test_remove_member_with_a_single_instance_is_refused(lxd, reply, cluster, clustered) -> None:
+    lxd.on("GET", INSTANCES, reply.sync([instance("last", "m2", "ci")]))
+    with pytest.raises(MemberHasInstancesError, match=r"1 instance\(s\) \(ci/last\)"):
+        cluster.remove_member("m2")
     assert lxd.requests("DELETE") == []
 
 

@@ -31,13 +31,16 @@ def item(
     projects: list[str] | None = None,
 ) -> dict[str, Any]:
     """One trust store entry as ``GET /1.0/certificates?recursion=1`` lists it."""
+    if pair is not None:
+        fp = fingerprint(pair.certificate)
+    assert fp is not None
     return {
         "name": name,
         "type": "client",
         "restricted": restricted,
         "projects": projects or [],
         "certificate": pair.certificate if pair else "",
-        "fingerprint": fp or fingerprint(pair.certificate),  # type: ignore[union-attr]
+        "fingerprint": fp,
     }
 
 
@@ -145,7 +148,9 @@ def test_a_name_match_beats_a_fingerprint_prefix(lxd, reply, store) -> None:
         CERTS,
         reply.sync([item(None, "x", fp="beef" + "0" * 60), item(None, "beef", fp="1" * 64)]),
     )
-    assert store.find("beef").fingerprint == "1" * 64  # type: ignore[union-attr]
+    found = store.find("beef")
+    assert found is not None
+    assert found.fingerprint == "1" * 64
 
 
 def test_find_all_returns_every_entry_with_the_name(lxd, reply, store) -> None:
