@@ -399,8 +399,6 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
         reason = error.reason
         return _reason(reason) if isinstance(reason, BaseException) else str(reason)
-    if isinstance(error, TimeoutError):  # socket.timeout is an alias since Python 3.10
-        return "timed out"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
     if isinstance(error, socket.gaierror):
@@ -520,10 +518,8 @@ def fetch_certificate(
 
 def _common_name(cert: x509.Certificate) -> str:
     for attribute in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-        value = attribute.value
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if value.strip():
+        value = attribute.value  # str for a CN; bytes only for bit-string attributes
+        if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
 

@@ -521,6 +521,7 @@ def test_fetch_unexpected_opener_error_is_still_an_action_error(
         ("https://:8443/client.crt", "has no host"),
         ("http://user:hunter2@example.com/c.crt", "carries credentials"),
         ("http://user@example.com/c.crt", "carries credentials"),
+        ("https://user:hunter2@example.com:8443/c.crt", "user:***@example.com:8443"),
         ("http://example.com:99999/c.crt", "is not a valid URL"),
         ("http://[::1/c.crt", "is not a valid URL"),
         ("http://exa mple.com/c.crt", "spaces or control characters"),
@@ -537,6 +538,28 @@ def test_fetch_refuses_urls_it_must_not_open(url: str, words: str) -> None:
 @pytest.mark.parametrize("url", ["HTTP://example.com/c.crt", "https://[::1]:8443/c.crt"])
 def test_fetch_accepts_any_http_url_form(url: str) -> None:
     assert fetch_certificate(url, opener=FakeOpener(FakeBody(b"x"))) == "x"
+
+
+def test_fetch_passes_a_refused_redirect_on() -> None:
+    refused = ActionError(f"{URL} redirected (HTTP 302) to a URL that is not fetched: ...")
+    with pytest.raises(ActionError) as info:
+        fetch_certificate(URL, opener=FakeOpener(refused))
+    assert info.value is refused
+
+
+def test_fetch_uses_urllib_with_restricted_redirects_by_default(
+    pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[tuple[str, float]] = []
+
+    class Opener:
+        def open(self, url: str, timeout: float) -> FakeBody:
+            opened.append((url, timeout))
+            return FakeBody(pair.certificate.encode())
+
+    monkeypatch.setattr(actions, "_URLLIB_OPENER", Opener())
+    assert fetch_certificate(URL, timeout=2) == pair.certificate
+    assert opened == [(URL, 2)]
 
 
 def test_fetch_refuses_non_utf8() -> None:

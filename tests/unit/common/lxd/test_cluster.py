@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
