@@ -183,3 +183,44 @@ def test_every_listener_lxd_knows(unit: Any, daemon: LxdDaemon) -> None:
         testing.UDPPort(53),
         testing.TCPPort(8444),
     }
+
+
+def test_actions_manage_the_real_trust_store(unit: Any, daemon: LxdDaemon) -> None:
+    state = unit.run("install", **{"lxd-init-network": ""})
+    with pytest.raises(testing.ActionFailed, match="lxd-listen-https=true"):
+        unit.context.run(unit.context.on.action("get-client-token", params={"name": "ci"}), state)
+    state = unit.run(
+        "config_changed", replace(state, config={**state.config, "lxd-listen-https": True})
+    )
+    ctx = unit.context
+    lxd = daemon.client()
+    lxd.pylxd.projects.create("team")
+    pair = generate_client_certificate("operator-laptop")
+    mangled = pair.certificate.replace("\n", " ")  # as a shell may pass it
+
+    ctx.run(
+        ctx.on.action("add-trusted-client", params={"cert": mangled, "projects": "team"}), state
+    )
+    fingerprint = ctx.action_results["fingerprint"]
+    entry = lxd.trust.find(fingerprint)
+    assert entry is not None
+    assert (entry.name, entry.restricted, entry.projects) == ("operator-laptop", True, ["team"])
+
+    with pytest.raises(testing.ActionFailed, match="private key"):
+        ctx.run(ctx.on.action("add-trusted-client", params={"cert": pair.private_key}), state)
+
+    ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
+    assert ctx.action_results["token"]
+
+    ctx.run(
+        ctx.on.action("remove-trusted-client", params={"fingerprint": fingerprint.upper()}), state
+    )
+    assert lxd.trust.find(fingerprint) is None
+
+
+def test_actions_fail_cleanly_when_lxd_is_down(unit: Any, daemon: LxdDaemon) -> None:
+    state = unit.run("install", **{"lxd-init-network": "", "lxd-listen-https": True})
+    daemon.stop()
+    ctx = unit.context
+    with pytest.raises(testing.ActionFailed, match="LXD"):
+        ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)

@@ -10,6 +10,7 @@ import pytest
 from lxd_common.certs import generate_client_certificate
 from lxd_common.errors import (
     ClusterError,
+    LxdApiError,
     MemberExistsError,
     MemberHasInstancesError,
     MemberNotFoundError,
@@ -134,3 +135,15 @@ def test_trust_added_on_one_member_holds_on_every_member(start_daemons) -> None:
         with LxdClient.remote(member.address, pair, member.server_cert) as remote:
             remote.require_trusted()
             assert remote.server_info()["environment"]["server_name"] == member.name
+
+
+def test_a_members_own_certificate_is_never_renamed_or_restricted(start_daemons) -> None:
+    (a,) = start_daemons(1)
+    bootstrap(a)
+    lxd = a.client()
+    lxd.pylxd.projects.create("pp")
+    server_cert = (a.directory / "server.crt").read_text()
+    before = {e.fingerprint: e for e in lxd.trust.entries()}
+    with pytest.raises(LxdApiError, match="already trusted as server certificate"):
+        lxd.trust.add(server_cert, name="oops", projects=["pp"])
+    assert {e.fingerprint: e for e in lxd.trust.entries()} == before

@@ -131,6 +131,13 @@ class LxdCharm(ops.CharmBase):
 
     def _on_get_client_token(self, event: ops.ActionEvent) -> None:
         params = event.load_params(actions.GetClientTokenParams, errors="fail")
+        if not self.config.get("lxd-listen-https"):
+            # LXD only issues tokens it can tell clients where to use.
+            event.fail(
+                f"clients redeem tokens over HTTPS: first run "
+                f"`juju config {self.app.name} lxd-listen-https=true`"
+            )
+            return
         self._run_action(event, lambda lxd: actions.get_client_token(lxd, params))
 
     def _on_debug(self, event: ops.ActionEvent) -> None:

@@ -59,10 +59,13 @@ from lxd_common.lxd import LxdClient, TrustEntry
 
 __all__ = [
     "BUGINFO_COMMANDS",
+    "NO_PROJECT",
     "UNRESTRICTED",
     "ActionError",
     "AddTrustedClientParams",
     "GetClientTokenParams",
+    "HttpBody",
+    "Opener",
     "RemoveTrustedClientParams",
     "add_trusted_client",
     "collect_debug_info",

@@ -128,6 +128,15 @@ class TrustStore:
         except LxdApiError as e:
             if e.status != HTTP_CONFLICT:
                 raise
+            existing = self._get(wanted_fp)
+            if existing.type != "client":
+                # A cluster member's own certificate: renaming or restricting it
+                # would lock that member out of the cluster.
+                raise LxdApiError(
+                    f"this certificate is already trusted as {existing.type} certificate "
+                    f"{existing.name!r}; it is not changed",
+                    HTTP_CONFLICT,
+                ) from None
             return self.update(wanted_fp, name=name, projects=projects)
         return self._get(wanted_fp)
 
@@ -164,6 +173,13 @@ class TrustStore:
         """
         entry = self.find(name_or_fingerprint)
         if entry is None:
+            key = name_or_fingerprint.strip().lower()
+            matches = [e.name for e in self.entries() if key and e.fingerprint.startswith(key)]
+            if len(matches) > 1:
+                raise TrustEntryNotFoundError(
+                    f"{name_or_fingerprint!r} matches {len(matches)} certificates "
+                    f"({', '.join(matches)}); give more of the fingerprint"
+                )
             raise TrustEntryNotFoundError(
                 f"no trusted certificate has the name or fingerprint {name_or_fingerprint!r}"
             )

@@ -339,3 +339,39 @@ def test_config_class_defaults_match_charmcraft_yaml(ctx) -> None:
     defaults = LxdConfig()
     for name, option in options.items():
         assert getattr(defaults, name.replace("-", "_")) == option.get("default"), name
+
+
+# --- actions wiring (the actions' own logic is in test_actions.py) ---------------------
+
+
+def test_token_action_needs_the_https_listener(ctx) -> None:
+    state = installed(ctx)
+    with pytest.raises(testing.ActionFailed, match="lxd-listen-https=true"):
+        ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
+
+
+def test_actions_fail_with_lxds_reason_when_it_is_down(ctx, host: FakeHost) -> None:
+    state = installed(ctx, **{"lxd-listen-https": True})
+    host.fake_lxd.unreachable = True
+    host.lxd_missing = True
+    with pytest.raises(testing.ActionFailed, match="LXD: no socket"):
+        ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
+
+
+def test_debug_action_failure_is_an_action_failure(ctx, monkeypatch) -> None:
+    from lxd_charm import actions
+
+    def no_buginfo() -> dict[str, str]:
+        raise actions.ActionError("lxd.buginfo is not installed")
+
+    monkeypatch.setattr(actions, "collect_debug_info", no_buginfo)
+    with pytest.raises(testing.ActionFailed, match=r"lxd\.buginfo is not installed"):
+        ctx.run(ctx.on.action("debug"), installed(ctx))
+
+
+def test_debug_action_returns_the_report(ctx, monkeypatch) -> None:
+    from lxd_charm import actions
+
+    monkeypatch.setattr(actions, "collect_debug_info", lambda: {"buginfo": "report"})
+    ctx.run(ctx.on.action("debug"), installed(ctx))
+    assert ctx.action_results == {"buginfo": "report"}
