@@ -25,7 +25,7 @@ from typing import Any
 
 import ops
 
-from lxd_charm import actions
+from lxd_charm import actions, https_provider
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host, make_host
 from lxd_charm.initialise import (
@@ -47,6 +47,7 @@ from lxd_common.errors import (
     SnapError,
     SysctlError,
 )
+from lxd_common.interfaces.lxd_https import ServerInfo
 from lxd_common.lxd import LxdClient
 from lxd_common.snap import select_resource, split_pending
 
@@ -80,6 +81,8 @@ class LxdCharm(ops.CharmBase):
             problem_kind="",
             sideloaded_snap="",
             listener_addresses={},
+            https_clients={},
+            https_problems=[],
         )
         self.host: Host = make_host()
         for event in (
@@ -91,6 +94,9 @@ class LxdCharm(ops.CharmBase):
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
+        framework.observe(self.on.https_relation_changed, self._on_https_changed)
+        framework.observe(self.on.https_relation_departed, self._on_https_departed)
+        framework.observe(self.on.https_relation_broken, self._on_https_broken)
         framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
         framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
@@ -120,6 +126,16 @@ class LxdCharm(ops.CharmBase):
                 lxd.server_info()
         except LxdError as e:
             self._set_problem("waiting", f"LXD is not answering: {e}")
+
+    def _on_https_changed(self, _: ops.RelationChangedEvent) -> None:
+        self._serve_https()
+
+    def _on_https_departed(self, event: ops.RelationDepartedEvent) -> None:
+        departing = event.departing_unit.name if event.departing_unit else None
+        self._serve_https(departing_unit=departing)
+
+    def _on_https_broken(self, event: ops.RelationBrokenEvent) -> None:
+        self._serve_https(broken_relation=event.relation.id)
 
     def _on_add_trusted_client(self, event: ops.ActionEvent) -> None:
         params = event.load_params(actions.AddTrustedClientParams, errors="fail")
@@ -176,6 +192,10 @@ class LxdCharm(ops.CharmBase):
             )
         if not self._stored.initialised:
             return ops.MaintenanceStatus("initialising LXD")
+        problems = list(self._stored.https_problems)
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            return ops.BlockedStatus(f"https relation: {problems[0]}{more}")
         return ops.ActiveStatus(self._summary(config))
 
     # --- reconciliation ----------------------------------------------------
@@ -203,6 +223,7 @@ class LxdCharm(ops.CharmBase):
                     self._undo_cleared_proxy(lxd)
                     self._apply_listeners(lxd, config)
             self._apply_kernel_settings(config)
+            self._serve_https()
         except BlockedError as e:
             self._set_problem("blocked", str(e))
         except WaitingError as e:
@@ -348,6 +369,73 @@ class LxdCharm(ops.CharmBase):
         with _blocked_on(SysctlError, "cannot apply kernel settings"):
             self.host.sysctl(self.app.name).apply(config.sysctl_tuning)
             self.host.hardening().apply(config.kernel_hardening)
+
+    def _serve_https(
+        self, departing_unit: str | None = None, broken_relation: int | None = None
+    ) -> None:
+        """Trust each requiring unit's certificate and tell it how to connect.
+
+        Each standalone unit serves its own LXD. Entries this charm recorded
+        for units (or relations) that are gone are removed.
+        """
+        try:
+            config = self.load_config(LxdConfig)
+        except ValueError:
+            return
+        if config.mode != "standalone" or not self._stored.initialised:
+            return
+        relations = [r for r in self.model.relations["https"] if r.id != broken_relation]
+        recorded: dict[str, dict[str, str]] = {
+            rel: dict(units) for rel, units in dict(self._stored.https_clients).items()
+        }
+        problems: list[str] = []
+        try:
+            with self._lxd() as lxd:
+                for relation_id in [
+                    rel for rel in recorded if int(rel) not in {r.id for r in relations}
+                ]:
+                    https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
+                info = self._server_info(lxd) if relations else None
+                for relation in relations:
+                    clients = recorded.setdefault(str(relation.id), {})
+                    present = {u.name for u in relation.units if u.name != departing_unit}
+                    for gone in sorted(set(clients) - present):
+                        https_provider.forget(lxd.trust, [clients.pop(gone)])
+                    for unit in sorted(relation.units, key=lambda u: u.name):
+                        if unit.name not in present:
+                            continue
+                        outcome = https_provider.serve_client(
+                            lxd.trust, unit.name, relation.data[unit], clients.get(unit.name)
+                        )
+                        if outcome.fingerprint:
+                            clients[unit.name] = outcome.fingerprint
+                        else:
+                            clients.pop(unit.name, None)
+                        if outcome.error:
+                            problems.append(outcome.error)
+                    if info is not None:
+                        relation.data[self.unit].update(info.to_databag())
+        except WaitingError as e:
+            logger.warning("https relation not served yet: %s", e)
+            return
+        finally:
+            self._stored.https_clients = {rel: units for rel, units in recorded.items() if units}
+        if relations and "https" not in self._stored.listener_addresses:
+            problems.insert(
+                0,
+                f"clients cannot connect: juju config {self.app.name} lxd-listen-https=true",
+            )
+        self._stored.https_problems = problems
+
+    def _server_info(self, lxd: LxdClient) -> ServerInfo:
+        """This unit's answer: its certificate and HTTPS address (none while off)."""
+        environment = lxd.server_info()["environment"]
+        address = self._stored.listener_addresses.get("https")
+        return ServerInfo(
+            certificate=environment["certificate"],
+            certificate_fingerprint=environment["certificate_fingerprint"],
+            addresses=(address,) if address else (),
+        )
 
     # --- helpers -----------------------------------------------------------
 

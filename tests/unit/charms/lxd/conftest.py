@@ -18,16 +18,60 @@ import pytest
 from ops import testing
 
 import lxd_charm.host
-from lxd_common.errors import LxdApiError, LxdUnreachableError
-from lxd_common.lxd import parse_preseed
+from lxd_common.certs import fingerprint, generate_client_certificate, load_certificate
+from lxd_common.errors import (
+    LxdApiError,
+    LxdUnreachableError,
+    ProjectNotFoundError,
+    TrustEntryNotFoundError,
+)
+from lxd_common.lxd import TrustEntry, parse_preseed
 from lxd_common.snap import LxdSnap
 from lxd_common.snap_fake import FakeSnapd
+
+
+class FakeTrust:
+    """The trust store as LXD behaves (checked by tests/functional/test_lxd_trust.py)."""
+
+    def __init__(self, projects: set[str]) -> None:
+        self.projects = projects
+        self.by_fingerprint: dict[str, TrustEntry] = {}
+
+    def entries(self) -> list[TrustEntry]:
+        return list(self.by_fingerprint.values())
+
+    def find_all(self, name: str) -> list[TrustEntry]:
+        return [e for e in self.entries() if e.name == name]
+
+    def add(
+        self, certificate_pem: str, name: str, projects: list[str] | None = None
+    ) -> TrustEntry:
+        fp = fingerprint(load_certificate(certificate_pem))
+        missing = [p for p in projects or [] if p not in self.projects]
+        if missing:
+            raise ProjectNotFoundError(f"project(s) {', '.join(missing)} do not exist")
+        existing = self.by_fingerprint.get(fp)
+        if existing is not None and existing.type != "client":
+            raise LxdApiError("already trusted as server certificate", 409)
+        entry = TrustEntry(
+            name, fp, "client", projects is not None, list(projects or []), certificate_pem
+        )
+        self.by_fingerprint[fp] = entry
+        return entry
+
+    def remove(self, key: str) -> TrustEntry:
+        entry = self.by_fingerprint.pop(key, None)
+        if entry is None:
+            raise TrustEntryNotFoundError(key)
+        return entry
 
 
 class FakeLxd:
     """The subset of `LxdClient` the charm's hooks use, with real semantics."""
 
     def __init__(self) -> None:
+        self.trust = FakeTrust({"default"})
+        self.server_pair = generate_client_certificate("fake-lxd-server")
         self.config: dict[str, str] = {}
         self.preseeds: list[dict[str, Any]] = []
         self.refuse_preseed: str | None = None
@@ -47,7 +91,14 @@ class FakeLxd:
 
     def server_info(self) -> dict[str, Any]:
         self._call()
-        return {"auth": "trusted", "config": dict(self.config)}
+        return {
+            "auth": "trusted",
+            "config": dict(self.config),
+            "environment": {
+                "certificate": self.server_pair.certificate,
+                "certificate_fingerprint": fingerprint(self.server_pair.certificate),
+            },
+        }
 
     def server_config(self) -> dict[str, str]:
         self._call()

@@ -1,0 +1,159 @@
+"""The `https` relation, provider side, driven by ops.testing against the fake machine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from ops import testing
+
+from lxd_common.certs import fingerprint, generate_client_certificate
+from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
+
+from .conftest import FakeHost
+
+EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
+HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])
+ALICE = generate_client_certificate("alice")
+BOB = generate_client_certificate("bob")
+
+
+def request(cert: str, **extra: str) -> dict[str, str]:
+    return {"version": "1.0", "certificate": cert, **extra}
+
+
+def relation(*units: dict[str, str], relation_id: int = 7) -> testing.Relation:
+    return testing.Relation(
+        "https",
+        remote_app_name="client",
+        id=relation_id,
+        remote_units_data=dict(enumerate(units)),
+    )
+
+
+def base(listen: bool = True, **state: Any) -> testing.State:
+    return testing.State(
+        config={"lxd-listen-https": listen, "lxd-init-network": ""},
+        networks={HTTPS_NET},
+        resources=EMPTY,
+        **state,
+    )
+
+
+def serve(
+    ctx: testing.Context[Any], rel: testing.Relation, state: testing.State | None = None
+) -> testing.State:
+    """Install, then deliver relation-changed for ``rel``."""
+    state = state or ctx.run(ctx.on.install(), base(relations={rel}))
+    state = replace(state, relations={rel})
+    return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+
+
+def entries(host: FakeHost) -> dict[str, Any]:
+    return {e.name: e for e in host.fake_lxd.trust.entries()}
+
+
+def test_a_requirers_certificate_is_trusted_and_answered(ctx, host: FakeHost) -> None:
+    out = serve(ctx, relation(request(ALICE.certificate)))
+    entry = entries(host)["juju-relation-client/0"]
+    assert entry.fingerprint == fingerprint(ALICE.certificate)
+    assert (entry.restricted, entry.projects) == (False, [])
+    bag = out.get_relation(7).local_unit_data
+    jsonschema.validate(dict(bag), PROVIDER_SCHEMA)
+    info = ServerInfo.from_databag(bag)
+    assert info is not None
+    assert info.addresses == ("10.0.0.5:8443",)
+    assert info.certificate_fingerprint == fingerprint(host.fake_lxd.server_pair.certificate)
+    assert out.unit_status.name == "active"
+
+
+@pytest.mark.parametrize(
+    ("projects", "restricted", "expected"),
+    [(None, False, []), ("", True, []), ("default", True, ["default"])],
+)
+def test_projects_restrict_the_entry(ctx, host: FakeHost, projects, restricted, expected) -> None:
+    bag = request(ALICE.certificate, **({} if projects is None else {"projects": projects}))
+    jsonschema.validate(bag, REQUIRER_SCHEMA)
+    serve(ctx, relation(bag))
+    entry = entries(host)["juju-relation-client/0"]
+    assert (entry.restricted, entry.projects) == (restricted, expected)
+
+
+def test_autoremove_is_in_the_name(ctx, host: FakeHost) -> None:
+    serve(ctx, relation(request(ALICE.certificate, autoremove="true")))
+    assert set(entries(host)) == {"juju-relation-client/0:autoremove"}
+
+
+def test_rotation_leaves_exactly_one_entry(ctx, host: FakeHost) -> None:
+    out = serve(ctx, relation(request(ALICE.certificate)))
+    serve(ctx, relation(request(BOB.certificate)), out)
+    assert [e.fingerprint for e in host.fake_lxd.trust.entries()] == [fingerprint(BOB.certificate)]
+
+
+def test_changed_projects_update_the_restriction(ctx, host: FakeHost) -> None:
+    host.fake_lxd.trust.projects.add("ci")
+    out = serve(ctx, relation(request(ALICE.certificate, projects="default")))
+    serve(ctx, relation(request(ALICE.certificate, projects="ci")), out)
+    assert entries(host)["juju-relation-client/0"].projects == ["ci"]
+
+
+def test_unknown_project_blocks_and_grants_nothing(ctx, host: FakeHost) -> None:
+    out = serve(ctx, relation(request(ALICE.certificate, projects="nosuch")))
+    assert entries(host) == {}
+    assert out.unit_status.name == "blocked"
+    assert "client/0" in out.unit_status.message and "nosuch" in out.unit_status.message
+
+
+def test_a_bad_unit_does_not_stop_the_others(ctx, host: FakeHost) -> None:
+    out = serve(ctx, relation(request(ALICE.private_key), request(BOB.certificate)))
+    assert set(entries(host)) == {"juju-relation-client/1"}
+    assert out.unit_status.name == "blocked"
+    assert "client/0" in out.unit_status.message and "private key" in out.unit_status.message
+
+
+def test_unsupported_version_is_refused(ctx, host: FakeHost) -> None:
+    out = serve(ctx, relation({"version": "2.0", "certificate": ALICE.certificate}))
+    assert entries(host) == {}
+    assert "unsupported lxd-https version '2.0'" in out.unit_status.message
+
+
+def test_listener_off_is_reported_and_heals(ctx, host: FakeHost) -> None:
+    rel = relation(request(ALICE.certificate))
+    off = ctx.run(ctx.on.install(), base(listen=False, relations={rel}))
+    off = ctx.run(ctx.on.relation_changed(off.get_relation(7), remote_unit=0), off)
+    assert off.unit_status.name == "blocked"
+    assert "lxd-listen-https=true" in off.unit_status.message
+    bag = off.get_relation(7).local_unit_data
+    assert "addresses" not in bag  # Juju drops empty values: no address to offer
+    jsonschema.validate(dict(bag), PROVIDER_SCHEMA)
+    on = ctx.run(
+        ctx.on.config_changed(), replace(off, config={**off.config, "lxd-listen-https": True})
+    )
+    assert on.unit_status.name == "active"
+    assert on.get_relation(7).local_unit_data["addresses"] == "10.0.0.5:8443"
+
+
+def test_departed_unit_and_broken_relation_remove_only_their_entries(ctx, host: FakeHost) -> None:
+    operator_cert = generate_client_certificate("operator")
+    host.fake_lxd.trust.add(operator_cert.certificate, name="operator")
+    rel = relation(request(ALICE.certificate), request(BOB.certificate))
+    out = serve(ctx, rel)
+    assert len(entries(host)) == 3
+    out = ctx.run(
+        ctx.on.relation_departed(out.get_relation(7), remote_unit=1, departing_unit=1), out
+    )
+    assert set(entries(host)) == {"operator", "juju-relation-client/0"}
+    out = ctx.run(ctx.on.relation_broken(out.get_relation(7)), out)
+    assert set(entries(host)) == {"operator"}
+    assert out.unit_status.name == "active"
+
+
+def test_same_relation_event_twice_is_a_no_op(ctx, host: FakeHost) -> None:
+    rel = relation(request(ALICE.certificate))
+    out = serve(ctx, rel)
+    first = dict(host.fake_lxd.trust.by_fingerprint)
+    serve(ctx, rel, out)
+    assert host.fake_lxd.trust.by_fingerprint == first
