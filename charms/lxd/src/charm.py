@@ -25,7 +25,8 @@ from typing import Any
 
 import ops
 
-from lxd_charm import actions, https_provider
+from lxd_charm import actions, cluster, https_provider
+from lxd_charm.cluster_join import join_with_retries
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host, make_host
 from lxd_charm.initialise import (
@@ -36,25 +37,29 @@ from lxd_charm.initialise import (
 )
 from lxd_charm.listeners import plan_listeners
 from lxd_charm.pending import PendingConfig, boot_id
+from lxd_common.endpoints import host_port
 from lxd_common.errors import (
     LxdApiError,
     LxdCommonError,
     LxdError,
     LxdNotFoundError,
     LxdUnreachableError,
+    MemberHasInstancesError,
+    MemberNotFoundError,
     PreseedError,
     SideloadError,
     SnapError,
     SysctlError,
 )
 from lxd_common.interfaces.lxd_https import ServerInfo
-from lxd_common.lxd import LxdClient
+from lxd_common.lxd import LxdClient, decode_join_token
 from lxd_common.snap import select_resource, split_pending
 
 logger = logging.getLogger(__name__)
 
 IMMUTABLE_OPTIONS = ("mode", "lxd-preseed")
 ACTION_LXD_WAIT = 10.0
+CLUSTER_PORT = 8443
 
 
 class BlockedError(Exception):
@@ -83,6 +88,8 @@ class LxdCharm(ops.CharmBase):
             listener_addresses={},
             https_clients={},
             https_problems=[],
+            cluster_address="",
+            cluster_summary="",
         )
         self.host: Host = make_host()
         for event in (
@@ -94,6 +101,14 @@ class LxdCharm(ops.CharmBase):
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
+        for event in (
+            self.on.leader_elected,
+            self.on.cluster_relation_joined,
+            self.on.cluster_relation_changed,
+            self.on.secret_changed,
+        ):
+            framework.observe(event, self._on_change)
+        framework.observe(self.on.cluster_relation_departed, self._on_cluster_departed)
         framework.observe(self.on.https_relation_changed, self._on_https_changed)
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
         framework.observe(self.on.https_relation_broken, self._on_https_broken)
@@ -136,6 +151,13 @@ class LxdCharm(ops.CharmBase):
 
     def _on_https_broken(self, event: ops.RelationBrokenEvent) -> None:
         self._serve_https(broken_relation=event.relation.id)
+
+    def _on_cluster_departed(self, event: ops.RelationDepartedEvent) -> None:
+        """A unit is leaving: its member leaves the cluster through the leader."""
+        departing = event.departing_unit
+        if departing is None or departing == self.unit or not self.unit.is_leader():
+            return
+        self._reconcile(departing_unit=departing.name)
 
     def _on_add_trusted_client(self, event: ops.ActionEvent) -> None:
         params = event.load_params(actions.AddTrustedClientParams, errors="fail")
@@ -186,10 +208,6 @@ class LxdCharm(ops.CharmBase):
             return ops.BlockedStatus(
                 f"reboot to apply snap config {keys} (see show-pending-config)"
             )
-        if config.mode == "cluster":
-            return ops.BlockedStatus(
-                "cluster mode is not available in this release: use standalone"
-            )
         if not self._stored.initialised:
             return ops.MaintenanceStatus("initialising LXD")
         problems = list(self._stored.https_problems)
@@ -200,7 +218,7 @@ class LxdCharm(ops.CharmBase):
 
     # --- reconciliation ----------------------------------------------------
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, departing_unit: str | None = None) -> None:
         """Bring the machine in line with the options; record what stopped it.
 
         Problems the operator must fix become a blocked status, transient
@@ -217,9 +235,12 @@ class LxdCharm(ops.CharmBase):
             self._sideload()
             self._ensure_snap(config)
             self._apply_snap_config(config)
-            if config.mode == "standalone":
-                with self._lxd() as lxd:
+            with self._lxd() as lxd:
+                if config.mode == "standalone":
                     self._initialise(lxd, config)
+                else:
+                    self._reconcile_cluster(lxd, config, departing_unit)
+                if self._stored.initialised:
                     self._undo_cleared_proxy(lxd)
                     self._apply_listeners(lxd, config)
             self._apply_kernel_settings(config)
@@ -304,7 +325,10 @@ class LxdCharm(ops.CharmBase):
         pending = PendingConfig.from_dict(self._stored.pending)
         return pending.waiting and pending.rebooted(boot_id(self.host.root))
 
-    def _initialise(self, lxd: LxdClient, config: LxdConfig) -> None:
+    def _initialise(
+        self, lxd: LxdClient, config: LxdConfig, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Apply the first preseed (the operator's or the defaults), exactly once."""
         if self._stored.initialised:
             return
         proxy = proxy_settings(os.environ)
@@ -316,6 +340,8 @@ class LxdCharm(ops.CharmBase):
                 self._local_block_device(),
                 proxy,
             )
+            for key, value in (extra or {}).items():
+                preseed[key] = {**preseed.get(key, {}), **value} if key == "config" else value
             lxd.apply_preseed(preseed)
         except (InitError, PreseedError) as e:
             raise BlockedError(str(e)) from None
@@ -369,6 +395,163 @@ class LxdCharm(ops.CharmBase):
         with _blocked_on(SysctlError, "cannot apply kernel settings"):
             self.host.sysctl(self.app.name).apply(config.sysctl_tuning)
             self.host.hardening().apply(config.kernel_hardening)
+
+    # --- cluster mode ------------------------------------------------------
+
+    def _reconcile_cluster(
+        self, lxd: LxdClient, config: LxdConfig, departing_unit: str | None
+    ) -> None:
+        """Bootstrap, lead or join, following the `cluster` peer protocol."""
+        peer = self.model.get_relation("cluster")
+        if peer is None:
+            raise WaitingError("waiting for the cluster peer relation")
+        address = self._cluster_address()
+        if self._stored.cluster_address and address != self._stored.cluster_address:
+            raise BlockedError(
+                f"the cluster binding moved from {self._stored.cluster_address} to {address}: "
+                "LXD cannot change a member's cluster address; bind cluster back"
+            )
+        peer.data[self.unit].update({"version": cluster.VERSION, "hostname": self.host.hostname})
+        try:
+            app = cluster.AppView.read(peer.data[self.app])
+        except cluster.ProtocolError as e:
+            raise BlockedError(f"cluster relation: {e}") from None
+        if self.unit.is_leader():
+            if not self._stored.initialised and not app.members:
+                self._bootstrap(lxd, config, address)
+                app.members[self.unit.name] = self.host.hostname
+                app.member_config = lxd.cluster.member_config()
+            if not self._stored.initialised:
+                peer.data[self.app].update(app.write())
+                raise WaitingError("this leader is not a cluster member yet: it cannot lead")
+            try:
+                self._lead(lxd, peer, app, departing_unit)
+            finally:
+                peer.data[self.app].update(app.write())
+        elif not self._stored.initialised:
+            self._join(lxd, peer, app, address)
+        self._stored.cluster_summary = self._cluster_summary(lxd, peer)
+
+    def _cluster_address(self) -> str:
+        binding = self.model.get_binding("cluster")
+        address = binding.network.bind_address if binding else None
+        if address is None:
+            raise BlockedError("no address for the cluster endpoint: bind it to a space")
+        return host_port(str(address), CLUSTER_PORT)
+
+    def _bootstrap(self, lxd: LxdClient, config: LxdConfig, address: str) -> None:
+        """Initialise this unit's LXD as the first member of a new cluster."""
+        self._initialise(
+            lxd,
+            config,
+            extra={
+                "config": {"cluster.https_address": address},
+                "cluster": {"server_name": self.host.hostname, "enabled": True},
+            },
+        )
+        self._stored.cluster_address = address
+        logger.info("bootstrapped the LXD cluster as %s on %s", self.host.hostname, address)
+
+    def _lead(
+        self,
+        lxd: LxdClient,
+        peer: ops.Relation,
+        app: cluster.AppView,
+        departing_unit: str | None,
+    ) -> None:
+        """Issue tokens to every waiting unit, confirm joins, remove departed members."""
+        if departing_unit and departing_unit in app.members:
+            app.removing[departing_unit] = app.members[departing_unit]
+        self._remove_departed(lxd, app)
+        units = {
+            unit.name: dict(peer.data[unit])
+            for unit in peer.units
+            if unit.name != departing_unit and unit.name not in app.removing
+        }
+        plan = cluster.plan_leader(app, units, {m.name for m in lxd.cluster.members()})
+        app.members.update(plan.confirm)
+        for unit in plan.drop_tokens:
+            self._drop_token(app, unit)
+        for waiting in plan.issue:
+            self._drop_token(app, waiting.unit)
+            token = lxd.cluster.add_join_token(waiting.hostname)
+            secret = self.app.add_secret(
+                {"token": token.token}, label=f"join-token-{waiting.unit.replace('/', '-')}"
+            )
+            secret.grant(peer, unit=self.model.get_unit(waiting.unit))
+            app.tokens[waiting.unit] = str(secret.id)
+            logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
+        if plan.collisions:
+            unit, name = sorted(plan.collisions.items())[0]
+            raise BlockedError(
+                f"{unit} wants to join as {name!r}, which another member already uses: "
+                "give that machine another hostname"
+            )
+        if plan.incompatible:
+            raise BlockedError(
+                f"{', '.join(plan.incompatible)} speak another cluster protocol version: "
+                "upgrade every unit to the same charm revision"
+            )
+
+    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> None:
+        """Remove members whose units left; a member with instances stays, and says why."""
+        refused = []
+        for unit, member in sorted(app.removing.items()):
+            try:
+                lxd.cluster.remove_member(member)
+            except MemberNotFoundError:
+                pass  # already gone (a retried hook, or removed by hand)
+            except MemberHasInstancesError as e:
+                refused.append(f"cannot remove {unit}: {e}")
+                continue
+            app.members.pop(unit, None)
+            del app.removing[unit]
+            self._drop_token(app, unit)
+        if refused:
+            raise BlockedError(refused[0])
+
+    def _drop_token(self, app: cluster.AppView, unit: str) -> None:
+        secret_id = app.tokens.pop(unit, None)
+        if not secret_id:
+            return
+        app.tokens[unit] = ""  # an empty value deletes the key from the databag
+        with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
+            self.model.get_secret(id=secret_id).remove_all_revisions()
+
+    def _join(
+        self, lxd: LxdClient, peer: ops.Relation, app: cluster.AppView, address: str
+    ) -> None:
+        """Join with the token the leader granted us, or say why we wait."""
+        step = cluster.plan_joiner(app, self.unit.name, peer.data[self.unit])
+        if step.action != "join":
+            raise WaitingError(step.reason)
+        try:
+            token = self.model.get_secret(id=step.secret_id).get_content(refresh=True)["token"]
+        except (ops.SecretNotFoundError, ops.ModelError, KeyError):
+            raise WaitingError("waiting for access to the join token") from None
+        if decode_join_token(token).expired():
+            peer.data[self.unit][cluster.EXPIRED_TOKEN] = step.secret_id
+            raise WaitingError("the join token expired: asked the leader for a new one")
+        member_config = cluster.member_config_for(app.member_config, self._local_block_device())
+        try:
+            join_with_retries(lxd, self.host.hostname, address, token, member_config)
+        except LxdApiError as e:
+            peer.data[self.unit][cluster.EXPIRED_TOKEN] = step.secret_id
+            raise WaitingError(f"LXD refused the join ({e}): asked for a new token") from None
+        config = self.load_config(LxdConfig)
+        self._stored.initialised = True
+        self._stored.init_options = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
+        self._stored.cluster_address = address
+        peer.data[self.unit][cluster.JOINED] = self.host.hostname
+        peer.data[self.unit][cluster.EXPIRED_TOKEN] = ""
+        logger.info("joined the LXD cluster as %s", self.host.hostname)
+
+    def _cluster_summary(self, lxd: LxdClient, peer: ops.Relation) -> str:
+        if not self._stored.initialised:
+            return ""
+        members = lxd.cluster.members()
+        online = sum(1 for m in members if m.online)
+        return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
 
     def _serve_https(
         self, departing_unit: str | None = None, broken_relation: int | None = None
@@ -482,10 +665,13 @@ class LxdCharm(ops.CharmBase):
 
     def _summary(self, config: LxdConfig) -> str:
         listeners = dict(self._stored.listener_addresses)
+        mode: str = config.mode
+        if config.mode == "cluster" and self._stored.cluster_summary:
+            mode = f"cluster: {self._stored.cluster_summary}"
         if not listeners:
-            return f"{config.mode}; no network listener"
+            return f"{mode}; no network listener"
         shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
-        return f"{config.mode}; {shown}"
+        return f"{mode}; {shown}"
 
 
 @contextlib.contextmanager

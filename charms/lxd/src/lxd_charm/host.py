@@ -8,6 +8,7 @@ client finds its socket the way Juju does, `LXD_DIR` first.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,8 @@ class Host:
     root: Path = Path("/")
     state_dir: Path = STATE_DIR
     lxd_wait: float = LXD_WAIT_SECONDS
+    hostname: str = field(default_factory=socket.gethostname)
+    """The LXD member name this machine uses in a cluster."""
 
     @property
     def debug_binary(self) -> Path:

@@ -276,14 +276,6 @@ def test_the_same_hook_twice_changes_nothing_the_second_time(ctx, host: FakeHost
     assert twice.unit_status == once.unit_status
 
 
-def test_cluster_mode_is_honest_about_not_being_available(ctx, host: FakeHost) -> None:
-    out = installed(ctx, mode="cluster")
-    assert out.unit_status == testing.BlockedStatus(
-        "cluster mode is not available in this release: use standalone"
-    )
-    assert host.fake_lxd.preseeds == []
-
-
 # --- resources -----------------------------------------------------------------------
 
 

@@ -1,0 +1,175 @@
+"""The `cluster` peer protocol: who bootstraps, who joins with which token, who leaves.
+
+Version 1.0, specified in docs/interfaces/lxd-cluster.md. In short:
+
+- every unit announces ``hostname`` (the LXD member name it will use) in its
+  unit databag, and ``joined`` once LXD has accepted it;
+- the leader bootstraps the cluster, then, in one hook, issues a join token
+  for every unit that is waiting, each in a Juju Secret granted to that unit
+  only, and publishes the secret's id under the unit's name in the
+  application databag, with ``member_config`` and the ``members`` map;
+- a unit that finds its token expired or refused says so with
+  ``expired-token`` and the leader issues a new one.
+
+This module holds the decisions, as pure functions over the databags, so
+each rule can be tested without Juju or LXD; charm.py carries them out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+VERSION: Final = "1.0"
+MEMBERS: Final = "members"
+MEMBER_CONFIG: Final = "member_config"
+REMOVING: Final = "removing"
+HOSTNAME: Final = "hostname"
+JOINED: Final = "joined"
+EXPIRED_TOKEN: Final = "expired-token"  # noqa: S105 (a field name, not a secret)
+
+
+class ProtocolError(ValueError):
+    """A databag this version of the protocol cannot read."""
+
+
+def compatible(bag: Mapping[str, str]) -> bool:
+    """True when the bag speaks a 1.x version (or has not said anything yet)."""
+    version = bag.get("version")
+    return version is None or version.split(".")[0] == VERSION.split(".")[0]
+
+
+def _json(bag: Mapping[str, str], key: str, default: Any) -> Any:
+    try:
+        return json.loads(bag[key]) if bag.get(key) else default
+    except ValueError as e:
+        raise ProtocolError(f"the {key!r} field is not valid JSON") from e
+
+
+@dataclass
+class AppView:
+    """The leader's application databag, decoded."""
+
+    members: dict[str, str] = field(default_factory=dict)
+    member_config: list[dict[str, str]] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)
+    removing: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, bag: Mapping[str, str]) -> AppView:
+        """Decode; unit-named keys (``app/N``) hold join-token secret ids."""
+        return cls(
+            members=dict(_json(bag, MEMBERS, {})),
+            member_config=list(_json(bag, MEMBER_CONFIG, [])),
+            tokens={key: value for key, value in bag.items() if "/" in key},
+            removing=dict(_json(bag, REMOVING, {})),
+        )
+
+    def write(self) -> dict[str, str]:
+        """Encode; keys whose value is empty are how Juju deletes them."""
+        bag = {
+            "version": VERSION,
+            MEMBERS: json.dumps(self.members, sort_keys=True),
+            MEMBER_CONFIG: json.dumps(self.member_config),
+            REMOVING: json.dumps(self.removing, sort_keys=True) if self.removing else "",
+        }
+        bag.update(self.tokens)
+        return bag
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A unit that has announced itself and has no member yet."""
+
+    unit: str
+    hostname: str
+
+
+@dataclass
+class LeaderPlan:
+    """What the leader should do in this hook."""
+
+    issue: list[Waiting] = field(default_factory=list)
+    confirm: dict[str, str] = field(default_factory=dict)
+    drop_tokens: list[str] = field(default_factory=list)
+    collisions: dict[str, str] = field(default_factory=dict)
+    incompatible: list[str] = field(default_factory=list)
+
+
+def plan_leader(
+    app: AppView, units: Mapping[str, Mapping[str, str]], lxd_members: set[str]
+) -> LeaderPlan:
+    """Decide, for every peer unit at once, what the leader does next.
+
+    Batching is the point: one leader hook issues tokens for all waiting
+    units, so forming N members costs a number of leader hooks that does not
+    grow with N.
+    """
+    plan = LeaderPlan()
+    taken = {name: unit for unit, name in app.members.items()}
+    for unit, bag in sorted(units.items()):
+        if unit in app.members:
+            if unit in app.tokens:
+                plan.drop_tokens.append(unit)
+            continue
+        if not compatible(bag):
+            plan.incompatible.append(unit)
+            continue
+        hostname = bag.get(HOSTNAME, "")
+        if not hostname:
+            continue
+        if bag.get(JOINED) == hostname and hostname in lxd_members and hostname not in taken:
+            plan.confirm[unit] = hostname
+            if unit in app.tokens:
+                plan.drop_tokens.append(unit)
+            continue
+        if hostname in taken or hostname in lxd_members:
+            plan.collisions[unit] = hostname
+            continue
+        token = app.tokens.get(unit)
+        if token and bag.get(EXPIRED_TOKEN) != token:
+            continue  # a usable token is on its way
+        plan.issue.append(Waiting(unit, hostname))
+    plan.drop_tokens += [
+        unit for unit in app.tokens if unit not in units and unit not in plan.drop_tokens
+    ]
+    return plan
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """What a non-leader unit that is not a member yet should do."""
+
+    action: str  # "announce", "wait", "join"
+    secret_id: str = ""
+    reason: str = ""
+
+
+def plan_joiner(app: AppView, me: str, my_bag: Mapping[str, str]) -> JoinStep:
+    """Decide a joining unit's next step from the leader's answer."""
+    secret_id = app.tokens.get(me, "")
+    if not secret_id:
+        return JoinStep("wait", reason="waiting for the leader to issue a join token")
+    if my_bag.get(EXPIRED_TOKEN) == secret_id:
+        return JoinStep("wait", reason="waiting for the leader to replace an expired join token")
+    return JoinStep("join", secret_id=secret_id)
+
+
+def member_config_for(
+    cluster_config: list[dict[str, str]], block_device: str | None
+) -> list[dict[str, str]]:
+    """The joining member's own values for the cluster's per-member keys.
+
+    Storage pools whose source is per member get this unit's Juju `local`
+    block device when one is attached; every other key keeps the value the
+    cluster suggests (LXD's default for it).
+    """
+    answer = []
+    for entry in cluster_config:
+        value = entry.get("value", "")
+        if entry["entity"] == "storage-pool" and entry["key"] == "source" and block_device:
+            value = block_device
+        answer.append({**entry, "value": value})
+    return answer
