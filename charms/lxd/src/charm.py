@@ -558,15 +558,20 @@ class LxdCharm(ops.CharmBase):
     ) -> None:
         """Trust each requiring unit's certificate and tell it how to connect.
 
-        Each standalone unit serves its own LXD. Entries this charm recorded
-        for units (or relations) that are gone are removed.
+        Each standalone unit serves its own LXD, and answers in its unit
+        databag. A cluster's trust store is shared, so its leader serves for
+        all members and answers once, in the application databag, with every
+        member's address. Entries recorded for units (or relations) that are
+        gone are removed.
         """
         try:
             config = self.load_config(LxdConfig)
         except ValueError:
             return
-        if config.mode != "standalone" or not self._stored.initialised:
+        clustered = config.mode == "cluster"
+        if not self._stored.initialised or (clustered and not self.unit.is_leader()):
             return
+        answer_bag = self.app if clustered else self.unit
         relations = [r for r in self.model.relations["https"] if r.id != broken_relation]
         recorded: dict[str, dict[str, str]] = {
             rel: dict(units) for rel, units in dict(self._stored.https_clients).items()
@@ -578,7 +583,7 @@ class LxdCharm(ops.CharmBase):
                     rel for rel in recorded if int(rel) not in {r.id for r in relations}
                 ]:
                     https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
-                info = self._server_info(lxd) if relations else None
+                info = self._server_info(lxd, clustered) if relations else None
                 for relation in relations:
                     clients = recorded.setdefault(str(relation.id), {})
                     present = {u.name for u in relation.units if u.name != departing_unit}
@@ -597,27 +602,35 @@ class LxdCharm(ops.CharmBase):
                         if outcome.error:
                             problems.append(outcome.error)
                     if info is not None:
-                        relation.data[self.unit].update(info.to_databag())
+                        relation.data[answer_bag].update(info.to_databag())
         except WaitingError as e:
             logger.warning("https relation not served yet: %s", e)
             return
         finally:
             self._stored.https_clients = {rel: units for rel, units in recorded.items() if units}
-        if relations and "https" not in self._stored.listener_addresses:
+        if relations and not clustered and "https" not in self._stored.listener_addresses:
             problems.insert(
                 0,
                 f"clients cannot connect: juju config {self.app.name} lxd-listen-https=true",
             )
         self._stored.https_problems = problems
 
-    def _server_info(self, lxd: LxdClient) -> ServerInfo:
-        """This unit's answer: its certificate and HTTPS address (none while off)."""
+    def _server_info(self, lxd: LxdClient, clustered: bool) -> ServerInfo:
+        """The answer: the certificate LXD presents, and where to connect.
+
+        Standalone: this unit's HTTPS listener (none while it is off).
+        Clustered: every member's API address, which every member serves.
+        """
         environment = lxd.server_info()["environment"]
-        address = self._stored.listener_addresses.get("https")
+        if clustered:
+            addresses = tuple(m.url.removeprefix("https://") for m in lxd.cluster.members())
+        else:
+            address = self._stored.listener_addresses.get("https")
+            addresses = (address,) if address else ()
         return ServerInfo(
             certificate=environment["certificate"],
             certificate_fingerprint=environment["certificate_fingerprint"],
-            addresses=(address,) if address else (),
+            addresses=addresses,
         )
 
     # --- helpers -----------------------------------------------------------

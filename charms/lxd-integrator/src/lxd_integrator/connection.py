@@ -136,5 +136,7 @@ def read_nodes(lxd: LxdClient, credentials: Credentials) -> tuple[Node, ...]:
         try:
             nodes.append(Node(member.name, normalise_endpoint(member.url)))
         except EndpointError as e:
-            logger.warning("cluster member %r has no usable URL (%s); not published", member.name, e)
+            logger.warning(
+                "cluster member %r has no usable URL (%s); not published", member.name, e
+            )
     return tuple(sorted(nodes, key=lambda n: n.name))
