@@ -2,12 +2,17 @@
 """Juju charm that lets related charms use the LXD cloud hosting the model.
 
 This module only wires Juju events to handlers and decides the unit status;
-the decisions live in the `lxd_integrator` package (no `ops`) and the LXD
-work will live in `lxd_common`, shared with the lxd charm.
+the decisions live in the `lxd_integrator` package (no `ops`): where the
+credentials come from and whether they are usable (`credentials`), how to
+reach LXD and list its members (`connection`), and which requirer
+certificates LXD should trust (`registration`). The relation data follows
+the `lxd` interface, typed in `lxd_common.interfaces.lxd`.
 
-This is the skeleton: it reports whether LXD credentials are available, from
-`juju trust` or from the fallback config, and does not yet connect to LXD or
-answer on the `api` relation, so its status never claims a connection.
+Every hook that may change something reconciles everything: check the
+credentials, connect, list the members, (leader) make LXD's trust store hold
+exactly what the requiring units ask for, and publish `version` + `nodes` on
+every relation. `update-status` only lists the members, and does the rest
+when membership changed or the last reconcile did not finish.
 """
 
 from __future__ import annotations
@@ -16,60 +21,198 @@ import logging
 
 import ops
 
+from lxd_common.errors import LxdError
+from lxd_common.interfaces.lxd import InterfaceError, Node, ProviderData, RequirerData
+from lxd_common.lxd import LxdClient
+from lxd_integrator import connection
 from lxd_integrator.config import IntegratorConfig
 from lxd_integrator.credentials import (
-    CredentialsUnavailable,
+    Credentials,
+    CredentialsProblem,
     TrustedCloud,
-    credential_source,
+    load_credentials,
+)
+from lxd_integrator.registration import (
+    EntryNames,
+    Requester,
+    apply_plan,
+    plan_trust,
+    trusted_by_relation,
 )
 
 logger = logging.getLogger(__name__)
+
+RELATION = "api"
 
 
 class LxdIntegratorCharm(ops.CharmBase):
     """Hands the model's LXD cloud to charms related on the `lxd` interface."""
 
+    _stored = ops.StoredState()  # type: ignore[no-untyped-call]
+
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        framework.observe(self.on.install, self._on_install)
-        framework.observe(self.on.config_changed, self._on_config_changed)
+        # True from the start of a full reconcile until it published everything.
+        self._stored.set_default(pending=True)
+        self._problem: str | None = None
+        self._summary: str | None = None
+        for event in (
+            self.on.install,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.leader_elected,
+        ):
+            framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
+        framework.observe(self.on[RELATION].relation_joined, self._on_api_changed)
+        framework.observe(self.on[RELATION].relation_changed, self._on_api_changed)
+        framework.observe(self.on[RELATION].relation_departed, self._on_api_departed)
+        framework.observe(self.on[RELATION].relation_broken, self._on_api_broken)
+        framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
 
-    def _on_install(self, _: ops.InstallEvent) -> None:
-        """Nothing to install: the integrator only talks to an existing LXD."""
-        logger.info("install: nothing to install; LXD is reached over its API")
-
-    def _on_config_changed(self, _: ops.ConfigChangedEvent) -> None:
-        """Re-check the credentials (not yet: logs which source would be used)."""
-        try:
-            source = credential_source(
-                self._trusted_cloud(), self.load_config(IntegratorConfig), app_name=self.app.name
-            )
-        except CredentialsUnavailable as e:
-            logger.info("config-changed: no LXD credentials yet: %s", e)
-            return
-        logger.info("config-changed: would connect with credentials from %s", source.value)
+    def _on_change(self, _: ops.EventBase) -> None:
+        self._reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        """Nothing to poll yet; status itself is decided in collect-status."""
-        logger.debug("update-status: nothing to check yet")
+        self._reconcile(only_if_changed=True)
+
+    def _on_api_changed(self, _: ops.RelationEvent) -> None:
+        self._reconcile()
+
+    def _on_api_departed(self, event: ops.RelationDepartedEvent) -> None:
+        departing = event.departing_unit.name if event.departing_unit else None
+        self._reconcile(departed=(event.relation.id, departing) if departing else None)
+
+    def _on_api_broken(self, _: ops.RelationBrokenEvent) -> None:
+        # ops leaves the broken relation out of `model.relations`, so its
+        # certificates are no longer wanted and the reconcile removes them.
+        self._reconcile()
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        """Nothing on disk to clean: the client key only ever lives in a per-hook temp dir."""
+        logger.info("remove: no key files to delete (each hook's client removes its own)")
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
-        """Decide the unit status, once per hook, from the available credentials.
+        """One status per hook: credentials/connection problems, refused requirers, or serving."""
+        if self._problem is not None:
+            event.add_status(ops.BlockedStatus(self._problem))
+            return
+        if self._summary is None:
+            return  # this hook did not look at LXD: keep the status as it is
+        refused = self._published_errors()
+        if refused:
+            units = sorted(refused)
+            first = units[0]
+            more = f" (and {len(units) - 1} more units)" if len(units) > 1 else ""
+            event.add_status(
+                ops.BlockedStatus(f"ignored certificates from {first}{more}: {refused[first]}")
+            )
+            return
+        event.add_status(ops.ActiveStatus(self._summary))
 
-        Missing credentials are operator-fixable (grant trust or set the
-        fallback options), so they block with what to do. Having credentials
-        is all that is known so far: the status says so and no more.
+    # --- helpers -------------------------------------------------------------
+
+    def _reconcile(
+        self, *, only_if_changed: bool = False, departed: tuple[int, str] | None = None
+    ) -> None:
+        """Connect to LXD, register certificates (leader), publish the nodes on every relation.
+
+        Args:
+            only_if_changed: list the members, and do the rest only if they
+                differ from what is published or the last reconcile failed.
+            departed: (relation id, unit name) of a unit leaving a relation,
+                whose certificates are no longer wanted.
         """
         try:
-            credential_source(
+            credentials = load_credentials(
                 self._trusted_cloud(), self.load_config(IntegratorConfig), app_name=self.app.name
             )
-        except CredentialsUnavailable as e:
-            event.add_status(ops.BlockedStatus(str(e)))
-            return
-        event.add_status(ops.ActiveStatus("credentials available"))
+            with connection.open_lxd(credentials) as lxd:
+                nodes = connection.read_nodes(lxd, credentials)
+                self._summary = _summary(nodes, credentials)
+                if only_if_changed and not self._stored.pending and self._published(nodes):
+                    return
+                self._stored.pending = True
+                self._register_and_publish(lxd, nodes, departed)
+                self._stored.pending = False
+        except (CredentialsProblem, connection.LxdConnectionProblem) as e:
+            logger.warning("LXD is not usable: %s", e)
+            self._problem = str(e)
+        except LxdError as e:
+            # LXD answered but failed: retried on the next hook (pending stays set).
+            logger.error("LXD failed while reconciling: %s", e)
+            self._problem = f"LXD failed: {e}"
+
+    def _register_and_publish(
+        self, lxd: LxdClient, nodes: tuple[Node, ...], departed: tuple[int, str] | None
+    ) -> None:
+        relations = self.model.relations[RELATION]
+        wanted, errors = self._requests(relations, departed)
+        names = EntryNames(app=self.app.name, model_uuid=self.model.uuid)
+        plan = plan_trust(wanted, lxd.trust.entries(), names)
+        trusted, refusals = plan.present, dict(plan.refusals)
+        if self.unit.is_leader():
+            result = apply_plan(lxd.trust, plan)
+            trusted = result.trusted
+            refusals.update(result.refusals)
+        for requester, reason in refusals.items():
+            errors.setdefault(requester.relation_id, {})[requester.unit] = reason
+        fingerprints = trusted_by_relation(wanted, trusted)
+        for relation in relations:
+            fps = fingerprints.get(relation.id, ())
+            data = ProviderData(
+                nodes=tuple(Node(n.name, n.endpoint, fps) for n in nodes),
+                errors=errors.get(relation.id, {}),
+            )
+            bag = data.to_databag()
+            relation.data[self.unit].update(bag)
+            if self.unit.is_leader():
+                relation.data[self.app].update(bag)
+
+    def _requests(
+        self, relations: list[ops.Relation], departed: tuple[int, str] | None
+    ) -> tuple[dict[Requester, RequirerData], dict[int, dict[str, str]]]:
+        """Each requiring unit's valid request; and, per relation, why others were refused."""
+        wanted: dict[Requester, RequirerData] = {}
+        errors: dict[int, dict[str, str]] = {}
+        for relation in relations:
+            for unit in relation.units:
+                if departed == (relation.id, unit.name):
+                    continue  # still listed by some Juju versions while departing
+                try:
+                    request = RequirerData.from_databag(relation.data[unit])
+                except InterfaceError as e:
+                    logger.warning("ignoring the certificates of %s: %s", unit.name, e)
+                    errors.setdefault(relation.id, {})[unit.name] = str(e)
+                    continue
+                if request.client_certificates:
+                    wanted[Requester(relation.id, unit.name)] = request
+        return wanted, errors
+
+    def _published(self, nodes: tuple[Node, ...]) -> bool:
+        """Whether every relation already shows these members (names and endpoints)."""
+        current = [(n.name, n.endpoint) for n in nodes]
+        for relation in self.model.relations[RELATION]:
+            try:
+                data = ProviderData.from_databag(relation.data[self.unit])
+            except InterfaceError:
+                return False
+            if data is None or [(n.name, n.endpoint) for n in data.nodes] != current:
+                return False
+        return True
+
+    def _published_errors(self) -> dict[str, str]:
+        """Requiring unit -> why its certificates were refused, as this unit last published."""
+        refused: dict[str, str] = {}
+        for relation in self.model.relations[RELATION]:
+            try:
+                data = ProviderData.from_databag(relation.data[self.unit])
+            except InterfaceError:
+                continue
+            if data is not None:
+                refused.update(data.errors)
+        return refused
 
     def _trusted_cloud(self) -> TrustedCloud | None:
         """The model's cloud spec from `juju trust`, or None if the charm is not trusted.
@@ -83,7 +226,18 @@ class LxdIntegratorCharm(ops.CharmBase):
             logger.debug("no cloud spec (charm not trusted?): %s", e)
             return None
         attributes = spec.credential.attributes if spec.credential else {}
-        return TrustedCloud(cloud_type=spec.type, endpoint=spec.endpoint, attributes=attributes)
+        return TrustedCloud(
+            cloud_type=spec.type,
+            endpoint=spec.endpoint,
+            attributes=attributes,
+            ca_certificates=spec.ca_certificates,
+        )
+
+
+def _summary(nodes: tuple[Node, ...], credentials: Credentials) -> str:
+    if len(nodes) == 1:
+        return f"LXD {nodes[0].name} at {credentials.endpoint}"
+    return f"LXD cluster of {len(nodes)} members at {credentials.endpoint}"
 
 
 if __name__ == "__main__":

@@ -228,8 +228,12 @@ class SnapBackend(Protocol):
         """Install the snap from the store, tracking `channel`."""
         ...
 
-    def refresh(self, name: str, channel: str) -> None:
-        """Move the installed snap to `channel`."""
+    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+        """Move the installed snap to `channel`.
+
+        ``amend`` lets snapd replace a snap installed from a file with the
+        store's, which a plain refresh refuses to do.
+        """
         ...
 
     def get_config(self, name: str) -> dict[str, Any]:
@@ -284,8 +288,16 @@ class CharmlibsSnapBackend(SnapBackend):
         with _snapd_errors("install", name, channel):
             _snapd.install(name, channel=channel)
 
-    def refresh(self, name: str, channel: str) -> None:
-        """Move the installed snap to `channel`."""
+    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+        """Move the installed snap to `channel` (``amend``: from a file to the store)."""
+        if amend:
+            # charmlibs-snap has no `--amend`; the snap command does.
+            command = ["snap", "refresh", "--amend", f"--channel={channel}", name]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
+                raise SnapError(f"could not move snap {name!r} back to the store: {reason}")
+            return
         with _snapd_errors("refresh", name, channel):
             _snapd.refresh(name, channel=channel)
 
@@ -562,8 +574,11 @@ class LxdSnap:
         if tracked == target:
             return False
         self._refuse_downgrade(current, tracked, target)
-        logger.info("refreshing snap %s from %s to %s", self.name, current.channel, target)
-        self.backend.refresh(self.name, str(target))
+        local = current.revision.startswith("x")  # installed from a file
+        logger.info(
+            "refreshing snap %s from %s to %s", self.name, current.channel or "a file", target
+        )
+        self.backend.refresh(self.name, str(target), amend=local)
         return True
 
     def _refuse_downgrade(

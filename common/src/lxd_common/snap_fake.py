@@ -115,10 +115,12 @@ class FakeSnapd(SnapBackend):
         self.snaps[name] = self._make(name, channel)
         self.config.setdefault(name, {})
 
-    def refresh(self, name: str, channel: str) -> None:
-        """Move an installed snap to another channel."""
+    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+        """Move an installed snap to another channel; a file-installed one needs ``amend``."""
         self._maybe_fail("refresh")
         self._require(name)
+        if self.snaps[name].revision.startswith("x") and not amend:
+            raise SnapError(f"local snap {name!r} is unknown to the store, use --amend to proceed")
         self._offer(name, channel)
         self.calls.append(("refresh", name, channel))
         self.snaps[name] = self._make(name, channel)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -58,7 +59,7 @@ class CredentialSource(enum.Enum):
     CONFIG = "charm config"
 
 
-class CredentialsProblem(Exception):
+class CredentialsProblem(Exception):  # noqa: N818 - reads as a state
     """The integrator has no usable LXD credentials; the message says what to do."""
 
 
@@ -209,7 +210,7 @@ def load_credentials(
     if server.strip():
         server_cert = _reshaped(source, "server-cert", server)
         for block in _PEM_BLOCK.findall(server_cert):  # a CA bundle is several
-            _check(source, "server-cert", lambda block=block: load_certificate(block))
+            _check(source, "server-cert", functools.partial(load_certificate, block))
     return Credentials(url, CertificatePair(cert, key), server_cert, source)
 
 

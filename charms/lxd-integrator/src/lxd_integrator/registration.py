@@ -29,6 +29,7 @@ an addition LXD refuses is reported per requiring unit instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,10 +214,8 @@ def apply_plan(trust: TrustStore, plan: TrustPlan) -> ApplyResult:
     """
     trusted = set(plan.present)
     for removal in plan.removals:
-        try:
+        with contextlib.suppress(TrustEntryNotFoundError):  # gone already: fine
             trust.remove(removal.fingerprint)
-        except TrustEntryNotFoundError:
-            pass
         logger.info("removed trusted certificate %s (%s)", removal.fingerprint[:12], removal.name)
     for rename in plan.renames:
         try:

@@ -367,3 +367,20 @@ def test_debug_action_returns_the_report(ctx, monkeypatch) -> None:
     monkeypatch.setattr(actions, "collect_debug_info", lambda: {"buginfo": "report"})
     ctx.run(ctx.on.action("debug"), installed(ctx))
     assert ctx.action_results == {"buginfo": "report"}
+
+
+def test_detaching_the_snap_resource_goes_back_to_the_store(ctx, snapd, tmp_path: Path) -> None:
+    snap = tmp_path / "lxd.snap"
+    snap.write_bytes(b"a snap")
+    state = testing.State(resources={testing.Resource(name="lxd-snap", path=snap)})
+    out = run(ctx, "install", state)
+    assert snapd.snaps["lxd"].revision == "x1"
+    empty = tmp_path / "empty.snap"
+    empty.write_bytes(b"")
+    out = run(
+        ctx,
+        "upgrade_charm",
+        replace(out, resources={testing.Resource(name="lxd-snap", path=empty)}),
+    )
+    assert snapd.snaps["lxd"].channel == "latest/stable"
+    assert out.unit_status.name == "active"
