@@ -138,7 +138,11 @@ class LxdCharm(ops.CharmBase):
             return
         try:
             with self.host.lxd() as lxd:
-                lxd.server_info()
+                peer = self.model.get_relation("cluster")
+                if self.config.get("mode") == "cluster" and peer is not None:
+                    self._stored.cluster_summary = self._cluster_summary(lxd, peer)
+                else:
+                    lxd.server_info()
         except LxdError as e:
             self._set_problem("waiting", f"LXD is not answering: {e}")
 

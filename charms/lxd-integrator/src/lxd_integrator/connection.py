@@ -49,12 +49,14 @@ class LxdConnectionProblem(Exception):  # noqa: N818 - reads as a state
 
 
 def open_lxd(
-    credentials: Credentials, *, wait: float = CONNECT_WAIT, timeout: float = API_TIMEOUT
+    credentials: Credentials, *, wait: float | None = None, timeout: float | None = None
 ) -> LxdClient:
     """Connect to the credentials' endpoint; the caller closes the client (`with`).
 
-    An unreachable LXD is retried for ``wait`` seconds; a server presenting
-    the wrong certificate is not, because retrying cannot fix it.
+    An unreachable LXD is retried for ``wait`` seconds (default
+    `CONNECT_WAIT`); a server presenting the wrong certificate is not,
+    because retrying cannot fix it. Each answer may take ``timeout`` seconds
+    (default `API_TIMEOUT`).
 
     Raises:
         LxdConnectionProblem: unreachable, or the server's certificate does
@@ -66,11 +68,11 @@ def open_lxd(
             credentials.endpoint,
             credentials.client,
             credentials.server_cert,
-            timeout=timeout,
+            timeout=API_TIMEOUT if timeout is None else timeout,
         )
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(wait),
+        stop=tenacity.stop_after_delay(CONNECT_WAIT if wait is None else wait),
         wait=tenacity.wait_exponential(multiplier=0.2, max=2.0),
         retry=tenacity.retry_if_exception(
             lambda e: isinstance(e, LxdUnreachableError) and not _is_tls_failure(e)

@@ -180,11 +180,11 @@ class Node:
     trusted_certs_fp: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The node as it appears in the ``nodes`` list."""
+        """The node as it appears in the ``nodes`` list (fingerprints sorted, no repeats)."""
         return {
             "name": self.name,
             "endpoint": self.endpoint,
-            "trusted_certs_fp": list(self.trusted_certs_fp),
+            "trusted_certs_fp": sorted(set(self.trusted_certs_fp)),
         }
 
     @classmethod
@@ -440,3 +440,7 @@ class LxdRequirer(ops.Object):
 def schemas_as_json() -> str:
     """Both schemas as the JSON the interface document embeds."""
     return json.dumps({"provider": PROVIDER_SCHEMA, "requirer": REQUIRER_SCHEMA}, indent=2)
+
+
+if __name__ == "__main__":  # `python -m lxd_common.interfaces.lxd`: for docs/interfaces/lxd.md
+    print(schemas_as_json())

@@ -1,0 +1,668 @@
+"""A small Juju simulator: several units of one application, on top of ops.testing.
+
+ops.testing (Scenario) runs one unit's hook at a time against a `State` the
+test builds. A charm that forms a cluster needs more: N units that talk over
+a peer relation and Juju Secrets, with Juju moving the data between them and
+deciding which hook runs next. `Sim` does that job and nothing else: it knows
+Juju's rules (who sees which databag and secret, which hooks follow a change)
+and nothing about the charm's workload, so functional tests can drive real
+daemons through the charm's own code, and a benchmark can count hooks.
+
+Usage::
+
+    sim = Sim(MyCharm, app="lxd", peer="cluster", config={"mode": "cluster"})
+    for _ in range(3):
+        sim.add_unit()
+    sim.settle()                       # runs queued hooks until none is left
+    sim.remove_unit("lxd/1")
+    sim.settle()
+    results = sim.run("lxd/0", sim.on.action("list-trusted"))
+
+The model, as Juju does it:
+
+- Hooks are queued per unit and run FIFO, one at a time. Juju runs one unit's
+  hooks in order and different units concurrently; a global FIFO is one legal
+  interleaving and keeps runs deterministic. A `relation-changed`,
+  `config-changed`, `secret-changed`, `leader-elected` or `update-status`
+  already queued for the same target (and source) is not queued again: Juju
+  coalesces those too.
+- One peer relation with the same id in every unit's State. The application
+  bag is shared (only the leader can write it, Scenario enforces that); a unit
+  bag belongs to its unit. After each hook, a changed unit bag queues
+  `relation-changed` (remote unit = the writer) on every unit that has that
+  writer in its relation scope, and a changed application bag queues
+  `relation-changed` with no remote unit (JUJU_REMOTE_UNIT empty, as Juju
+  does for application data) on every other unit in the relation.
+- `relation-list` (`peers_data`) holds the peers whose `relation-joined` has
+  run on that unit; a departing peer leaves it before `relation-departed`
+  (ops does not put a departing *peer* back into `Relation.units`, so its bag
+  is out of reach in that hook, as under Juju).
+- Secrets live in one registry. The unit that manages a secret (the leader for
+  an application-owned one, the owner unit for a unit-owned one) gets it with
+  `owner` set; a unit that may only read it gets it with `owner=None`, keeping
+  its own tracked revision and label. Units that may read: every unit granted
+  it (or granted to the application) over the peer relation, and, for an
+  application-owned secret, every unit of the application (Juju's rule:
+  "all units can read secrets owned by application"; pass
+  `peers_read_app_secrets=False` to require explicit grants instead, to prove a
+  charm grants what it must). A content change queues `secret-changed` on every
+  reader that holds an older revision; removing all revisions removes the
+  secret for everyone; when leadership moves, the new leader manages the
+  application's secrets.
+
+Failed hooks: an exception from the charm propagates and the hook's changes
+are dropped (Juju rolls back relation data and secrets of a failed hook); it is
+not retried. A failed action (`event.fail`) keeps its changes and raises
+`ops.testing.ActionFailed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+from unittest import mock
+
+import ops
+from ops import testing
+from scenario._runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+APP = "<app>"
+"""The `source` of a relation-changed caused by the application bag."""
+
+_COALESCED = frozenset(
+    {"relation_changed", "config_changed", "secret_changed", "leader_elected", "update_status"}
+)
+
+BeforeHook = Callable[["SimUnit"], AbstractContextManager[Any] | None]
+"""Called before each hook of a unit; the context manager it returns wraps the hook."""
+
+Networks = Callable[["SimUnit"], Iterable[testing.Network]]
+"""The network bindings a unit sees (`self.model.get_binding(...)`)."""
+
+
+class SimError(RuntimeError):
+    """The simulation cannot go on (unknown unit, a livelock...)."""
+
+
+class LivelockError(SimError):
+    """`settle` ran more hooks than allowed: the units keep triggering each other."""
+
+
+@dataclasses.dataclass
+class SimUnit:
+    """One unit of the simulated application.
+
+    `state` is the State the unit's last hook left behind (its stored state,
+    deferred events, statuses, ports carry over to its next hook); the peer
+    relation and secrets in it are rebuilt from the simulator's model before
+    every hook.
+    """
+
+    name: str
+    number: int
+    ctx: testing.Context[Any]
+    state: testing.State
+    leader: bool = False
+    hooks_run: int = 0
+    in_relation: bool = False
+    """`relation-created` has run: the peer relation is in the unit's State."""
+    scope: set[str] = dataclasses.field(default_factory=set)
+    """Peers this unit has joined or has a `relation-joined` queued for."""
+    joined: set[str] = dataclasses.field(default_factory=set)
+    """Peers whose `relation-joined` has run here: the unit's `relation-list`."""
+    departing: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hook:
+    unit: str
+    kind: str
+    source: str | None = None
+    """Remote unit name (or APP) for relation events."""
+    departing: str | None = None
+    secret_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.unit, self.kind, self.source, self.secret_id)
+
+
+@dataclasses.dataclass
+class _View:
+    """What a reading (non-managing) unit tracks of a secret."""
+
+    content: dict[str, str]
+    revision: int
+    label: str | None
+
+
+@dataclasses.dataclass
+class _SecretRecord:
+    owner: str
+    """"app" for an application-owned secret, else the owning unit's name."""
+    secret: testing.Secret
+    """The managing unit's copy: latest content, revision, grants, label."""
+    views: dict[str, _View] = dataclasses.field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _event_env(overrides: Mapping[str, str]) -> Iterator[None]:
+    """Adjust the hook environment Scenario builds, where it cannot say what Juju says.
+
+    Two cases: relation-changed for application data has an empty
+    JUJU_REMOTE_UNIT (Scenario always names a unit), and JUJU_DEPARTING_UNIT for unit 0 (Scenario
+    tests the id for truth, so unit 0 turns into the remote unit).
+    """
+    if not overrides:
+        yield
+        return
+    original = Runtime._get_event_env
+
+    def patched(runtime: Runtime[Any], *args: Any, **kwargs: Any) -> dict[str, str]:
+        env = original(runtime, *args, **kwargs)
+        env.update(overrides)
+        return env
+
+    with mock.patch.object(Runtime, "_get_event_env", patched):
+        yield
+
+
+def _number(unit_name: str) -> int:
+    return int(unit_name.rsplit("/", 1)[1])
+
+
+class Sim:
+    """Several units of one application, with Juju's peer-relation and secret rules."""
+
+    def __init__(
+        self,
+        charm_type: type[ops.CharmBase],
+        *,
+        app: str = "app",
+        peer: str = "cluster",
+        config: Mapping[str, str | int | float | bool] | None = None,
+        before_hook: BeforeHook | None = None,
+        networks: Networks | None = None,
+        resources: Iterable[testing.Resource] = (),
+        model: testing.Model | None = None,
+        context: Mapping[str, Any] | None = None,
+        peers_read_app_secrets: bool = True,
+    ) -> None:
+        """Set the application up, with no units yet.
+
+        Args:
+            charm_type: the charm class every unit runs.
+            app: the application name (units are `app/0`, `app/1`, ...).
+            peer: the peer endpoint the units talk over (declared in the metadata).
+            config: the application config, shared by every unit.
+            before_hook: called before each hook with the unit about to run it,
+                e.g. to point `LXD_DIR` at that unit's own daemon; the context
+                manager it may return wraps the hook.
+            networks: the bindings each unit sees; also fills the unit bag's
+                `ingress-address`/`private-address`/`egress-subnets` from the
+                peer binding, as Juju does.
+            resources: the charm resources every unit sees.
+            model: the Juju model (default: a machine model, as LXD runs on).
+            context: extra arguments for every unit's `testing.Context`
+                (`meta`, `actions`, `config`, `juju_version`, `app_trusted`...).
+            peers_read_app_secrets: Juju lets every unit of an application read
+                the application's secrets; False hides them from units without
+                an explicit grant.
+        """
+        self.charm_type = charm_type
+        self.app = app
+        self.peer = peer
+        self.config: dict[str, str | int | float | bool] = dict(config or {})
+        self.model = model or testing.Model(name=f"{app}-model", type="lxd")
+        self.peers_read_app_secrets = peers_read_app_secrets
+        self._before_hook = before_hook
+        self._networks = networks
+        self._resources = frozenset(resources)
+        self._context = dict(context or {})
+        # One id for the peer relation in every unit's State; Scenario hands out
+        # process-unique ids, so it cannot collide with a relation a test adds.
+        self.relation_id: int = testing.PeerRelation(peer).id
+
+        self.units: dict[str, SimUnit] = {}
+        self.removed: dict[str, SimUnit] = {}
+        self.hooks: list[tuple[str, str]] = []
+        self.app_data: dict[str, str] = {}
+        self.unit_data: dict[str, dict[str, str]] = {}
+        self._secrets: dict[str, _SecretRecord] = {}
+        self._sim_secret_ids: set[str] = set()
+        self._queue: deque[_Hook] = deque()
+        self._queued: set[tuple[str, str, str | None, str | None]] = set()
+        self._next_number = 0
+
+    # ----------------------------------------------------------------- topology
+
+    @property
+    def on(self) -> testing.CharmEvents:
+        """Event factories for `run`, as `Context.on` (e.g. `sim.on.action("x")`)."""
+        return testing.CharmEvents()
+
+    @property
+    def leader(self) -> SimUnit | None:
+        """The current leader, if any unit is."""
+        return next((u for u in self.units.values() if u.leader), None)
+
+    @property
+    def pending(self) -> list[tuple[str, str]]:
+        """The queued hooks as (unit, event name), next first."""
+        return [(h.unit, self._event_name(h.kind)) for h in self._queue]
+
+    def _event_name(self, kind: str) -> str:
+        return f"{self.peer}_{kind}" if kind.startswith("relation_") else kind
+
+    def add_unit(self) -> SimUnit:
+        """Add a unit and queue its first hooks and its peers' relation hooks.
+
+        Juju's order for a new unit: install, relation-created, leader-elected
+        (the first unit is made leader), config-changed, start. Then each
+        existing peer and the new unit each get relation-joined followed by
+        relation-changed for the other. Nothing runs until `settle`.
+        """
+        number = self._next_number
+        self._next_number += 1  # Juju never reuses a unit number
+        name = f"{self.app}/{number}"
+        kwargs: dict[str, Any] = {"machine_id": str(number), **self._context}
+        ctx: testing.Context[Any] = testing.Context(
+            self.charm_type, app_name=self.app, unit_id=number, **kwargs
+        )
+        unit = SimUnit(name=name, number=number, ctx=ctx, state=testing.State(model=self.model))
+        unit.leader = self.leader is None
+        self.units[name] = unit
+        self.unit_data[name] = self._juju_unit_bag(unit)
+
+        self._queue_hook(_Hook(name, "install"))
+        self._queue_hook(_Hook(name, "relation_created"))
+        if unit.leader:
+            self._queue_hook(_Hook(name, "leader_elected"))
+        self._queue_hook(_Hook(name, "config_changed"))
+        self._queue_hook(_Hook(name, "start"))
+        for other in self._live_units():
+            if other.name == name:
+                continue
+            self._queue_join(unit, other)
+            self._queue_join(other, unit)
+        return unit
+
+    def remove_unit(self, name: str) -> None:
+        """Queue a unit's departure, as `juju remove-unit` does.
+
+        Every peer that has joined it gets relation-departed (remote and
+        departing unit = the one leaving); the leaving unit gets
+        relation-departed for each of its peers (departing unit = itself),
+        relation-broken, stop and remove, after which it leaves the model
+        (`units` -> `removed`). A peer that had not yet run relation-joined for
+        it gets nothing, and its queued relation-joined/changed are dropped.
+        If it was the leader, the lowest-numbered remaining unit is elected
+        once it is gone.
+        """
+        unit = self._unit(name)
+        if unit.departing:
+            raise SimError(f"{name} is already being removed")
+        unit.departing = True
+        for other in self._live_units():
+            if other.name == name or name not in other.scope:
+                continue
+            self._depart(other, name, departing=name)
+        for peer in sorted(unit.scope, key=_number):
+            self._depart(unit, peer, departing=name)
+        if unit.in_relation or self._is_queued(name, "relation_created"):
+            self._queue_hook(_Hook(name, "relation_broken"))
+        self._queue_hook(_Hook(name, "stop"))
+        self._queue_hook(_Hook(name, "remove"))
+
+    def set_leader(self, name: str) -> None:
+        """Move leadership to `name` and queue leader-elected there.
+
+        The old leader is told nothing (leader-settings-changed is obsolete);
+        it finds out from `is_leader()` in its next hook.
+        """
+        new = self._unit(name)
+        for unit in self.units.values():
+            unit.leader = unit is new
+        self._queue_hook(_Hook(name, "leader_elected"))
+
+    def config_changed(self, **config: str | int | float | bool) -> None:
+        """Update the application config and queue config-changed on every unit."""
+        self.config.update(config)
+        for unit in self._live_units():
+            self._queue_hook(_Hook(unit.name, "config_changed"))
+
+    def update_status(self) -> None:
+        """Queue update-status on every unit (Juju's periodic kick; deferred events re-run)."""
+        for unit in self._live_units():
+            self._queue_hook(_Hook(unit.name, "update_status"))
+
+    # ---------------------------------------------------------------- running
+
+    def settle(self, max_hooks: int = 1000) -> int:
+        """Run queued hooks, and the hooks they cause, until none is left.
+
+        Returns:
+            The number of hooks run.
+
+        Raises:
+            LivelockError: more than `max_hooks` hooks ran (units keep waking each other).
+        """
+        ran = 0
+        while self._queue:
+            if ran >= max_hooks:
+                tail = ", ".join(f"{u}:{k}" for u, k in self.hooks[-10:])
+                raise LivelockError(f"still busy after {max_hooks} hooks; last ran: {tail}")
+            hook = self._queue.popleft()
+            self._queued.discard(hook.key)
+            if self._dispatch(hook):
+                ran += 1
+        return ran
+
+    def run(self, name: str, event: Any) -> dict[str, Any] | None:
+        """Run one event on a unit now, outside the queue (update-status, an action...).
+
+        Changes it makes queue their hooks as usual (call `settle` next). Relation
+        and secret events belong to the simulator: use this for other events.
+
+        Returns:
+            The action's results (`Context.action_results`), None for a hook.
+
+        Raises:
+            ops.testing.ActionFailed: the action called `event.fail()`; its
+                changes are kept, as Juju keeps them.
+        """
+        unit = self._unit(name)
+        state_in = self._state_for(unit)
+        self._execute(unit, event, state_in, {})
+        return unit.ctx.action_results if getattr(event, "action", None) else None
+
+    # ----------------------------------------------------------------- queue
+
+    def _queue_hook(self, hook: _Hook) -> None:
+        if hook.kind in _COALESCED:
+            if hook.key in self._queued:
+                return
+            self._queued.add(hook.key)
+        self._queue.append(hook)
+
+    def _is_queued(self, unit: str, kind: str, source: str | None = None) -> bool:
+        return any(h.unit == unit and h.kind == kind and h.source == source for h in self._queue)
+
+    def _queue_join(self, unit: SimUnit, other: SimUnit) -> None:
+        unit.scope.add(other.name)
+        self._queue_hook(_Hook(unit.name, "relation_joined", source=other.name))
+        self._queue_hook(_Hook(unit.name, "relation_changed", source=other.name))
+
+    def _depart(self, unit: SimUnit, peer: str, *, departing: str) -> None:
+        unit.scope.discard(peer)
+        joined_kind = "relation_joined"
+        if self._is_queued(unit.name, joined_kind, peer):
+            # Never joined: Juju skips joined/changed/departed for it altogether.
+            stale = {joined_kind, "relation_changed"}
+            for hook in [h for h in self._queue if h.unit == unit.name and h.source == peer]:
+                if hook.kind in stale:
+                    self._queue.remove(hook)
+                    self._queued.discard(hook.key)
+            return
+        self._queue_hook(_Hook(unit.name, "relation_departed", source=peer, departing=departing))
+
+    def _live_units(self) -> list[SimUnit]:
+        return [u for u in self.units.values() if not u.departing]
+
+    def _unit(self, name: str) -> SimUnit:
+        try:
+            return self.units[name]
+        except KeyError:
+            raise SimError(f"no unit {name!r} in the model") from None
+
+    # --------------------------------------------------------------- dispatch
+
+    def _dispatch(self, hook: _Hook) -> bool:
+        """Run one queued hook; False if it no longer applies (and was skipped)."""
+        unit = self.units.get(hook.unit)
+        if unit is None:
+            return False
+        kind = hook.kind
+        if kind == "relation_created":
+            unit.in_relation = True
+        elif kind == "relation_joined":
+            if hook.source not in unit.scope:
+                return False
+            unit.joined.add(hook.source)
+        elif kind == "relation_changed" and hook.source != APP:
+            if hook.source not in unit.joined:
+                return False
+        elif kind == "relation_departed":
+            assert hook.source is not None
+            unit.joined.discard(hook.source)
+        elif kind == "secret_changed":
+            record = self._secrets.get(hook.secret_id or "")
+            if record is None or not self._can_read(record, unit):
+                return False
+
+        state_in = self._state_for(unit)
+        event, env = self._event(unit, hook, kind, state_in)
+        self._execute(unit, event, state_in, env)
+        if kind == "relation_broken":
+            unit.in_relation = False
+        elif kind == "remove":
+            self._leave_model(unit)
+        return True
+
+    def _event(
+        self, unit: SimUnit, hook: _Hook, kind: str, state: testing.State
+    ) -> tuple[Any, dict[str, str]]:
+        on = unit.ctx.on
+        env: dict[str, str] = {}
+        if kind.startswith("relation_"):
+            relation = state.get_relation(self.relation_id)
+            if kind == "relation_created":
+                return on.relation_created(relation), env
+            if kind == "relation_broken":
+                return on.relation_broken(relation), env
+            if kind == "relation_changed" and hook.source == APP:
+                # Scenario insists on a remote unit; Juju sets it empty for app data.
+                env["JUJU_REMOTE_UNIT"] = ""
+                peers = sorted(_number(p) for p in unit.joined)
+                return on.relation_changed(relation, remote_unit=(peers or [0])[0]), env
+            assert hook.source is not None
+            remote = _number(hook.source)
+            if kind == "relation_joined":
+                return on.relation_joined(relation, remote_unit=remote), env
+            if kind == "relation_changed":
+                return on.relation_changed(relation, remote_unit=remote), env
+            assert hook.departing is not None
+            env["JUJU_DEPARTING_UNIT"] = hook.departing
+            departing = _number(hook.departing)
+            return (
+                on.relation_departed(relation, remote_unit=remote, departing_unit=departing),
+                env,
+            )
+        if kind == "secret_changed":
+            secret = state.get_secret(id=hook.secret_id)
+            return on.secret_changed(secret), env
+        return getattr(on, kind)(), env
+
+    def _execute(
+        self,
+        unit: SimUnit,
+        event: Any,
+        state_in: testing.State,
+        env: Mapping[str, str],
+    ) -> None:
+        name = getattr(event, "name", str(event))
+        self.hooks.append((unit.name, name))
+        unit.hooks_run += 1
+        logger.debug("%s: running %s", unit.name, name)
+        try:
+            with contextlib.ExitStack() as stack:
+                managed = self._before_hook(unit) if self._before_hook else None
+                if managed is not None:
+                    stack.enter_context(managed)
+                stack.enter_context(_event_env(env))
+                state_out = unit.ctx.run(event, state_in)
+        except testing.ActionFailed as failed:
+            if failed.state is not None:
+                self._absorb(unit, state_in, failed.state)
+            raise
+        self._absorb(unit, state_in, state_out)
+
+    # ------------------------------------------------------------ state in/out
+
+    def _state_for(self, unit: SimUnit) -> testing.State:
+        """The unit's last State, with the peer relation and secrets as Juju sees them now."""
+        relations: set[testing.RelationBase] = {
+            r for r in unit.state.relations if r.id != self.relation_id
+        }
+        if unit.in_relation:
+            relations.add(
+                testing.PeerRelation(
+                    endpoint=self.peer,
+                    id=self.relation_id,
+                    local_app_data=dict(self.app_data),
+                    local_unit_data=dict(self.unit_data[unit.name]),
+                    peers_data={
+                        _number(p): dict(self.unit_data[p])
+                        for p in sorted(unit.joined, key=_number)
+                    },
+                )
+            )
+        foreign = {s for s in unit.state.secrets if s.id not in self._sim_secret_ids}
+        return dataclasses.replace(
+            unit.state,
+            leader=unit.leader,
+            config=dict(self.config),
+            model=self.model,
+            relations=frozenset(relations),
+            secrets=frozenset(foreign | set(self._secrets_for(unit))),
+            networks=frozenset(self._networks(unit)) if self._networks else unit.state.networks,
+            resources=self._resources,
+            planned_units=len(self._live_units()),
+        )
+
+    def _absorb(self, unit: SimUnit, state_in: testing.State, state_out: testing.State) -> None:
+        """Take a hook's output into the model and queue the hooks it causes."""
+        for relation in state_out.relations:
+            if relation.id == self.relation_id:
+                assert isinstance(relation, testing.PeerRelation)
+                self._absorb_bags(unit, relation)
+        self._absorb_secrets(unit, state_in, state_out)
+        unit.state = state_out
+
+    def _absorb_bags(self, unit: SimUnit, relation: testing.PeerRelation) -> None:
+        unit_bag: dict[str, str] = dict(relation.local_unit_data)
+        if unit_bag != self.unit_data[unit.name]:
+            self.unit_data[unit.name] = unit_bag
+            for other in self.units.values():
+                if other is not unit and unit.name in other.scope:
+                    self._queue_hook(_Hook(other.name, "relation_changed", source=unit.name))
+        app_bag: dict[str, str] = dict(relation.local_app_data)
+        if app_bag != self.app_data:
+            self.app_data = app_bag
+            for other in self.units.values():
+                if other is not unit and other.in_relation:
+                    self._queue_hook(_Hook(other.name, "relation_changed", APP))
+
+    # ---------------------------------------------------------------- secrets
+
+    def _manages(self, record: _SecretRecord, unit: SimUnit) -> bool:
+        return unit.leader if record.owner == "app" else record.owner == unit.name
+
+    def _can_read(self, record: _SecretRecord, unit: SimUnit) -> bool:
+        """Whether `unit` may read (not manage) the secret, by Juju's rules."""
+        if self._manages(record, unit):
+            return False
+        if record.owner == "app" and self.peers_read_app_secrets:
+            return True
+        grantees: set[str] = set()
+        for granted in record.secret.remote_grants.values():
+            grantees.update(granted)
+        return unit.name in grantees or self.app in grantees
+
+    def _secrets_for(self, unit: SimUnit) -> Iterator[testing.Secret]:
+        for secret_id, record in self._secrets.items():
+            if self._manages(record, unit):
+                owned = copy.deepcopy(record.secret)
+                object.__setattr__(owned, "owner", "app" if record.owner == "app" else "unit")
+                yield owned
+            elif self._can_read(record, unit):
+                latest = record.secret
+                view = record.views.setdefault(
+                    # Juju starts tracking at the first read: the latest revision.
+                    unit.name,
+                    _View(dict(latest.latest_content), latest._latest_revision, None),
+                )
+                seen = testing.Secret(
+                    dict(view.content),
+                    latest_content=dict(latest.latest_content),
+                    id=secret_id,
+                    label=view.label,
+                )
+                object.__setattr__(seen, "_tracked_revision", view.revision)
+                object.__setattr__(seen, "_latest_revision", latest._latest_revision)
+                yield seen
+
+    def _absorb_secrets(
+        self, unit: SimUnit, state_in: testing.State, state_out: testing.State
+    ) -> None:
+        out = {s.id: s for s in state_out.secrets}
+        for secret in state_in.secrets:
+            if secret.owner is not None and secret.id not in out:
+                # remove_all_revisions by the manager: gone for everyone.
+                self._secrets.pop(secret.id, None)
+        for secret in state_out.secrets:
+            record = self._secrets.get(secret.id)
+            if secret.owner is not None:
+                if record is None:
+                    owner = "app" if secret.owner == "app" else unit.name
+                    record = self._secrets[secret.id] = _SecretRecord(owner, secret)
+                    self._sim_secret_ids.add(secret.id)
+                    continue
+                changed = dict(secret.latest_content) != dict(record.secret.latest_content)
+                record.secret = secret
+                for name, view in list(record.views.items()):
+                    reader = self.units.get(name)
+                    if reader is None or not self._can_read(record, reader):
+                        del record.views[name]  # revoked, or leadership moved here
+                    elif changed and view.revision < secret._latest_revision:
+                        self._queue_hook(_Hook(name, "secret_changed", secret_id=secret.id))
+            elif record is not None:
+                record.views[unit.name] = _View(
+                    dict(secret.tracked_content), secret._tracked_revision, secret.label
+                )
+
+    # ------------------------------------------------------------------ misc
+
+    def _leave_model(self, unit: SimUnit) -> None:
+        del self.units[unit.name]
+        self.removed[unit.name] = unit
+        self.unit_data.pop(unit.name, None)
+        for secret_id, record in list(self._secrets.items()):
+            if record.owner == unit.name:
+                del self._secrets[secret_id]  # Juju removes a unit's secrets with it
+            record.views.pop(unit.name, None)
+        for hook in [h for h in self._queue if h.unit == unit.name]:
+            self._queue.remove(hook)
+            self._queued.discard(hook.key)
+        if unit.leader and self.units:
+            self.set_leader(min(self.units.values(), key=lambda u: u.number).name)
+
+    def _juju_unit_bag(self, unit: SimUnit) -> dict[str, str]:
+        """The keys Juju writes into every unit bag, from the unit's peer binding."""
+        networks = list(self._networks(unit)) if self._networks else []
+        network = next((n for n in networks if n.binding_name == self.peer), None)
+        network = network or testing.Network(self.peer)
+        address = network.ingress_addresses[0]
+        return {
+            "egress-subnets": ",".join(network.egress_subnets),
+            "ingress-address": address,
+            "private-address": address,
+        }

@@ -1,0 +1,512 @@
+"""Unit tests for the Juju simulator (tests/harness/juju_sim.py), on a toy charm.
+
+The toy charm does, in miniature, what a clustering charm does over its peer
+relation: every unit says hello in its unit bag; the leader lists the hellos in
+the application bag, creates one token secret per peer, grants it to that
+peer and publishes its id under the peer's name; each peer reads its token and
+echoes a hash back. On departure the leader forgets the unit and its secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import ops
+import pytest
+from ops import testing
+
+from tests.harness.juju_sim import APP, LivelockError, Sim, SimError, SimUnit
+
+META: dict[str, Any] = {"name": "toy", "peers": {"cluster": {"interface": "toy"}}}
+ACTIONS: dict[str, Any] = {
+    "peek": {"params": {"id": {"type": "string"}}},
+    "rotate": {"params": {"unit": {"type": "string"}}},
+    "forget": {"params": {"unit": {"type": "string"}}},
+    "fail": {},
+    "share": {"params": {"unit": {"type": "string"}}},
+    "address": {},
+}
+CONFIG: dict[str, Any] = {"options": {"colour": {"type": "string", "default": "red"}}}
+CONTEXT: dict[str, Any] = {"meta": META, "actions": ACTIONS, "config": CONFIG}
+
+LOG: list[dict[str, Any]] = []
+"""What the toy charm saw, hook by hook (reset for every test)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class Toy(ops.CharmBase):
+    _stored = ops.StoredState()  # type: ignore[no-untyped-call]
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self._stored.set_default(hooks=0)
+        for event in (
+            self.on.install,
+            self.on.leader_elected,
+            self.on.config_changed,
+            self.on.start,
+            self.on.cluster_relation_created,
+            self.on.cluster_relation_joined,
+            self.on.cluster_relation_changed,
+            self.on.secret_changed,
+        ):
+            framework.observe(event, self._on_hook)
+        framework.observe(self.on.cluster_relation_departed, self._on_departed)
+        framework.observe(self.on.cluster_relation_broken, self._on_broken)
+        framework.observe(self.on.peek_action, self._on_peek)
+        framework.observe(self.on.rotate_action, self._on_rotate)
+        framework.observe(self.on.forget_action, self._on_forget)
+        framework.observe(self.on.fail_action, self._on_fail)
+        framework.observe(self.on.share_action, self._on_share)
+        framework.observe(self.on.address_action, self._on_address)
+
+    def _record(self, event: ops.EventBase, **extra: Any) -> None:
+        self._stored.hooks += 1
+        entry: dict[str, Any] = {
+            "unit": self.unit.name,
+            "event": type(event).__name__,
+            "leader": self.unit.is_leader(),
+            "env": os.environ.get("TOY_UNIT"),
+        }
+        if isinstance(event, ops.RelationEvent):
+            entry["remote"] = event.unit.name if event.unit else None
+            entry["relation_units"] = sorted(u.name for u in event.relation.units)
+        entry.update(extra)
+        LOG.append(entry)
+
+    def _on_hook(self, event: ops.EventBase) -> None:
+        self._record(event)
+        self._reconcile()
+
+    def _reconcile(self, gone: ops.Unit | None = None) -> None:
+        peer = self.model.get_relation("cluster")
+        if peer is None:
+            return
+        peer.data[self.unit]["hello"] = self.unit.name
+        app = peer.data[self.app]
+        if self.unit.is_leader():
+            units = [u for u in peer.units if u != gone]
+            hellos = [peer.data[u].get("hello") for u in units] + [self.unit.name]
+            app["hellos"] = ",".join(sorted(h for h in hellos if h))
+            for unit in units:
+                if unit.name not in app:
+                    secret = self.app.add_secret({"token": f"token-{unit.name}"})
+                    secret.grant(peer, unit=unit)
+                    app[unit.name] = str(secret.id)
+        elif secret_id := app.get(self.unit.name):
+            content = self.model.get_secret(id=secret_id).get_content(refresh=True)
+            peer.data[self.unit]["token-hash"] = token_hash(content["token"])
+
+    def _on_departed(self, event: ops.RelationDepartedEvent) -> None:
+        departing = event.departing_unit
+        assert departing is not None
+        self._record(event, departing=departing.name)
+        if not self.unit.is_leader() or departing == self.unit:
+            return
+        secret_id = event.relation.data[self.app].pop(departing.name, None)
+        if secret_id:
+            self.model.get_secret(id=secret_id).remove_all_revisions()
+        self._reconcile(gone=departing)
+
+    def _on_broken(self, event: ops.RelationBrokenEvent) -> None:
+        self._record(event)
+
+    def _on_peek(self, event: ops.ActionEvent) -> None:
+        try:
+            content = self.model.get_secret(id=event.params["id"]).get_content()
+        except ops.SecretNotFoundError:
+            event.set_results({"found": "no"})
+        else:
+            event.set_results({"found": "yes", "token": content["token"]})
+
+    def _on_rotate(self, event: ops.ActionEvent) -> None:
+        peer = self.model.get_relation("cluster")
+        assert peer is not None
+        secret = self.model.get_secret(id=peer.data[self.app][event.params["unit"]])
+        secret.set_content({"token": f"rotated-{event.params['unit']}"})
+
+    def _on_forget(self, event: ops.ActionEvent) -> None:
+        peer = self.model.get_relation("cluster")
+        assert peer is not None
+        secret_id = peer.data[self.app].pop(event.params["unit"])
+        self.model.get_secret(id=secret_id).remove_all_revisions()
+
+    def _on_fail(self, event: ops.ActionEvent) -> None:
+        peer = self.model.get_relation("cluster")
+        assert peer is not None
+        peer.data[self.unit]["tried"] = "yes"
+        event.fail("asked to fail")
+
+    def _on_share(self, event: ops.ActionEvent) -> None:
+        peer = self.model.get_relation("cluster")
+        assert peer is not None
+        secret = self.unit.add_secret({"token": f"from-{self.unit.name}"})
+        secret.grant(peer, unit=self.model.get_unit(event.params["unit"]))
+        event.set_results({"id": str(secret.id)})
+
+    def _on_address(self, event: ops.ActionEvent) -> None:
+        binding = self.model.get_binding("cluster")
+        assert binding is not None
+        event.set_results({"address": str(binding.network.ingress_address)})
+
+
+class Chatty(ops.CharmBase):
+    """Rewrites its unit bag in every hook: each write wakes every peer."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        framework.observe(self.on.cluster_relation_changed, self._on_changed)
+        framework.observe(self.on.cluster_relation_joined, self._on_changed)
+
+    def _on_changed(self, event: ops.RelationEvent) -> None:
+        bag = event.relation.data[self.unit]
+        bag["n"] = str(int(bag.get("n", "0")) + 1)
+
+
+@pytest.fixture(autouse=True)
+def _clear_log() -> Iterator[None]:
+    LOG.clear()
+    yield
+    LOG.clear()
+
+
+def make_sim(units: int = 3, **kwargs: Any) -> Sim:
+    sim = Sim(Toy, app="app", peer="cluster", context=CONTEXT, **kwargs)
+    for _ in range(units):
+        sim.add_unit()
+    sim.settle()
+    return sim
+
+
+def peek(sim: Sim, unit: str, secret_id: str) -> dict[str, Any] | None:
+    return sim.run(unit, sim.on.action("peek", params={"id": secret_id}))
+
+
+def events(unit: str, event: str) -> list[dict[str, Any]]:
+    return [e for e in LOG if e["unit"] == unit and e["event"] == event]
+
+
+# --- forming the group --------------------------------------------------------------
+
+
+def test_three_units_settle_with_the_expected_bags() -> None:
+    sim = make_sim(3)
+
+    assert list(sim.units) == ["app/0", "app/1", "app/2"]
+    assert [u.leader for u in sim.units.values()] == [True, False, False]
+    assert sim.app_data["hellos"] == "app/0,app/1,app/2"
+    assert set(sim.app_data) == {"hellos", "app/1", "app/2"}
+    for name in ("app/1", "app/2"):
+        assert sim.unit_data[name]["hello"] == name
+        assert sim.unit_data[name]["token-hash"] == token_hash(f"token-{name}")
+        # Juju's own keys are in every unit bag.
+        assert "ingress-address" in sim.unit_data[name]
+    assert "token-hash" not in sim.unit_data["app/0"]
+    assert sim.pending == []
+
+
+def test_each_unit_state_holds_the_shared_relation_as_that_unit_sees_it() -> None:
+    sim = make_sim(3)
+
+    unit = sim.units["app/1"]
+    relation = unit.state.get_relation(sim.relation_id)
+    assert isinstance(relation, testing.PeerRelation)
+    assert relation.local_app_data == sim.app_data
+    assert relation.local_unit_data == sim.unit_data["app/1"]
+    assert relation.peers_data == {0: sim.unit_data["app/0"], 2: sim.unit_data["app/2"]}
+    for other in sim.units.values():
+        assert other.state.get_relation(sim.relation_id).id == sim.relation_id
+
+
+def test_first_hooks_follow_juju_order() -> None:
+    sim = Sim(Toy, context=CONTEXT)
+    sim.add_unit()
+    assert sim.pending == [
+        ("app/0", "install"),
+        ("app/0", "cluster_relation_created"),
+        ("app/0", "leader_elected"),
+        ("app/0", "config_changed"),
+        ("app/0", "start"),
+    ]
+    sim.settle()
+    sim.add_unit()
+    assert sim.pending == [
+        ("app/1", "install"),
+        ("app/1", "cluster_relation_created"),
+        ("app/1", "config_changed"),
+        ("app/1", "start"),
+        ("app/1", "cluster_relation_joined"),
+        ("app/1", "cluster_relation_changed"),
+        ("app/0", "cluster_relation_joined"),
+        ("app/0", "cluster_relation_changed"),
+    ]
+
+
+def test_app_bag_changes_reach_peers_without_a_remote_unit() -> None:
+    make_sim(3)
+
+    app_changes = [e for e in LOG if e["event"] == "RelationChangedEvent" and e["remote"] is None]
+    assert app_changes
+    assert all(not e["leader"] for e in app_changes)
+    unit_changes = [e for e in LOG if e["event"] == "RelationChangedEvent" and e["remote"]]
+    assert all(e["remote"] in e["relation_units"] for e in unit_changes)
+
+
+def test_stored_state_carries_over_between_hooks() -> None:
+    sim = make_sim(2)
+
+    for unit in sim.units.values():
+        stored = unit.state.get_stored_state("_stored", owner_path="Toy")
+        assert stored.content["hooks"] == len([e for e in LOG if e["unit"] == unit.name])
+        assert stored.content["hooks"] > 3
+
+
+def test_before_hook_wraps_every_hook_of_its_unit() -> None:
+    seen: list[str] = []
+
+    @contextlib.contextmanager
+    def as_unit(unit: SimUnit) -> Iterator[None]:
+        seen.append(unit.name)
+        os.environ["TOY_UNIT"] = unit.name
+        try:
+            yield
+        finally:
+            del os.environ["TOY_UNIT"]
+
+    sim = make_sim(2, before_hook=as_unit)
+
+    assert seen == [unit for unit, _ in sim.hooks]
+    assert all(e["env"] == e["unit"] for e in LOG)
+    assert "TOY_UNIT" not in os.environ
+
+
+def test_each_unit_gets_its_own_networks_and_juju_keys_in_its_bag() -> None:
+    def networks(unit: SimUnit) -> list[testing.Network]:
+        address = f"10.1.0.{unit.number + 1}"
+        return [
+            testing.Network(
+                "cluster",
+                [testing.BindAddress([testing.Address(address)])],
+                ingress_addresses=[address],
+                egress_subnets=[f"{address}/32"],
+            )
+        ]
+
+    sim = make_sim(2, networks=networks)
+
+    assert sim.run("app/1", sim.on.action("address")) == {"address": "10.1.0.2"}
+    assert sim.unit_data["app/0"]["ingress-address"] == "10.1.0.1"
+    assert sim.unit_data["app/1"]["private-address"] == "10.1.0.2"
+    assert sim.unit_data["app/1"]["egress-subnets"] == "10.1.0.2/32"
+
+
+def test_config_changed_reaches_every_unit_once() -> None:
+    sim = make_sim(2)
+    sim.config_changed(colour="blue")
+    sim.config_changed(colour="green")  # coalesced with the first
+
+    assert sim.pending == [("app/0", "config_changed"), ("app/1", "config_changed")]
+    sim.settle()
+    assert all(u.state.config["colour"] == "green" for u in sim.units.values())
+
+
+# --- secrets ------------------------------------------------------------------------
+
+
+def test_peers_read_app_secrets_by_default_as_juju_does() -> None:
+    sim = make_sim(3)
+    secret_id = sim.app_data["app/1"]
+
+    assert peek(sim, "app/1", secret_id) == {"found": "yes", "token": "token-app/1"}
+    # Juju: "all units can read secrets owned by application", grant or not.
+    assert peek(sim, "app/2", secret_id) == {"found": "yes", "token": "token-app/1"}
+
+
+def test_with_grants_only_an_ungranted_unit_cannot_see_the_secret() -> None:
+    sim = make_sim(3, peers_read_app_secrets=False)
+    secret_id = sim.app_data["app/1"]
+
+    assert peek(sim, "app/1", secret_id) == {"found": "yes", "token": "token-app/1"}
+    assert peek(sim, "app/2", secret_id) == {"found": "no"}
+    # The unit's State holds only what it may read.
+    assert [s.owner for s in sim.units["app/1"].state.secrets] == [None]
+    assert {s.owner for s in sim.units["app/0"].state.secrets} == {"app"}
+
+
+def test_a_unit_secret_is_seen_only_by_its_owner_and_grantees() -> None:
+    sim = make_sim(3)
+
+    results = sim.run("app/1", sim.on.action("share", params={"unit": "app/2"}))
+    assert results is not None
+    secret_id = results["id"]
+
+    assert peek(sim, "app/2", secret_id) == {"found": "yes", "token": "from-app/1"}
+    assert peek(sim, "app/0", secret_id) == {"found": "no"}  # not even the leader
+    assert sim.units["app/1"].state.get_secret(id=secret_id).owner == "unit"
+
+    sim.remove_unit("app/1")
+    sim.settle()
+    assert peek(sim, "app/2", secret_id) == {"found": "no"}  # gone with its owner
+
+
+def test_new_content_sends_secret_changed_to_its_reader() -> None:
+    sim = make_sim(3, peers_read_app_secrets=False)
+
+    sim.run("app/0", sim.on.action("rotate", params={"unit": "app/1"}))
+    assert sim.pending == [("app/1", "secret_changed")]
+    sim.settle()
+
+    assert sim.unit_data["app/1"]["token-hash"] == token_hash("rotated-app/1")
+    assert sim.unit_data["app/2"]["token-hash"] == token_hash("token-app/2")
+    assert not events("app/2", "SecretChangedEvent")
+
+
+def test_new_leader_manages_secrets_the_old_leader_created() -> None:
+    sim = make_sim(3)
+    secret_id = sim.app_data["app/2"]
+
+    sim.set_leader("app/1")
+    sim.settle()
+    assert ("app/1", "leader_elected") in sim.hooks
+    assert sim.leader is sim.units["app/1"]
+    assert sim.units["app/1"].state.get_secret(id=secret_id).owner == "app"
+    assert sim.units["app/0"].state.get_secret(id=secret_id).owner is None
+
+    sim.run("app/1", sim.on.action("forget", params={"unit": "app/2"}))
+    sim.settle()
+
+    assert "app/2" not in sim.app_data
+    for unit in ("app/0", "app/1", "app/2"):
+        assert peek(sim, unit, secret_id) == {"found": "no"}
+
+
+def test_old_leader_can_no_longer_manage_the_app_secrets() -> None:
+    sim = make_sim(3)
+    sim.set_leader("app/1")
+    sim.settle()
+
+    with pytest.raises(testing.errors.UncaughtCharmError):
+        sim.run("app/0", sim.on.action("rotate", params={"unit": "app/2"}))
+    assert sim.unit_data["app/2"]["token-hash"] == token_hash("token-app/2")
+
+
+# --- departures ---------------------------------------------------------------------
+
+
+def test_remove_unit_departs_it_everywhere() -> None:
+    sim = make_sim(3)
+    secret_id = sim.app_data["app/2"]
+
+    sim.remove_unit("app/2")
+    sim.settle()
+
+    for unit in ("app/0", "app/1"):
+        (departed,) = events(unit, "RelationDepartedEvent")
+        assert departed["departing"] == departed["remote"] == "app/2"
+        # As under Juju: out of relation-list, and ops does not add a departing peer back.
+        assert "app/2" not in departed["relation_units"]
+    own = events("app/2", "RelationDepartedEvent")
+    assert sorted(e["remote"] for e in own) == ["app/0", "app/1"]
+    assert {e["departing"] for e in own} == {"app/2"}
+    assert [e["event"] for e in LOG if e["unit"] == "app/2"][-1] == "RelationBrokenEvent"
+    own_hooks = [event for unit, event in sim.hooks if unit == "app/2"]
+    assert own_hooks[-5:] == [
+        "cluster_relation_departed",
+        "cluster_relation_departed",
+        "cluster_relation_broken",
+        "stop",
+        "remove",
+    ]
+
+    assert list(sim.units) == ["app/0", "app/1"]
+    assert "app/2" in sim.removed
+    assert sim.app_data["hellos"] == "app/0,app/1"
+    assert "app/2" not in sim.app_data
+    assert "app/2" not in sim.unit_data
+    assert peek(sim, "app/1", secret_id) == {"found": "no"}
+    relation = sim.units["app/1"].state.get_relation(sim.relation_id)
+    assert isinstance(relation, testing.PeerRelation)
+    assert list(relation.peers_data) == [0]
+
+
+def test_removing_the_leader_unit_0_elects_another() -> None:
+    sim = make_sim(3)
+
+    sim.remove_unit("app/0")
+    sim.settle()
+
+    own = events("app/0", "RelationDepartedEvent")
+    # Unit 0 departing itself: Scenario alone would report the remote unit here.
+    assert {e["departing"] for e in own} == {"app/0"}
+    assert sim.leader is sim.units["app/1"]
+    assert ("app/1", "leader_elected") in sim.hooks
+    assert sim.app_data["hellos"] == "app/1,app/2"
+
+
+def test_removed_unit_numbers_are_not_reused() -> None:
+    sim = make_sim(2)
+    sim.remove_unit("app/1")
+    sim.settle()
+
+    assert sim.add_unit().name == "app/2"
+    sim.settle()
+    assert sim.app_data["hellos"] == "app/0,app/2"
+
+
+def test_a_unit_removed_before_it_joined_skips_its_relation_hooks() -> None:
+    sim = make_sim(1)
+    sim.add_unit()
+    sim.remove_unit("app/1")
+    sim.settle()
+
+    assert not events("app/0", "RelationJoinedEvent")
+    assert not events("app/0", "RelationDepartedEvent")
+    assert list(sim.units) == ["app/0"]
+    with pytest.raises(SimError):
+        sim.remove_unit("app/1")
+
+
+# --- the run loop -------------------------------------------------------------------
+
+
+def test_hooks_are_deterministic() -> None:
+    first = make_sim(3)
+    LOG.clear()
+    second = make_sim(3)
+
+    assert first.hooks == second.hooks
+    assert [u.hooks_run for u in first.units.values()] == [
+        u.hooks_run for u in second.units.values()
+    ]
+    assert sum(u.hooks_run for u in first.units.values()) == len(first.hooks)
+
+
+def test_settle_raises_on_a_livelock() -> None:
+    sim = Sim(Chatty, context={"meta": META})
+    sim.add_unit()
+    sim.add_unit()
+
+    with pytest.raises(LivelockError):
+        sim.settle(max_hooks=50)
+
+
+def test_actions_return_results_and_failures_keep_their_changes() -> None:
+    sim = make_sim(2)
+
+    assert peek(sim, "app/0", "secret:nothing0000000000000") == {"found": "no"}
+    with pytest.raises(testing.ActionFailed, match="asked to fail"):
+        sim.run("app/1", sim.on.action("fail"))
+    assert sim.unit_data["app/1"]["tried"] == "yes"
+    assert sim.pending == [("app/0", "cluster_relation_changed")]
+    assert sim.run("app/1", sim.on.update_status()) is None
+
+
+def test_app_source_marker_is_not_a_unit_name() -> None:
+    assert "/" not in APP
