@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import stat
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ def test_a_real_cluster_is_published_and_requirers_are_trusted_by_every_member(
     for endpoint in endpoints:
         for pair in (unit0, unit1):
             client = pylxd_as(endpoint, pair, cluster_cert)
-            assert client.trusted, f"{pair.certificate[:0]}not trusted by {endpoint}"
+            assert client.trusted, f"not trusted by {endpoint}"
     assert not pylxd_as(endpoints[0], generate_client_certificate("x"), cluster_cert).trusted
 
     # myapp/1 departs: its certificate loses access on every member, myapp/0 keeps it.
@@ -314,20 +315,20 @@ def test_a_server_with_another_certificate_is_refused(
 
 
 def test_an_unreachable_endpoint_is_reported(
-    daemon: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
 ) -> None:
-    # The daemon runs but serves no HTTPS: nothing listens on its address.
-    state = integrator.run(integrator.on.update_status(), trusted_state(daemon, credential))
+    endpoint = f"https://{listening.host}:1"  # nothing listens on port 1
+    state = integrator.run(
+        integrator.on.update_status(), trusted_state(listening, credential, endpoint=endpoint)
+    )
     assert state.unit_status == testing.BlockedStatus(
-        f"cannot reach LXD at https://{daemon.address}: connection refused"
+        f"cannot reach LXD at {endpoint}: connection refused"
     )
 
 
 @pytest.fixture
 def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
     """Where the client key lives during each connection, and with which modes."""
-    import tempfile
-
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -336,7 +337,7 @@ def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[d
 
     def spy(*args: Any, **kwargs: Any) -> LxdClient:
         client = original(*args, **kwargs)
-        (directory,) = scratch.iterdir()
+        (directory,) = scratch.glob("lxd-client-*")
         seen.append(
             {
                 "dir_mode": stat.S_IMODE(directory.stat().st_mode),
@@ -347,7 +348,7 @@ def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[d
 
     monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", spy)
     yield seen
-    assert list(scratch.iterdir()) == [], "the key must not outlive the hook"
+    assert list(scratch.glob("lxd-client-*")) == [], "the key must not outlive the hook"
 
 
 def test_the_client_key_lives_only_during_the_hook(

@@ -158,8 +158,9 @@ def _event_env(overrides: Mapping[str, str]) -> Iterator[None]:
     """Adjust the hook environment Scenario builds, where it cannot say what Juju says.
 
     Two cases: relation-changed for application data has an empty
-    JUJU_REMOTE_UNIT (Scenario always names a unit), and JUJU_DEPARTING_UNIT for unit 0 (Scenario
-    tests the id for truth, so unit 0 turns into the remote unit).
+    JUJU_REMOTE_UNIT (Scenario always names a unit), and JUJU_DEPARTING_UNIT
+    for unit 0 (Scenario tests the id for truth, so unit 0 would turn into the
+    remote unit). This reaches into Scenario's private `Runtime`.
     """
     if not overrides:
         yield
@@ -431,6 +432,8 @@ class Sim:
         if unit is None:
             return False
         kind = hook.kind
+        if kind.startswith("relation_") and kind != "relation_created" and not unit.in_relation:
+            return False  # it has left the relation (relation-broken ran)
         if kind == "relation_created":
             unit.in_relation = True
         elif kind == "relation_joined":
@@ -622,6 +625,9 @@ class Sim:
             record = self._secrets.get(secret.id)
             if secret.owner is not None:
                 if record is None:
+                    if secret.owner == "app" and not unit.leader:
+                        # Scenario allows it; Juju refuses: fail the test loudly.
+                        raise SimError(f"{unit.name} is not the leader but added an app secret")
                     owner = "app" if secret.owner == "app" else unit.name
                     record = self._secrets[secret.id] = _SecretRecord(owner, secret)
                     self._sim_secret_ids.add(secret.id)

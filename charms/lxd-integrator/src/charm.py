@@ -11,8 +11,10 @@ the `lxd` interface, typed in `lxd_common.interfaces.lxd`.
 Every hook that may change something reconciles everything: check the
 credentials, connect, list the members, (leader) make LXD's trust store hold
 exactly what the requiring units ask for, and publish `version` + `nodes` on
-every relation. `update-status` only lists the members, and does the rest
-when membership changed or the last reconcile did not finish.
+every relation. On `update-status` the leader only lists the members, and
+does the rest when membership changed or the last reconcile did not finish;
+other units also re-read the trust store, to keep `trusted_certs_fp` in
+their unit bags accurate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 
 import ops
 
-from lxd_common.errors import LxdError
+from lxd_common.errors import LxdError, LxdUnreachableError
 from lxd_common.interfaces.lxd import InterfaceError, Node, ProviderData, RequirerData
 from lxd_common.lxd import LxdClient
 from lxd_integrator import connection
@@ -75,7 +77,10 @@ class LxdIntegratorCharm(ops.CharmBase):
         self._reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        self._reconcile(only_if_changed=True)
+        # The leader changes the trust store, so what it published stays true
+        # until membership changes. Another unit cannot know when the leader
+        # trusted something, so it re-reads the trust store every time.
+        self._reconcile(only_if_changed=self.unit.is_leader())
 
     def _on_api_changed(self, _: ops.RelationEvent) -> None:
         self._reconcile()
@@ -128,6 +133,11 @@ class LxdIntegratorCharm(ops.CharmBase):
             credentials = load_credentials(
                 self._trusted_cloud(), self.load_config(IntegratorConfig), app_name=self.app.name
             )
+        except CredentialsProblem as e:
+            logger.warning("no usable LXD credentials: %s", e)
+            self._problem = str(e)
+            return
+        try:
             with connection.open_lxd(credentials) as lxd:
                 nodes = connection.read_nodes(lxd, credentials)
                 self._summary = _summary(nodes, credentials)
@@ -136,13 +146,17 @@ class LxdIntegratorCharm(ops.CharmBase):
                 self._stored.pending = True
                 self._register_and_publish(lxd, nodes, departed)
                 self._stored.pending = False
-        except (CredentialsProblem, connection.LxdConnectionProblem) as e:
+        except connection.LxdConnectionProblem as e:
             logger.warning("LXD is not usable: %s", e)
             self._problem = str(e)
+        except LxdUnreachableError as e:
+            # LXD went away mid-hook: `pending` stays set, update-status finishes the job.
+            logger.warning("LXD stopped answering: %s", e)
+            self._problem = connection.explain_unreachable(credentials, e)
         except LxdError as e:
-            # LXD answered but failed: retried on the next hook (pending stays set).
+            # Unexpected (LXD refused to remove an entry...): fail the hook, Juju retries it.
             logger.error("LXD failed while reconciling: %s", e)
-            self._problem = f"LXD failed: {e}"
+            raise
 
     def _register_and_publish(
         self, lxd: LxdClient, nodes: tuple[Node, ...], departed: tuple[int, str] | None

@@ -372,7 +372,12 @@ class LxdCharm(ops.CharmBase):
 
     def _apply_listeners(self, lxd: LxdClient, config: LxdConfig) -> None:
         plan = plan_listeners(config.listeners(), self._binding_addresses(config))
-        lxd.set_server_config(plan.server_config)
+        server_config = dict(plan.server_config)
+        if self._stored.cluster_address and not server_config.get("core.https_address"):
+            # A cluster member serves the API on its cluster address anyway, and LXD
+            # (5.0) closes that shared listener when core.https_address is unset.
+            server_config["core.https_address"] = self._stored.cluster_address
+        lxd.set_server_config(server_config)
         self.unit.set_ports(*(ops.Port(protocol, port) for protocol, port in plan.ports))  # type: ignore[arg-type]
         self._stored.listener_addresses = plan.addresses
         if plan.missing:

@@ -42,6 +42,16 @@ API_TIMEOUT = 10.0
 # pins a server certificate by fingerprint, system CAs verify by chain.
 _TLS_FAILURES = ("Fingerprints did not match", "CERTIFICATE_VERIFY_FAILED", "SSLError")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+# What a connection failure comes down to, as requests/urllib3 word it deep inside.
+_KNOWN_REASONS = (
+    "connection refused",
+    "connection reset by peer",
+    "no route to host",
+    "network is unreachable",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "timed out",
+)
 
 
 class LxdConnectionProblem(Exception):  # noqa: N818 - reads as a state
@@ -98,10 +108,11 @@ def explain_unreachable(credentials: Credentials, error: LxdUnreachableError) ->
             f"{credentials.field_name('server-cert')}"
         )
     text = str(error)
-    if match := _ERRNO.search(text):
+    known = [phrase for phrase in _KNOWN_REASONS if phrase in text.lower()]
+    if known:
+        reason = known[0]
+    elif match := _ERRNO.search(text):
         reason = match[1].strip().lower()
-    elif "timed out" in text.lower() or "timeout" in text.lower():
-        reason = "timed out"
     else:
         reason = text.rsplit(": ", 1)[-1][:120]
     return f"cannot reach LXD at {credentials.endpoint}: {reason}"

@@ -122,7 +122,7 @@ def _field_name(source: CredentialSource, attribute: str) -> str:
     if source is CredentialSource.CONFIG:
         return f"lxd-{attribute}" if attribute != "endpoint" else "lxd-endpoint"
     if attribute == "endpoint":
-        return "the trusted cloud endpoint"
+        return "endpoint of the trusted cloud"
     return f"{attribute} of the trusted credential"
 
 

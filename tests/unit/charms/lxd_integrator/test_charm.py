@@ -229,7 +229,7 @@ def test_invalid_endpoint_is_named(
         trusted_state(cloud_spec("unix:///var/lib/lxd/unix.socket")),
     )
     assert state.unit_status == testing.BlockedStatus(
-        "invalid the trusted cloud endpoint: unsupported scheme 'unix' in "
+        "invalid endpoint of the trusted cloud: unsupported scheme 'unix' in "
         "'unix:///var/lib/lxd/unix.socket': LXD endpoints are https://"
     )
     assert lxd.connections == []

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from ops import testing
 
+import lxd_integrator.connection
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
+from lxd_common.errors import LxdApiError, LxdUnreachableError
 from lxd_common.interfaces.lxd import (
     MAX_CERTIFICATES_PER_UNIT,
     PROVIDER_SCHEMA,
@@ -596,3 +598,68 @@ def test_published_data_reads_back_with_the_shared_model(
     assert [n.endpoint for n in data.nodes] == ["https://10.0.0.1:8443", "https://10.0.0.2:8443"]
     assert data.trusted_fingerprints() == {fingerprint(certs[0].certificate)}
     assert set(data.errors) == {"myapp/1"}
+
+
+def test_update_status_on_a_non_leader_catches_up_with_the_leader(
+    ctx: testing.Context[Any],
+    lxd: Any,
+    state: Callable[..., testing.State],
+    certs: list[CertificatePair],
+) -> None:
+    relation = api([certs[0].certificate])
+    first = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0), state(relation, leader=False)
+    )
+    assert nodes(out(first, relation).local_unit_data)[0]["trusted_certs_fp"] == []
+    lxd.trust.put(certs[0].certificate, f"{PREFIX}{relation.id}:myapp/0")  # the leader's work
+    lxd.calls.clear()
+    result = ctx.run(ctx.on.update_status(), first)
+    assert lxd.calls == ["server_info", "trust.entries"]
+    assert nodes(out(result, relation).local_unit_data)[0]["trusted_certs_fp"] == [
+        fingerprint(certs[0].certificate)
+    ]
+
+
+def test_lxd_going_away_mid_hook_is_finished_on_update_status(
+    ctx: testing.Context[Any],
+    lxd: Any,
+    state: Callable[..., testing.State],
+    certs: list[CertificatePair],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relation = api([certs[0].certificate])
+
+    def gone() -> None:
+        raise LxdUnreachableError(
+            "cannot reach LXD while listing certificates: ('Connection aborted.', "
+            "ConnectionResetError(104, 'Connection reset by peer'))"
+        )
+
+    monkeypatch.setattr(lxd.trust, "entries", gone)
+    first = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state(relation))
+    assert first.unit_status == testing.BlockedStatus(
+        "cannot reach LXD at https://10.0.0.1:8443: connection reset by peer"
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", lxd.remote)
+    monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 0.0)
+    result = ctx.run(ctx.on.update_status(), first)
+    assert fingerprint(certs[0].certificate) in lxd.client_entries()
+    assert result.unit_status == testing.ActiveStatus("LXD lxd0 at https://10.0.0.1:8443")
+
+
+def test_lxd_refusing_a_removal_fails_the_hook(
+    ctx: testing.Context[Any],
+    lxd: Any,
+    state: Callable[..., testing.State],
+    certs: list[CertificatePair],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lxd.trust.put(certs[0].certificate, f"{PREFIX}99:ghost/0")
+
+    def refuse(_: str) -> None:
+        raise LxdApiError("LXD refused removing trusted certificate: database is locked", 500)
+
+    monkeypatch.setattr(lxd.trust, "remove", refuse)
+    with pytest.raises(testing.errors.UncaughtCharmError, match="database is locked"):
+        ctx.run(ctx.on.update_status(), state())

@@ -1,0 +1,95 @@
+"""Cluster mode: the charms' own code forms, grows and shrinks real LXD clusters.
+
+Each unit is simulated (`juju_sim`: Juju's peer-relation and secret rules over
+ops.testing) and drives its own real LXD daemon on its own loopback address.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.harness.lxd_daemons import DaemonPool
+from tests.harness.lxd_units import LxdUnits
+
+
+@pytest.fixture
+def lxd_units(lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LxdUnits:
+    return LxdUnits(lxd_pool, tmp_path, monkeypatch)
+
+
+def members(units: LxdUnits, unit: str = "lxd/0") -> list[str]:
+    return sorted(m.name for m in units.daemon(unit).client().cluster.members())
+
+
+def statuses(units: LxdUnits) -> dict[str, tuple[str, str]]:
+    return {
+        name: (unit.state.unit_status.name, unit.state.unit_status.message)
+        for name, unit in units.sim.units.items()
+    }
+
+
+def test_three_units_form_a_cluster(lxd_units: LxdUnits) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    assert members(lxd_units) == ["node0", "node1", "node2"]
+    assert members(lxd_units, "lxd/2") == ["node0", "node1", "node2"]
+    app = lxd_units.sim.app_data
+    assert json.loads(app["members"]) == {"lxd/0": "node0", "lxd/1": "node1", "lxd/2": "node2"}
+    assert not [key for key in app if "/" in key], "every join token was cleaned up"
+    for name, (status, message) in statuses(lxd_units).items():
+        assert status == "active", (name, message)
+    assert statuses(lxd_units)["lxd/0"][1].startswith("cluster: 3/3 members online")
+    # No join token ever went into relation data.
+    everything = json.dumps([lxd_units.sim.app_data, lxd_units.sim.unit_data])
+    assert 'secret":' not in everything and "eyJ" not in everything
+
+
+def test_scale_up_to_five_then_down_to_three(lxd_units: LxdUnits) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    lxd_units.add(2)
+    lxd_units.sim.settle()
+    assert members(lxd_units) == ["node0", "node1", "node2", "node3", "node4"]
+    lxd_units.sim.remove_unit("lxd/4")
+    lxd_units.sim.remove_unit("lxd/3")
+    lxd_units.sim.settle()
+    assert members(lxd_units) == ["node0", "node1", "node2"]
+    assert set(json.loads(lxd_units.sim.app_data["members"])) == {"lxd/0", "lxd/1", "lxd/2"}
+
+
+def test_removal_is_refused_while_an_instance_lives_on_the_member(
+    lxd_units: LxdUnits, busybox_image: Path
+) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    leader = lxd_units.daemon("lxd/0")
+    leader.import_image(busybox_image)
+    leader.lxc("launch", "busybox", "precious", "--target", "node2")
+
+    lxd_units.sim.remove_unit("lxd/2")
+    lxd_units.sim.settle()
+    status, message = statuses(lxd_units)["lxd/0"]
+    assert status == "blocked"
+    assert "lxd/2" in message and "node2" in message and "precious" in message
+    assert members(lxd_units) == ["node0", "node1", "node2"]
+    assert leader.client().pylxd.instances.get("precious").status == "Running"
+
+    leader.lxc("stop", "precious", "--force")
+    leader.lxc("move", "precious", "--target", "node0")
+    lxd_units.sim.update_status()
+    lxd_units.sim.settle()
+    assert members(lxd_units) == ["node0", "node1"]
+    assert statuses(lxd_units)["lxd/0"][0] == "active"
+
+
+def test_a_new_leader_finishes_a_join(lxd_units: LxdUnits) -> None:
+    lxd_units.add(2)
+    lxd_units.sim.settle()
+    lxd_units.add(1)
+    lxd_units.sim.set_leader("lxd/1")
+    lxd_units.sim.settle()
+    assert members(lxd_units, "lxd/1") == ["node0", "node1", "node2"]
+    assert statuses(lxd_units)["lxd/2"][0] == "active"

@@ -1,0 +1,111 @@
+"""LXD charm units on real daemons: each simulated Juju unit drives its own `lxd`.
+
+Glue between `juju_sim.Sim` (Juju's rules, ops.testing underneath) and
+`lxd_daemons.DaemonPool` (real LXD on loopback). Unit `lxd/N` gets daemon N:
+its `LXD_DIR` points there and its `cluster` and `https` bindings are that
+daemon's loopback address, so the charm finds and configures "its" LXD the
+way it would on its own machine. snapd is the only thing replaced
+(`FakeSnapd`), and sysctl writes go to a scratch /proc/sys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ops import testing
+
+import lxd_charm.host
+from lxd_common.snap import LxdSnap
+from lxd_common.snap_fake import FakeSnapd
+from tests.harness.charms import load_charm_module
+from tests.harness.fake_sysctl import fake_kernel
+from tests.harness.juju_sim import Sim, SimUnit
+from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
+
+EMPTY_RESOURCES = tuple(
+    testing.Resource(name=name, path=Path("/dev/null")) for name in ("lxd-binary", "lxd-snap")
+)
+
+
+class LxdUnits:
+    """A simulated LXD application whose unit N runs on real daemon N."""
+
+    def __init__(
+        self,
+        pool: DaemonPool,
+        root: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.root = root
+        self.monkeypatch = monkeypatch
+        self.daemons: dict[int, LxdDaemon] = {}
+        self.hosts: dict[int, lxd_charm.host.Host] = {}
+        self._arriving: LxdDaemon | None = None
+        self.module = load_charm_module("lxd")
+        fake_kernel(root / "machine", monkeypatch)
+        boot = root / "machine/proc/sys/kernel/random/boot_id"
+        boot.parent.mkdir(parents=True, exist_ok=True)
+        boot.write_text("boot-1\n")
+        self.sim = Sim(
+            self.module.LxdCharm,
+            app="lxd",
+            peer="cluster",
+            config={"mode": "cluster", "lxd-init-network": "", **(config or {})},
+            before_hook=self._before_hook,
+            networks=self._networks,
+            resources=EMPTY_RESOURCES,
+        )
+
+    def add(self, count: int = 1) -> list[SimUnit]:
+        """Start ``count`` daemons and add a unit for each (hooks queued, not run)."""
+        units = []
+        for daemon in self.pool.start(count):
+            self._arriving = daemon  # add_unit asks for the new unit's bindings
+            unit = self.sim.add_unit()
+            self.daemons[unit.number] = daemon
+            self.hosts[unit.number] = lxd_charm.host.Host(
+                snap=LxdSnap(FakeSnapd()),
+                root=self.root / "machine",
+                state_dir=self.root / f"state-{unit.number}",
+                hostname=f"node{unit.number}",
+            )
+            units.append(unit)
+        return units
+
+    def daemon(self, unit: str) -> LxdDaemon:
+        """The daemon unit ``lxd/N`` runs on."""
+        return self.daemons[int(unit.split("/")[1])]
+
+    def _networks(self, unit: SimUnit) -> list[testing.Network]:
+        daemon = self.daemons.get(unit.number) or self._arriving
+        assert daemon is not None
+        host = daemon.host
+        return [
+            testing.Network(
+                name, [testing.BindAddress([testing.Address(host)])], ingress_addresses=[host]
+            )
+            for name in ("cluster", "https")
+        ]
+
+    @contextlib.contextmanager
+    def _before_hook(self, unit: SimUnit) -> Iterator[None]:
+        daemon, host = self.daemons[unit.number], self.hosts[unit.number]
+        saved = os.environ.get("LXD_DIR")
+        os.environ["LXD_DIR"] = str(daemon.directory)
+        original = self.module.make_host
+        self.module.make_host = lambda: host
+        try:
+            yield
+        finally:
+            self.module.make_host = original
+            if saved is None:
+                os.environ.pop("LXD_DIR", None)
+            else:
+                os.environ["LXD_DIR"] = saved
