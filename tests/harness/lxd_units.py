@@ -11,6 +11,7 @@ way it would on its own machine. snapd is the only thing replaced
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import Any
 import pytest
 from ops import testing
 
-import lxd_charm.host
 from lxd_common.snap import LxdSnap
 from lxd_common.snap_fake import FakeSnapd
 from tests.harness.charms import load_charm_module
@@ -46,9 +46,11 @@ class LxdUnits:
         self.root = root
         self.monkeypatch = monkeypatch
         self.daemons: dict[int, LxdDaemon] = {}
-        self.hosts: dict[int, lxd_charm.host.Host] = {}
+        self.hosts: dict[int, Any] = {}
         self._arriving: LxdDaemon | None = None
         self.module = load_charm_module("lxd")
+        # Imported here, after load_charm_module has put the charm's src/ on sys.path.
+        self.host_module = importlib.import_module("lxd_charm.host")
         fake_kernel(root / "machine", monkeypatch)
         boot = root / "machine/proc/sys/kernel/random/boot_id"
         boot.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,7 @@ class LxdUnits:
             self._arriving = daemon  # add_unit asks for the new unit's bindings
             unit = self.sim.add_unit()
             self.daemons[unit.number] = daemon
-            self.hosts[unit.number] = lxd_charm.host.Host(
+            self.hosts[unit.number] = self.host_module.Host(
                 snap=LxdSnap(FakeSnapd()),
                 root=self.root / "machine",
                 state_dir=self.root / f"state-{unit.number}",
@@ -100,11 +102,11 @@ class LxdUnits:
         saved = os.environ.get("LXD_DIR")
         os.environ["LXD_DIR"] = str(daemon.directory)
         original = self.module.make_host
-        self.module.make_host = lambda: host
+        setattr(self.module, "make_host", lambda: host)  # noqa: B010 (a module attribute)
         try:
             yield
         finally:
-            self.module.make_host = original
+            setattr(self.module, "make_host", original)  # noqa: B010
             if saved is None:
                 os.environ.pop("LXD_DIR", None)
             else:

@@ -690,6 +690,8 @@ class LxdCharm(ops.CharmBase):
         mode: str = config.mode
         if config.mode == "cluster" and self._stored.cluster_summary:
             mode = f"cluster: {self._stored.cluster_summary}"
+        if self._stored.cluster_address:
+            listeners = {"cluster": self._stored.cluster_address, **listeners}
         if not listeners:
             return f"{mode}; no network listener"
         shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
