@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     with DaemonPool() as pool, tempfile.TemporaryDirectory(prefix="lxd-demo-") as scratch:
         try:
             units = LxdUnits(pool, Path(scratch), patch)
-            step(f"deploy {args.units} units of the LXD charm in cluster mode (one LXD daemon each)")
+            step(
+                f"deploy {args.units} units of the LXD charm in cluster mode (one LXD daemon each)"
+            )
             units.add(args.units)
             hooks = units.sim.settle()
             step(f"the units settled after {hooks} hooks: {describe(units.sim.hooks)}")

@@ -16,6 +16,8 @@ what it runs, importable by tests:
   versions pinned in ``constraints.txt``, and check that they still match.
 - :mod:`scripts.packing.bundles`: point a bundle at locally packed charms,
   for deploying what was just built (the integration tests do this).
+- :mod:`scripts.packing.release`: upload packed charms to Charmhub and
+  release them to a channel (CI's release workflow).
 
 Every failure a user can fix raises `PackingError` with a message that says
 what to do.

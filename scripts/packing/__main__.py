@@ -1,9 +1,10 @@
-"""Command line of `scripts/pack`: pack, stage, lock, or localise a bundle.
+"""Pack the charms, or stage, lock, release them, or point a bundle at them.
 
     scripts/pack [CHARM ...] [--platform P]    charmcraft pack (default: lxd, lxd-integrator)
     scripts/pack --stage DIR [CHARM ...]       what the .charm would hold, without charmcraft
     scripts/pack --lock [CHARM ...]            rewrite uv.lock with constraints.txt's pins
     scripts/pack --local-bundle BUNDLE         print BUNDLE deploying the charms packed here
+    scripts/pack --release CHANNEL FILE ...    upload .charm files to Charmhub, release them
 
 CHARM is a charm name (``lxd``, ``https-requirer``) or a directory holding a
 charmcraft.yaml; ``all`` means every charm, the integration tests' too.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.packing import PackingError, bundles, charmcraft, locks, stage
+from scripts.packing import PackingError, bundles, charmcraft, locks, release, stage
 from scripts.packing.projects import (
     CharmProject,
     all_charms,
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--stage", type=Path, metavar="DIR", help="stage into DIR/<charm>/")
     mode.add_argument("--lock", action="store_true", help="rewrite each charm's uv.lock")
     mode.add_argument("--local-bundle", type=Path, metavar="BUNDLE")
+    mode.add_argument("--release", metavar="CHANNEL", help="CHARM arguments are .charm files")
     parser.add_argument(
         "--no-deps",
         action="store_true",
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.lock:
             for project in _projects(args.charms or ["all"]):
                 print(f"locked {project.name}: {locks.lock(project)}")
+        elif args.release:
+            for line in release.release([Path(f) for f in args.charms], args.release):
+                print(line)
         elif args.local_bundle:
             platform_name = (args.platform or [host_platform()])[0]
             files = {}

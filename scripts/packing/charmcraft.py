@@ -40,9 +40,7 @@ def charmcraft_version() -> tuple[int, int]:
             "(it needs snapd and LXD; where they cannot run, `scripts/pack --stage DIR` "
             "shows what the .charm would hold)"
         )
-    result = subprocess.run(
-        ["charmcraft", "version"], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["charmcraft", "version"], capture_output=True, text=True, check=False)
     match = re.search(r"(\d+)\.(\d+)", result.stdout + result.stderr)
     if result.returncode != 0 or not match:
         raise PackingError(f"cannot tell charmcraft's version: {result.stderr.strip()}")

@@ -62,7 +62,5 @@ def lock(project: CharmProject) -> Path:
     path = project.path / "uv.lock"
     problems = mismatches(path)
     if problems:
-        raise PackingError(
-            f"{path} cannot follow constraints.txt: " + "; ".join(problems)
-        )
+        raise PackingError(f"{path} cannot follow constraints.txt: " + "; ".join(problems))
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -124,8 +125,7 @@ def requirer_charms() -> list[CharmProject]:
     if not TEST_CHARMS_DIR.is_dir():
         return []
     return [
-        CharmProject(path.parent)
-        for path in sorted(TEST_CHARMS_DIR.glob("*/charmcraft.yaml"))
+        CharmProject(path.parent) for path in sorted(TEST_CHARMS_DIR.glob("*/charmcraft.yaml"))
     ]
 
 
@@ -156,9 +156,9 @@ def load_toml(path: Path) -> dict[str, Any]:
     Python 3.10 has no tomllib; pip, which every environment here has,
     carries the same parser.
     """
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # pragma: no cover - Python 3.10
         from pip._vendor import tomli as tomllib
     return dict(tomllib.loads(path.read_text()))
 

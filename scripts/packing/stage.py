@@ -53,9 +53,7 @@ export PYTHONPATH="$charm_dir/lib:$charm_dir/src"
 exec "$python" "$charm_dir/src/charm.py"
 """
 
-_IGNORE = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".*_cache"
-)
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".*_cache")
 
 
 def _run(cmd: list[str], doing: str) -> None:
@@ -150,7 +148,10 @@ def stage(
     dest.mkdir(parents=True, exist_ok=True)
 
     _write_yaml(dest / "metadata.yaml", project.metadata())
-    for filename, content in (("config.yaml", project.config()), ("actions.yaml", project.actions())):
+    for filename, content in (
+        ("config.yaml", project.config()),
+        ("actions.yaml", project.actions()),
+    ):
         if content:
             _write_yaml(dest / filename, content)
     _write_yaml(
@@ -171,7 +172,7 @@ def stage(
             path.unlink()
     target = site_packages(venv_dir)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    cmd += ["--target", str(target), "--upgrade"]
+    cmd += ["--target", str(target), "--upgrade", "--no-compile"]
     if with_deps:
         cmd += ["-c", str(CONSTRAINTS), str(common_wheel), *_charm_dependencies(project)]
     else:

@@ -41,7 +41,9 @@ def test_three_units_form_a_cluster(lxd_units: LxdUnits) -> None:
     assert not [key for key in app if "/" in key], "every join token was cleaned up"
     for name, (status, message) in statuses(lxd_units).items():
         assert status == "active", (name, message)
-    assert statuses(lxd_units)["lxd/0"][1].startswith("cluster: 3/3 members online, 3 units; cluster on ")
+    assert statuses(lxd_units)["lxd/0"][1].startswith(
+        "cluster: 3/3 members online, 3 units; cluster on "
+    )
     # No join token ever went into relation data.
     everything = json.dumps([lxd_units.sim.app_data, lxd_units.sim.unit_data])
     assert 'secret":' not in everything and "eyJ" not in everything

@@ -53,7 +53,7 @@ LXD_STORAGE = os.environ.get("LXD_TEST_LXD_STORAGE", "loop,10G")
 MODEL_CONFIG = {"update-status-hook-interval": "1m"}
 
 
-class CommandFailed(AssertionError):
+class CommandError(AssertionError):
     """A command on a unit, a CLI call or an action did not succeed."""
 
 
@@ -110,7 +110,7 @@ class Juju:
         ):
             try:
                 output = await self.cli(*args, timeout=300)
-            except (CommandFailed, asyncio.TimeoutError) as e:
+            except (CommandError, asyncio.TimeoutError) as e:
                 output = f"could not collect: {e}"
             (self.workdir / f"{self.name}-{filename}").write_text(output)
 
@@ -120,7 +120,7 @@ class Juju:
         """Run ``juju ARGS -m MODEL``; its stdout.
 
         Raises:
-            CommandFailed: a non-zero exit, with juju's message.
+            CommandError: a non-zero exit, with juju's message.
         """
         process = await asyncio.create_subprocess_exec(
             "juju",
@@ -136,7 +136,7 @@ class Juju:
             process.kill()
             raise
         if process.returncode != 0:
-            raise CommandFailed(f"juju {' '.join(args)}: {err.decode().strip()}")
+            raise CommandError(f"juju {' '.join(args)}: {err.decode().strip()}")
         return out.decode()
 
     def write(self, filename: str, data: Mapping[str, Any]) -> Path:
@@ -161,6 +161,34 @@ class Juju:
             found[space["name"]] = [ipaddress.ip_network(cidr) for cidr in cidrs]
         return found
 
+    async def ensure_space(self, name: str, cidr: str | None) -> None:
+        """Make sure a space exists in this model (spaces are per model), with ``cidr`` in it."""
+        if name in await self.spaces():
+            return
+        if not cidr:
+            raise CommandError(f"space {name!r} does not exist and no subnet was given for it")
+        try:
+            await self.cli("reload-spaces")  # discover LXD networks created after bootstrap
+        except CommandError as e:
+            logger.info("reload-spaces: %s", e)
+        await self.cli("add-space", name, cidr)
+
+    async def space_bindings(self, *endpoints: str) -> dict[str, str]:
+        """Bindings asked for by ``LXD_TEST_<ENDPOINT>_SPACE`` (and ``..._SUBNET``), created here.
+
+        CI binds `https` to a space on a second LXD network, so the tests
+        show that listeners follow the binding and not the first address.
+        """
+        bindings = {}
+        for endpoint in endpoints:
+            space = os.environ.get(f"LXD_TEST_{endpoint.upper()}_SPACE")
+            if space:
+                await self.ensure_space(
+                    space, os.environ.get(f"LXD_TEST_{endpoint.upper()}_SUBNET")
+                )
+                bindings[endpoint] = space
+        return bindings
+
     async def storage_location(self, unit: str, storage: str) -> str:
         """Where a unit's storage instance is attached (``/dev/loop3``)."""
         data = json.loads(await self.cli("storage", "--format=json"))
@@ -170,7 +198,7 @@ class Juju:
             attachment = ((info.get("attachments") or {}).get("units") or {}).get(unit)
             if attachment and attachment.get("location"):
                 return str(attachment["location"])
-        raise CommandFailed(f"no {storage} storage attached to {unit}: {data}")
+        raise CommandError(f"no {storage} storage attached to {unit}: {data}")
 
     # --- units -----------------------------------------------------------------
 
@@ -178,14 +206,14 @@ class Juju:
         """Run a shell command on a unit (in a hook context); its stdout.
 
         Raises:
-            CommandFailed: a non-zero exit, with the command's stderr.
+            CommandError: a non-zero exit, with the command's stderr.
         """
         action = await self.model.units[unit].run(command, timeout=timeout, block=True)
         results = action.results
         code = int(results.get("return-code", results.get("Code", 0)))
         if code != 0:
             stderr = results.get("stderr", results.get("Stderr", ""))
-            raise CommandFailed(f"{unit}: {command!r} exited {code}: {stderr.strip()}")
+            raise CommandError(f"{unit}: {command!r} exited {code}: {stderr.strip()}")
         return str(results.get("stdout", results.get("Stdout", "")))
 
     async def lxc(self, unit: str, *args: str) -> str:
@@ -207,15 +235,19 @@ class Juju:
         finished = await started.wait()
         message = ""
         if finished.status != "completed":
-            task = json.loads(await self.cli("show-task", started.entity_id, "--format=json"))
-            message = str(next(iter(task.values()), {}).get("message", ""))
+            task: dict[str, Any] = json.loads(
+                await self.cli("show-task", started.entity_id, "--format=json")
+            )
+            if "status" not in task and len(task) == 1:  # keyed by task id
+                task = next(iter(task.values()))
+            message = str(task.get("message", ""))
         return ActionOutcome(finished.status, dict(finished.results), message)
 
     async def action_results(self, unit: str, action: str, **params: str) -> dict[str, Any]:
         """Run an action that must succeed; its results."""
         outcome = await self.run_action(unit, action, **params)
         if not outcome.ok:
-            raise CommandFailed(f"{unit} {action} {outcome.status}: {outcome.message}")
+            raise CommandError(f"{unit} {action} {outcome.status}: {outcome.message}")
         return outcome.results
 
     # --- waiting ---------------------------------------------------------------
@@ -239,7 +271,7 @@ class Juju:
             try:
                 if await check():
                     return
-            except CommandFailed as e:
+            except CommandError as e:
                 logger.info("waiting for %s: %s", what, e)
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
@@ -250,7 +282,7 @@ class Juju:
         for unit in self.model.applications[app].units:
             if await unit.is_leader_from_status():
                 return str(unit.name)
-        raise CommandFailed(f"{app} has no leader")
+        raise CommandError(f"{app} has no leader")
 
     def units(self, app: str) -> list[str]:
         """The application's unit names, sorted by number."""
@@ -301,3 +333,32 @@ def in_space(address: str, subnets: list[ipaddress.IPv4Network | ipaddress.IPv6N
     """True when ``address`` lies in one of the space's subnets."""
     ip = ipaddress.ip_address(address)
     return any(ip in subnet for subnet in subnets)
+
+
+def host_port(address: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets as LXD writes it."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def trusted_by(address: str, certificate: str, private_key: str, workdir: Path) -> bool:
+    """True when the LXD at ``host:port`` says a client with this certificate is trusted.
+
+    Blocking (pylxd); call it with ``asyncio.to_thread``. The server's own
+    certificate is checked separately (`presented_fingerprint`): LXD's is
+    self-signed and names no network address, so TLS verification is off.
+    """
+    import warnings
+
+    import pylxd
+
+    cert_file = workdir / "client.crt"
+    key_file = workdir / "client.key"
+    cert_file.write_text(certificate)
+    key_file.write_text(private_key)
+    key_file.chmod(0o600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # InsecureRequestWarning: see above
+        client = pylxd.Client(
+            endpoint=f"https://{address}", cert=(str(cert_file), str(key_file)), verify=False
+        )
+        return bool(client.trusted)

@@ -101,13 +101,10 @@ class LxdCharm(ops.CharmBase):
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
-        for event in (
-            self.on.leader_elected,
-            self.on.cluster_relation_joined,
-            self.on.cluster_relation_changed,
-            self.on.secret_changed,
-        ):
-            framework.observe(event, self._on_change)
+        framework.observe(self.on.leader_elected, self._on_change)
+        framework.observe(self.on.secret_changed, self._on_change)
+        framework.observe(self.on.cluster_relation_joined, self._on_peer_change)
+        framework.observe(self.on.cluster_relation_changed, self._on_peer_change)
         framework.observe(self.on.cluster_relation_departed, self._on_cluster_departed)
         framework.observe(self.on.https_relation_changed, self._on_https_changed)
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
@@ -123,6 +120,17 @@ class LxdCharm(ops.CharmBase):
 
     def _on_change(self, _: ops.EventBase) -> None:
         """Any event that may change what the machine should look like."""
+        self._reconcile()
+
+    def _on_peer_change(self, event: ops.RelationEvent) -> None:
+        """Peer data changed: only the leader and units still joining have work.
+
+        A member that is not the leader has nothing to do with its peers'
+        data, and skipping the full reconcile there keeps cluster formation
+        close to the cost of the joins themselves (see docs/benchmarks.md).
+        """
+        if self._stored.initialised and not self.unit.is_leader() and not self._stored.problem:
+            return
         self._reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
@@ -582,6 +590,8 @@ class LxdCharm(ops.CharmBase):
             return
         answer_bag = self.app if clustered else self.unit
         relations = [r for r in self.model.relations["https"] if r.id != broken_relation]
+        if not relations and not self._stored.https_clients and not self._stored.https_problems:
+            return  # nothing related, nothing left to clean up
         recorded: dict[str, dict[str, str]] = {
             rel: dict(units) for rel, units in dict(self._stored.https_clients).items()
         }

@@ -1,0 +1,129 @@
+"""How many hooks, and how long, to form an N-member cluster from the charm's code.
+
+Next to it, the floor measured in the same run: the same members formed
+directly with `lxd init --preseed` (through lxd_common, no charm, no Juju
+simulation). The daemons are started before either clock starts, so both
+figures cover forming the cluster only.
+
+    python -m bench.cluster_formation             # print the table
+    python -m bench.cluster_formation --write     # also update docs/benchmarks.md
+
+Run as root on a machine with Debian's LXD (scripts/dev setup installs it).
+Not part of the test suite: timings belong here, not in assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
+from tests.harness.lxd_units import LxdUnits
+
+BOOTSTRAP = {
+    "config": {},
+    "storage_pools": [{"name": "default", "driver": "dir"}],
+    "profiles": [
+        {"name": "default", "devices": {"root": {"type": "disk", "path": "/", "pool": "default"}}}
+    ],
+}
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def floor(daemons: list[LxdDaemon]) -> float:
+    """Seconds to form the cluster directly: bootstrap preseed, then one join preseed each."""
+    first, *others = daemons
+    started = time.perf_counter()
+    lxd = first.client()
+    preseed = {**BOOTSTRAP, "config": {"cluster.https_address": first.address}}
+    lxd.apply_preseed({**preseed, "cluster": {"server_name": first.name, "enabled": True}})
+    member_config = lxd.cluster.member_config()
+    for joiner in others:
+        token = lxd.cluster.add_join_token(joiner.name)
+        joiner.client().join_cluster(joiner.name, joiner.address, token.token, member_config)
+    elapsed = time.perf_counter() - started
+    assert len(lxd.cluster.members()) == len(daemons)
+    return elapsed
+
+
+def charm_driven(size: int) -> tuple[float, int, int]:
+    """Seconds, hooks and leader hooks for the charm's units to form the cluster."""
+    patch = pytest.MonkeyPatch()
+    with DaemonPool(network="127.0.20.") as pool, tempfile.TemporaryDirectory() as scratch:
+        try:
+            units = LxdUnits(pool, Path(scratch), patch)
+            units.add(size)  # daemons start here, before the clock
+            started = time.perf_counter()
+            hooks = units.sim.settle()
+            elapsed = time.perf_counter() - started
+            leader = units.sim.leader
+            assert leader is not None
+            assert len(units.daemon(leader.name).client().cluster.members()) == size
+            leader_hooks = sum(1 for unit, _ in units.sim.hooks if unit == leader.name)
+        finally:
+            patch.undo()
+    return elapsed, hooks, leader_hooks
+
+
+def measure(size: int, repeat: int) -> dict[str, float]:
+    """Median figures over ``repeat`` runs of each."""
+    charm, floors, hooks, leader_hooks = [], [], 0, 0
+    for _ in range(repeat):
+        seconds, hooks, leader_hooks = charm_driven(size)
+        charm.append(seconds)
+        with DaemonPool(network="127.0.21.") as pool:
+            floors.append(floor(pool.start(size)))
+    charm_s, floor_s = statistics.median(charm), statistics.median(floors)
+    return {
+        "size": size,
+        "hooks": hooks,
+        "leader_hooks": leader_hooks,
+        "charm_s": charm_s,
+        "floor_s": floor_s,
+        "ratio": charm_s / floor_s,
+    }
+
+
+def table(rows: list[dict[str, float]]) -> str:
+    """The figures as a markdown table."""
+    lines = [
+        "| members | hooks (all units) | leader hooks | charm-driven (s) | floor: lxd init --preseed (s) | ratio |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['size']:.0f} | {row['hooks']:.0f} | {row['leader_hooks']:.0f} | "
+            f"{row['charm_s']:.2f} | {row['floor_s']:.2f} | {row['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Measure, print, and optionally write docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 7])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    rows = [measure(size, args.repeat) for size in args.sizes]
+    result = table(rows)
+    print(result)
+    if args.write:
+        text = DOC.read_text()
+        begin, end = "<!-- BEGIN cluster-formation -->", "<!-- END cluster-formation -->"
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        machine = (
+            f"{platform.machine()}, {platform.python_version()}, median of {args.repeat} runs"
+        )
+        DOC.write_text(f"{head}{begin}\n{result}\n\n({machine})\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
