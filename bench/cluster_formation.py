@@ -93,7 +93,8 @@ def measure(size: int, repeat: int) -> dict[str, float]:
 def table(rows: list[dict[str, float]]) -> str:
     """The figures as a markdown table."""
     lines = [
-        "| members | hooks (all units) | leader hooks | charm-driven (s) | floor: lxd init --preseed (s) | ratio |",
+        "| members | hooks (all units) | leader hooks | charm-driven (s) "
+        "| floor: lxd init --preseed (s) | ratio |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:

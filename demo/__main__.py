@@ -34,8 +34,7 @@ def step(message: str) -> None:
 
 def show_members(units: LxdUnits) -> None:
     """Print the cluster as LXD reports it, not as the charm thinks it is."""
-    leader = units.sim.leader
-    assert leader is not None
+    leader = units.sim.leader or next(iter(units.sim.units.values()))
     print(f"    {'MEMBER':<8} {'URL':<26} {'STATUS':<8} ROLES")
     members = units.daemon(leader.name).client().cluster.members()
     for member in sorted(members, key=lambda m: m.name):

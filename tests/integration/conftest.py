@@ -212,11 +212,3 @@ def juju(
     failed = _scenario(request.node) in _FAILED_STEP
     keep = os.environ.get("LXD_TEST_KEEP_MODELS") == "1"
     event_loop.run_until_complete(model.close(keep=keep, failed=failed))
-
-
-@pytest.fixture(scope="session")
-def client_pair() -> Any:
-    """A client certificate and key the tests act as (LXD trusts by fingerprint)."""
-    from lxd_common.certs import generate_client_certificate
-
-    return generate_client_certificate("lxd-charms-integration")

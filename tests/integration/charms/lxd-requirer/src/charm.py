@@ -15,7 +15,7 @@ import logging
 
 import ops
 
-from lxd_common.interfaces.lxd import InterfaceError, LxdRequirer
+from lxd_common.interfaces.lxd import InterfaceError, LxdRequirer, RequirerData
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,15 @@ class LxdRequirerCharm(ops.CharmBase):
         super().__init__(framework)
         self.problem = ""
         certificate = str(self.config.get("client-certificate") or "")
+        certificates = [certificate] if certificate else []
         try:
-            self.lxd = LxdRequirer(self, "lxd", certificates=[certificate] if certificate else [])
+            RequirerData.from_pems(certificates)
         except InterfaceError as e:
             # A bad certificate in config is the operator's to fix; keep
             # observing the relation with nothing to send meanwhile.
             self.problem = f"client-certificate: {e}"
-            self.lxd = LxdRequirer(self, "lxd")
+            certificates = []
+        self.lxd = LxdRequirer(self, "lxd", certificates=certificates)
         framework.observe(self.on.config_changed, self._on_config_changed)
         framework.observe(self.on.nodes_action, self._on_nodes)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
