@@ -108,10 +108,17 @@ class LxdDaemon:
         self._clients.append(client)
         return client
 
-    def lxc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def lxc(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``lxc`` against this daemon (for test setup, not for assertions on our code)."""
         return subprocess.run(
-            ["lxc", *args], env=self.env, capture_output=True, text=True, check=check, timeout=120
+            ["lxc", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
         )
 
     def import_image(self, tarball: Path, alias: str = "busybox") -> None:
@@ -124,21 +131,25 @@ class LxdDaemon:
 
     def stop(self) -> None:
         """Stop instances, shut the daemon down, and remove its directory."""
+        self.stop_instances()
+        self.kill()
+        self.remove()
+
+    def stop_instances(self) -> None:
+        """Force-stop every instance (they would outlive the daemon and pin its files)."""
         for client in self._clients:
             with contextlib.suppress(Exception):
                 client.close()
         if self.alive():
-            # Instances would outlive the daemon and pin its directory.
-            self.lxc("stop", "--all", "--force", check=False)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                subprocess.run(
-                    ["lxd", "shutdown", "--timeout", "20"],
-                    env=self.env,
-                    capture_output=True,
-                    check=False,
-                    timeout=30,
-                )
+                self.lxc("stop", "--all", "--force", check=False, timeout=30)
+
+    def kill(self) -> None:
+        """Terminate the daemon: no graceful cluster hand-over, this is a test machine."""
         _terminate(self.process)
+
+    def remove(self) -> None:
+        """Detach what LXD left mounted and delete the daemon's directory."""
         _unmount_below(self.directory)
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -148,7 +159,7 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         return
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=15)
@@ -223,11 +234,25 @@ class DaemonPool:
             raise RuntimeError(f"LXD in {daemon.directory} did not start: {result.stderr}\n{log}")
 
     def cleanup(self) -> None:
-        """Stop and remove every daemon this pool started, ignoring failures."""
-        while self.daemons:
-            daemon = self.daemons.pop()
+        """Stop and remove every daemon this pool started, ignoring failures.
+
+        Instances are stopped while every daemon still runs (a cluster needs
+        its quorum to answer), then all daemons are terminated together:
+        stopping cluster members one by one would leave the last ones
+        waiting on a database that lost its quorum.
+        """
+        daemons, self.daemons = self.daemons, []
+        for daemon in daemons:
             with contextlib.suppress(Exception):
-                daemon.stop()
+                daemon.stop_instances()
+        for daemon in daemons:
+            with contextlib.suppress(Exception):
+                daemon.process.send_signal(signal.SIGTERM)
+        for daemon in daemons:
+            with contextlib.suppress(Exception):
+                daemon.kill()
+            with contextlib.suppress(Exception):
+                daemon.remove()
 
     def __enter__(self) -> DaemonPool:
         return self
