@@ -23,39 +23,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.clusters import form_cluster
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import LxdUnits
 
-BOOTSTRAP = {
-    "config": {},
-    "storage_pools": [{"name": "default", "driver": "dir"}],
-    "profiles": [
-        {"name": "default", "devices": {"root": {"type": "disk", "path": "/", "pool": "default"}}}
-    ],
-}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def floor(daemons: list[LxdDaemon]) -> float:
     """Seconds to form the cluster directly: bootstrap preseed, then one join preseed each."""
-    first, *others = daemons
     started = time.perf_counter()
-    lxd = first.client()
-    preseed = {**BOOTSTRAP, "config": {"cluster.https_address": first.address}}
-    lxd.apply_preseed({**preseed, "cluster": {"server_name": first.name, "enabled": True}})
-    member_config = lxd.cluster.member_config()
-    for joiner in others:
-        token = lxd.cluster.add_join_token(joiner.name)
-        joiner.client().join_cluster(joiner.name, joiner.address, token.token, member_config)
+    form_cluster(daemons)
     elapsed = time.perf_counter() - started
-    assert len(lxd.cluster.members()) == len(daemons)
+    assert len(daemons[0].client().cluster.members()) == len(daemons)
     return elapsed
 
 
 def charm_driven(size: int) -> tuple[float, int, int]:
     """Seconds, hooks and leader hooks for the charm's units to form the cluster."""
     patch = pytest.MonkeyPatch()
-    with DaemonPool(network="127.0.20.") as pool, tempfile.TemporaryDirectory() as scratch:
+    with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
         try:
             units = LxdUnits(pool, Path(scratch), patch)
             units.add(size)  # daemons start here, before the clock
@@ -77,7 +64,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     for _ in range(repeat):
         seconds, hooks, leader_hooks = charm_driven(size)
         charm.append(seconds)
-        with DaemonPool(network="127.0.21.") as pool:
+        with DaemonPool() as pool:
             floors.append(floor(pool.start(size)))
     charm_s, floor_s = statistics.median(charm), statistics.median(floors)
     return {

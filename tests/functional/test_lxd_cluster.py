@@ -16,31 +16,8 @@ from lxd_common.errors import (
     MemberNotFoundError,
 )
 from lxd_common.lxd import LxdClient, decode_join_token
+from tests.harness.clusters import bootstrap, join
 from tests.harness.lxd_daemons import LxdDaemon
-
-BOOTSTRAP = """
-config:
-  core.https_address: {address}
-storage_pools:
-- name: local
-  driver: dir
-profiles:
-- name: default
-  devices:
-    root: {{path: /, pool: local, type: disk}}
-"""
-
-
-def bootstrap(first: LxdDaemon) -> None:
-    lxd = first.client()
-    lxd.apply_preseed(BOOTSTRAP.format(address=first.address))
-    lxd.cluster.enable(first.name, first.address)
-
-
-def join(leader: LxdDaemon, joiner: LxdDaemon) -> None:
-    cluster = leader.client().cluster
-    token = cluster.add_join_token(joiner.name)
-    joiner.client().join_cluster(joiner.name, joiner.address, token.token, cluster.member_config())
 
 
 def member_names(daemon: LxdDaemon) -> list[str]:

@@ -30,32 +30,10 @@ from lxd_common.certs import CertificatePair, fingerprint, generate_client_certi
 from lxd_common.interfaces.lxd import PROVIDER_SCHEMA, LxdRequirer, ProviderData
 from lxd_common.lxd import LxdClient
 from tests.harness.charms import load_charm_module
+from tests.harness.clusters import bootstrap, join
 from tests.harness.lxd_daemons import LxdDaemon, wait_until
 
-BOOTSTRAP = """
-config:
-  core.https_address: {address}
-storage_pools:
-- name: local
-  driver: dir
-profiles:
-- name: default
-  devices:
-    root: {{path: /, pool: local, type: disk}}
-"""
 MODEL_UUID = "5a1f03c2-8d3e-4b7a-9c1d-2e3f4a5b6c7d"
-
-
-def bootstrap(first: LxdDaemon) -> None:
-    lxd = first.client()
-    lxd.apply_preseed(BOOTSTRAP.format(address=first.address))
-    lxd.cluster.enable(first.name, first.address)
-
-
-def join(leader: LxdDaemon, joiner: LxdDaemon) -> None:
-    cluster = leader.client().cluster
-    token = cluster.add_join_token(joiner.name)
-    joiner.client().join_cluster(joiner.name, joiner.address, token.token, cluster.member_config())
 
 
 def validate(bag: Mapping[str, str], schema: Mapping[str, Any]) -> None:

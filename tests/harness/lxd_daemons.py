@@ -1,8 +1,9 @@
 """Real LXD daemons on this machine, for the functional tests, benchmarks and demo.
 
 Each daemon is Debian's ``lxd`` started as root with its own ``LXD_DIR`` and
-its own loopback address (127.0.10.1:8443, 127.0.10.2:8443, ...), so several
-of them can form real clusters on one host without touching the network.
+its own loopback address (127.X.10.1:8443, 127.X.10.2:8443, ..., X chosen per
+process), so several of them can form real clusters on one host without
+touching the network.
 `DaemonPool` starts them and, whatever happens in between, stops them and
 removes their state: instances force-stopped, daemons shut down, leftover
 mounts under each ``LXD_DIR`` detached, directories deleted.
@@ -181,8 +182,10 @@ def _unmount_below(directory: Path) -> None:
 class DaemonPool:
     """Starts daemons on free loopback addresses; `cleanup` removes them all."""
 
-    def __init__(self, network: str = "127.0.10.", root: Path | None = None) -> None:
-        self._network = network
+    def __init__(self, network: str | None = None, root: Path | None = None) -> None:
+        # One /24 of loopback per process, so two test runs on one machine (or a
+        # benchmark next to a test run) do not race for the same addresses.
+        self._network = network or f"127.{10 + os.getpid() % 200}.10."
         self._root = root
         self._next_host = 1
         self.daemons: list[LxdDaemon] = []
