@@ -95,3 +95,18 @@ def test_a_new_leader_finishes_a_join(lxd_units: LxdUnits) -> None:
     lxd_units.sim.settle()
     assert members(lxd_units, "lxd/1") == ["node0", "node1", "node2"]
     assert statuses(lxd_units)["lxd/2"][0] == "active"
+
+
+def test_a_hostname_collision_is_refused_and_named(lxd_units: LxdUnits) -> None:
+    lxd_units.add(2)
+    lxd_units.sim.settle()
+    lxd_units.add(1, hostname="node1")
+    lxd_units.sim.settle()
+    status, message = statuses(lxd_units)["lxd/0"]
+    assert status == "blocked"
+    assert "lxd/2 wants to join as 'node1'" in message
+    assert members(lxd_units) == ["node0", "node1"]
+    assert statuses(lxd_units)["lxd/2"] == (
+        "waiting",
+        "waiting for the leader to issue a join token",
+    )

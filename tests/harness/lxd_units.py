@@ -65,8 +65,11 @@ class LxdUnits:
             resources=EMPTY_RESOURCES,
         )
 
-    def add(self, count: int = 1) -> list[SimUnit]:
-        """Start ``count`` daemons and add a unit for each (hooks queued, not run)."""
+    def add(self, count: int = 1, hostname: str | None = None) -> list[SimUnit]:
+        """Start ``count`` daemons and add a unit for each (hooks queued, not run).
+
+        Unit ``lxd/N`` calls itself ``nodeN`` unless ``hostname`` says otherwise.
+        """
         units = []
         for daemon in self.pool.start(count):
             self._arriving = daemon  # add_unit asks for the new unit's bindings
@@ -76,7 +79,7 @@ class LxdUnits:
                 snap=LxdSnap(FakeSnapd()),
                 root=self.root / "machine",
                 state_dir=self.root / f"state-{unit.number}",
-                hostname=f"node{unit.number}",
+                hostname=hostname or f"node{unit.number}",
             )
             units.append(unit)
         return units
