@@ -7,10 +7,16 @@ ops.testing) and drives its own real LXD daemon on its own loopback address.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import pytest
+from ops import testing
 
+from lxd_common.certs import generate_client_certificate
+from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, ServerInfo
+from lxd_common.lxd import LxdClient
 from tests.harness.lxd_daemons import DaemonPool
 from tests.harness.lxd_units import LxdUnits
 
@@ -110,3 +116,26 @@ def test_a_hostname_collision_is_refused_and_named(lxd_units: LxdUnits) -> None:
         "waiting",
         "waiting for the leader to issue a join token",
     )
+
+
+def test_https_relation_on_a_cluster_trusts_on_every_member(lxd_units: LxdUnits) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    pair = generate_client_certificate("cluster-client")
+    relation = testing.Relation(
+        "https",
+        remote_app_name="ci",
+        remote_units_data={0: {"version": "1.0", "certificate": pair.certificate}},
+    )
+    leader = lxd_units.sim.units["lxd/0"]
+    leader.state = replace(leader.state, relations={*leader.state.relations, relation})
+    lxd_units.sim.run("lxd/0", lxd_units.sim.on.relation_changed(relation, remote_unit=0))
+
+    answer = lxd_units.sim.units["lxd/0"].state.get_relation(relation.id).local_app_data
+    jsonschema.validate(dict(answer), PROVIDER_SCHEMA)
+    info = ServerInfo.from_databag(answer)
+    assert info is not None
+    assert sorted(info.addresses) == sorted(d.address for d in lxd_units.daemons.values())
+    for address in info.addresses:
+        with LxdClient.remote(address, pair, info.certificate) as remote:
+            remote.require_trusted()
