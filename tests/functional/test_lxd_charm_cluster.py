@@ -139,3 +139,13 @@ def test_https_relation_on_a_cluster_trusts_on_every_member(lxd_units: LxdUnits)
     for address in info.addresses:
         with LxdClient.remote(address, pair, info.certificate) as remote:
             remote.require_trusted()
+
+    # Leadership moves; the new leader removes what the old one trusted.
+    lxd_units.sim.set_leader("lxd/1")
+    lxd_units.sim.settle()
+    new_leader = lxd_units.sim.units["lxd/1"]
+    new_leader.state = replace(new_leader.state, relations={*new_leader.state.relations, relation})
+    lxd_units.sim.run("lxd/1", lxd_units.sim.on.relation_broken(relation))
+    for address in info.addresses:
+        with LxdClient.remote(address, pair, info.certificate) as remote:
+            assert not remote.trusted

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ logger = logging.getLogger(__name__)
 IMMUTABLE_OPTIONS = ("mode", "lxd-preseed")
 ACTION_LXD_WAIT = 10.0
 CLUSTER_PORT = 8443
+HTTPS_RECORDS = "https-clients"
 
 
 class BlockedError(Exception):
@@ -590,11 +592,9 @@ class LxdCharm(ops.CharmBase):
             return
         answer_bag = self.app if clustered else self.unit
         relations = [r for r in self.model.relations["https"] if r.id != broken_relation]
-        if not relations and not self._stored.https_clients and not self._stored.https_problems:
+        recorded = self._https_records(clustered)
+        if not relations and not recorded and not self._stored.https_problems:
             return  # nothing related, nothing left to clean up
-        recorded: dict[str, dict[str, str]] = {
-            rel: dict(units) for rel, units in dict(self._stored.https_clients).items()
-        }
         problems: list[str] = []
         try:
             with self._lxd() as lxd:
@@ -626,13 +626,35 @@ class LxdCharm(ops.CharmBase):
             logger.warning("https relation not served yet: %s", e)
             return
         finally:
-            self._stored.https_clients = {rel: units for rel, units in recorded.items() if units}
+            self._save_https_records(clustered, recorded)
         if relations and not clustered and "https" not in self._stored.listener_addresses:
             problems.insert(
                 0,
                 f"clients cannot connect: juju config {self.app.name} lxd-listen-https=true",
             )
         self._stored.https_problems = problems
+
+    def _https_records(self, clustered: bool) -> dict[str, dict[str, str]]:
+        """Fingerprints this charm trusted, by relation id and requiring unit.
+
+        A cluster's records live in the peer application databag, so that a
+        new leader can still remove what the previous one added.
+        """
+        peer = self.model.get_relation("cluster") if clustered else None
+        if peer is not None:
+            data: dict[str, dict[str, str]] = json.loads(
+                peer.data[self.app].get(HTTPS_RECORDS, "{}")
+            )
+            return data
+        return {rel: dict(units) for rel, units in dict(self._stored.https_clients).items()}
+
+    def _save_https_records(self, clustered: bool, records: dict[str, dict[str, str]]) -> None:
+        kept = {rel: units for rel, units in records.items() if units}
+        peer = self.model.get_relation("cluster") if clustered else None
+        if peer is not None:
+            peer.data[self.app][HTTPS_RECORDS] = json.dumps(kept, sort_keys=True) if kept else ""
+        else:
+            self._stored.https_clients = kept
 
     def _server_info(self, lxd: LxdClient, clustered: bool) -> ServerInfo:
         """The answer: the certificate LXD presents, and where to connect.
