@@ -149,3 +149,12 @@ def test_https_relation_on_a_cluster_trusts_on_every_member(lxd_units: LxdUnits)
     for address in info.addresses:
         with LxdClient.remote(address, pair, info.certificate) as remote:
             assert not remote.trusted
+
+
+def test_removing_the_leader_unit_removes_its_member(lxd_units: LxdUnits) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    lxd_units.sim.remove_unit("lxd/0")
+    lxd_units.sim.settle()
+    assert members(lxd_units, "lxd/1") == ["node1", "node2"]
+    assert set(json.loads(lxd_units.sim.app_data["members"])) == {"lxd/1", "lxd/2"}

@@ -479,8 +479,12 @@ class LxdCharm(ops.CharmBase):
         departing_unit: str | None,
     ) -> None:
         """Issue tokens to every waiting unit, confirm joins, remove departed members."""
-        if departing_unit and departing_unit in app.members:
-            app.removing[departing_unit] = app.members[departing_unit]
+        present = {unit.name for unit in peer.units} | {self.unit.name}
+        for unit, member in app.members.items():
+            # A departed unit's member leaves, also when its departure reached an
+            # earlier leader (or this one missed the hook): the databag is the record.
+            if unit == departing_unit or unit not in present:
+                app.removing.setdefault(unit, member)
         self._remove_departed(lxd, app)
         units = {
             unit.name: dict(peer.data[unit])
