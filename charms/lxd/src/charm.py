@@ -53,7 +53,7 @@ from lxd_common.errors import (
     SysctlError,
 )
 from lxd_common.interfaces.lxd_https import ServerInfo
-from lxd_common.lxd import LxdClient, decode_join_token
+from lxd_common.lxd import LxdClient, decode_join_token, transient
 from lxd_common.snap import select_resource, split_pending
 
 logger = logging.getLogger(__name__)
@@ -263,6 +263,10 @@ class LxdCharm(ops.CharmBase):
             self._set_problem("blocked", str(e))
         except WaitingError as e:
             self._set_problem("waiting", str(e))
+        except LxdApiError as e:
+            if not transient(e):
+                raise  # unexpected: fail the hook, so Juju retries it and the log shows why
+            self._set_problem("waiting", f"the LXD cluster is settling: {e}")
         else:
             self._set_problem("", "")
 

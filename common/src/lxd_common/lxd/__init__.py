@@ -25,6 +25,7 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 - ``LxdApiError``: LXD refused a request; the message is LXD's reason.
 """
 
+from ._api import transient
 from ._client import LxdClient
 from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
 from ._preseed import join_preseed, parse_preseed
@@ -46,4 +47,5 @@ __all__ = [
     "join_preseed",
     "parse_preseed",
     "socket_candidates",
+    "transient",
 ]

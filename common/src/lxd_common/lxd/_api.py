@@ -8,11 +8,12 @@ pylxd goes through :func:`translate_errors`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+import tenacity
 from pylxd import exceptions as pylxd_exceptions
 
 from ..errors import LxdApiError, LxdUnreachableError
@@ -72,3 +73,34 @@ def check(response: requests.Response, doing: str) -> dict[str, Any]:
             int(body.get("error_code") or response.status_code),
         )
     return body
+
+
+#: What LXD says while its cluster database changes leader or is briefly
+#: unavailable (seen after removing the member that led the database).
+TRANSIENT_MARKERS = (
+    "context deadline exceeded",
+    "no available dqlite leader",
+    "database is locked",
+    "failed to begin transaction",
+)
+TRANSIENT_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+def transient(error: BaseException) -> bool:
+    """True for an LXD refusal that a retry a moment later would not get."""
+    return isinstance(error, LxdApiError) and any(
+        marker in str(error).lower() for marker in TRANSIENT_MARKERS
+    )
+
+
+def retry_transient(call: Callable[[], T], seconds: float = TRANSIENT_SECONDS) -> T:
+    """Call, retrying while LXD's cluster database is settling."""
+    retryer = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(seconds),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=2.0),
+        retry=tenacity.retry_if_exception(transient),
+        reraise=True,
+    )
+    return retryer(call)

@@ -22,7 +22,7 @@ from ..errors import (
     MemberHasInstancesError,
     MemberNotFoundError,
 )
-from ._api import check, translate_errors
+from ._api import check, retry_transient, translate_errors
 
 if TYPE_CHECKING:
     import pylxd
@@ -173,7 +173,14 @@ class Cluster:
             self._client.operations.wait_for_operation(body["operation"])
 
     def members(self) -> list[ClusterMember]:
-        """Every member with its status (one API call)."""
+        """Every member with its status.
+
+        Retried briefly while the cluster database settles (after a member
+        that led it was removed, LXD answers "context deadline exceeded").
+        """
+        return retry_transient(self._members)
+
+    def _members(self) -> list[ClusterMember]:
         if not self.enabled:
             return []
         with translate_errors("listing cluster members"):

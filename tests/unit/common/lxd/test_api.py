@@ -198,3 +198,33 @@ def test_check_raises_on_a_non_json_answer(reply) -> None:
         check(reply.raw(200, b"<html>proxy login</html>", "text/html"), "reading the config")
     assert str(caught.value) == "LXD sent a non-JSON answer while reading the config"
     assert caught.value.status == 0
+
+
+def test_transient_cluster_errors_are_retried_until_they_clear() -> None:
+    from lxd_common.lxd._api import retry_transient
+
+    answers = iter(
+        [LxdApiError("LXD refused listing cluster members: context deadline exceeded"), "ok"]
+    )
+
+    def call() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert retry_transient(call, seconds=5) == "ok"
+
+
+def test_other_refusals_are_not_retried() -> None:
+    from lxd_common.lxd._api import retry_transient
+
+    calls = []
+
+    def call() -> None:
+        calls.append(1)
+        raise LxdApiError("LXD refused removing cluster member 'x': not found", 404)
+
+    with pytest.raises(LxdApiError, match="not found"):
+        retry_transient(call, seconds=5)
+    assert len(calls) == 1
