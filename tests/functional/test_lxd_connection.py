@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from lxd_common.certs import generate_client_certificate
-from lxd_common.errors import LxdNotTrustedError, LxdUnreachableError
+from lxd_common.errors import (
+    LxdNotTrustedError,
+    LxdServerCertificateError,
+    LxdUnreachableError,
+)
 from lxd_common.lxd import LxdClient, find_socket
 from tests.harness.lxd_daemons import LxdDaemon
 
@@ -84,8 +88,8 @@ def test_https_client_refuses_a_server_certificate_that_does_not_match(
     one, other = start_daemons(2)
     one.client().set_server_config({"core.https_address": one.address})
     pair = generate_client_certificate("pinned")
-    with pytest.raises(LxdUnreachableError):
-        LxdClient.remote(one.address, pair, other.server_cert)
+    with pytest.raises(LxdServerCertificateError, match="not the expected one"):
+        LxdClient.remote(one.address, pair, other.server_cert, wait=30)  # not retried
 
 
 def test_https_client_to_a_closed_port_is_unreachable(daemon: LxdDaemon) -> None:

@@ -69,6 +69,13 @@ class LxdUnreachableError(LxdError):
     """The LXD daemon did not answer (socket or HTTPS endpoint), or not in time."""
 
 
+class LxdServerCertificateError(LxdUnreachableError):
+    """The server's TLS certificate is not the one pinned (or not signed by a trusted CA).
+
+    Retrying does not help: the endpoint or the expected certificate is wrong.
+    """
+
+
 class LxdNotTrustedError(LxdError):
     """The LXD daemon answered but does not trust our client certificate."""
 

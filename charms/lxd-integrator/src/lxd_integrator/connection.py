@@ -25,7 +25,7 @@ import re
 import tenacity
 
 from lxd_common.endpoints import normalise_endpoint
-from lxd_common.errors import EndpointError, LxdUnreachableError
+from lxd_common.errors import EndpointError, LxdServerCertificateError, LxdUnreachableError
 from lxd_common.interfaces.lxd import Node
 from lxd_common.lxd import LxdClient
 from lxd_integrator.credentials import Credentials
@@ -119,7 +119,10 @@ def explain_unreachable(credentials: Credentials, error: LxdUnreachableError) ->
 
 
 def _is_tls_failure(error: BaseException) -> bool:
-    return any(marker in str(error) for marker in _TLS_FAILURES)
+    # lxd_common names pin and CA mismatches; other TLS failures only show in the text.
+    return isinstance(error, LxdServerCertificateError) or any(
+        marker in str(error) for marker in _TLS_FAILURES
+    )
 
 
 def read_nodes(lxd: LxdClient, credentials: Credentials) -> tuple[Node, ...]:

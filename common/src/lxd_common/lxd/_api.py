@@ -16,7 +16,11 @@ import requests
 import tenacity
 from pylxd import exceptions as pylxd_exceptions
 
-from ..errors import LxdApiError, LxdUnreachableError
+from ..errors import LxdApiError, LxdServerCertificateError, LxdUnreachableError
+
+#: What pylxd (a pinned fingerprint) and requests (CA verification) say when the
+#: server's certificate is not the expected one.
+TLS_MISMATCH_MARKERS = ("Fingerprints did not match", "CERTIFICATE_VERIFY_FAILED")
 
 
 def lxd_message(error: pylxd_exceptions.LXDAPIException) -> str:
@@ -45,11 +49,15 @@ def translate_errors(doing: str) -> Iterator[None]:
     """Re-raise pylxd/requests failures as our errors, saying what we were doing."""
     try:
         yield
-    except pylxd_exceptions.ClientConnectionFailed as e:
+    except (pylxd_exceptions.ClientConnectionFailed, requests.ConnectionError) as e:
+        if any(marker in str(e) for marker in TLS_MISMATCH_MARKERS):
+            raise LxdServerCertificateError(
+                f"cannot trust LXD while {doing}: its certificate is not the expected one ({e})"
+            ) from e
         raise LxdUnreachableError(
             f"cannot reach LXD while {doing}: {str(e) or 'connection failed'}"
         ) from e
-    except (requests.ConnectionError, requests.Timeout) as e:
+    except requests.Timeout as e:
         raise LxdUnreachableError(f"cannot reach LXD while {doing}: {e}") from e
     except pylxd_exceptions.LXDAPIException as e:
         raise LxdApiError(f"LXD refused {doing}: {lxd_message(e)}", status_code(e)) from e

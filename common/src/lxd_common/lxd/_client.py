@@ -23,7 +23,13 @@ from pylxd.client import get_session_for_url
 
 from ..certs import CertificatePair, write_certificate, write_private_key
 from ..endpoints import normalise_endpoint
-from ..errors import LxdApiError, LxdError, LxdNotTrustedError, LxdUnreachableError
+from ..errors import (
+    LxdApiError,
+    LxdError,
+    LxdNotTrustedError,
+    LxdServerCertificateError,
+    LxdUnreachableError,
+)
 from ._api import check, translate_errors
 from ._cluster import Cluster
 from ._preseed import dump_preseed, join_preseed, parse_preseed
@@ -285,7 +291,11 @@ def _retrying(call: Callable[[], T], seconds: float) -> T:
     retryer = tenacity.Retrying(
         stop=tenacity.stop_after_delay(seconds),
         wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
-        retry=tenacity.retry_if_exception_type(LxdUnreachableError),
+        retry=tenacity.retry_if_exception(
+            lambda e: (
+                isinstance(e, LxdUnreachableError) and not isinstance(e, LxdServerCertificateError)
+            )
+        ),
         reraise=True,
     )
     return retryer(call)

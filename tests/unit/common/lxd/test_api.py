@@ -228,3 +228,20 @@ def test_other_refusals_are_not_retried() -> None:
     with pytest.raises(LxdApiError, match="not found"):
         retry_transient(call, seconds=5)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Max retries exceeded (Caused by SSLError('Fingerprints did not match. Expected \"ab\"'))",
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate",
+    ],
+)
+def test_a_certificate_mismatch_is_its_own_error(text: str) -> None:
+    from lxd_common.errors import LxdServerCertificateError
+
+    with (
+        pytest.raises(LxdServerCertificateError, match="not the expected one"),
+        translate_errors("connecting"),
+    ):
+        raise pylxd_exceptions.ClientConnectionFailed(text)
