@@ -15,34 +15,16 @@ import pytest
 from ops import testing
 from pylxd.exceptions import LXDAPIException
 
-import lxd_charm.host
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, ServerInfo
 from lxd_common.lxd import LxdClient
-from lxd_common.snap import LxdSnap
-from lxd_common.snap_fake import FakeSnapd
-from tests.harness.charms import load_charm_module
-from tests.harness.fake_sysctl import fake_kernel
 from tests.harness.lxd_daemons import LxdDaemon
-
-RESOURCES = frozenset(
-    testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")
-)
+from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
 
 @pytest.fixture
 def ctx(daemon: LxdDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    fake_kernel(tmp_path / "root", monkeypatch)
-    boot = tmp_path / "root/proc/sys/kernel/random/boot_id"
-    boot.parent.mkdir(parents=True, exist_ok=True)
-    boot.write_text("boot-1\n")
-    host = lxd_charm.host.Host(
-        snap=LxdSnap(FakeSnapd()), root=tmp_path / "root", state_dir=tmp_path / "state"
-    )
-    module = load_charm_module("lxd")
-    monkeypatch.setattr(module, "make_host", lambda: host)
-    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
-    return testing.Context(module.LxdCharm)
+    return lxd_charm_on(daemon, tmp_path, monkeypatch)
 
 
 def requirer(*pairs: CertificatePair, projects: str | None = None) -> testing.Relation:
@@ -61,7 +43,7 @@ def installed(ctx: Any, daemon: LxdDaemon, rel: testing.Relation) -> testing.Sta
         config={"lxd-listen-https": True, "lxd-init-network": ""},
         networks={network},
         relations={rel},
-        resources=RESOURCES,
+        resources=frozenset(EMPTY_RESOURCES),
     )
     return ctx.run(ctx.on.install(), state)
 

@@ -15,38 +15,17 @@ from typing import Any
 import pytest
 from ops import testing
 
-import lxd_charm.host
 from lxd_common.certs import generate_client_certificate
 from lxd_common.errors import LxdUnreachableError
 from lxd_common.lxd import LxdClient
-from lxd_common.snap import LxdSnap
-from lxd_common.snap_fake import FakeSnapd
-from tests.harness.charms import load_charm_module
-from tests.harness.fake_sysctl import fake_kernel
 from tests.harness.lxd_daemons import LxdDaemon
-
-EMPTY_RESOURCES = frozenset(
-    testing.Resource(name=name, path=Path("/dev/null")) for name in ("lxd-binary", "lxd-snap")
-)
+from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
 
 @pytest.fixture
 def unit(daemon: LxdDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A charm unit whose machine is ``daemon``: returns a runner for hooks."""
-    # The kernel is this CI machine's: sysctl writes go to a scratch /proc/sys.
-    fake_kernel(tmp_path / "root", monkeypatch)
-    boot = tmp_path / "root/proc/sys/kernel/random/boot_id"
-    boot.parent.mkdir(parents=True)
-    boot.write_text("boot-1\n")
-    host = lxd_charm.host.Host(
-        snap=LxdSnap(FakeSnapd()), root=tmp_path / "root", state_dir=tmp_path / "state"
-    )
-    module = load_charm_module("lxd")
-    monkeypatch.setattr(module, "make_host", lambda: host)
-    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
-    for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    ctx = testing.Context(module.LxdCharm)
+    ctx = lxd_charm_on(daemon, tmp_path, monkeypatch)
     https = testing.Network("https", [testing.BindAddress([testing.Address(daemon.host)])])
 
     class Unit:
@@ -59,7 +38,7 @@ def unit(daemon: LxdDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             state = replace(
                 state,
                 config={**state.config, **config},
-                resources=state.resources or EMPTY_RESOURCES,
+                resources=state.resources or frozenset(EMPTY_RESOURCES),
             )
             return ctx.run(getattr(ctx.on, event)(), state)
 

@@ -32,6 +32,31 @@ EMPTY_RESOURCES = tuple(
 )
 
 
+def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scratch machine root: its own /proc/sys (sysctl never tunes this host) and boot id."""
+    fake_kernel(root, monkeypatch)
+    boot = root / "proc/sys/kernel/random/boot_id"
+    boot.parent.mkdir(parents=True, exist_ok=True)
+    boot.write_text("boot-1\n")
+
+
+def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A `testing.Context` for one LXD charm unit whose LXD is ``daemon``.
+
+    The model's proxy variables are cleared, so a test sets exactly the ones it means.
+    """
+    prepare_machine(root / "machine", monkeypatch)
+    module = load_charm_module("lxd")
+    host = importlib.import_module("lxd_charm.host").Host(
+        snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=root / "state"
+    )
+    monkeypatch.setattr(module, "make_host", lambda: host)
+    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
+    for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    return testing.Context(module.LxdCharm)
+
+
 class LxdUnits:
     """A simulated LXD application whose unit N runs on real daemon N."""
 
@@ -51,10 +76,7 @@ class LxdUnits:
         self.module = load_charm_module("lxd")
         # Imported here, after load_charm_module has put the charm's src/ on sys.path.
         self.host_module = importlib.import_module("lxd_charm.host")
-        fake_kernel(root / "machine", monkeypatch)
-        boot = root / "machine/proc/sys/kernel/random/boot_id"
-        boot.parent.mkdir(parents=True, exist_ok=True)
-        boot.write_text("boot-1\n")
+        prepare_machine(root / "machine", monkeypatch)
         self.sim = Sim(
             self.module.LxdCharm,
             app="lxd",
