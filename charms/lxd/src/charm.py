@@ -2,8 +2,9 @@
 """Juju charm for LXD, standalone or clustered.
 
 This module wires Juju events to handlers and decides the unit status. The
-logic lives in the `lxd_charm` package (charm-specific, no `ops`) and in
-`lxd_common` (shared with the lxd-integrator charm).
+logic lives in the `lxd_charm` package (charm-specific; the two relations'
+Juju sides are `lxd_charm.cluster_peer` and `lxd_charm.https_relation`) and
+in `lxd_common` (shared with the lxd-integrator charm).
 
 Every hook that can change something runs the same idempotent `_reconcile`,
 which brings the machine in line with the options: snap, snap config,
@@ -17,19 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ops
 
-from lxd_charm import actions, cluster, https_provider
-from lxd_charm.cluster_join import join_with_retries
+from lxd_charm import actions
+from lxd_charm.cluster_peer import ClusterPeer, MemberRecord
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host, make_host
+from lxd_charm.https_relation import HttpsRelation, ServingRecord
 from lxd_charm.initialise import (
     InitError,
     immutable_changes,
@@ -37,39 +38,25 @@ from lxd_charm.initialise import (
     proxy_settings,
 )
 from lxd_charm.listeners import plan_listeners
+from lxd_charm.outcomes import BlockedError, WaitingError, blocked_on
 from lxd_charm.pending import PendingConfig, boot_id
-from lxd_common.endpoints import host_port
 from lxd_common.errors import (
     LxdApiError,
     LxdCommonError,
     LxdError,
     LxdNotFoundError,
     LxdUnreachableError,
-    MemberHasInstancesError,
-    MemberNotFoundError,
     PreseedError,
     SideloadError,
     SnapError,
     SysctlError,
 )
-from lxd_common.interfaces.lxd_https import ServerInfo
-from lxd_common.lxd import LxdClient, decode_join_token, transient
+from lxd_common.lxd import LxdClient, transient
 from lxd_common.snap import select_resource, split_pending
 
 logger = logging.getLogger(__name__)
 
-IMMUTABLE_OPTIONS = ("mode", "lxd-preseed")
 ACTION_LXD_WAIT = 10.0
-CLUSTER_PORT = 8443
-HTTPS_RECORDS = "https-clients"
-
-
-class BlockedError(Exception):
-    """The operator has to change something before the charm can go on."""
-
-
-class WaitingError(Exception):
-    """Something outside the operator's hands is not ready yet; a later hook retries."""
 
 
 class LxdCharm(ops.CharmBase):
@@ -148,9 +135,8 @@ class LxdCharm(ops.CharmBase):
             return
         try:
             with self.host.lxd() as lxd:
-                peer = self.model.get_relation("cluster")
-                if self.config.get("mode") == "cluster" and peer is not None:
-                    self._stored.cluster_summary = self._cluster_summary(lxd, peer)
+                if self.config.get("mode") == "cluster":
+                    self._stored.cluster_summary = self._cluster_peer().summary(lxd)
                 else:
                     lxd.server_info()
         except LxdError as e:
@@ -253,7 +239,7 @@ class LxdCharm(ops.CharmBase):
                 if config.mode == "standalone":
                     self._initialise(lxd, config)
                 else:
-                    self._reconcile_cluster(lxd, config, departing_unit)
+                    self._cluster_peer().reconcile(lxd, departing_unit)
                 if self._stored.initialised:
                     self._undo_cleared_proxy(lxd)
                     self._apply_listeners(lxd, config)
@@ -284,14 +270,14 @@ class LxdCharm(ops.CharmBase):
         if snap_file is not None:
             digest = _sha256(snap_file)
             if digest != self._stored.sideloaded_snap:
-                with _blocked_on(SnapError, "cannot install the lxd-snap resource"):
+                with blocked_on(SnapError, "cannot install the lxd-snap resource"):
                     self.host.snap.install_snap_file(snap_file)
                 self._stored.sideloaded_snap = digest
         elif self._stored.sideloaded_snap:
             logger.info("lxd-snap resource detached: going back to the store's LXD")
             self._stored.sideloaded_snap = ""
         binary = self._resource("lxd-binary", "binary")
-        with _blocked_on(SnapError, "cannot use the lxd-binary resource"):
+        with blocked_on(SnapError, "cannot use the lxd-binary resource"):
             if binary is not None:
                 self.host.snap.install_debug_binary(binary, self.host.debug_binary)
             else:
@@ -304,13 +290,13 @@ class LxdCharm(ops.CharmBase):
             return None  # not attached: nothing to sideload
         workdir = self.host.sideload_dir / kind
         workdir.mkdir(parents=True, exist_ok=True)
-        with _blocked_on(SideloadError, f"cannot use the {name} resource"):
+        with blocked_on(SideloadError, f"cannot use the {name} resource"):
             return select_resource(path, "snap" if kind == "snap" else "binary", workdir=workdir)
 
     def _ensure_snap(self, config: LxdConfig) -> None:
         if self._stored.sideloaded_snap:
             return  # the operator's own snap stays until the resource is detached
-        with _blocked_on(SnapError, "cannot install LXD"):
+        with blocked_on(SnapError, "cannot install LXD"):
             if self.host.snap.ensure(config.snap_channel):
                 logger.info("LXD snap now on %s", config.snap_channel)
 
@@ -319,7 +305,7 @@ class LxdCharm(ops.CharmBase):
         snap = self.host.snap
         pending = PendingConfig.from_dict(self._stored.pending)
         current_boot = boot_id(self.host.root)
-        with _blocked_on(SnapError, "cannot apply snap config"):
+        with blocked_on(SnapError, "cannot apply snap config"):
             if pending.rebooted(current_boot):
                 logger.info("rebooted: applying queued snap config %s", sorted(pending.queued))
                 snap.set_config(pending.queued)
@@ -415,272 +401,43 @@ class LxdCharm(ops.CharmBase):
         return addresses
 
     def _apply_kernel_settings(self, config: LxdConfig) -> None:
-        with _blocked_on(SysctlError, "cannot apply kernel settings"):
+        with blocked_on(SysctlError, "cannot apply kernel settings"):
             self.host.sysctl(self.app.name).apply(config.sysctl_tuning)
             self.host.hardening().apply(config.kernel_hardening)
 
-    # --- cluster mode ------------------------------------------------------
+    # --- relations ---------------------------------------------------------
 
-    def _reconcile_cluster(
-        self, lxd: LxdClient, config: LxdConfig, departing_unit: str | None
-    ) -> None:
-        """Bootstrap, lead or join, following the `cluster` peer protocol."""
-        peer = self.model.get_relation("cluster")
-        if peer is None:
-            raise WaitingError("waiting for the cluster peer relation")
-        address = self._cluster_address()
-        if self._stored.cluster_address and address != self._stored.cluster_address:
-            raise BlockedError(
-                f"the cluster binding moved from {self._stored.cluster_address} to {address}: "
-                "LXD cannot change a member's cluster address; bind cluster back"
-            )
-        peer.data[self.unit].update({"version": cluster.VERSION, "hostname": self.host.hostname})
-        try:
-            app = cluster.AppView.read(peer.data[self.app])
-        except cluster.ProtocolError as e:
-            raise BlockedError(f"cluster relation: {e}") from None
-        if self.unit.is_leader():
-            if not self._stored.initialised and not app.members:
-                self._bootstrap(lxd, config, address)
-                app.members[self.unit.name] = self.host.hostname
-                app.member_config = lxd.cluster.member_config()
-            if not self._stored.initialised:
-                peer.data[self.app].update(app.write())
-                raise WaitingError("this leader is not a cluster member yet: it cannot lead")
-            try:
-                self._lead(lxd, peer, app, departing_unit)
-            finally:
-                peer.data[self.app].update(app.write())
-        elif not self._stored.initialised:
-            self._join(lxd, peer, app, address)
-        self._stored.cluster_summary = self._cluster_summary(lxd, peer)
+    def _cluster_peer(self) -> ClusterPeer:
+        def bootstrap(lxd: LxdClient, extra: dict[str, Any]) -> None:
+            self._initialise(lxd, self.load_config(LxdConfig), extra)
 
-    def _cluster_address(self) -> str:
-        binding = self.model.get_binding("cluster")
-        address = binding.network.bind_address if binding else None
-        if address is None:
-            raise BlockedError("no address for the cluster endpoint: bind it to a space")
-        return host_port(str(address), CLUSTER_PORT)
-
-    def _bootstrap(self, lxd: LxdClient, config: LxdConfig, address: str) -> None:
-        """Initialise this unit's LXD as the first member of a new cluster."""
-        self._initialise(
-            lxd,
-            config,
-            extra={
-                "config": {"cluster.https_address": address},
-                "cluster": {"server_name": self.host.hostname, "enabled": True},
-            },
+        return ClusterPeer(
+            self,
+            self.host,
+            cast("MemberRecord", self._stored),
+            bootstrap=bootstrap,
+            joined=self._record_joined,
+            block_device=self._local_block_device(),
         )
-        self._stored.cluster_address = address
-        logger.info("bootstrapped the LXD cluster as %s on %s", self.host.hostname, address)
 
-    def _lead(
-        self,
-        lxd: LxdClient,
-        peer: ops.Relation,
-        app: cluster.AppView,
-        departing_unit: str | None,
-    ) -> None:
-        """Issue tokens to every waiting unit, confirm joins, remove departed members."""
-        present = {unit.name for unit in peer.units} | {self.unit.name}
-        for unit, member in app.members.items():
-            # A departed unit's member leaves, also when its departure reached an
-            # earlier leader (or this one missed the hook): the databag is the record.
-            if unit == departing_unit or unit not in present:
-                app.removing.setdefault(unit, member)
-        self._remove_departed(lxd, app)
-        units = {
-            unit.name: dict(peer.data[unit])
-            for unit in peer.units
-            if unit.name != departing_unit and unit.name not in app.removing
-        }
-        plan = cluster.plan_leader(app, units, {m.name for m in lxd.cluster.members()})
-        app.members.update(plan.confirm)
-        for unit in plan.drop_tokens:
-            self._drop_token(app, unit)
-        for waiting in plan.issue:
-            self._drop_token(app, waiting.unit)
-            token = lxd.cluster.add_join_token(waiting.hostname)
-            secret = self.app.add_secret(
-                {"token": token.token}, label=f"join-token-{waiting.unit.replace('/', '-')}"
-            )
-            secret.grant(peer, unit=self.model.get_unit(waiting.unit))
-            app.tokens[waiting.unit] = str(secret.id)
-            logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
-        if plan.collisions:
-            unit, name = sorted(plan.collisions.items())[0]
-            raise BlockedError(
-                f"{unit} wants to join as {name!r}, which another member already uses: "
-                "give that machine another hostname"
-            )
-        if plan.incompatible:
-            raise BlockedError(
-                f"{', '.join(plan.incompatible)} speak another cluster protocol version: "
-                "upgrade every unit to the same charm revision"
-            )
-
-    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> None:
-        """Remove members whose units left; a member with instances stays, and says why."""
-        refused = []
-        for unit, member in sorted(app.removing.items()):
-            try:
-                lxd.cluster.remove_member(member)
-            except MemberNotFoundError:
-                pass  # already gone (a retried hook, or removed by hand)
-            except MemberHasInstancesError as e:
-                refused.append(f"cannot remove {unit}: {e}")
-                continue
-            app.members.pop(unit, None)
-            del app.removing[unit]
-            self._drop_token(app, unit)
-        if refused:
-            raise BlockedError(refused[0])
-
-    def _drop_token(self, app: cluster.AppView, unit: str) -> None:
-        secret_id = app.tokens.pop(unit, None)
-        if not secret_id:
-            return
-        app.tokens[unit] = ""  # an empty value deletes the key from the databag
-        with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
-            self.model.get_secret(id=secret_id).remove_all_revisions()
-
-    def _join(
-        self, lxd: LxdClient, peer: ops.Relation, app: cluster.AppView, address: str
-    ) -> None:
-        """Join with the token the leader granted us, or say why we wait."""
-        step = cluster.plan_joiner(app, self.unit.name, peer.data[self.unit])
-        if step.action != "join":
-            raise WaitingError(step.reason)
-        try:
-            token = self.model.get_secret(id=step.secret_id).get_content(refresh=True)["token"]
-        except (ops.SecretNotFoundError, ops.ModelError, KeyError):
-            raise WaitingError("waiting for access to the join token") from None
-        if decode_join_token(token).expired():
-            peer.data[self.unit][cluster.EXPIRED_TOKEN] = step.secret_id
-            raise WaitingError("the join token expired: asked the leader for a new one")
-        member_config = cluster.member_config_for(app.member_config, self._local_block_device())
-        try:
-            join_with_retries(lxd, self.host.hostname, address, token, member_config)
-        except LxdApiError as e:
-            peer.data[self.unit][cluster.EXPIRED_TOKEN] = step.secret_id
-            raise WaitingError(f"LXD refused the join ({e}): asked for a new token") from None
+    def _record_joined(self) -> None:
         config = self.load_config(LxdConfig)
         self._stored.initialised = True
         self._stored.init_options = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
-        self._stored.cluster_address = address
-        peer.data[self.unit][cluster.JOINED] = self.host.hostname
-        peer.data[self.unit][cluster.EXPIRED_TOKEN] = ""
-        logger.info("joined the LXD cluster as %s", self.host.hostname)
-
-    def _cluster_summary(self, lxd: LxdClient, peer: ops.Relation) -> str:
-        if not self._stored.initialised:
-            return ""
-        members = lxd.cluster.members()
-        online = sum(1 for m in members if m.online)
-        return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
 
     def _serve_https(
         self, departing_unit: str | None = None, broken_relation: int | None = None
     ) -> None:
-        """Trust each requiring unit's certificate and tell it how to connect.
-
-        Each standalone unit serves its own LXD, and answers in its unit
-        databag. A cluster's trust store is shared, so its leader serves for
-        all members and answers once, in the application databag, with every
-        member's address. Entries recorded for units (or relations) that are
-        gone are removed.
-        """
         try:
             config = self.load_config(LxdConfig)
         except ValueError:
             return
-        clustered = config.mode == "cluster"
-        if not self._stored.initialised or (clustered and not self.unit.is_leader()):
-            return
-        answer_bag = self.app if clustered else self.unit
-        relations = [r for r in self.model.relations["https"] if r.id != broken_relation]
-        recorded = self._https_records(clustered)
-        if not relations and not recorded and not self._stored.https_problems:
-            return  # nothing related, nothing left to clean up
-        problems: list[str] = []
-        try:
-            with self._lxd() as lxd:
-                for relation_id in [
-                    rel for rel in recorded if int(rel) not in {r.id for r in relations}
-                ]:
-                    https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
-                info = self._server_info(lxd, clustered) if relations else None
-                for relation in relations:
-                    clients = recorded.setdefault(str(relation.id), {})
-                    present = {u.name for u in relation.units if u.name != departing_unit}
-                    for gone in sorted(set(clients) - present):
-                        https_provider.forget(lxd.trust, [clients.pop(gone)])
-                    for unit in sorted(relation.units, key=lambda u: u.name):
-                        if unit.name not in present:
-                            continue
-                        outcome = https_provider.serve_client(
-                            lxd.trust, unit.name, relation.data[unit], clients.get(unit.name)
-                        )
-                        if outcome.fingerprint:
-                            clients[unit.name] = outcome.fingerprint
-                        else:
-                            clients.pop(unit.name, None)
-                        if outcome.error:
-                            problems.append(outcome.error)
-                    if info is not None:
-                        relation.data[answer_bag].update(info.to_databag())
-        except WaitingError as e:
-            logger.warning("https relation not served yet: %s", e)
-            return
-        finally:
-            self._save_https_records(clustered, recorded)
-        if relations and not clustered and "https" not in self._stored.listener_addresses:
-            problems.insert(
-                0,
-                f"clients cannot connect: juju config {self.app.name} lxd-listen-https=true",
-            )
-        self._stored.https_problems = problems
-
-    def _https_records(self, clustered: bool) -> dict[str, dict[str, str]]:
-        """Fingerprints this charm trusted, by relation id and requiring unit.
-
-        A cluster's records live in the peer application databag, so that a
-        new leader can still remove what the previous one added.
-        """
-        peer = self.model.get_relation("cluster") if clustered else None
-        if peer is not None:
-            data: dict[str, dict[str, str]] = json.loads(
-                peer.data[self.app].get(HTTPS_RECORDS, "{}")
-            )
-            return data
-        return {rel: dict(units) for rel, units in dict(self._stored.https_clients).items()}
-
-    def _save_https_records(self, clustered: bool, records: dict[str, dict[str, str]]) -> None:
-        kept = {rel: units for rel, units in records.items() if units}
-        peer = self.model.get_relation("cluster") if clustered else None
-        if peer is not None:
-            peer.data[self.app][HTTPS_RECORDS] = json.dumps(kept, sort_keys=True) if kept else ""
-        else:
-            self._stored.https_clients = kept
-
-    def _server_info(self, lxd: LxdClient, clustered: bool) -> ServerInfo:
-        """The answer: the certificate LXD presents, and where to connect.
-
-        Standalone: this unit's HTTPS listener (none while it is off).
-        Clustered: every member's API address, which every member serves.
-        """
-        environment = lxd.server_info()["environment"]
-        if clustered:
-            addresses = tuple(m.url.removeprefix("https://") for m in lxd.cluster.members())
-        else:
-            address = self._stored.listener_addresses.get("https")
-            addresses = (address,) if address else ()
-        return ServerInfo(
-            certificate=environment["certificate"],
-            certificate_fingerprint=environment["certificate_fingerprint"],
-            addresses=addresses,
-        )
+        HttpsRelation(
+            self,
+            cast("ServingRecord", self._stored),
+            clustered=config.mode == "cluster",
+            connect=self._lxd,
+        ).serve(departing_unit=departing_unit, broken_relation=broken_relation)
 
     # --- helpers -----------------------------------------------------------
 
@@ -736,15 +493,6 @@ class LxdCharm(ops.CharmBase):
             return f"{mode}; no network listener"
         shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
         return f"{mode}; {shown}"
-
-
-@contextlib.contextmanager
-def _blocked_on(error: type[Exception], doing: str) -> Iterator[None]:
-    """Turn an operator-fixable error into `BlockedError`, saying what was being done."""
-    try:
-        yield
-    except error as e:
-        raise BlockedError(f"{doing}: {e}") from None
 
 
 def _sha256(path: Path) -> str:

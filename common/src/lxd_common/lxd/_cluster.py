@@ -244,7 +244,11 @@ class Cluster:
         """Instances located on ``member``, across all projects.
 
         Names outside the default project are shown as ``project/name``.
+        Retried briefly while the cluster database settles, like `members`.
         """
+        return retry_transient(lambda: self._instances_on(member))
+
+    def _instances_on(self, member: str) -> list[str]:
         with translate_errors("listing instances"):
             response = self._client.api.instances.get(
                 params={"recursion": "1", "all-projects": "true"}
@@ -273,8 +277,12 @@ class Cluster:
         if instances:
             raise MemberHasInstancesError(server_name, instances)
         doing = f"removing cluster member {server_name!r}"
-        with translate_errors(doing):
-            check(self._client.api.cluster.members[server_name].delete(), doing)
+
+        def delete() -> None:
+            with translate_errors(doing):
+                check(self._client.api.cluster.members[server_name].delete(), doing)
+
+        retry_transient(delete)
 
 
 def _token_from_operation(operation: dict[str, Any]) -> JoinToken:

@@ -1,0 +1,233 @@
+"""This unit's side of the `cluster` peer relation, carried out in one hook.
+
+`lxd_charm.cluster` decides (pure functions over the databags); this module
+acts on those decisions with Juju (databags, secrets) and LXD (bootstrap,
+tokens, joins, removals). The protocol is docs/interfaces/lxd-cluster.md.
+
+Errors: every step that cannot finish raises `BlockedError` (the operator
+must act) or `WaitingError` (a later hook finishes it); LXD's transient
+cluster-database errors propagate as `LxdApiError` for the caller to report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import ops
+
+from lxd_charm import cluster
+from lxd_charm.cluster_join import join_with_retries
+from lxd_charm.host import Host
+from lxd_charm.outcomes import BlockedError, WaitingError
+from lxd_common.endpoints import host_port
+from lxd_common.errors import LxdApiError, MemberHasInstancesError, MemberNotFoundError
+from lxd_common.lxd import LxdClient, decode_join_token
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_PORT = 8443
+PEER = "cluster"
+
+
+class MemberRecord(Protocol):
+    """What the unit remembers across hooks about its own membership (the charm's stored state)."""
+
+    initialised: bool
+    cluster_address: str
+    cluster_summary: str
+
+
+Bootstrap = Callable[[LxdClient, dict[str, Any]], None]
+"""Initialises this unit's LXD once, with these preseed additions (the charm's `_initialise`)."""
+
+Joined = Callable[[], None]
+"""Records that this unit's LXD is now initialised, as a member (the charm's own record)."""
+
+
+class ClusterPeer:
+    """Bootstrap, lead or join, following the `cluster` peer protocol."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        host: Host,
+        record: MemberRecord,
+        *,
+        bootstrap: Bootstrap,
+        joined: Joined,
+        block_device: str | None,
+    ) -> None:
+        self._unit = charm.unit
+        self._app = charm.app
+        self._model = charm.model
+        self._host = host
+        self._record = record
+        self._bootstrap_lxd = bootstrap
+        self._joined = joined
+        self._block_device = block_device
+
+    @property
+    def relation(self) -> ops.Relation | None:
+        """The peer relation; Juju creates it at install, but hooks can run before."""
+        return self._model.get_relation(PEER)
+
+    def reconcile(self, lxd: LxdClient, departing_unit: str | None = None) -> None:
+        """One step of the protocol for this unit; raises when it cannot finish."""
+        peer = self.relation
+        if peer is None:
+            raise WaitingError("waiting for the cluster peer relation")
+        address = self._address()
+        if self._record.cluster_address and address != self._record.cluster_address:
+            raise BlockedError(
+                f"the cluster binding moved from {self._record.cluster_address} to {address}: "
+                "LXD cannot change a member's cluster address; bind cluster back"
+            )
+        peer.data[self._unit].update(
+            {"version": cluster.VERSION, cluster.HOSTNAME: self._host.hostname}
+        )
+        try:
+            app = cluster.AppView.read(peer.data[self._app])
+        except cluster.ProtocolError as e:
+            raise BlockedError(f"cluster relation: {e}") from None
+        if self._unit.is_leader():
+            if not self._record.initialised and not app.members:
+                self._bootstrap(lxd, address)
+                app.members[self._unit.name] = self._host.hostname
+                app.member_config = lxd.cluster.member_config()
+            if not self._record.initialised:
+                peer.data[self._app].update(app.write())
+                raise WaitingError("this leader is not a cluster member yet: it cannot lead")
+            try:
+                self._lead(lxd, peer, app, departing_unit)
+            finally:
+                peer.data[self._app].update(app.write())
+        elif not self._record.initialised:
+            self._join(lxd, peer, app, address)
+        self._record.cluster_summary = self.summary(lxd)
+
+    def summary(self, lxd: LxdClient) -> str:
+        """How many members are online of how many units, for the unit status."""
+        peer = self.relation
+        if not self._record.initialised or peer is None:
+            return ""
+        members = lxd.cluster.members()
+        online = sum(1 for m in members if m.online)
+        return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
+
+    def _address(self) -> str:
+        binding = self._model.get_binding(PEER)
+        address = binding.network.bind_address if binding else None
+        if address is None:
+            raise BlockedError("no address for the cluster endpoint: bind it to a space")
+        return host_port(str(address), CLUSTER_PORT)
+
+    def _bootstrap(self, lxd: LxdClient, address: str) -> None:
+        """Initialise this unit's LXD as the first member of a new cluster."""
+        self._bootstrap_lxd(
+            lxd,
+            {
+                "config": {"cluster.https_address": address},
+                "cluster": {"server_name": self._host.hostname, "enabled": True},
+            },
+        )
+        self._record.cluster_address = address
+        logger.info("bootstrapped the LXD cluster as %s on %s", self._host.hostname, address)
+
+    def _lead(
+        self,
+        lxd: LxdClient,
+        peer: ops.Relation,
+        app: cluster.AppView,
+        departing_unit: str | None,
+    ) -> None:
+        """Issue tokens to every waiting unit, confirm joins, remove departed members."""
+        present = {unit.name for unit in peer.units} | {self._unit.name}
+        for unit, member in app.members.items():
+            # A departed unit's member leaves, also when its departure reached an
+            # earlier leader (or this one missed the hook): the databag is the record.
+            if unit == departing_unit or unit not in present:
+                app.removing.setdefault(unit, member)
+        self._remove_departed(lxd, app)
+        units = {
+            unit.name: dict(peer.data[unit])
+            for unit in peer.units
+            if unit.name != departing_unit and unit.name not in app.removing
+        }
+        plan = cluster.plan_leader(app, units, {m.name for m in lxd.cluster.members()})
+        app.members.update(plan.confirm)
+        for unit in plan.drop_tokens:
+            self._drop_token(app, unit)
+        for waiting in plan.issue:
+            self._drop_token(app, waiting.unit)
+            token = lxd.cluster.add_join_token(waiting.hostname)
+            secret = self._app.add_secret(
+                {"token": token.token}, label=f"join-token-{waiting.unit.replace('/', '-')}"
+            )
+            secret.grant(peer, unit=self._model.get_unit(waiting.unit))
+            app.tokens[waiting.unit] = str(secret.id)
+            logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
+        if plan.collisions:
+            unit, name = sorted(plan.collisions.items())[0]
+            raise BlockedError(
+                f"{unit} wants to join as {name!r}, which another member already uses: "
+                "give that machine another hostname"
+            )
+        if plan.incompatible:
+            raise BlockedError(
+                f"{', '.join(plan.incompatible)} speak another cluster protocol version: "
+                "upgrade every unit to the same charm revision"
+            )
+
+    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> None:
+        """Remove members whose units left; a member with instances stays, and says why."""
+        refused = []
+        for unit, member in sorted(app.removing.items()):
+            try:
+                lxd.cluster.remove_member(member)
+            except MemberNotFoundError:
+                pass  # already gone (a retried hook, or removed by hand)
+            except MemberHasInstancesError as e:
+                refused.append(f"cannot remove {unit}: {e}")
+                continue
+            app.members.pop(unit, None)
+            del app.removing[unit]
+            self._drop_token(app, unit)
+        if refused:
+            raise BlockedError(refused[0])
+
+    def _drop_token(self, app: cluster.AppView, unit: str) -> None:
+        secret_id = app.tokens.pop(unit, None)
+        if not secret_id:
+            return
+        app.tokens[unit] = ""  # an empty value deletes the key from the databag
+        with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
+            self._model.get_secret(id=secret_id).remove_all_revisions()
+
+    def _join(
+        self, lxd: LxdClient, peer: ops.Relation, app: cluster.AppView, address: str
+    ) -> None:
+        """Join with the token the leader granted us, or say why we wait."""
+        step = cluster.plan_joiner(app, self._unit.name, peer.data[self._unit])
+        if step.action != "join":
+            raise WaitingError(step.reason)
+        try:
+            token = self._model.get_secret(id=step.secret_id).get_content(refresh=True)["token"]
+        except (ops.SecretNotFoundError, ops.ModelError, KeyError):
+            raise WaitingError("waiting for access to the join token") from None
+        if decode_join_token(token).expired():
+            peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
+            raise WaitingError("the join token expired: asked the leader for a new one")
+        member_config = cluster.member_config_for(app.member_config, self._block_device)
+        try:
+            join_with_retries(lxd, self._host.hostname, address, token, member_config)
+        except LxdApiError as e:
+            peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
+            raise WaitingError(f"LXD refused the join ({e}): asked for a new token") from None
+        self._joined()
+        self._record.cluster_address = address
+        peer.data[self._unit][cluster.JOINED] = self._host.hostname
+        peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
+        logger.info("joined the LXD cluster as %s", self._host.hostname)

@@ -1,0 +1,173 @@
+"""Serving the `https` relation with Juju: which units to trust, where to answer.
+
+`lxd_charm.https_provider` trusts one requiring unit's certificate; this
+module walks the relations, keeps the record of what was trusted for whom
+(so that departed units and broken relations lose exactly their entries),
+and publishes the connection details. The interface is
+docs/interfaces/lxd-https.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import ops
+
+from lxd_charm import https_provider
+from lxd_charm.outcomes import WaitingError
+from lxd_common.interfaces.lxd_https import ServerInfo
+from lxd_common.lxd import LxdClient
+
+logger = logging.getLogger(__name__)
+
+RELATION = "https"
+RECORDS_KEY = "https-clients"
+
+Records = dict[str, dict[str, str]]
+"""Fingerprints trusted for the relation: relation id -> requiring unit -> fingerprint."""
+
+
+class ServingRecord(Protocol):
+    """What the unit remembers across hooks about serving (the charm's stored state)."""
+
+    initialised: bool
+    https_clients: Records
+    https_problems: list[str]
+    listener_addresses: dict[str, str]
+
+
+class HttpsRelation:
+    """The provider side of every `https` relation of this unit, for one hook.
+
+    Each standalone unit serves its own LXD, and answers in its unit
+    databag. A cluster's trust store is shared, so its leader serves for all
+    members and answers once, in the application databag, with every
+    member's address.
+    """
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        record: ServingRecord,
+        *,
+        clustered: bool,
+        connect: Callable[[], AbstractContextManager[LxdClient]],
+    ) -> None:
+        self._unit = charm.unit
+        self._app = charm.app
+        self._model = charm.model
+        self._record = record
+        self._clustered = clustered
+        self._connect = connect
+
+    def serve(self, departing_unit: str | None = None, broken_relation: int | None = None) -> None:
+        """Trust each requiring unit's certificate and tell it how to connect.
+
+        Problems with one requiring unit are recorded for the status (see
+        `problems`) and do not stop the others; entries recorded for units
+        or relations that are gone are removed.
+        """
+        if not self._record.initialised or (self._clustered and not self._unit.is_leader()):
+            return
+        relations = [r for r in self._model.relations[RELATION] if r.id != broken_relation]
+        recorded = self._records()
+        if not relations and not recorded and not self._record.https_problems:
+            return  # nothing related, nothing left to clean up
+        problems: list[str] = []
+        try:
+            with self._connect() as lxd:
+                live = {relation.id for relation in relations}
+                for relation_id in [rel for rel in recorded if int(rel) not in live]:
+                    https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
+                info = self._server_info(lxd) if relations else None
+                for relation in relations:
+                    clients = recorded.setdefault(str(relation.id), {})
+                    problems += self._serve_relation(lxd, relation, clients, departing_unit)
+                    if info is not None:
+                        answer_bag = self._app if self._clustered else self._unit
+                        relation.data[answer_bag].update(info.to_databag())
+        except WaitingError as e:
+            logger.warning("https relation not served yet: %s", e)
+            return
+        finally:
+            self._save_records(recorded)
+        if relations and not self._clustered and "https" not in self._record.listener_addresses:
+            problems.insert(
+                0,
+                f"clients cannot connect: juju config {self._app.name} lxd-listen-https=true",
+            )
+        self._record.https_problems = problems
+
+    def _serve_relation(
+        self,
+        lxd: LxdClient,
+        relation: ops.Relation,
+        clients: dict[str, str],
+        departing_unit: str | None,
+    ) -> list[str]:
+        """Serve one relation's units; returns their problems."""
+        present = {u.name for u in relation.units if u.name != departing_unit}
+        for gone in sorted(set(clients) - present):
+            https_provider.forget(lxd.trust, [clients.pop(gone)])
+        problems = []
+        for unit in _sorted_units(relation, present):
+            outcome = https_provider.serve_client(
+                lxd.trust, unit.name, relation.data[unit], clients.get(unit.name)
+            )
+            if outcome.fingerprint:
+                clients[unit.name] = outcome.fingerprint
+            else:
+                clients.pop(unit.name, None)
+            if outcome.error:
+                problems.append(outcome.error)
+        return problems
+
+    def _peer_app_bag(self) -> ops.RelationDataContent | None:
+        """Where a cluster keeps its records; None for a standalone unit.
+
+        The peer application databag, so that a new leader can remove what
+        the previous one added.
+        """
+        peer = self._model.get_relation("cluster") if self._clustered else None
+        return peer.data[self._app] if peer is not None else None
+
+    def _records(self) -> Records:
+        bag = self._peer_app_bag()
+        if bag is not None:
+            data: Records = json.loads(bag.get(RECORDS_KEY) or "{}")
+            return data
+        return {rel: dict(units) for rel, units in dict(self._record.https_clients).items()}
+
+    def _save_records(self, records: Records) -> None:
+        kept = {rel: units for rel, units in records.items() if units}
+        bag = self._peer_app_bag()
+        if bag is not None:
+            bag[RECORDS_KEY] = json.dumps(kept, sort_keys=True) if kept else ""
+        else:
+            self._record.https_clients = kept
+
+    def _server_info(self, lxd: LxdClient) -> ServerInfo:
+        """The answer: the certificate LXD presents, and where to connect.
+
+        Standalone: this unit's HTTPS listener (none while it is off).
+        Clustered: every member's API address, which every member serves.
+        """
+        environment = lxd.server_info()["environment"]
+        if self._clustered:
+            addresses = tuple(m.url.removeprefix("https://") for m in lxd.cluster.members())
+        else:
+            address = self._record.listener_addresses.get("https")
+            addresses = (address,) if address else ()
+        return ServerInfo(
+            certificate=environment["certificate"],
+            certificate_fingerprint=environment["certificate_fingerprint"],
+            addresses=addresses,
+        )
+
+
+def _sorted_units(relation: ops.Relation, present: set[str]) -> Iterator[ops.Unit]:
+    return (u for u in sorted(relation.units, key=lambda u: u.name) if u.name in present)
