@@ -610,3 +610,17 @@ def test_remove_member_refused_by_lxd(lxd, reply, cluster, clustered) -> None:
     with pytest.raises(LxdApiError, match=r"removing cluster member 'm2'.*images") as caught:
         cluster.remove_member("m2")
     assert caught.value.status == 400
+
+
+DEADLINE = "Failed to begin transaction: context deadline exceeded"
+
+
+def test_remove_member_waits_out_a_settling_cluster_database(
+    lxd, reply, cluster, clustered
+) -> None:
+    """Right after the member leading LXD's database leaves, LXD refuses for a moment."""
+    lxd.on("GET", INSTANCES, reply.error(500, DEADLINE), reply.sync([]))
+    lxd.on("DELETE", f"{MEMBERS}/m2", reply.error(500, DEADLINE), reply.sync(None))
+    cluster.remove_member("m2")
+    assert len(lxd.requests("GET", INSTANCES)) == 2
+    assert len(lxd.requests("DELETE", f"{MEMBERS}/m2")) == 2
