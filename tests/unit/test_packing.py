@@ -153,10 +153,15 @@ def test_staged_charm_holds_nothing_from_outside_the_charm(staged: dict[str, Pat
         "actions.yaml",
         "config.yaml",
         "dispatch",
+        "lib",
         "manifest.yaml",
         "metadata.yaml",
         "src",
         "venv",
+    ]
+    # lib/ holds the charm library the LXD charm publishes (scripts/charm_libs.py), nothing else.
+    assert [p.relative_to(root).as_posix() for p in (root / "lib").rglob("*.py")] == [
+        "lib/charms/lxd/v0/lxd_https.py"
     ]
     assert not list(root.rglob("__pycache__"))
 

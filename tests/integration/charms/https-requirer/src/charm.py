@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Test charm: asks the LXD charm for trust over `lxd-https`, and shows the answer.
 
-This is the shape of a real requirer: the interface library sends the
+This is the shape of a real requirer outside this repository: it uses the
+interface's charm library, `charms.lxd.v0.lxd_https`, vendored in `lib/` as
+`charmcraft fetch-lib` would put it (`scripts/charm_libs.py` writes that copy
+from `lxd_common`), not `lxd_common` itself. The library sends the
 certificate and projects on every relation event, and `servers()` reads back
 where to connect. The integration tests set the certificate (they keep its
 key, so they can then connect to LXD as this client) and read the answer
@@ -14,8 +17,7 @@ import json
 import logging
 
 import ops
-
-from lxd_common.interfaces.lxd_https import InterfaceError, LxdHttpsRequirer
+from charms.lxd.v0.lxd_https import InterfaceError, LxdHttpsRequirer
 
 logger = logging.getLogger(__name__)
 
