@@ -103,6 +103,31 @@ def test_a_new_leader_finishes_a_join(lxd_units: LxdUnits) -> None:
     assert statuses(lxd_units)["lxd/2"][0] == "active"
 
 
+def test_a_leader_that_is_not_a_member_joins_through_a_deputy(lxd_units: LxdUnits) -> None:
+    """Leadership lands on a unit before any token was issued for it.
+
+    It cannot issue tokens without a member's LXD, so the lowest-numbered
+    member issues its token (a secret of its own, granted to the leader),
+    then withdraws it once the leader has joined.
+    """
+    lxd_units.add(2)
+    lxd_units.sim.settle()
+    lxd_units.add(1)
+    lxd_units.sim.set_leader("lxd/2")
+    lxd_units.sim.settle()
+    assert members(lxd_units, "lxd/2") == ["node0", "node1", "node2"]
+    app = lxd_units.sim.app_data
+    assert json.loads(app["members"]) == {"lxd/0": "node0", "lxd/1": "node1", "lxd/2": "node2"}
+    assert "leader-joining" not in app
+    assert all("leader-token" not in bag for bag in lxd_units.sim.unit_data.values())
+    assert statuses(lxd_units)["lxd/2"][0] == "active"
+    assert statuses(lxd_units)["lxd/2"][1].startswith("cluster: 3/3 members online, 3 units")
+    # The new leader leads: the next unit joins through it.
+    lxd_units.add(1)
+    lxd_units.sim.settle()
+    assert members(lxd_units, "lxd/3") == ["node0", "node1", "node2", "node3"]
+
+
 def test_a_hostname_collision_is_refused_and_named(lxd_units: LxdUnits) -> None:
     lxd_units.add(2)
     lxd_units.sim.settle()

@@ -115,10 +115,16 @@ class LxdCharm(ops.CharmBase):
         """Peer data changed: only the leader and units still joining have work.
 
         A member that is not the leader has nothing to do with its peers'
-        data, and skipping the full reconcile there keeps cluster formation
-        close to the cost of the joins themselves (see docs/benchmarks.md).
+        data (unless a leader that is not a member yet needs its help), and
+        skipping the full reconcile there keeps cluster formation close to
+        the cost of the joins themselves (see docs/benchmarks.md).
         """
-        if self._stored.initialised and not self.unit.is_leader() and not self._stored.problem:
+        if (
+            self._stored.initialised
+            and not self.unit.is_leader()
+            and not self._stored.problem
+            and not self._cluster_peer().deputy_work()
+        ):
             return
         self._reconcile()
 

@@ -1,6 +1,6 @@
 """The `cluster` peer protocol: who bootstraps, who joins with which token, who leaves.
 
-Version 1.0, specified in docs/interfaces/lxd-cluster.md. In short:
+Version 1.1, specified in docs/interfaces/lxd-cluster.md. In short:
 
 - every unit announces ``hostname`` (the LXD member name it will use) in its
   unit databag, and ``joined`` once LXD has accepted it;
@@ -9,7 +9,11 @@ Version 1.0, specified in docs/interfaces/lxd-cluster.md. In short:
   only, and publishes the secret's id under the unit's name in the
   application databag, with ``member_config`` and the ``members`` map;
 - a unit that finds its token expired or refused says so with
-  ``expired-token`` and the leader issues a new one.
+  ``expired-token`` and the leader issues a new one;
+- a leader that is not a member yet (leadership moved to a unit still
+  joining) cannot issue tokens: it names itself in ``leader-joining``, and
+  the lowest-numbered member unit, its deputy, issues its token in a secret
+  of its own, named under ``leader-token`` in the deputy's unit databag (1.1).
 
 This module holds the decisions, as pure functions over the databags, so
 each rule can be tested without Juju or LXD; charm.py carries them out.
@@ -22,13 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-VERSION: Final = "1.0"
+VERSION: Final = "1.1"
 MEMBERS: Final = "members"
 MEMBER_CONFIG: Final = "member_config"
 REMOVING: Final = "removing"
 HOSTNAME: Final = "hostname"
 JOINED: Final = "joined"
 EXPIRED_TOKEN: Final = "expired-token"  # noqa: S105 (a field name, not a secret)
+LEADER_JOINING: Final = "leader-joining"
+LEADER_TOKEN: Final = "leader-token"  # noqa: S105 (a field name, not a secret)
 
 
 class ProtocolError(ValueError):
@@ -56,6 +62,8 @@ class AppView:
     member_config: list[dict[str, str]] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
     removing: dict[str, str] = field(default_factory=dict)
+    leader_joining: str = ""
+    """The leader's unit name while it is not a member yet (it needs a deputy's token)."""
 
     @classmethod
     def read(cls, bag: Mapping[str, str]) -> AppView:
@@ -65,6 +73,7 @@ class AppView:
             member_config=list(_json(bag, MEMBER_CONFIG, [])),
             tokens={key: value for key, value in bag.items() if "/" in key},
             removing=dict(_json(bag, REMOVING, {})),
+            leader_joining=bag.get(LEADER_JOINING, ""),
         )
 
     def write(self) -> dict[str, str]:
@@ -74,6 +83,7 @@ class AppView:
             MEMBERS: json.dumps(self.members, sort_keys=True),
             MEMBER_CONFIG: json.dumps(self.member_config),
             REMOVING: json.dumps(self.removing, sort_keys=True) if self.removing else "",
+            LEADER_JOINING: self.leader_joining,
         }
         bag.update(self.tokens)
         return bag
@@ -155,6 +165,87 @@ def plan_joiner(app: AppView, me: str, my_bag: Mapping[str, str]) -> JoinStep:
     if my_bag.get(EXPIRED_TOKEN) == secret_id:
         return JoinStep("wait", reason="waiting for the leader to replace an expired join token")
     return JoinStep("join", secret_id=secret_id)
+
+
+def unit_number(unit: str) -> int:
+    """The number in a unit name (``lxd/12`` -> 12): Juju never reuses one."""
+    return int(unit.rsplit("/", 1)[1])
+
+
+def deputy(app: AppView, present: set[str]) -> str | None:
+    """The member unit that issues the join token of a leader that is not a member.
+
+    The lowest-numbered member unit still present and not being removed: every
+    unit computes the same answer from the same databag, so exactly one acts.
+    """
+    candidates = [
+        unit
+        for unit in app.members
+        if unit in present and unit not in app.removing and unit != app.leader_joining
+    ]
+    return min(candidates, key=unit_number, default=None)
+
+
+def plan_leader_join(
+    app: AppView,
+    me: str,
+    my_bag: Mapping[str, str],
+    unit_bags: Mapping[str, Mapping[str, str]],
+) -> JoinStep:
+    """How a leader that is not a member yet gets its token.
+
+    A token the previous leader issued to this unit comes first; otherwise
+    the deputy's (see `deputy`). A token reported in ``expired-token`` is not
+    used again.
+    """
+    reported = my_bag.get(EXPIRED_TOKEN, "")
+    own = app.tokens.get(me, "")
+    if own and own != reported:
+        return JoinStep("join", secret_id=own)
+    helper = deputy(app, set(unit_bags) | {me})
+    if helper is None:
+        return JoinStep(
+            "wait",
+            reason="this leader is not a member yet: waiting for a member unit to issue "
+            "its join token",
+        )
+    granted = unit_bags.get(helper, {}).get(LEADER_TOKEN, "")
+    if not granted or granted == reported:
+        return JoinStep(
+            "wait",
+            reason=f"this leader is not a member yet: waiting for {helper} to issue "
+            "its join token",
+        )
+    return JoinStep("join", secret_id=granted)
+
+
+@dataclass(frozen=True)
+class DeputyStep:
+    """What a member unit does for a leader that is not a member yet."""
+
+    issue_for: str = ""
+    """The leader's hostname, when it needs a (new) token from this unit."""
+    drop: bool = False
+    """True when this unit's token for the leader is no longer needed."""
+
+
+def plan_deputy(
+    app: AppView,
+    me: str,
+    present: set[str],
+    leader_bag: Mapping[str, str],
+    my_bag: Mapping[str, str],
+) -> DeputyStep:
+    """Decide a member unit's part in a non-member leader's join."""
+    mine = my_bag.get(LEADER_TOKEN, "")
+    if not app.leader_joining or deputy(app, present | {me}) != me:
+        return DeputyStep(drop=bool(mine))
+    hostname = leader_bag.get(HOSTNAME, "")
+    if not hostname or leader_bag.get(JOINED) == hostname:
+        return DeputyStep()
+    if mine and leader_bag.get(EXPIRED_TOKEN) != mine:
+        return DeputyStep()  # the leader has a usable token from us
+    return DeputyStep(issue_for=hostname)
 
 
 def member_config_for(

@@ -23,7 +23,12 @@ from lxd_charm.cluster_join import join_with_retries
 from lxd_charm.host import Host
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
-from lxd_common.errors import LxdApiError, MemberHasInstancesError, MemberNotFoundError
+from lxd_common.errors import (
+    LxdApiError,
+    MemberExistsError,
+    MemberHasInstancesError,
+    MemberNotFoundError,
+)
 from lxd_common.lxd import LxdClient, decode_join_token
 
 logger = logging.getLogger(__name__)
@@ -93,20 +98,36 @@ class ClusterPeer:
         except cluster.ProtocolError as e:
             raise BlockedError(f"cluster relation: {e}") from None
         if self._unit.is_leader():
-            if not self._record.initialised and not app.members:
-                self._bootstrap(lxd, address)
-                app.members[self._unit.name] = self._host.hostname
-                app.member_config = lxd.cluster.member_config()
-            if not self._record.initialised:
-                peer.data[self._app].update(app.write())
-                raise WaitingError("this leader is not a cluster member yet: it cannot lead")
             try:
+                if not self._record.initialised and not app.members:
+                    self._bootstrap(lxd, address)
+                    app.members[self._unit.name] = self._host.hostname
+                    app.member_config = lxd.cluster.member_config()
+                if not self._record.initialised:
+                    self._join_as_leader(lxd, peer, app, address)
                 self._lead(lxd, peer, app, departing_unit)
             finally:
                 peer.data[self._app].update(app.write())
         elif not self._record.initialised:
-            self._join(lxd, peer, app, address)
+            step = cluster.plan_joiner(app, self._unit.name, peer.data[self._unit])
+            self._join(lxd, peer, app, address, step)
+        else:
+            self._deputise(lxd, peer, app)
         self._record.cluster_summary = self.summary(lxd)
+
+    def deputy_work(self) -> bool:
+        """Whether a member that is not the leader has anything to do for a peer change.
+
+        Only a leader that is not a member yet needs one (see `_deputise`);
+        reading two databags is cheap, reconciling with LXD is not.
+        """
+        peer = self.relation
+        if peer is None:
+            return False
+        return bool(
+            peer.data[self._app].get(cluster.LEADER_JOINING)
+            or peer.data[self._unit].get(cluster.LEADER_TOKEN)
+        )
 
     def summary(self, lxd: LxdClient) -> str:
         """How many members are online of how many units, for the unit status."""
@@ -144,6 +165,7 @@ class ClusterPeer:
         departing_unit: str | None,
     ) -> None:
         """Issue tokens to every waiting unit, confirm joins, remove departed members."""
+        app.leader_joining = ""  # a member leads: no deputy is needed any more
         present = {unit.name for unit in peer.units} | {self._unit.name}
         for unit, member in app.members.items():
             # A departed unit's member leaves, also when its departure reached an
@@ -203,14 +225,80 @@ class ClusterPeer:
         if not secret_id:
             return
         app.tokens[unit] = ""  # an empty value deletes the key from the databag
+        self._remove_secret(secret_id)
+
+    def _remove_secret(self, secret_id: str) -> None:
+        """A consumed or replaced token's secret goes; one already gone is fine."""
+        if not secret_id:
+            return
         with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
             self._model.get_secret(id=secret_id).remove_all_revisions()
 
-    def _join(
+    def _join_as_leader(
         self, lxd: LxdClient, peer: ops.Relation, app: cluster.AppView, address: str
     ) -> None:
-        """Join with the token the leader granted us, or say why we wait."""
-        step = cluster.plan_joiner(app, self._unit.name, peer.data[self._unit])
+        """Leadership moved to this unit before it joined: join first, then lead.
+
+        A leader cannot issue tokens without a member's LXD, so it uses the
+        token the previous leader issued it, or asks a member (its deputy)
+        for one by naming itself in ``leader-joining``.
+        """
+        bags = {unit.name: peer.data[unit] for unit in peer.units}
+        step = cluster.plan_leader_join(app, self._unit.name, peer.data[self._unit], bags)
+        if step.secret_id and step.secret_id == app.tokens.get(self._unit.name):
+            app.leader_joining = ""
+        else:
+            # The predecessor's token for us failed, or there was none: a deputy's
+            # new token would revoke it in LXD anyway.
+            self._drop_token(app, self._unit.name)
+            app.leader_joining = self._unit.name
+        self._join(lxd, peer, app, address, step)
+        app.members[self._unit.name] = self._host.hostname
+        app.leader_joining = ""
+        self._drop_token(app, self._unit.name)
+
+    def _deputise(self, lxd: LxdClient, peer: ops.Relation, app: cluster.AppView) -> None:
+        """Issue (or withdraw) the join token of a leader that is not a member yet.
+
+        The token is a secret owned by this unit and granted to the leader
+        unit only; its id goes in this unit's ``leader-token``.
+        """
+        units = {unit.name: unit for unit in peer.units}
+        leader = units.get(app.leader_joining)
+        my_bag = peer.data[self._unit]
+        step = cluster.plan_deputy(
+            app,
+            self._unit.name,
+            set(units),
+            peer.data[leader] if leader is not None else {},
+            my_bag,
+        )
+        if step.drop or step.issue_for:
+            self._remove_secret(my_bag.get(cluster.LEADER_TOKEN, ""))
+            my_bag[cluster.LEADER_TOKEN] = ""
+        if not step.issue_for or leader is None:
+            return
+        try:
+            token = lxd.cluster.add_join_token(step.issue_for)
+        except MemberExistsError:
+            raise BlockedError(
+                f"the leader {leader.name} wants to join as {step.issue_for!r}, which another "
+                "member already uses: give that machine another hostname"
+            ) from None
+        secret = self._unit.add_secret({"token": token.token})
+        secret.grant(peer, unit=leader)
+        my_bag[cluster.LEADER_TOKEN] = str(secret.id)
+        logger.info("issued a join token for the leader %s (%s)", leader.name, step.issue_for)
+
+    def _join(
+        self,
+        lxd: LxdClient,
+        peer: ops.Relation,
+        app: cluster.AppView,
+        address: str,
+        step: cluster.JoinStep,
+    ) -> None:
+        """Join with the token granted to this unit, or say why it waits."""
         if step.action != "join":
             raise WaitingError(step.reason)
         try:

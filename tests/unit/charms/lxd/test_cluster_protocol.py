@@ -8,12 +8,16 @@ import pytest
 
 from lxd_charm.cluster import (
     AppView,
+    DeputyStep,
     ProtocolError,
     Waiting,
     compatible,
+    deputy,
     member_config_for,
+    plan_deputy,
     plan_joiner,
     plan_leader,
+    plan_leader_join,
 )
 
 
@@ -31,7 +35,7 @@ def test_app_view_round_trip() -> None:
         removing={"lxd/2": "c"},
     )
     bag = view.write()
-    assert bag["version"] == "1.0" and bag["lxd/1"] == "secret:abc"
+    assert bag["version"] == "1.1" and bag["lxd/1"] == "secret:abc"
     assert AppView.read(bag) == view
 
 
@@ -116,3 +120,69 @@ def test_member_config_uses_this_units_block_device() -> None:
     assert member_config_for(config, "/dev/vdb")[1]["value"] == "default"
     assert member_config_for(config, None)[0]["value"] == ""
     assert json.dumps(member_config_for(config, None))
+
+
+# --- a leader that is not a member yet -----------------------------------------
+
+
+def test_app_view_carries_the_joining_leader() -> None:
+    view = AppView(members={"lxd/0": "a"}, leader_joining="lxd/3")
+    assert AppView.read(view.write()).leader_joining == "lxd/3"
+    assert AppView(members={"lxd/0": "a"}).write()["leader-joining"] == "", "empty deletes it"
+
+
+def test_the_deputy_is_the_lowest_numbered_present_member() -> None:
+    app = AppView(
+        members={"lxd/10": "j", "lxd/2": "b", "lxd/9": "i"},
+        removing={"lxd/2": "b"},
+        leader_joining="lxd/11",
+    )
+    # lxd/2 is being removed; numbers compare as numbers, not text.
+    assert deputy(app, {"lxd/2", "lxd/9", "lxd/10", "lxd/11"}) == "lxd/9"
+    assert deputy(app, {"lxd/10", "lxd/11"}) == "lxd/10"
+    assert deputy(app, {"lxd/11"}) is None
+
+
+def test_a_leader_uses_the_token_its_predecessor_issued_it_first() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/3": "secret:own"})
+    step = plan_leader_join(app, "lxd/3", {}, {"lxd/0": {"leader-token": "secret:dep"}})
+    assert (step.action, step.secret_id) == ("join", "secret:own")
+
+
+def test_a_leader_falls_back_to_its_deputys_token() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/3": "secret:own"})
+    bags = {"lxd/0": {"leader-token": "secret:dep"}}
+    step = plan_leader_join(app, "lxd/3", {"expired-token": "secret:own"}, bags)
+    assert (step.action, step.secret_id) == ("join", "secret:dep")
+    # ...but not to one it already reported as expired (its own is dropped by then).
+    app.tokens.clear()
+    step = plan_leader_join(app, "lxd/3", {"expired-token": "secret:dep"}, bags)
+    assert step.action == "wait" and "waiting for lxd/0" in step.reason
+
+
+def test_a_leader_with_no_member_in_sight_waits() -> None:
+    step = plan_leader_join(AppView(members={"lxd/0": "a"}), "lxd/3", {}, {})
+    assert step.action == "wait"
+    assert "waiting for a member unit" in step.reason
+
+
+def test_only_the_deputy_issues_and_only_when_needed() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/1": "b"}, leader_joining="lxd/3")
+    present = {"lxd/0", "lxd/1", "lxd/3"}
+    leader = announce("c")
+    assert plan_deputy(app, "lxd/0", present, leader, {}) == DeputyStep(issue_for="c")
+    assert plan_deputy(app, "lxd/1", present, leader, {}) == DeputyStep()
+    # A token on its way is not replaced, unless the leader reports it expired.
+    mine = {"leader-token": "secret:t"}
+    assert plan_deputy(app, "lxd/0", present, leader, mine) == DeputyStep()
+    expired = announce("c", **{"expired-token": "secret:t"})
+    assert plan_deputy(app, "lxd/0", present, expired, mine) == DeputyStep(issue_for="c")
+    # The leader has not announced its hostname yet: nothing to issue for.
+    assert plan_deputy(app, "lxd/0", present, {}, {}) == DeputyStep()
+
+
+def test_the_deputy_withdraws_its_token_once_the_leader_is_a_member() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/3": "c"})
+    step = plan_deputy(app, "lxd/0", {"lxd/0", "lxd/3"}, announce("c"), {"leader-token": "x"})
+    assert step == DeputyStep(drop=True)
+    assert plan_deputy(app, "lxd/0", {"lxd/0", "lxd/3"}, announce("c"), {}) == DeputyStep()
