@@ -1,58 +1,61 @@
 """The integration tier: the bundles deployed on a real Juju controller.
 
-Run it with a controller bootstrapped (``juju bootstrap localhost``, LXD and
-Juju snaps installed) and ``tox -e integration``. Without a reachable
-controller the whole tier is skipped, with one line saying what it needs;
-set ``LXD_TEST_REQUIRE_JUJU=1`` (CI's integration job does) to make that a
-failure instead of a skip.
+Run it with a controller bootstrapped (``juju bootstrap localhost``, LXD,
+Juju and charmcraft snaps installed) and ``tox -e integration``. Without a
+reachable controller the whole tier is skipped, with one line saying what
+it needs; set ``LXD_TEST_REQUIRE_JUJU=1`` (CI's integration job does) to
+make that a failure instead of a skip.
 
-Each test module is one scenario on its own model: its tests are the steps,
-run in order, and once a step fails the later ones are skipped rather than
-piling up errors about a deployment that never came up. Models are
-destroyed afterwards unless ``LXD_TEST_KEEP_MODELS=1``; a failed scenario
-leaves ``juju status`` and the debug log in the work directory.
+The tests run on pytest-operator and python-libjuju: each test module is
+one scenario on the model pytest-operator's ``ops_test`` fixture creates for
+it, and its tests are the steps, in order. Every step is marked
+``abort_on_fail`` (``pytestmark`` in each module), so once one fails the
+later ones are reported as xfailed ("aborted") rather than piling up errors
+about a deployment that never came up; that scenario's ``juju status`` and
+debug log are then saved next to its bundle in ``ops_test.tmp_path``.
+pytest-operator's own options work as usual (``--keep-models``,
+``--model``, ``--controller``, ``--basetemp``...); models are destroyed
+afterwards with their storage.
 
-Why not pytest-operator: its releases (0.43.2 at the time of writing) pin
-``pytest-asyncio<0.23``, and every pytest-asyncio of that range breaks at
-collection on the pytest this project pins (9.x removed the fixture-manager
-internals it reads), so merely installing pytest-operator would break the
-tier. The two things it gave, an event loop for ``async def`` tests and a
-model per module, are the few lines below; python-libjuju (``juju``) does
-the rest, as it does inside pytest-operator.
+The skip happens before any of pytest-operator's fixtures run (they fail
+outright without the ``juju`` and ``charmcraft`` CLIs or a controller): the
+test modules are then not even collected. pytest-operator 0.43 (the latest)
+needs pytest-asyncio<0.23, which fails at collection on pytest 9 (it reads
+``FixtureManager._arg2fixturedefs``, gone there), hence pytest 8 in
+constraints.txt.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
-import inspect
 import json
 import os
-import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from tests.integration.helpers import Juju
+    from pytest_operator.plugin import OpsTest
 
 REPO = Path(__file__).resolve().parents[2]
 NEEDS = (
-    "needs a reachable Juju controller and python-libjuju "
+    "needs a reachable Juju controller, the juju and charmcraft CLIs and pytest-operator "
     "(`juju bootstrap localhost`, then `tox -e integration`)"
 )
+PROBLEM = pytest.StashKey[str | None]()
 
 
-def _controller_problem() -> str | None:
+def _controller_problem(controller: str | None) -> str | None:
     """Why the tier cannot run here, or None when a controller answers."""
-    if importlib.util.find_spec("juju") is None:
-        return "python-libjuju is not installed (run the tier with `tox -e integration`)"
-    if shutil.which("juju") is None:
-        return "the `juju` CLI is not on PATH (`sudo snap install juju`)"
+    if importlib.util.find_spec("pytest_operator") is None:
+        return "pytest-operator is not installed (run the tier with `tox -e integration`)"
+    for cli, install in (("juju", "juju"), ("charmcraft", "charmcraft --classic")):
+        if shutil.which(cli) is None:
+            return f"the `{cli}` CLI is not on PATH (`sudo snap install {install}`)"
     try:
         found = subprocess.run(
             ["juju", "controllers", "--format=json"],
@@ -63,18 +66,18 @@ def _controller_problem() -> str | None:
         )
         if found.returncode != 0:
             return f"`juju controllers` failed: {_first_line(found.stderr)}"
-        current = json.loads(found.stdout or "{}").get("current-controller")
+        current = controller or json.loads(found.stdout or "{}").get("current-controller")
         if not current:
             return "no current Juju controller (`juju bootstrap localhost` or `juju switch`)"
         answer = subprocess.run(
-            ["juju", "models", "--format=json"],
+            ["juju", "models", "--format=json", "--controller", current],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return "the current Juju controller did not answer within 60 s"
+        return "the Juju controller did not answer within 60 s"
     except ValueError:
         return "`juju controllers` printed something other than JSON"
     if answer.returncode != 0:
@@ -87,91 +90,48 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "(no message)"
 
 
-PROBLEM = _controller_problem()
-if PROBLEM:
-    # The test modules import python-libjuju: do not even collect them.
-    collect_ignore_glob = ["test_*.py"]
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path factory reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[PROBLEM] = _controller_problem(config.getoption("--controller", None))
+    # Test models' storage is test data: destroy it with the model.
+    if hasattr(config.option, "destroy_storage"):
+        config.option.destroy_storage = True
+    # The juju snap reads files (bundles) only under the home directory, so
+    # ops_test.tmp_path stays in the checkout: under tox's env directory, as
+    # pytest-operator would put it, or in .tox/integration without tox.
+    if config.option.basetemp is None:
+        env_dir = Path(os.environ.get("TOX_ENV_DIR") or REPO / ".tox" / "integration")
+        config.option.basetemp = env_dir / "tmp" / "pytest"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Without a controller the scenarios are not even collected, so neither
+    # python-libjuju nor pytest-operator's fixtures get to fail on it.
+    name = collection_path.name
+    if config.stash[PROBLEM] and name.startswith("test_") and name.endswith(".py"):
+        return True
+    return None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if PROBLEM and os.environ.get("LXD_TEST_REQUIRE_JUJU") == "1":
-        pytest.exit(f"integration tier {NEEDS}: {PROBLEM}", returncode=1)
+    problem = session.config.stash[PROBLEM]
+    if problem and os.environ.get("LXD_TEST_REQUIRE_JUJU") == "1":
+        pytest.exit(f"integration tier {NEEDS}: {problem}", returncode=1)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if PROBLEM:
-        terminalreporter.write_line(f"integration tier skipped: it {NEEDS}; {PROBLEM}")
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    problem = config.stash[PROBLEM]
+    if problem:
+        terminalreporter.write_line(f"integration tier skipped: it {NEEDS}; {problem}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A skipped tier is not a failure: nothing was collected on purpose.
-    if PROBLEM and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if session.config.stash[PROBLEM] and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.OK
 
 
-# --- async tests, one event loop ---------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One loop for the session: libjuju's connections live on it between tests."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(autouse=True)
-def _event_loop_for_async_tests(event_loop: asyncio.AbstractEventLoop) -> None:
-    """Makes ``event_loop`` available to `pytest_pyfunc_call` for every test."""
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests to completion on the session's loop."""
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    loop = pyfuncitem.funcargs["event_loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    wanted = inspect.signature(pyfuncitem.obj).parameters
-    loop.run_until_complete(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in wanted}))
-    return True
-
-
-# --- a scenario per module: steps in order, stop at the first failure -------------
-
-_FAILED_STEP: dict[str, str] = {}
-
-
-def _scenario(node: pytest.Item | pytest.Collector) -> str:
-    """The test module a node belongs to (its node id up to ``::``)."""
-    return node.nodeid.split("::", 1)[0]
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.failed:
-        _FAILED_STEP.setdefault(_scenario(item), item.name)
-    return report
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    failed = _FAILED_STEP.get(_scenario(item))
-    if failed:
-        pytest.skip(f"an earlier step of this scenario failed: {failed}")
-
-
 # --- charms and models ----------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def workdir() -> Path:
-    """Files for the juju CLI (bundles, diagnostics): inside the checkout, which the
-    juju snap can read when the checkout is under the home directory (not /tmp)."""
-    base = Path(os.environ.get("TOX_ENV_DIR") or REPO / ".tox" / "integration")
-    path = Path(os.environ.get("LXD_TEST_WORKDIR") or base / "tmp" / "juju")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -179,8 +139,9 @@ def charm_files() -> dict[str, Path]:
     """Every charm the scenarios deploy, packed for this machine's platform.
 
     Charms already packed (``scripts/pack --platform P all``, as CI does in
-    an earlier step) are used as they are; missing ones are packed here,
-    which needs charmcraft. ``LXD_TEST_PLATFORM`` picks another platform.
+    an earlier step) are used as they are; missing ones are packed here with
+    the project's own packing (charmcraft's monorepo support, so ``common``
+    ends up inside each charm). ``LXD_TEST_PLATFORM`` picks another platform.
     """
     from scripts.packing import PackingError, charmcraft
     from scripts.packing.projects import all_charms, host_platform
@@ -198,17 +159,23 @@ def charm_files() -> dict[str, Path]:
     return files
 
 
-@pytest.fixture(scope="module")
-def juju(
-    request: pytest.FixtureRequest, event_loop: asyncio.AbstractEventLoop, workdir: Path
-) -> Iterator[Juju]:
-    """A fresh model for the module's scenario, destroyed afterwards."""
-    from tests.integration.helpers import Juju
+# pytest-asyncio comes with pytest-operator; without them the tier is skipped
+# (see above), and this conftest must still load (e.g. `pytest tests` in the
+# unit env).
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
 
-    scenario = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.rsplit(".", 1)[-1].lower())
-    name = f"lxd-{scenario.removeprefix('test-')}-{os.urandom(2).hex()}"
-    model = event_loop.run_until_complete(Juju.create(name, workdir))
-    yield model
-    failed = _scenario(request.node) in _FAILED_STEP
-    keep = os.environ.get("LXD_TEST_KEEP_MODELS") == "1"
-    event_loop.run_until_complete(model.close(keep=keep, failed=failed))
+    @pytest_asyncio.fixture(scope="module", autouse=True)
+    async def scenario_model(ops_test: OpsTest) -> AsyncIterator[None]:
+        """Sets up the model ``ops_test`` made for the module; keeps diagnostics of a failure.
+
+        The model gets `MODEL_CONFIG`. When a step failed (the scenario was
+        aborted), ``juju status`` and the debug log are saved in
+        ``ops_test.tmp_path`` before pytest-operator destroys the model.
+        """
+        from tests.integration.helpers import MODEL_CONFIG, model, save_diagnostics
+
+        await model(ops_test).set_config(dict(MODEL_CONFIG))
+        yield
+        if ops_test.aborted:
+            await save_diagnostics(ops_test)

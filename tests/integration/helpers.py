@@ -1,15 +1,16 @@
 """What the integration tests do to a Juju model, in a few readable verbs.
 
-`Juju` wraps one model: python-libjuju for what it does well (watching
-status, units, actions, relations) and the ``juju`` CLI for what only the
-CLI does well (deploying a bundle exactly as an operator would, spaces,
-storage listings, task messages). Commands run on units go through
-``juju exec``; LXD is asked with ``lxc query``, which returns the REST API's
-own JSON rather than a table.
+Every verb takes pytest-operator's ``ops_test``, which holds the module's
+model: python-libjuju (``ops_test.model``) for what it does well (watching
+status, units, actions, relations) and the ``juju`` CLI (``ops_test.juju``,
+pointed at the same model) for what only the CLI does well (deploying a
+bundle exactly as an operator would, spaces, storage listings, task
+messages). Commands run on units go through ``juju exec``; LXD is asked with
+``lxc query``, which returns the REST API's own JSON rather than a table.
 
 The ``juju`` snap can only read files under the user's home directory, so
-every file handed to the CLI (bundles, action parameters) is written to
-``Juju.workdir``, which the fixtures place inside the checkout.
+every file handed to the CLI (bundles) is written to ``ops_test.tmp_path``,
+which ``conftest.py`` places inside the checkout.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import logging
 import os
 import shlex
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from juju.controller import Controller
 from juju.model import Model
+from pytest_operator.plugin import OpsTest
 
 from lxd_common.certs import fingerprint
 from scripts.packing import bundles
@@ -71,231 +72,225 @@ class ActionOutcome:
         return self.status == "completed"
 
 
-@dataclass
-class Juju:
-    """One model on the current controller, and the verbs the tests use on it."""
+def model(ops_test: OpsTest) -> Model:
+    """The module's model (``ops_test.model``, which is only None before the fixture ran)."""
+    assert ops_test.model is not None, "ops_test has no model"
+    return ops_test.model
 
-    controller: Controller
-    model: Model
-    name: str
-    workdir: Path
 
-    @classmethod
-    async def create(cls, name: str, workdir: Path) -> Juju:
-        """Add a fresh model called ``name`` on the current controller."""
-        controller = Controller()
-        await controller.connect()
-        model = await controller.add_model(name, config=dict(MODEL_CONFIG))
-        workdir.mkdir(parents=True, exist_ok=True)
-        return cls(controller, model, name, workdir)
+# --- the juju CLI ------------------------------------------------------------
 
-    async def close(self, *, keep: bool, failed: bool) -> None:
-        """Record what happened when a step failed, then destroy the model (unless kept)."""
-        if failed:
-            await self.save_diagnostics()
-        await self.model.disconnect()
+
+async def juju_cli(ops_test: OpsTest, *args: str) -> str:
+    """Run ``juju ARGS`` on the module's model; its stdout.
+
+    Raises:
+        CommandError: a non-zero exit, with juju's message.
+    """
+    code, out, err = await ops_test.juju(*args)
+    if code != 0:
+        raise CommandError(f"juju {' '.join(args)}: {(err or out).strip()}")
+    return str(out)
+
+
+def write_yaml(ops_test: OpsTest, filename: str, data: Mapping[str, Any]) -> Path:
+    """Write YAML where the juju snap can read it (the model's tmp_path, in the checkout)."""
+    path = ops_test.tmp_path / filename
+    path.write_text(yaml.safe_dump(dict(data), sort_keys=False))
+    return path
+
+
+async def deploy_bundle(
+    ops_test: OpsTest, bundle: Mapping[str, Any], *, trust: bool = False
+) -> None:
+    """``juju deploy`` a bundle, as an operator would."""
+    path = write_yaml(ops_test, "bundle.yaml", bundle)
+    await juju_cli(ops_test, "deploy", str(path), *(["--trust"] if trust else []))
+
+
+async def save_diagnostics(ops_test: OpsTest) -> None:
+    """Status and debug log in the model's tmp_path, which CI keeps as an artifact."""
+    for filename, args in (
+        ("juju-status.yaml", ["status", "--format=yaml", "--relations", "--storage"]),
+        ("juju-debug-log.txt", ["debug-log", "--replay", "--no-tail", "--level=DEBUG"]),
+    ):
         try:
-            if not keep:
-                await self.controller.destroy_models(
-                    self.name, destroy_storage=True, force=True, max_wait=600
-                )
-        finally:
-            await self.controller.disconnect()
+            output = await asyncio.wait_for(juju_cli(ops_test, *args), 300)
+        except (CommandError, asyncio.TimeoutError) as e:
+            output = f"could not collect: {e!r}"
+        (ops_test.tmp_path / filename).write_text(output)
 
-    async def save_diagnostics(self) -> None:
-        """Status and debug log in the workdir, which CI keeps as an artifact."""
-        for filename, args in (
-            ("status.yaml", ["status", "--format=yaml", "--relations", "--storage"]),
-            ("debug-log.txt", ["debug-log", "--replay", "--no-tail", "--level=DEBUG"]),
-        ):
-            try:
-                output = await self.cli(*args, timeout=300)
-            except (CommandError, asyncio.TimeoutError) as e:
-                output = f"could not collect: {e}"
-            (self.workdir / f"{self.name}-{filename}").write_text(output)
 
-    # --- the juju CLI --------------------------------------------------------
+async def spaces(
+    ops_test: OpsTest,
+) -> dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """Space name -> its subnets."""
+    data = json.loads(await juju_cli(ops_test, "spaces", "--format=json"))
+    found = {}
+    for space in data.get("spaces", []):
+        subnets = space.get("subnets") or {}
+        cidrs = subnets.keys() if isinstance(subnets, dict) else (s["cidr"] for s in subnets)
+        found[space["name"]] = [ipaddress.ip_network(cidr) for cidr in cidrs]
+    return found
 
-    async def cli(self, *args: str, timeout: float = 600) -> str:
-        """Run ``juju ARGS -m MODEL``; its stdout.
 
-        Raises:
-            CommandError: a non-zero exit, with juju's message.
-        """
-        process = await asyncio.create_subprocess_exec(
-            "juju",
-            *args,
-            "-m",
-            self.name,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+async def ensure_space(ops_test: OpsTest, name: str, cidr: str | None) -> None:
+    """Make sure a space exists in this model (spaces are per model), with ``cidr`` in it."""
+    if name in await spaces(ops_test):
+        return
+    if not cidr:
+        raise CommandError(f"space {name!r} does not exist and no subnet was given for it")
+    try:
+        await juju_cli(ops_test, "reload-spaces")  # LXD networks created after bootstrap
+    except CommandError as e:
+        logger.info("reload-spaces: %s", e)
+    await juju_cli(ops_test, "add-space", name, cidr)
+
+
+async def space_bindings(ops_test: OpsTest, *endpoints: str) -> dict[str, str]:
+    """Bindings asked for by ``LXD_TEST_<ENDPOINT>_SPACE`` (and ``..._SUBNET``), created here.
+
+    CI binds `https` to a space on a second LXD network, so the tests show
+    that listeners follow the binding and not the first address.
+    """
+    bindings = {}
+    for endpoint in endpoints:
+        space = os.environ.get(f"LXD_TEST_{endpoint.upper()}_SPACE")
+        if space:
+            subnet = os.environ.get(f"LXD_TEST_{endpoint.upper()}_SUBNET")
+            await ensure_space(ops_test, space, subnet)
+            bindings[endpoint] = space
+    return bindings
+
+
+async def storage_location(ops_test: OpsTest, unit: str, storage: str) -> str:
+    """Where a unit's storage instance is attached (``/dev/loop3``)."""
+    data = json.loads(await juju_cli(ops_test, "storage", "--format=json"))
+    for storage_id, info in (data.get("storage") or {}).items():
+        if not storage_id.startswith(f"{storage}/"):
+            continue
+        attachment = ((info.get("attachments") or {}).get("units") or {}).get(unit)
+        if attachment and attachment.get("location"):
+            return str(attachment["location"])
+    raise CommandError(f"no {storage} storage attached to {unit}: {data}")
+
+
+# --- units -------------------------------------------------------------------
+
+
+async def run_on_unit(ops_test: OpsTest, unit: str, command: str, *, timeout: float = 300) -> str:
+    """Run a shell command on a unit (``juju exec``, in a hook context); its stdout.
+
+    Raises:
+        CommandError: a non-zero exit, with the command's stderr.
+    """
+    action = await model(ops_test).units[unit].run(command, timeout=timeout, block=True)
+    results = action.results
+    code = int(results.get("return-code", results.get("Code", 0)))
+    if code != 0:
+        stderr = results.get("stderr", results.get("Stderr", ""))
+        raise CommandError(f"{unit}: {command!r} exited {code}: {stderr.strip()}")
+    return str(results.get("stdout", results.get("Stdout", "")))
+
+
+async def lxc(ops_test: OpsTest, unit: str, *args: str) -> str:
+    """Run the snap's ``lxc`` on a unit; its stdout."""
+    quoted = " ".join(shlex.quote(arg) for arg in args)
+    return await run_on_unit(ops_test, unit, f"PATH=/snap/bin:$PATH lxc {quoted}")
+
+
+async def lxc_query(ops_test: OpsTest, unit: str, path: str) -> Any:
+    """Ask the unit's LXD for an API path (``/1.0/cluster/members?recursion=1``)."""
+    return json.loads(await lxc(ops_test, unit, "query", path))
+
+
+async def bind_address(ops_test: OpsTest, unit: str, endpoint: str) -> str:
+    """The address Juju gives the unit for an endpoint, in its bound space."""
+    return (await run_on_unit(ops_test, unit, f"network-get {endpoint} --bind-address")).strip()
+
+
+async def run_action(ops_test: OpsTest, unit: str, action: str, **params: str) -> ActionOutcome:
+    """Run an action and wait for it; a failure is returned, not raised."""
+    started = await model(ops_test).units[unit].run_action(action, **params)
+    finished = await started.wait()
+    message = ""
+    if finished.status != "completed":
+        task: dict[str, Any] = json.loads(
+            await juju_cli(ops_test, "show-task", started.entity_id, "--format=json")
         )
+        if "status" not in task and len(task) == 1:  # keyed by task id
+            task = next(iter(task.values()))
+        message = str(task.get("message", ""))
+    return ActionOutcome(finished.status, dict(finished.results), message)
+
+
+async def action_results(
+    ops_test: OpsTest, unit: str, action: str, **params: str
+) -> dict[str, Any]:
+    """Run an action that must succeed; its results."""
+    outcome = await run_action(ops_test, unit, action, **params)
+    if not outcome.ok:
+        raise CommandError(f"{unit} {action} {outcome.status}: {outcome.message}")
+    return outcome.results
+
+
+async def leader(ops_test: OpsTest, app: str) -> str:
+    """The name of the application's leader unit."""
+    for unit in model(ops_test).applications[app].units:
+        if await unit.is_leader_from_status():
+            return str(unit.name)
+    raise CommandError(f"{app} has no leader")
+
+
+def units(ops_test: OpsTest, app: str) -> list[str]:
+    """The application's unit names, sorted by number."""
+    names = [unit.name for unit in model(ops_test).applications[app].units]
+    return sorted(names, key=lambda name: int(name.split("/")[1]))
+
+
+def status_message(ops_test: OpsTest, unit: str) -> tuple[str, str]:
+    """A unit's workload status and message."""
+    entity = model(ops_test).units[unit]
+    return entity.workload_status, entity.workload_status_message
+
+
+# --- waiting -----------------------------------------------------------------
+
+
+async def settle(
+    ops_test: OpsTest,
+    *apps: str,
+    status: str | None = "active",
+    timeout: float = SETTLE_TIMEOUT,
+    **kw: Any,
+) -> None:
+    """Wait until the apps' units are idle (and in ``status``)."""
+    await model(ops_test).wait_for_idle(
+        apps=list(apps), status=status, timeout=timeout, idle_period=30, **kw
+    )
+
+
+async def wait_until(
+    what: str, check: Callable[[], Awaitable[bool]], *, timeout: float = SETTLE_TIMEOUT
+) -> None:
+    """Poll an async ``check()`` every 10 s until it returns true.
+
+    Raises:
+        AssertionError: still false after ``timeout`` seconds, naming ``what``.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
         try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout)
-        except asyncio.TimeoutError:
-            process.kill()
-            raise
-        if process.returncode != 0:
-            raise CommandError(f"juju {' '.join(args)}: {err.decode().strip()}")
-        return out.decode()
-
-    def write(self, filename: str, data: Mapping[str, Any]) -> Path:
-        """Write YAML where the juju snap can read it."""
-        path = self.workdir / f"{self.name}-{filename}"
-        path.write_text(yaml.safe_dump(dict(data), sort_keys=False))
-        return path
-
-    async def deploy_bundle(self, bundle: Mapping[str, Any], *, trust: bool = False) -> None:
-        """``juju deploy`` a bundle, as an operator would."""
-        path = self.write("bundle.yaml", bundle)
-        args = ["deploy", str(path)] + (["--trust"] if trust else [])
-        await self.cli(*args, timeout=DEPLOY_TIMEOUT)
-
-    async def spaces(self) -> dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
-        """Space name -> its subnets."""
-        data = json.loads(await self.cli("spaces", "--format=json"))
-        found = {}
-        for space in data.get("spaces", []):
-            subnets = space.get("subnets") or {}
-            cidrs = subnets.keys() if isinstance(subnets, dict) else (s["cidr"] for s in subnets)
-            found[space["name"]] = [ipaddress.ip_network(cidr) for cidr in cidrs]
-        return found
-
-    async def ensure_space(self, name: str, cidr: str | None) -> None:
-        """Make sure a space exists in this model (spaces are per model), with ``cidr`` in it."""
-        if name in await self.spaces():
-            return
-        if not cidr:
-            raise CommandError(f"space {name!r} does not exist and no subnet was given for it")
-        try:
-            await self.cli("reload-spaces")  # discover LXD networks created after bootstrap
+            if await check():
+                return
         except CommandError as e:
-            logger.info("reload-spaces: %s", e)
-        await self.cli("add-space", name, cidr)
-
-    async def space_bindings(self, *endpoints: str) -> dict[str, str]:
-        """Bindings asked for by ``LXD_TEST_<ENDPOINT>_SPACE`` (and ``..._SUBNET``), created here.
-
-        CI binds `https` to a space on a second LXD network, so the tests
-        show that listeners follow the binding and not the first address.
-        """
-        bindings = {}
-        for endpoint in endpoints:
-            space = os.environ.get(f"LXD_TEST_{endpoint.upper()}_SPACE")
-            if space:
-                await self.ensure_space(
-                    space, os.environ.get(f"LXD_TEST_{endpoint.upper()}_SUBNET")
-                )
-                bindings[endpoint] = space
-        return bindings
-
-    async def storage_location(self, unit: str, storage: str) -> str:
-        """Where a unit's storage instance is attached (``/dev/loop3``)."""
-        data = json.loads(await self.cli("storage", "--format=json"))
-        for storage_id, info in (data.get("storage") or {}).items():
-            if not storage_id.startswith(f"{storage}/"):
-                continue
-            attachment = ((info.get("attachments") or {}).get("units") or {}).get(unit)
-            if attachment and attachment.get("location"):
-                return str(attachment["location"])
-        raise CommandError(f"no {storage} storage attached to {unit}: {data}")
-
-    # --- units -----------------------------------------------------------------
-
-    async def exec(self, unit: str, command: str, *, timeout: float = 300) -> str:
-        """Run a shell command on a unit (in a hook context); its stdout.
-
-        Raises:
-            CommandError: a non-zero exit, with the command's stderr.
-        """
-        action = await self.model.units[unit].run(command, timeout=timeout, block=True)
-        results = action.results
-        code = int(results.get("return-code", results.get("Code", 0)))
-        if code != 0:
-            stderr = results.get("stderr", results.get("Stderr", ""))
-            raise CommandError(f"{unit}: {command!r} exited {code}: {stderr.strip()}")
-        return str(results.get("stdout", results.get("Stdout", "")))
-
-    async def lxc(self, unit: str, *args: str) -> str:
-        """Run the snap's ``lxc`` on a unit; its stdout."""
-        quoted = " ".join(shlex.quote(arg) for arg in args)
-        return await self.exec(unit, f"PATH=/snap/bin:$PATH lxc {quoted}")
-
-    async def lxc_query(self, unit: str, path: str) -> Any:
-        """Ask the unit's LXD for an API path (``/1.0/cluster/members?recursion=1``)."""
-        return json.loads(await self.lxc(unit, "query", path))
-
-    async def bind_address(self, unit: str, endpoint: str) -> str:
-        """The address Juju gives the unit for an endpoint, in its bound space."""
-        return (await self.exec(unit, f"network-get {endpoint} --bind-address")).strip()
-
-    async def run_action(self, unit: str, action: str, **params: str) -> ActionOutcome:
-        """Run an action and wait for it; a failure is returned, not raised."""
-        started = await self.model.units[unit].run_action(action, **params)
-        finished = await started.wait()
-        message = ""
-        if finished.status != "completed":
-            task: dict[str, Any] = json.loads(
-                await self.cli("show-task", started.entity_id, "--format=json")
-            )
-            if "status" not in task and len(task) == 1:  # keyed by task id
-                task = next(iter(task.values()))
-            message = str(task.get("message", ""))
-        return ActionOutcome(finished.status, dict(finished.results), message)
-
-    async def action_results(self, unit: str, action: str, **params: str) -> dict[str, Any]:
-        """Run an action that must succeed; its results."""
-        outcome = await self.run_action(unit, action, **params)
-        if not outcome.ok:
-            raise CommandError(f"{unit} {action} {outcome.status}: {outcome.message}")
-        return outcome.results
-
-    # --- waiting ---------------------------------------------------------------
-
-    async def settle(
-        self, *apps: str, status: str | None = "active", timeout: float = SETTLE_TIMEOUT, **kw: Any
-    ) -> None:
-        """Wait until the apps' units are idle (and in ``status``)."""
-        await self.model.wait_for_idle(
-            apps=list(apps), status=status, timeout=timeout, idle_period=30, **kw
-        )
-
-    async def wait_until(self, what: str, check: Any, *, timeout: float = SETTLE_TIMEOUT) -> None:
-        """Poll an async ``check()`` every 10 s until it returns true.
-
-        Raises:
-            AssertionError: still false after ``timeout`` seconds, naming ``what``.
-        """
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            try:
-                if await check():
-                    return
-            except CommandError as e:
-                logger.info("waiting for %s: %s", what, e)
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-            await asyncio.sleep(10)
-
-    async def leader(self, app: str) -> str:
-        """The name of the application's leader unit."""
-        for unit in self.model.applications[app].units:
-            if await unit.is_leader_from_status():
-                return str(unit.name)
-        raise CommandError(f"{app} has no leader")
-
-    def units(self, app: str) -> list[str]:
-        """The application's unit names, sorted by number."""
-        names = [unit.name for unit in self.model.applications[app].units]
-        return sorted(names, key=lambda name: int(name.split("/")[1]))
-
-    def status_message(self, unit: str) -> tuple[str, str]:
-        """A unit's workload status and message."""
-        entity = self.model.units[unit]
-        return entity.workload_status, entity.workload_status_message
+            logger.info("waiting for %s: %s", what, e)
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(10)
 
 
-# --- bundles and certificates ----------------------------------------------------
+# --- bundles and certificates ------------------------------------------------
 
 
 def bundle_for_test(
@@ -346,6 +341,7 @@ def trusted_by(address: str, certificate: str, private_key: str, workdir: Path) 
     Blocking (pylxd); call it with ``asyncio.to_thread``. The server's own
     certificate is checked separately (`presented_fingerprint`): LXD's is
     self-signed and names no network address, so TLS verification is off.
+    ``workdir`` (``ops_test.tmp_path``) holds the client's certificate files.
     """
     import warnings
 
