@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     ClusterError,
+    LxdApiError,
     MemberExistsError,
     MemberHasInstancesError,
     MemberNotFoundError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import pylxd
 
 DEFAULT_PROJECT = "default"
+NOT_CLUSTERED = "Server is not clustered"
 _ZONE = re.compile(r"[+-]\d{2}:\d{2}")
 
 
@@ -181,10 +183,17 @@ class Cluster:
         return retry_transient(self._members)
 
     def _members(self) -> list[ClusterMember]:
-        if not self.enabled:
-            return []
-        with translate_errors("listing cluster members"):
-            response = self._client.api.cluster.members.get(params={"recursion": "1"})
+        # One request, not two: a standalone LXD (5.0) answers this one with
+        # 500 "Server is not clustered" rather than an empty list.
+        doing = "listing cluster members"
+        try:
+            with translate_errors(doing):
+                response = self._client.api.cluster.members.get(params={"recursion": "1"})
+            metadata = check(response, doing)["metadata"] or []
+        except LxdApiError as e:
+            if NOT_CLUSTERED in str(e):
+                return []
+            raise
         return [
             ClusterMember(
                 name=m["server_name"],
@@ -193,7 +202,7 @@ class Cluster:
                 roles=list(m.get("roles") or []),
                 message=m.get("message", ""),
             )
-            for m in check(response, "listing cluster members")["metadata"] or []
+            for m in metadata
         ]
 
     def add_join_token(self, server_name: str) -> JoinToken:

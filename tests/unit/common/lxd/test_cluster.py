@@ -285,8 +285,21 @@ def test_state_of_a_standalone_daemon(lxd, reply, cluster) -> None:
     assert cluster.enabled is False
     assert cluster.server_name == ""
     assert cluster.member_config() == []
+    # LXD 5.0's answer to listing the members of a standalone daemon.
+    lxd.on("GET", MEMBERS, reply.error(500, "Server is not clustered"))
     assert cluster.members() == []
-    assert lxd.requests("GET", MEMBERS) == []
+
+
+def test_members_is_one_request(lxd, reply, cluster, clustered) -> None:
+    """Hooks list members often: no separate GET /1.0/cluster first."""
+    assert [m.name for m in cluster.members()] == ["m1", "m2"]
+    assert [c.path for c in lxd.calls] == [MEMBERS]
+
+
+def test_members_refused_for_another_reason(lxd, reply, cluster) -> None:
+    lxd.on("GET", MEMBERS, reply.error(403, "not authorized"))
+    with pytest.raises(LxdApiError, match="listing cluster members: not authorized"):
+        cluster.members()
 
 
 def test_members_with_status(lxd, reply, cluster, clustered) -> None:
@@ -568,7 +581,7 @@ def test_remove_unknown_member(lxd, cluster, clustered) -> None:
 
 
 def test_remove_member_of_a_standalone_daemon_is_not_found(lxd, reply, cluster) -> None:
-    lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
+    lxd.on("GET", MEMBERS, reply.error(500, "Server is not clustered"))
     with pytest.raises(MemberNotFoundError):
         cluster.remove_member("m1")
 
