@@ -135,10 +135,12 @@ def plan_leader(
             if unit in app.tokens:
                 plan.drop_tokens.append(unit)
             continue
+        token = app.tokens.get(unit)
+        if hostname in lxd_members and hostname not in taken and token:
+            continue  # LXD took its join; its `joined` has not reached us yet
         if hostname in taken or hostname in lxd_members:
             plan.collisions[unit] = hostname
             continue
-        token = app.tokens.get(unit)
         if token and bag.get(EXPIRED_TOKEN) != token:
             continue  # a usable token is on its way
         plan.issue.append(Waiting(unit, hostname))

@@ -24,6 +24,7 @@ from lxd_charm.host import Host
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
 from lxd_common.errors import (
+    ClusterError,
     LxdApiError,
     MemberExistsError,
     MemberHasInstancesError,
@@ -167,18 +168,25 @@ class ClusterPeer:
         """Issue tokens to every waiting unit, confirm joins, remove departed members."""
         app.leader_joining = ""  # a member leads: no deputy is needed any more
         present = {unit.name for unit in peer.units} | {self._unit.name}
+        present.discard(departing_unit or "")
         for unit, member in app.members.items():
             # A departed unit's member leaves, also when its departure reached an
             # earlier leader (or this one missed the hook): the databag is the record.
-            if unit == departing_unit or unit not in present:
+            if unit not in present:
                 app.removing.setdefault(unit, member)
-        self._remove_departed(lxd, app)
+        lxd_members = {m.name for m in lxd.cluster.members()}
+        for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
+            app.removing.setdefault(unit, member)
+        leaving = len(app.removing)
+        refused = self._remove_departed(lxd, app)
+        if len(app.removing) < leaving:
+            lxd_members = {m.name for m in lxd.cluster.members()}
         units = {
             unit.name: dict(peer.data[unit])
             for unit in peer.units
             if unit.name != departing_unit and unit.name not in app.removing
         }
-        plan = cluster.plan_leader(app, units, {m.name for m in lxd.cluster.members()})
+        plan = cluster.plan_leader(app, units, lxd_members)
         app.members.update(plan.confirm)
         for unit in plan.drop_tokens:
             self._drop_token(app, unit)
@@ -191,6 +199,8 @@ class ClusterPeer:
             secret.grant(peer, unit=self._model.get_unit(waiting.unit))
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
+        if refused:
+            raise BlockedError(refused[0])  # after the joins: those need not wait for it
         if plan.collisions:
             unit, name = sorted(plan.collisions.items())[0]
             raise BlockedError(
@@ -203,8 +213,29 @@ class ClusterPeer:
                 "upgrade every unit to the same charm revision"
             )
 
-    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> None:
-        """Remove members whose units left; a member with instances stays, and says why."""
+    def _joined_unconfirmed(
+        self, app: cluster.AppView, present: set[str], lxd_members: set[str]
+    ) -> dict[str, str]:
+        """Members of units that left after LXD took their join, before we confirmed it.
+
+        Such a unit is in no `members` entry, and its databag is gone with it;
+        the token the leader issued says which member name it joined as.
+        """
+        found = {}
+        for unit, secret_id in app.tokens.items():
+            if not secret_id or unit in present or unit in app.members:
+                continue
+            try:
+                token = self._model.get_secret(id=secret_id).get_content(refresh=True)["token"]
+                name = decode_join_token(token).server_name
+            except (ops.SecretNotFoundError, ops.ModelError, KeyError, ClusterError):
+                continue
+            if name in lxd_members:
+                found[unit] = name
+        return found
+
+    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> list[str]:
+        """Remove members whose units left; returns why members with instances stay."""
         refused = []
         for unit, member in sorted(app.removing.items()):
             try:
@@ -217,8 +248,7 @@ class ClusterPeer:
             app.members.pop(unit, None)
             del app.removing[unit]
             self._drop_token(app, unit)
-        if refused:
-            raise BlockedError(refused[0])
+        return refused
 
     def _drop_token(self, app: cluster.AppView, unit: str) -> None:
         secret_id = app.tokens.pop(unit, None)

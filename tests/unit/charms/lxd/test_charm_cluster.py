@@ -538,12 +538,6 @@ def test_hostname_already_in_use_blocks_and_gets_no_token(deployment: Deployment
     assert deployment.token_secret(2).remote_grants == {PEER_ID: frozenset({"lxd/2"})}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a unit whose join LXD has accepted but whose `joined` has not reached the leader "
-    "yet is taken for a hostname collision: the leader blocks, telling the operator to "
-    "rename a machine that is fine, although it holds that unit's token for that very name",
-)
 def test_join_in_flight_is_not_taken_for_a_hostname_collision(deployment: Deployment) -> None:
     first = bootstrapped(deployment)
     deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
@@ -630,12 +624,6 @@ def test_waiting_unit_that_departs_loses_its_token(deployment: Deployment) -> No
     assert deployment.app_secrets == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a removal LXD refuses (instances left on the member) raises before the leader "
-    "issues tokens or confirms joins, so no unit can join until the operator empties the "
-    "departed member, not even one meant to take over its instances",
-)
 def test_refused_removal_does_not_hold_up_joins(deployment: Deployment) -> None:
     a, _ = formed(deployment, 2)
     a.lxd.cluster.launch("keepme", target="node-b")
@@ -648,11 +636,6 @@ def test_refused_removal_does_not_hold_up_joins(deployment: Deployment) -> None:
     assert decode_join_token(deployment.token_of(2)).server_name == "node-c"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a unit that joined LXD but departed before the leader saw its `joined` is in "
-    "neither `members` nor the departing unit's bag, so its LXD member is never removed",
-)
 def test_unit_that_departs_before_its_join_is_confirmed_leaves_no_member(
     deployment: Deployment,
 ) -> None:

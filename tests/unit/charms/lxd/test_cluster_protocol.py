@@ -84,6 +84,16 @@ def test_hostname_collision(lxd_members: set[str]) -> None:
     assert ("lxd/2" in plan.collisions) == ("a2" in lxd_members)
 
 
+def test_a_join_in_flight_is_not_a_collision() -> None:
+    """LXD lists the member before the unit's `joined` reaches the leader."""
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:b"})
+    plan = plan_leader(app, {"lxd/1": announce("b")}, {"a", "b"})
+    assert plan.collisions == {} and plan.issue == [] and plan.confirm == {}
+    # Without a token of ours for it, the same name is somebody else's member.
+    plan = plan_leader(AppView(members={"lxd/0": "a"}), {"lxd/1": announce("b")}, {"a", "b"})
+    assert plan.collisions == {"lxd/1": "b"}
+
+
 def test_other_versions_are_not_served() -> None:
     plan = plan_leader(
         AppView(members={"lxd/0": "a"}), {"lxd/1": {"version": "2.0", "hostname": "b"}}, {"a"}
