@@ -15,6 +15,7 @@ Not part of the test suite: timings belong here, not in assertions.
 from __future__ import annotations
 
 import argparse
+import logging
 import platform
 import statistics
 import tempfile
@@ -39,12 +40,29 @@ def floor(daemons: list[LxdDaemon]) -> float:
     return elapsed
 
 
-def charm_driven(size: int) -> tuple[float, int, int]:
-    """Seconds, hooks and leader hooks for the charm's units to form the cluster."""
+class TokenRounds(logging.Handler):
+    """Counts the leader hooks that issued join tokens (the charm logs each token)."""
+
+    def __init__(self, units: LxdUnits) -> None:
+        super().__init__(logging.INFO)
+        self.units = units
+        self.hooks: set[int] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("issued a join token for"):
+            self.hooks.add(len(self.units.sim.hooks))
+
+
+def charm_driven(size: int) -> tuple[float, int, int, int]:
+    """Seconds, hooks, leader hooks and token rounds for the charm's units to form the cluster."""
     patch = pytest.MonkeyPatch()
+    charm_log = logging.getLogger("lxd_charm")
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
+        units = LxdUnits(pool, Path(scratch), patch)
+        rounds = TokenRounds(units)
+        charm_log.addHandler(rounds)
+        charm_log.setLevel(logging.INFO)
         try:
-            units = LxdUnits(pool, Path(scratch), patch)
             units.add(size)  # daemons start here, before the clock
             started = time.perf_counter()
             hooks = units.sim.settle()
@@ -54,15 +72,16 @@ def charm_driven(size: int) -> tuple[float, int, int]:
             assert len(units.daemon(leader.name).client().cluster.members()) == size
             leader_hooks = sum(1 for unit, _ in units.sim.hooks if unit == leader.name)
         finally:
+            charm_log.removeHandler(rounds)
             patch.undo()
-    return elapsed, hooks, leader_hooks
+    return elapsed, hooks, leader_hooks, len(rounds.hooks)
 
 
 def measure(size: int, repeat: int) -> dict[str, float]:
     """Median figures over ``repeat`` runs of each."""
-    charm, floors, hooks, leader_hooks = [], [], 0, 0
+    charm, floors, hooks, leader_hooks, rounds = [], [], 0, 0, 0
     for _ in range(repeat):
-        seconds, hooks, leader_hooks = charm_driven(size)
+        seconds, hooks, leader_hooks, rounds = charm_driven(size)
         charm.append(seconds)
         with DaemonPool() as pool:
             floors.append(floor(pool.start(size)))
@@ -71,6 +90,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
         "size": size,
         "hooks": hooks,
         "leader_hooks": leader_hooks,
+        "rounds": rounds,
         "charm_s": charm_s,
         "floor_s": floor_s,
         "ratio": charm_s / floor_s,
@@ -80,13 +100,14 @@ def measure(size: int, repeat: int) -> dict[str, float]:
 def table(rows: list[dict[str, float]]) -> str:
     """The figures as a markdown table."""
     lines = [
-        "| members | hooks (all units) | leader hooks | charm-driven (s) "
-        "| floor: lxd init --preseed (s) | ratio |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| members | hooks (all units) | leader hooks | leader hooks issuing tokens "
+        "| charm-driven (s) | floor: lxd init --preseed (s) | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         lines.append(
             f"| {row['size']:.0f} | {row['hooks']:.0f} | {row['leader_hooks']:.0f} | "
+            f"{row['rounds']:.0f} | "
             f"{row['charm_s']:.2f} | {row['floor_s']:.2f} | {row['ratio']:.2f} |"
         )
     return "\n".join(lines)
