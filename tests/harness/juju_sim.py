@@ -309,11 +309,41 @@ class Sim:
     def add_unit(self) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.
 
+        Use `add_units` to model several units arriving together.
+
         Juju's order for a new unit: install, relation-created, leader-elected
         (the first unit is made leader), config-changed, start. Then each
         existing peer and the new unit each get relation-joined followed by
         relation-changed for the other. Nothing runs until `settle`.
         """
+        unit = self._new_unit()
+        self._enter_scope(unit, [u for u in self._live_units() if u is not unit])
+        return unit
+
+    def add_units(
+        self, count: int, before_each: Callable[[], None] | None = None
+    ) -> list[SimUnit]:
+        """Add several units at once, as `juju deploy -n` or `juju add-unit -n` does.
+
+        Juju provisions the new machines side by side and runs relation hooks
+        on a unit only after its start hook, so every new unit's first hooks
+        are queued before the relation hooks between the units; by the time
+        those run, the new units have all run install to start.
+        ``before_each`` runs before each unit is created (e.g. to pick the
+        machine whose bindings it gets).
+        """
+        existing = self._live_units()
+        units = []
+        for _ in range(count):
+            if before_each is not None:
+                before_each()
+            units.append(self._new_unit())
+        for index, unit in enumerate(units):
+            self._enter_scope(unit, existing + units[:index])
+        return units
+
+    def _new_unit(self) -> SimUnit:
+        """Create a unit and queue its first hooks (install ... start)."""
         number = self._next_number
         self._next_number += 1  # Juju never reuses a unit number
         name = f"{self.app}/{number}"
@@ -332,12 +362,13 @@ class Sim:
             self._queue_hook(_Hook(name, "leader_elected"))
         self._queue_hook(_Hook(name, "config_changed"))
         self._queue_hook(_Hook(name, "start"))
-        for other in self._live_units():
-            if other.name == name:
-                continue
+        return unit
+
+    def _enter_scope(self, unit: SimUnit, peers: Iterable[SimUnit]) -> None:
+        """Queue relation-joined/changed both ways between `unit` and each peer."""
+        for other in peers:
             self._queue_join(unit, other)
             self._queue_join(other, unit)
-        return unit
 
     def remove_unit(self, name: str) -> None:
         """Queue a unit's departure, as `juju remove-unit` does.

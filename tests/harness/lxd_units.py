@@ -88,14 +88,18 @@ class LxdUnits:
         )
 
     def add(self, count: int = 1, hostname: str | None = None) -> list[SimUnit]:
-        """Start ``count`` daemons and add a unit for each (hooks queued, not run).
+        """Start ``count`` daemons and add a unit for each, together (hooks queued, not run).
 
         Unit ``lxd/N`` calls itself ``nodeN`` unless ``hostname`` says otherwise.
         """
-        units = []
-        for daemon in self.pool.start(count):
-            self._arriving = daemon  # add_unit asks for the new unit's bindings
-            unit = self.sim.add_unit()
+        started = self.pool.start(count)
+        daemons = iter(started)
+
+        def arriving() -> None:
+            self._arriving = next(daemons)  # the sim asks for the new unit's bindings
+
+        units = self.sim.add_units(count, before_each=arriving)
+        for unit, daemon in zip(units, started, strict=True):
             self.daemons[unit.number] = daemon
             self.hosts[unit.number] = self.host_module.Host(
                 snap=LxdSnap(FakeSnapd()),
@@ -103,7 +107,6 @@ class LxdUnits:
                 state_dir=self.root / f"state-{unit.number}",
                 hostname=hostname or f"node{unit.number}",
             )
-            units.append(unit)
         return units
 
     def daemon(self, unit: str) -> LxdDaemon:

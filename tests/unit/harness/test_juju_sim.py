@@ -249,6 +249,26 @@ def test_first_hooks_follow_juju_order() -> None:
     ]
 
 
+def test_units_added_together_start_before_their_relation_hooks() -> None:
+    """`juju deploy -n 3`: machines come up side by side, then the units meet."""
+    sim = Sim(Toy, context=CONTEXT)
+    arrived: list[int] = []
+    sim.add_units(3, before_each=lambda: arrived.append(len(sim.units)))
+    assert arrived == [0, 1, 2]
+    relation_hooks = {"cluster_relation_joined", "cluster_relation_changed"}
+    first = [(u, e) for u, e in sim.pending if e not in relation_hooks]
+    assert sim.pending[: len(first)] == first, "every unit's first hooks come first"
+    assert len(first) == 5 + 4 + 4
+    joins = [(u, e) for u, e in sim.pending if e == "cluster_relation_joined"]
+    assert len(joins) == 6  # each of the 3 pairs, both ways
+    sim.settle()
+    assert {name: sorted(u.joined) for name, u in sim.units.items()} == {
+        "app/0": ["app/1", "app/2"],
+        "app/1": ["app/0", "app/2"],
+        "app/2": ["app/0", "app/1"],
+    }
+
+
 def test_app_bag_changes_reach_peers_without_a_remote_unit() -> None:
     make_sim(3)
 
