@@ -50,6 +50,8 @@ def test_three_units_form_a_cluster(lxd_units: LxdUnits) -> None:
     assert statuses(lxd_units)["lxd/0"][1].startswith(
         "cluster: 3/3 members online, 3 units; cluster on "
     )
+    # Only the leader counts: the others skip peer events, so their count would go stale.
+    assert statuses(lxd_units)["lxd/2"][1].startswith("cluster: member node2; cluster on ")
     # No join token ever went into relation data.
     everything = json.dumps([lxd_units.sim.app_data, lxd_units.sim.unit_data])
     assert 'secret":' not in everything and "eyJ" not in everything

@@ -141,10 +141,11 @@ class LxdCharm(ops.CharmBase):
             return
         try:
             with self.host.lxd() as lxd:
-                if self.config.get("mode") == "cluster":
+                clustered = self.config.get("mode") == "cluster"
+                if clustered:
                     self._stored.cluster_summary = self._cluster_peer().summary(lxd)
-                else:
-                    lxd.server_info()
+                if not (clustered and self.unit.is_leader()):
+                    lxd.server_info()  # the leader's member count already asked LXD
         except LxdError as e:
             self._set_problem("waiting", f"LXD is not answering: {e}")
 

@@ -131,10 +131,16 @@ class ClusterPeer:
         )
 
     def summary(self, lxd: LxdClient) -> str:
-        """How many members are online of how many units, for the unit status."""
+        """For the unit status: the leader counts members online and units.
+
+        Other members only name themselves: they skip peer events (see
+        charm.py), so a count of theirs would go stale after every change.
+        """
         peer = self.relation
         if not self._record.initialised or peer is None:
             return ""
+        if not self._unit.is_leader():
+            return f"member {self._host.hostname}"
         members = lxd.cluster.members()
         online = sum(1 for m in members if m.online)
         return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
