@@ -30,7 +30,7 @@ from lxd_common.errors import (
     MemberHasInstancesError,
     MemberNotFoundError,
 )
-from lxd_common.lxd import LxdClient, decode_join_token
+from lxd_common.lxd import ClusterMember, LxdClient, decode_join_token
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class ClusterPeer:
             app = cluster.AppView.read(peer.data[self._app])
         except cluster.ProtocolError as e:
             raise BlockedError(f"cluster relation: {e}") from None
+        listed: list[ClusterMember] | None = None
         if self._unit.is_leader():
             try:
                 if not self._record.initialised and not app.members:
@@ -106,7 +107,7 @@ class ClusterPeer:
                     app.member_config = lxd.cluster.member_config()
                 if not self._record.initialised:
                     self._join_as_leader(lxd, peer, app, address)
-                self._lead(lxd, peer, app, departing_unit)
+                listed = self._lead(lxd, peer, app, departing_unit)
             finally:
                 peer.data[self._app].update(app.write())
         elif not self._record.initialised:
@@ -114,7 +115,7 @@ class ClusterPeer:
             self._join(lxd, peer, app, address, step)
         else:
             self._deputise(lxd, peer, app)
-        self._record.cluster_summary = self.summary(lxd)
+        self._record.cluster_summary = self.summary(lxd, listed)
 
     def deputy_work(self) -> bool:
         """Whether a member that is not the leader has anything to do for a peer change.
@@ -130,18 +131,20 @@ class ClusterPeer:
             or peer.data[self._unit].get(cluster.LEADER_TOKEN)
         )
 
-    def summary(self, lxd: LxdClient) -> str:
+    def summary(self, lxd: LxdClient, members: list[ClusterMember] | None = None) -> str:
         """For the unit status: the leader counts members online and units.
 
         Other members only name themselves: they skip peer events (see
         charm.py), so a count of theirs would go stale after every change.
+        ``members`` is a listing this hook already made, to save asking again.
         """
         peer = self.relation
         if not self._record.initialised or peer is None:
             return ""
         if not self._unit.is_leader():
             return f"member {self._host.hostname}"
-        members = lxd.cluster.members()
+        if members is None:
+            members = lxd.cluster.members()
         online = sum(1 for m in members if m.online)
         return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
 
@@ -170,8 +173,12 @@ class ClusterPeer:
         peer: ops.Relation,
         app: cluster.AppView,
         departing_unit: str | None,
-    ) -> None:
-        """Issue tokens to every waiting unit, confirm joins, remove departed members."""
+    ) -> list[ClusterMember]:
+        """Issue tokens to every waiting unit, confirm joins, remove departed members.
+
+        Returns LXD's member listing after the removals (issuing tokens and
+        confirming joins do not change it).
+        """
         app.leader_joining = ""  # a member leads: no deputy is needed any more
         present = {unit.name for unit in peer.units} | {self._unit.name}
         present.discard(departing_unit or "")
@@ -180,13 +187,15 @@ class ClusterPeer:
             # earlier leader (or this one missed the hook): the databag is the record.
             if unit not in present:
                 app.removing.setdefault(unit, member)
-        lxd_members = {m.name for m in lxd.cluster.members()}
+        listed = lxd.cluster.members()
+        lxd_members = {m.name for m in listed}
         for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
             app.removing.setdefault(unit, member)
         leaving = len(app.removing)
         refused = self._remove_departed(lxd, app)
         if len(app.removing) < leaving:
-            lxd_members = {m.name for m in lxd.cluster.members()}
+            listed = lxd.cluster.members()
+            lxd_members = {m.name for m in listed}
         units = {
             unit.name: dict(peer.data[unit])
             for unit in peer.units
@@ -218,6 +227,7 @@ class ClusterPeer:
                 f"{', '.join(plan.incompatible)} speak another cluster protocol version: "
                 "upgrade every unit to the same charm revision"
             )
+        return listed
 
     def _joined_unconfirmed(
         self, app: cluster.AppView, present: set[str], lxd_members: set[str]

@@ -742,6 +742,19 @@ def test_leader_status_counts_members_online_and_units(deployment: Deployment) -
     )
 
 
+def test_leader_lists_the_members_once_per_peer_hook(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token plan and the status count share one listing: hooks pay per LXD call."""
+    a, _ = formed(deployment, 2)
+    listings = []
+    real_members = a.lxd.cluster.members
+    monkeypatch.setattr(a.lxd.cluster, "members", lambda: listings.append(1) or real_members())
+    out = deployment.run(0, relation_changed(1))
+    assert len(listings) == 1
+    assert out.unit_status.message.startswith("cluster: 2/2 members online, 2 units")
+
+
 def test_member_ignores_its_peers_changes(deployment: Deployment) -> None:
     """Only the leader and joining units have work in a peer change: members skip LXD."""
     _, b = formed(deployment, 2)
