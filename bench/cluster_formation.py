@@ -15,7 +15,6 @@ Not part of the test suite: timings belong here, not in assertions.
 from __future__ import annotations
 
 import argparse
-import logging
 import platform
 import statistics
 import tempfile
@@ -40,29 +39,16 @@ def floor(daemons: list[LxdDaemon]) -> float:
     return elapsed
 
 
-class TokenRounds(logging.Handler):
-    """Counts the leader hooks that issued join tokens (the charm logs each token)."""
-
-    def __init__(self, units: LxdUnits) -> None:
-        super().__init__(logging.INFO)
-        self.units = units
-        self.hooks: set[int] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("issued a join token for"):
-            self.hooks.add(len(self.units.sim.hooks))
-
-
 def charm_driven(size: int) -> tuple[float, int, int, int]:
-    """Seconds, hooks, leader hooks and token rounds for the charm's units to form the cluster."""
+    """Seconds, hooks, leader hooks and token rounds for the charm's units to form the cluster.
+
+    A token round is a hook in which the leader added application secrets:
+    join tokens are the only ones it adds.
+    """
     patch = pytest.MonkeyPatch()
-    charm_log = logging.getLogger("lxd_charm")
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
-        units = LxdUnits(pool, Path(scratch), patch)
-        rounds = TokenRounds(units)
-        charm_log.addHandler(rounds)
-        charm_log.setLevel(logging.INFO)
         try:
+            units = LxdUnits(pool, Path(scratch), patch)
             units.add(size)  # daemons start here, before the clock
             started = time.perf_counter()
             hooks = units.sim.settle()
@@ -71,10 +57,10 @@ def charm_driven(size: int) -> tuple[float, int, int, int]:
             assert leader is not None
             assert len(units.daemon(leader.name).client().cluster.members()) == size
             leader_hooks = sum(1 for unit, _ in units.sim.hooks if unit == leader.name)
+            rounds = {hook for hook, owner in units.sim.secrets_added if owner == "app"}
         finally:
-            charm_log.removeHandler(rounds)
             patch.undo()
-    return elapsed, hooks, leader_hooks, len(rounds.hooks)
+    return elapsed, hooks, leader_hooks, len(rounds)
 
 
 def measure(size: int, repeat: int) -> dict[str, float]:

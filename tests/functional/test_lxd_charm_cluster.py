@@ -57,12 +57,22 @@ def test_three_units_form_a_cluster(lxd_units: LxdUnits) -> None:
     assert 'secret":' not in everything and "eyJ" not in everything
 
 
+def token_rounds(units: LxdUnits, since: int = 0) -> list[tuple[str, str]]:
+    """The hooks, from hook number ``since``, in which the leader added join-token secrets."""
+    rounds = sorted({hook for hook, owner in units.sim.secrets_added if owner == "app"})
+    return [units.sim.hooks[hook] for hook in rounds if hook >= since]
+
+
 def test_scale_up_to_five_then_down_to_three(lxd_units: LxdUnits) -> None:
     lxd_units.add(3)
     lxd_units.sim.settle()
+    # Units that arrive together get their tokens in one leader hook (planned units).
+    assert [unit for unit, _ in token_rounds(lxd_units)] == ["lxd/0"]
+    before = len(lxd_units.sim.hooks)
     lxd_units.add(2)
     lxd_units.sim.settle()
     assert members(lxd_units) == ["node0", "node1", "node2", "node3", "node4"]
+    assert [unit for unit, _ in token_rounds(lxd_units, since=before)] == ["lxd/0"]
     lxd_units.sim.remove_unit("lxd/4")
     lxd_units.sim.remove_unit("lxd/3")
     lxd_units.sim.settle()

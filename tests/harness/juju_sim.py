@@ -277,6 +277,8 @@ class Sim:
         self.units: dict[str, SimUnit] = {}
         self.removed: dict[str, SimUnit] = {}
         self.hooks: list[tuple[str, str]] = []
+        self.secrets_added: list[tuple[int, str]] = []
+        """(index in `hooks`, owner: "app" or a unit name) of every secret a hook added."""
         self.app_data: dict[str, str] = {}
         self.unit_data: dict[str, dict[str, str]] = {}
         self._secrets: dict[str, _SecretRecord] = {}
@@ -706,6 +708,7 @@ class Sim:
                     owner = "app" if secret.owner == "app" else unit.name
                     record = self._secrets[secret.id] = _SecretRecord(owner, secret)
                     self._sim_secret_ids.add(secret.id)
+                    self.secrets_added.append((len(self.hooks) - 1, owner))
                     continue
                 changed = dict(secret.latest_content) != dict(record.secret.latest_content)
                 record.secret = secret

@@ -135,7 +135,9 @@ class LxdCharm(ops.CharmBase):
         because it runs every few minutes on every unit.
         """
         if self._stored.problem or self._reboot_happened():
-            self._reconcile()
+            # Also the leader's fallback for join tokens held back for planned
+            # units that have not come up (see cluster.hold_first_tokens).
+            self._reconcile(release_held_tokens=True)
             return
         if not self._stored.initialised:
             return
@@ -225,12 +227,16 @@ class LxdCharm(ops.CharmBase):
 
     # --- reconciliation ----------------------------------------------------
 
-    def _reconcile(self, departing_unit: str | None = None) -> None:
+    def _reconcile(
+        self, departing_unit: str | None = None, *, release_held_tokens: bool = False
+    ) -> None:
         """Bring the machine in line with the options; record what stopped it.
 
         Problems the operator must fix become a blocked status, transient
         ones a waiting status; both are retried by the next hook. Nothing is
         half-applied: each step either completes or leaves its part as it was.
+        What the leader could not do for other units is reported only after
+        this machine's own steps, which it does not hold up.
         """
         try:
             config = self.load_config(LxdConfig)
@@ -242,16 +248,21 @@ class LxdCharm(ops.CharmBase):
             self._sideload()
             self._ensure_snap(config)
             self._apply_snap_config(config)
+            cluster_problem = None
             with self._lxd() as lxd:
                 if config.mode == "standalone":
                     self._initialise(lxd, config)
                 else:
-                    self._cluster_peer().reconcile(lxd, departing_unit)
+                    cluster_problem = self._cluster_peer().reconcile(
+                        lxd, departing_unit, release_held_tokens=release_held_tokens
+                    )
                 if self._stored.initialised:
                     self._undo_cleared_proxy(lxd)
                     self._apply_listeners(lxd, config)
             self._apply_kernel_settings(config)
             self._serve_https()
+            if cluster_problem is not None:
+                raise cluster_problem
         except BlockedError as e:
             self._set_problem("blocked", str(e))
         except WaitingError as e:

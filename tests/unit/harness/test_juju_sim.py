@@ -376,6 +376,19 @@ def test_a_unit_secret_is_seen_only_by_its_owner_and_grantees() -> None:
     assert peek(sim, "app/2", secret_id) == {"found": "no"}  # gone with its owner
 
 
+def test_secrets_added_names_the_hook_and_owner_of_each_new_secret() -> None:
+    sim = make_sim(3)
+    added = [(sim.hooks[hook], owner) for hook, owner in sim.secrets_added]
+    # The toy leader adds a secret for each peer in the hook where it first sees it.
+    assert [owner for _, owner in added] == ["app", "app"]
+    assert {hook[0] for hook, _ in added} == {"app/0"}
+    assert len({hook for hook, _ in sim.secrets_added}) == 2
+
+    results = sim.run("app/1", sim.on.action("share", params={"unit": "app/2"}))
+    assert results is not None
+    assert sim.secrets_added[-1] == (len(sim.hooks) - 1, "app/1")
+
+
 def test_new_content_sends_secret_changed_to_its_reader() -> None:
     sim = make_sim(3, peers_read_app_secrets=False)
 

@@ -8,6 +8,9 @@ Version 1.1, specified in docs/interfaces/lxd-cluster.md. In short:
   for every unit that is waiting, each in a Juju Secret granted to that unit
   only, and publishes the secret's id under the unit's name in the
   application databag, with ``member_config`` and the ``members`` map;
+- first tokens wait until every unit Juju plans for the application has
+  announced itself (or until the leader's next update-status), so units
+  deployed together get theirs in one leader hook;
 - a unit that finds its token expired or refused says so with
   ``expired-token`` and the leader issues a new one;
 - a leader that is not a member yet (leadership moved to a unit still
@@ -95,6 +98,8 @@ class Waiting:
 
     unit: str
     hostname: str
+    renewal: bool = False
+    """True when the unit reported its previous token expired or refused."""
 
 
 @dataclass
@@ -102,6 +107,8 @@ class LeaderPlan:
     """What the leader should do in this hook."""
 
     issue: list[Waiting] = field(default_factory=list)
+    held: list[Waiting] = field(default_factory=list)
+    """Units whose first token waits for the units Juju still plans (`hold_first_tokens`)."""
     confirm: dict[str, str] = field(default_factory=dict)
     drop_tokens: list[str] = field(default_factory=list)
     collisions: dict[str, str] = field(default_factory=dict)
@@ -114,8 +121,9 @@ def plan_leader(
     """Decide, for every peer unit at once, what the leader does next.
 
     Batching is the point: one leader hook issues tokens for all waiting
-    units, so forming N members costs a number of leader hooks that does not
-    grow with N.
+    units. Juju shows the leader its peers one ``relation-joined`` at a time,
+    though, so on its own this issues one token per hook; `hold_first_tokens`
+    is what gathers them.
     """
     plan = LeaderPlan()
     taken = {name: unit for unit, name in app.members.items()}
@@ -143,11 +151,34 @@ def plan_leader(
             continue
         if token and bag.get(EXPIRED_TOKEN) != token:
             continue  # a usable token is on its way
-        plan.issue.append(Waiting(unit, hostname))
+        plan.issue.append(Waiting(unit, hostname, renewal=bool(token)))
     plan.drop_tokens += [
         unit for unit in app.tokens if unit not in units and unit not in plan.drop_tokens
     ]
     return plan
+
+
+def announced(units: Mapping[str, Mapping[str, str]]) -> int:
+    """How many units have announced a hostname: these peers and the leader itself."""
+    return 1 + sum(1 for bag in units.values() if bag.get(HOSTNAME))
+
+
+def hold_first_tokens(plan: LeaderPlan, announced: int, planned: int) -> None:
+    """Hold first tokens back while units Juju plans have not announced themselves.
+
+    ``planned`` is Juju's count of the application's units (``goal-state``:
+    deployed or still being provisioned, not dying). Without the hold, units
+    deployed together get one leader hook of tokens each, because the leader
+    sees them one at a time; with it, the leader issues all of them in the hook
+    where the last one appears, so token rounds do not grow with N. Renewals
+    are never held: that unit was already served. A unit that never comes up
+    must not stall the rest, so the charm issues held tokens anyway at the
+    leader's next update-status (it does not call this there).
+    """
+    if announced >= planned:
+        return
+    plan.held = [waiting for waiting in plan.issue if not waiting.renewal]
+    plan.issue = [waiting for waiting in plan.issue if waiting.renewal]
 
 
 @dataclass(frozen=True)

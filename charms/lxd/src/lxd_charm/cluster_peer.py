@@ -7,6 +7,9 @@ tokens, joins, removals). The protocol is docs/interfaces/lxd-cluster.md.
 Errors: every step that cannot finish raises `BlockedError` (the operator
 must act) or `WaitingError` (a later hook finishes it); LXD's transient
 cluster-database errors propagate as `LxdApiError` for the caller to report.
+What the leader cannot do for other units (a refused removal, a hostname
+collision, tokens held for units still to come) is returned instead, so
+that the leader's own machine still converges in that hook.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ Bootstrap = Callable[[LxdClient, dict[str, Any]], None]
 Joined = Callable[[], None]
 """Records that this unit's LXD is now initialised, as a member (the charm's own record)."""
 
+ClusterProblem = BlockedError | WaitingError
+"""Something the leader could not do for other units, to report after its own work."""
+
 
 class ClusterPeer:
     """Bootstrap, lead or join, following the `cluster` peer protocol."""
@@ -80,8 +86,20 @@ class ClusterPeer:
         """The peer relation; Juju creates it at install, but hooks can run before."""
         return self._model.get_relation(PEER)
 
-    def reconcile(self, lxd: LxdClient, departing_unit: str | None = None) -> None:
-        """One step of the protocol for this unit; raises when it cannot finish."""
+    def reconcile(
+        self,
+        lxd: LxdClient,
+        departing_unit: str | None = None,
+        *,
+        release_held_tokens: bool = False,
+    ) -> ClusterProblem | None:
+        """One step of the protocol for this unit.
+
+        Raises when this unit cannot finish its own part; returns what the
+        leader could not finish for other units. ``release_held_tokens``
+        issues first tokens even while planned units have not announced
+        themselves (the leader's update-status: see `cluster.hold_first_tokens`).
+        """
         peer = self.relation
         if peer is None:
             raise WaitingError("waiting for the cluster peer relation")
@@ -99,6 +117,7 @@ class ClusterPeer:
         except cluster.ProtocolError as e:
             raise BlockedError(f"cluster relation: {e}") from None
         listed: list[ClusterMember] | None = None
+        problem: ClusterProblem | None = None
         if self._unit.is_leader():
             try:
                 if not self._record.initialised and not app.members:
@@ -107,7 +126,9 @@ class ClusterPeer:
                     app.member_config = lxd.cluster.member_config()
                 if not self._record.initialised:
                     self._join_as_leader(lxd, peer, app, address)
-                listed = self._lead(lxd, peer, app, departing_unit)
+                listed, problem = self._lead(
+                    lxd, peer, app, departing_unit, release_held_tokens=release_held_tokens
+                )
             finally:
                 peer.data[self._app].update(app.write())
         elif not self._record.initialised:
@@ -116,6 +137,7 @@ class ClusterPeer:
         else:
             self._deputise(lxd, peer, app)
         self._record.cluster_summary = self.summary(lxd, listed)
+        return problem
 
     def deputy_work(self) -> bool:
         """Whether a member that is not the leader has anything to do for a peer change.
@@ -173,11 +195,13 @@ class ClusterPeer:
         peer: ops.Relation,
         app: cluster.AppView,
         departing_unit: str | None,
-    ) -> list[ClusterMember]:
+        *,
+        release_held_tokens: bool,
+    ) -> tuple[list[ClusterMember], ClusterProblem | None]:
         """Issue tokens to every waiting unit, confirm joins, remove departed members.
 
         Returns LXD's member listing after the removals (issuing tokens and
-        confirming joins do not change it).
+        confirming joins do not change it), and the first thing left undone.
         """
         app.leader_joining = ""  # a member leads: no deputy is needed any more
         present = {unit.name for unit in peer.units} | {self._unit.name}
@@ -202,6 +226,10 @@ class ClusterPeer:
             if unit.name != departing_unit and unit.name not in app.removing
         }
         plan = cluster.plan_leader(app, units, lxd_members)
+        planned = 0
+        if not release_held_tokens and any(not waiting.renewal for waiting in plan.issue):
+            planned = self._app.planned_units()  # a hook tool call: only when it matters
+            cluster.hold_first_tokens(plan, cluster.announced(units), planned)
         app.members.update(plan.confirm)
         for unit in plan.drop_tokens:
             self._drop_token(app, unit)
@@ -214,20 +242,32 @@ class ClusterPeer:
             secret.grant(peer, unit=self._model.get_unit(waiting.unit))
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
+        return listed, self._first_problem(plan, refused, cluster.announced(units), planned)
+
+    @staticmethod
+    def _first_problem(
+        plan: cluster.LeaderPlan, refused: list[str], announced: int, planned: int
+    ) -> ClusterProblem | None:
+        """What the leader's status should say about units it could not serve."""
         if refused:
-            raise BlockedError(refused[0])  # after the joins: those need not wait for it
+            return BlockedError(refused[0])
         if plan.collisions:
             unit, name = sorted(plan.collisions.items())[0]
-            raise BlockedError(
+            return BlockedError(
                 f"{unit} wants to join as {name!r}, which another member already uses: "
                 "give that machine another hostname"
             )
         if plan.incompatible:
-            raise BlockedError(
+            return BlockedError(
                 f"{', '.join(plan.incompatible)} speak another cluster protocol version: "
                 "upgrade every unit to the same charm revision"
             )
-        return listed
+        if plan.held:
+            return WaitingError(
+                f"{announced} of {planned} planned units have announced themselves: join "
+                "tokens go out when all have, or at the next update-status"
+            )
+        return None
 
     def _joined_unconfirmed(
         self, app: cluster.AppView, present: set[str], lxd_members: set[str]

@@ -166,6 +166,7 @@ class Deployment:
             leader=unit == self.leader,
             relations=frozenset({peer}),
             secrets=frozenset(secrets),
+            planned_units=len(self.present),  # goal-state: every unit that is not leaving
             **changes,
         )
 
@@ -289,18 +290,33 @@ def test_bootstrap_happens_once(deployment: Deployment) -> None:
 # --- the leader issues tokens -----------------------------------------------------
 
 
-def test_leader_issues_a_token_to_every_waiting_unit_in_one_hook(
+HELD = (
+    "{} of {} planned units have announced themselves: join tokens go out when all have, "
+    "or at the next update-status"
+)
+
+
+def test_leader_holds_first_tokens_until_every_planned_unit_has_announced(
     deployment: Deployment,
 ) -> None:
+    """Units deployed together get their tokens in one leader hook: Juju shows them one by one."""
     first = bootstrapped(deployment)
     deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
     deployment.add_unit(2, "node-c", "10.0.0.3", announce("node-c"))
-    deployment.add_unit(3, "node-d", "10.0.0.4")  # in the relation, has not announced yet
-    out = deployment.run(0, relation_changed(2))
+    deployment.add_unit(3, "node-d", "10.0.0.4")  # planned and in the relation, still silent
+    held = deployment.run(0, relation_changed(2))
+
+    assert held.unit_status == testing.WaitingStatus(HELD.format(3, 4))
+    assert not {"lxd/1", "lxd/2", "lxd/3"} & set(deployment.app_bag)
+    assert deployment.app_secrets == {}
+    assert first.lxd.cluster.join_tokens() == []
+
+    deployment.unit_bags[3] = announce("node-d")
+    out = deployment.run(0, relation_changed(3))
 
     assert out.unit_status.name == "active"
     tokens = {}
-    for unit, hostname in ((1, "node-b"), (2, "node-c")):
+    for unit, hostname in ((1, "node-b"), (2, "node-c"), (3, "node-d")):
         secret = deployment.token_secret(unit)
         assert secret.owner == "app"
         assert secret.remote_grants == {PEER_ID: frozenset({f"lxd/{unit}"})}
@@ -308,15 +324,49 @@ def test_leader_issues_a_token_to_every_waiting_unit_in_one_hook(
         decoded = decode_join_token(content_of(secret)["token"])
         assert decoded.server_name == hostname and not decoded.expired()
         tokens[unit] = decoded.token
-    assert "lxd/3" not in deployment.app_bag
-    assert len(deployment.app_secrets) == 2
+    assert len(deployment.app_secrets) == 3
     pending = {t.server_name: t.token for t in first.lxd.cluster.join_tokens()}
-    assert pending == {"node-b": tokens[1], "node-c": tokens[2]}
+    assert pending == {"node-b": tokens[1], "node-c": tokens[2], "node-d": tokens[3]}
     for bag in deployment.every_bag():
         for value in bag.values():
             for token in tokens.values():
                 assert token not in value
                 assert token_payload(token)["secret"] not in value
+
+
+def test_update_status_issues_tokens_held_for_a_unit_that_never_comes_up(
+    deployment: Deployment,
+) -> None:
+    first = bootstrapped(deployment)
+    deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.add_unit(2, "node-c", "10.0.0.3")  # its machine never finishes provisioning
+    deployment.run(0, relation_changed(1))
+    assert deployment.app_secrets == {}
+
+    out = deployment.run(0, hook("update_status"))
+
+    assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-b"]
+    assert decode_join_token(deployment.token_of(1)).server_name == "node-b"
+    assert out.unit_status.name == "active"
+    deployment.run(1, relation_changed(0))
+    assert cluster_names(first) == ["node-a", "node-b"]
+
+    deployment.unit_bags[2] = announce("node-c")  # it came up after all: served at once
+    deployment.run(0, relation_changed(2))
+    assert decode_join_token(deployment.token_of(2)).server_name == "node-c"
+
+
+def test_a_replacement_token_is_never_held(deployment: Deployment) -> None:
+    bootstrapped(deployment)
+    deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.run(0, relation_changed(1))
+    first_token = deployment.app_bag["lxd/1"]
+    deployment.add_unit(2, "node-c", "10.0.0.3")  # `juju add-unit`: planned, not yet announced
+    deployment.unit_bags[1]["expired-token"] = first_token
+    out = deployment.run(0, relation_changed(1))
+    assert deployment.app_bag["lxd/1"] not in ("", first_token)
+    assert decode_join_token(deployment.token_of(1)).server_name == "node-b"
+    assert out.unit_status.name == "active"  # nothing is held: node-c never asked
 
 
 def test_leader_issues_nothing_more_while_a_token_is_on_its_way(deployment: Deployment) -> None:
@@ -634,6 +684,19 @@ def test_refused_removal_does_not_hold_up_joins(deployment: Deployment) -> None:
     assert out.unit_status.message.startswith("cannot remove lxd/1")
     assert [t.server_name for t in a.lxd.cluster.join_tokens()] == ["node-c"]
     assert decode_join_token(deployment.token_of(2)).server_name == "node-c"
+
+
+def test_leader_applies_its_own_config_while_a_removal_is_refused(deployment: Deployment) -> None:
+    """Another unit's member is the cluster's problem: the leader's own machine still converges."""
+    a, _ = formed(deployment, 2)
+    a.lxd.cluster.launch("keepme", target="node-b")
+    deployment.depart(1)
+    deployment.run(0, relation_departed(1))
+    listening = deployment.state_for(0, config={"mode": "cluster", "lxd-listen-metrics": True})
+    out = deployment.run(0, hook("config_changed"), listening)
+    assert out.unit_status.message.startswith("cannot remove lxd/1")
+    assert a.lxd.config["core.metrics_address"].endswith(":8444")
+    assert testing.TCPPort(8444) in out.opened_ports
 
 
 def test_unit_that_departs_before_its_join_is_confirmed_leaves_no_member(

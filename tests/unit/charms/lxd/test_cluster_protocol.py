@@ -11,8 +11,10 @@ from lxd_charm.cluster import (
     DeputyStep,
     ProtocolError,
     Waiting,
+    announced,
     compatible,
     deputy,
+    hold_first_tokens,
     member_config_for,
     plan_deputy,
     plan_joiner,
@@ -59,7 +61,30 @@ def test_a_unit_with_a_usable_token_is_not_reissued() -> None:
 def test_an_expired_token_is_reissued() -> None:
     app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"})
     plan = plan_leader(app, {"lxd/1": announce("b", **{"expired-token": "secret:1"})}, {"a"})
-    assert plan.issue == [Waiting("lxd/1", "b")]
+    assert plan.issue == [Waiting("lxd/1", "b", renewal=True)]
+
+
+def test_announced_counts_the_leader_and_every_peer_with_a_hostname() -> None:
+    units = {"lxd/1": announce("b"), "lxd/2": {}, "lxd/3": announce("d", joined="d")}
+    assert announced(units) == 3
+    assert announced({}) == 1
+
+
+@pytest.mark.parametrize(
+    ("announced_units", "planned", "held"),
+    [(2, 3, ["lxd/1"]), (3, 3, []), (3, 2, [])],
+    ids=["one-still-coming", "all-here", "scaling-down"],
+)
+def test_first_tokens_wait_for_every_planned_unit(
+    announced_units: int, planned: int, held: list[str]
+) -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/2": "secret:2"})
+    units = {"lxd/1": announce("b"), "lxd/2": announce("c", **{"expired-token": "secret:2"})}
+    plan = plan_leader(app, units, {"a"})
+    hold_first_tokens(plan, announced_units, planned)
+    assert [waiting.unit for waiting in plan.held] == held
+    issued = [waiting.unit for waiting in plan.issue]
+    assert issued == sorted({"lxd/1", "lxd/2"} - set(held))  # a renewal is never held
 
 
 def test_a_confirmed_join_records_the_member_and_drops_the_token() -> None:
