@@ -127,7 +127,16 @@ def plan_leader(
     """
     plan = LeaderPlan()
     taken = {name: unit for unit, name in app.members.items()}
-    for unit, bag in sorted(units.items()):
+    in_order = sorted(units.items(), key=lambda item: unit_number(item[0]))
+    # A hostname two waiting units announce goes to the one holding a token for
+    # it, else the lowest-numbered: LXD keeps one token per name, so a second
+    # token would revoke the first and the two units would take turns failing.
+    claimed = {
+        bag[HOSTNAME]: unit
+        for unit, bag in reversed(in_order)
+        if app.tokens.get(unit) and unit not in app.members and bag.get(HOSTNAME)
+    }
+    for unit, bag in in_order:
         if unit in app.members:
             if unit in app.tokens:
                 plan.drop_tokens.append(unit)
@@ -147,6 +156,9 @@ def plan_leader(
         if hostname in lxd_members and hostname not in taken and token:
             continue  # LXD took its join; its `joined` has not reached us yet
         if hostname in taken or hostname in lxd_members:
+            plan.collisions[unit] = hostname
+            continue
+        if claimed.setdefault(hostname, unit) != unit:
             plan.collisions[unit] = hostname
             continue
         if token and bag.get(EXPIRED_TOKEN) != token:

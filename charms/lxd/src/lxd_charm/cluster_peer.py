@@ -254,7 +254,7 @@ class ClusterPeer:
         if plan.collisions:
             unit, name = sorted(plan.collisions.items())[0]
             return BlockedError(
-                f"{unit} wants to join as {name!r}, which another member already uses: "
+                f"{unit} wants to join as {name!r}, which another unit already uses: "
                 "give that machine another hostname"
             )
         if plan.incompatible:

@@ -580,12 +580,32 @@ def test_hostname_already_in_use_blocks_and_gets_no_token(deployment: Deployment
     deployment.add_unit(2, "node-c", "10.0.0.3", announce("node-c"))
     out = deployment.run(0, relation_changed(1))
     assert out.unit_status == testing.BlockedStatus(
-        "lxd/1 wants to join as 'node-a', which another member already uses: "
+        "lxd/1 wants to join as 'node-a', which another unit already uses: "
         "give that machine another hostname"
     )
     assert "lxd/1" not in deployment.app_bag
     assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-c"]
     assert deployment.token_secret(2).remote_grants == {PEER_ID: frozenset({"lxd/2"})}
+
+
+def test_two_waiting_units_announcing_one_hostname_get_one_token(
+    deployment: Deployment,
+) -> None:
+    """LXD keeps one token per name: a second would revoke the first."""
+    first = bootstrapped(deployment)
+    deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.add_unit(2, "node-b", "10.0.0.3", announce("node-b"))
+    out = deployment.run(0, relation_changed(2))
+    assert out.unit_status == testing.BlockedStatus(
+        "lxd/2 wants to join as 'node-b', which another unit already uses: "
+        "give that machine another hostname"
+    )
+    assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-b"]
+    assert "lxd/2" not in deployment.app_bag
+    deployment.run(1, relation_changed(0))
+    deployment.run(0, relation_changed(1))
+    assert deployment.members() == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert deployment.outputs[0].unit_status.name == "blocked"  # lxd/2 still needs renaming
 
 
 def test_join_in_flight_is_not_taken_for_a_hostname_collision(deployment: Deployment) -> None:

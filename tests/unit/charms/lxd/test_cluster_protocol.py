@@ -109,6 +109,22 @@ def test_hostname_collision(lxd_members: set[str]) -> None:
     assert ("lxd/2" in plan.collisions) == ("a2" in lxd_members)
 
 
+def test_one_hostname_two_waiting_units_the_token_holder_keeps_it() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/12": "secret:12"})
+    units = {"lxd/3": announce("b"), "lxd/12": announce("b"), "lxd/4": announce("b")}
+    plan = plan_leader(app, units, {"a"})
+    assert plan.issue == []
+    assert plan.collisions == {"lxd/3": "b", "lxd/4": "b"}
+
+
+def test_one_hostname_two_new_units_the_lowest_numbered_gets_the_token() -> None:
+    app = AppView(members={"lxd/0": "a"})
+    units = {"lxd/10": announce("b"), "lxd/9": announce("b"), "lxd/2": announce("c")}
+    plan = plan_leader(app, units, {"a"})
+    assert plan.issue == [Waiting("lxd/2", "c"), Waiting("lxd/9", "b")]
+    assert plan.collisions == {"lxd/10": "b"}
+
+
 def test_a_join_in_flight_is_not_a_collision() -> None:
     """LXD lists the member before the unit's `joined` reaches the leader."""
     app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:b"})
