@@ -1,29 +1,74 @@
-"""Joining an LXD cluster, retried while LXD serialises joins.
+"""Joining an LXD cluster: what LXD's refusals mean, and retrying the passing ones.
 
-LXD admits one new member at a time: while another join is being processed
-it refuses with a transient error. Several units that got their tokens in
-the same leader hook join at about the same moment, so a refusal is retried
-with backoff for a while before it counts as a real failure.
+LXD refuses a join for three kinds of reasons, and each needs a different
+answer (messages captured from LXD 5.0; tests/functional/test_lxd_cluster.py):
+
+- the token is no good: expired ("Token has expired"), replaced or already
+  used ("No matching cluster join operation found"). Only a new token helps;
+- the cluster cannot be reached or its database is busy ("Unable to connect
+  to any of the cluster members specified in join token", dqlite leader
+  changes). It passes: retried here with backoff for a while;
+- anything else is about this machine or its settings, such as a storage
+  pool source that does not exist ("Failed to create storage pool ...").
+  A new token would fail the same way, so the operator is told.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 
 import tenacity
 
 from lxd_common.errors import LxdApiError
-from lxd_common.lxd import LxdClient
+from lxd_common.lxd import LxdClient, transient
 
 logger = logging.getLogger(__name__)
 
 JOIN_RETRY_SECONDS = 60.0
 
+UNREACHABLE_MARKERS = (
+    "unable to connect to any of the cluster members",
+    "connection refused",
+    "no route to host",
+    "i/o timeout",
+)
+TOKEN_MARKERS = ("token", "no matching cluster join operation")
 
-def _transient(error: BaseException) -> bool:
-    """LXD's refusals are transient unless they are about the token itself."""
-    return isinstance(error, LxdApiError) and "token" not in str(error).lower()
+
+class Refusal(enum.Enum):
+    """Why LXD refused a join, by what would make it succeed."""
+
+    UNREACHABLE = "unreachable"
+    """The cluster is unreachable or busy: the same join later."""
+    TOKEN = "token"  # noqa: S105 (a kind of refusal, not a secret)
+    """The token is expired, replaced or used: a new token."""
+    MACHINE = "machine"
+    """This machine or its settings: the operator."""
+
+
+def refusal(error: LxdApiError) -> Refusal:
+    """Classify a join refusal (unreachable first: that message mentions the token too)."""
+    message = str(error).lower()
+    if transient(error) or any(marker in message for marker in UNREACHABLE_MARKERS):
+        return Refusal.UNREACHABLE
+    if any(marker in message for marker in TOKEN_MARKERS):
+        return Refusal.TOKEN
+    return Refusal.MACHINE
+
+
+def reason(error: LxdApiError) -> str:
+    """LXD's own words, without the preamble every join refusal shares."""
+    message = str(error)
+    for preamble in ("Failed to join cluster: ", "Error: ", "LXD refused the preseed: "):
+        if preamble in message:
+            return message.split(preamble, 1)[1]
+    return message
+
+
+def _passing(error: BaseException) -> bool:
+    return isinstance(error, LxdApiError) and refusal(error) is Refusal.UNREACHABLE
 
 
 def join_with_retries(
@@ -32,13 +77,18 @@ def join_with_retries(
     address: str,
     token: str,
     member_config: Sequence[Mapping[str, str]],
-    retry_seconds: float = JOIN_RETRY_SECONDS,
+    retry_seconds: float | None = None,
 ) -> None:
-    """Join as ``server_name``; raises the last `LxdApiError` once retries run out."""
+    """Join as ``server_name``; raises the last `LxdApiError` (see `refusal`).
+
+    Passing refusals are retried for ``retry_seconds`` (default `JOIN_RETRY_SECONDS`).
+    """
     retryer = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(retry_seconds),
+        stop=tenacity.stop_after_delay(
+            JOIN_RETRY_SECONDS if retry_seconds is None else retry_seconds
+        ),
         wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
-        retry=tenacity.retry_if_exception(_transient),
+        retry=tenacity.retry_if_exception(_passing),
         before_sleep=lambda state: logger.info(
             "LXD refused the join (attempt %d), retrying: %s",
             state.attempt_number,

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import ops
 
 from lxd_charm import cluster
-from lxd_charm.cluster_join import join_with_retries
+from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
 from lxd_charm.host import Host
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
@@ -387,6 +387,11 @@ class ClusterPeer:
         """Join with the token granted to this unit, or say why it waits."""
         if step.action != "join":
             raise WaitingError(step.reason)
+        if self._already_member(lxd, app):
+            # An earlier run of this hook joined, then failed before Juju kept
+            # what it recorded; joining again would only be refused.
+            self._record_join(peer, address)
+            return
         try:
             token = self._model.get_secret(id=step.secret_id).get_content(refresh=True)["token"]
         except (ops.SecretNotFoundError, ops.ModelError, KeyError):
@@ -398,8 +403,35 @@ class ClusterPeer:
         try:
             join_with_retries(lxd, self._host.hostname, address, token, member_config)
         except LxdApiError as e:
-            peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
-            raise WaitingError(f"LXD refused the join ({e}): asked for a new token") from None
+            why, said = refusal(e), f"LXD refused the join ({reason(e)})"
+            if why is Refusal.TOKEN:
+                peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
+                raise WaitingError(f"{said}: asked the leader for a new token") from None
+            if why is Refusal.UNREACHABLE:
+                raise WaitingError(f"{said}: retrying on the next hook") from None
+            raise BlockedError(
+                f"{said}: fix this machine or the charm's settings; the join is retried "
+                "on the next hook"
+            ) from None
+        self._record_join(peer, address)
+
+    def _already_member(self, lxd: LxdClient, app: cluster.AppView) -> bool:
+        """Whether this machine's LXD is a member of this cluster already, under its hostname."""
+        name = lxd.cluster.server_name
+        if not name:
+            return False
+        others = set(app.members.values()) - {name}
+        if name != self._host.hostname or (
+            others and not others & {m.name for m in lxd.cluster.members()}
+        ):
+            raise BlockedError(
+                f"this machine's LXD is already a member of another cluster (as {name!r}): "
+                "remove it from that cluster, or deploy this unit to another machine"
+            )
+        logger.info("this machine's LXD is already a member as %s: recording the join", name)
+        return True
+
+    def _record_join(self, peer: ops.Relation, address: str) -> None:
         self._joined()
         self._record.cluster_address = address
         peer.data[self._unit][cluster.JOINED] = self._host.hostname

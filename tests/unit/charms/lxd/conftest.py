@@ -349,15 +349,21 @@ class FakeCluster:
             (
                 op
                 for op, meta in database.pending_tokens.items()
-                if meta["serverName"] == name and meta["secret"] == payload["secret"]
+                if meta["secret"] == payload["secret"]
             ),
             None,
         )
+        trust = "Failed to setup cluster trust: Failed to add server cert to cluster: "
         if operation_id is None:
-            raise refuse("No matching cluster join token found")
+            raise refuse(f"{trust}No matching cluster join operation found")
         if token.expired():
             del database.pending_tokens[operation_id]
-            raise refuse("The cluster join token has expired")
+            raise refuse(
+                f"{trust}Failed during search for join token operation: Token has expired"
+            )
+        name = database.pending_tokens[operation_id][
+            "serverName"
+        ]  # LXD 5.0: the token's name wins
         if name in database.members:
             raise refuse(f"The cluster already has a member with name: {name}")
         given = {(e["entity"], e["name"], e["key"]) for e in section.get("member_config") or []}

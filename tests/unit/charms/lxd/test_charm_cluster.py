@@ -242,6 +242,16 @@ def formed(deployment: Deployment, count: int) -> list[Machine]:
     return machines
 
 
+class Refuses:
+    """A join_cluster that refuses with LXD's words (captured from a real daemon)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, *_: object, **__: object) -> None:
+        raise LxdApiError(self.message)
+
+
 def expired_copy(token: str) -> str:
     """The same join token with an expiry in the past, as if it had waited too long."""
     payload = token_payload(token)
@@ -483,10 +493,100 @@ def test_lxd_refusing_the_join_asks_for_a_new_token(deployment: Deployment) -> N
     assert "joined" not in deployment.unit_bags[1]
     assert out.unit_status.name == "waiting"
     assert out.unit_status.message.startswith("LXD refused the join")
-    assert "No matching cluster join token found" in out.unit_status.message
-    assert out.unit_status.message.endswith("asked for a new token")
+    assert "No matching cluster join operation found" in out.unit_status.message
+    assert out.unit_status.message.endswith("asked the leader for a new token")
     assert not second.lxd.cluster.enabled
     assert cluster_names(first) == ["node-a"]
+
+
+BAD_SOURCE = (
+    "LXD refused the preseed: Error: Failed to join cluster: Failed to initialize member: "
+    "Failed to initialize storage pools and networks: Failed to create storage pool "
+    "\"default\": Source path '/dev/vdb' doesn't exist"
+)
+
+
+def test_lxd_refusing_the_join_for_this_machine_blocks_and_keeps_the_token(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new token would fail the same way: the operator is told, and the join retried."""
+    first = bootstrapped(deployment)
+    second = deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.run(0, relation_changed(1))
+    with monkeypatch.context() as patched:
+        patched.setattr(second.lxd, "join_cluster", Refuses(BAD_SOURCE))
+        out = deployment.run(1, relation_changed(0))
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD refused the join (Failed to initialize member: Failed to initialize storage "
+        'pools and networks: Failed to create storage pool "default": Source path '
+        "'/dev/vdb' doesn't exist): fix this machine or the charm's settings; the join is "
+        "retried on the next hook"
+    )
+    assert "expired-token" not in deployment.unit_bags[1]
+    assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-b"]
+
+    fixed = deployment.run(1, hook("update_status"))  # the operator fixed the machine
+    assert deployment.unit_bags[1]["joined"] == "node-b"
+    assert fixed.unit_status.name == "active"
+    assert cluster_names(first) == ["node-a", "node-b"]
+
+
+def test_an_unreachable_cluster_keeps_the_token_and_waits(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bootstrapped(deployment)
+    second = deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.run(0, relation_changed(1))
+    unreachable = Refuses(
+        "LXD refused the preseed: Error: Failed to join cluster: Unable to connect to any "
+        "of the cluster members specified in join token"
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(second.lxd, "join_cluster", unreachable)
+        patched.setattr("lxd_charm.cluster_join.JOIN_RETRY_SECONDS", 0.0)
+        out = deployment.run(1, relation_changed(0))
+    assert out.unit_status.name == "waiting"
+    assert out.unit_status.message.endswith("retrying on the next hook")
+    assert "Unable to connect" in out.unit_status.message
+    assert "expired-token" not in deployment.unit_bags[1]
+
+
+def test_a_join_lxd_took_in_a_failed_hook_is_recorded_not_repeated(
+    deployment: Deployment,
+) -> None:
+    """Juju drops a failed hook's data and stored state, but LXD kept the join."""
+    first = bootstrapped(deployment)
+    second = deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    deployment.run(0, relation_changed(1))
+    before = deployment.state_for(1)
+    bag_before = dict(deployment.unit_bags[1])
+    deployment.run(1, relation_changed(0))
+    assert cluster_names(first) == ["node-a", "node-b"]
+    deployment.unit_bags[1] = bag_before  # as if the hook had failed after joining
+    deployment.states.pop(1)
+
+    out = deployment.run(
+        1, relation_changed(0), replace(before, unit_status=testing.UnknownStatus())
+    )
+    assert len(second.lxd.preseeds) == 1, "no second join"
+    assert deployment.unit_bags[1]["joined"] == "node-b"
+    assert "expired-token" not in deployment.unit_bags[1]
+    assert out.unit_status.name == "active"
+    deployment.run(0, relation_changed(1))
+    assert deployment.members() == {"lxd/0": "node-a", "lxd/1": "node-b"}
+
+
+def test_a_machine_in_another_cluster_is_refused(deployment: Deployment) -> None:
+    bootstrapped(deployment)
+    second = deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    second.lxd.cluster.enable("node-b", "10.0.0.2:8443")  # someone else's cluster
+    deployment.run(0, relation_changed(1))
+    out = deployment.run(1, relation_changed(0))
+    assert out.unit_status == testing.BlockedStatus(
+        "this machine's LXD is already a member of another cluster (as 'node-b'): remove it "
+        "from that cluster, or deploy this unit to another machine"
+    )
+    assert "joined" not in deployment.unit_bags[1]
 
 
 def test_leader_replaces_a_token_reported_expired(deployment: Deployment) -> None:
@@ -925,12 +1025,11 @@ def test_fake_refuses_what_lxd_refuses() -> None:
 
     b = fake_daemon("127.0.0.2:8443")
     used = a.cluster.add_join_token("m2")
-    with pytest.raises(LxdApiError, match="No matching cluster join token"):
-        b.join_cluster("not-m2", "127.0.0.2:8443", used.token)  # a token is for one name
     with pytest.raises(LxdApiError, match="Missing member config"):
         b.join_cluster("m2", "127.0.0.2:8443", used.token)
-    b.join_cluster("m2", "127.0.0.2:8443", used.token, a.cluster.member_config())
-    with pytest.raises(LxdApiError, match="No matching cluster join token"):
+    b.join_cluster("not-m2", "127.0.0.2:8443", used.token, a.cluster.member_config())
+    assert b.cluster.server_name == "m2"  # the token's name wins, as in LXD 5.0
+    with pytest.raises(LxdApiError, match="No matching cluster join operation found"):
         fake_daemon("127.0.0.3:8443").join_cluster(
             "m2", "127.0.0.3:8443", used.token, a.cluster.member_config()
         )  # and works once
