@@ -135,9 +135,9 @@ class LxdCharm(ops.CharmBase):
         because it runs every few minutes on every unit.
         """
         if self._stored.problem or self._reboot_happened():
-            # Also the leader's fallback for join tokens held back for planned
-            # units that have not come up (see cluster.hold_first_tokens).
-            self._reconcile(release_held_tokens=True)
+            # Also the way out of waits on other units that may never end: join
+            # tokens held for planned units, a join turn that does not come.
+            self._reconcile(stop_waiting_on_peers=True)
             return
         if not self._stored.initialised:
             return
@@ -228,7 +228,7 @@ class LxdCharm(ops.CharmBase):
     # --- reconciliation ----------------------------------------------------
 
     def _reconcile(
-        self, departing_unit: str | None = None, *, release_held_tokens: bool = False
+        self, departing_unit: str | None = None, *, stop_waiting_on_peers: bool = False
     ) -> None:
         """Bring the machine in line with the options; record what stopped it.
 
@@ -254,7 +254,7 @@ class LxdCharm(ops.CharmBase):
                     self._initialise(lxd, config)
                 else:
                     cluster_problem = self._cluster_peer().reconcile(
-                        lxd, departing_unit, release_held_tokens=release_held_tokens
+                        lxd, departing_unit, stop_waiting_on_peers=stop_waiting_on_peers
                     )
                 if self._stored.initialised:
                     self._undo_cleared_proxy(lxd)

@@ -91,14 +91,16 @@ class ClusterPeer:
         lxd: LxdClient,
         departing_unit: str | None = None,
         *,
-        release_held_tokens: bool = False,
+        stop_waiting_on_peers: bool = False,
     ) -> ClusterProblem | None:
         """One step of the protocol for this unit.
 
         Raises when this unit cannot finish its own part; returns what the
-        leader could not finish for other units. ``release_held_tokens``
-        issues first tokens even while planned units have not announced
-        themselves (the leader's update-status: see `cluster.hold_first_tokens`).
+        leader could not finish for other units. ``stop_waiting_on_peers``
+        (update-status) gives up waits on other units that may never end:
+        the leader issues first tokens before every planned unit has
+        announced itself (`cluster.hold_first_tokens`), a joiner joins
+        before its turn (`cluster.plan_joiner`).
         """
         peer = self.relation
         if peer is None:
@@ -127,12 +129,18 @@ class ClusterPeer:
                 if not self._record.initialised:
                     self._join_as_leader(lxd, peer, app, address)
                 listed, problem = self._lead(
-                    lxd, peer, app, departing_unit, release_held_tokens=release_held_tokens
+                    lxd, peer, app, departing_unit, stop_waiting_on_peers=stop_waiting_on_peers
                 )
             finally:
                 peer.data[self._app].update(app.write())
         elif not self._record.initialised:
-            step = cluster.plan_joiner(app, self._unit.name, peer.data[self._unit])
+            step = cluster.plan_joiner(
+                app,
+                self._unit.name,
+                peer.data[self._unit],
+                {unit.name: peer.data[unit] for unit in peer.units},
+                take_turn=not stop_waiting_on_peers,
+            )
             self._join(lxd, peer, app, address, step)
         else:
             self._deputise(lxd, peer, app)
@@ -196,7 +204,7 @@ class ClusterPeer:
         app: cluster.AppView,
         departing_unit: str | None,
         *,
-        release_held_tokens: bool,
+        stop_waiting_on_peers: bool,
     ) -> tuple[list[ClusterMember], ClusterProblem | None]:
         """Issue tokens to every waiting unit, confirm joins, remove departed members.
 
@@ -227,7 +235,7 @@ class ClusterPeer:
         }
         plan = cluster.plan_leader(app, units, lxd_members)
         planned = 0
-        if not release_held_tokens and any(not waiting.renewal for waiting in plan.issue):
+        if not stop_waiting_on_peers and any(not waiting.renewal for waiting in plan.issue):
             planned = self._app.planned_units()  # a hook tool call: only when it matters
             cluster.hold_first_tokens(plan, cluster.announced(units), planned)
         app.members.update(plan.confirm)

@@ -344,6 +344,35 @@ def test_leader_holds_first_tokens_until_every_planned_unit_has_announced(
                 assert token_payload(token)["secret"] not in value
 
 
+def test_units_holding_tokens_join_one_at_a_time(deployment: Deployment) -> None:
+    """LXD 5.0 can wedge a daemon that joins while another join is under way."""
+    first = bootstrapped(deployment)
+    deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
+    third = deployment.add_unit(2, "node-c", "10.0.0.3", announce("node-c"))
+    deployment.run(0, relation_changed(2))  # both tokens in one hook
+
+    out = deployment.run(2, relation_changed(0))  # lxd/2's hook happens to run first
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for lxd/1 to join first: LXD takes one join at a time"
+    )
+    assert third.lxd.preseeds == []
+    deployment.run(1, relation_changed(0))
+    deployment.run(2, relation_changed(1))  # lxd/1 said `joined`
+    assert cluster_names(first) == ["node-a", "node-b", "node-c"]
+
+
+def test_update_status_joins_when_the_unit_ahead_never_does(deployment: Deployment) -> None:
+    first = bootstrapped(deployment)
+    deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))  # its machine died
+    deployment.add_unit(2, "node-c", "10.0.0.3", announce("node-c"))
+    deployment.run(0, relation_changed(2))
+    assert deployment.run(2, relation_changed(0)).unit_status.name == "waiting"
+    out = deployment.run(2, hook("update_status"))
+    assert deployment.unit_bags[2]["joined"] == "node-c"
+    assert out.unit_status.name == "active"
+    assert cluster_names(first) == ["node-a", "node-c"]
+
+
 def test_update_status_issues_tokens_held_for_a_unit_that_never_comes_up(
     deployment: Deployment,
 ) -> None:

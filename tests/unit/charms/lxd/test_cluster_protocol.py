@@ -9,6 +9,7 @@ import pytest
 from lxd_charm.cluster import (
     AppView,
     DeputyStep,
+    JoinStep,
     ProtocolError,
     Waiting,
     announced,
@@ -156,10 +157,40 @@ def test_units_without_hostname_wait() -> None:
 
 
 def test_joiner_steps() -> None:
-    assert plan_joiner(AppView(), "lxd/1", {}).action == "wait"
+    assert plan_joiner(AppView(), "lxd/1", {}, {}).action == "wait"
     app = AppView(tokens={"lxd/1": "secret:1"})
-    assert plan_joiner(app, "lxd/1", {}).secret_id == "secret:1"
-    assert plan_joiner(app, "lxd/1", {"expired-token": "secret:1"}).action == "wait"
+    assert plan_joiner(app, "lxd/1", {}, {}).secret_id == "secret:1"
+    assert plan_joiner(app, "lxd/1", {"expired-token": "secret:1"}, {}).action == "wait"
+
+
+def test_joiners_holding_tokens_take_turns_by_unit_number() -> None:
+    app = AppView(
+        members={"lxd/0": "a"},
+        tokens={"lxd/2": "secret:2", "lxd/10": "secret:10", "lxd/11": "secret:11"},
+    )
+    peers = {
+        "lxd/0": announce("a"),
+        "lxd/2": announce("c"),
+        "lxd/10": announce("k"),
+        "lxd/11": announce("l"),
+    }
+    assert plan_joiner(app, "lxd/2", peers["lxd/2"], peers).action == "join"
+    waits = plan_joiner(app, "lxd/10", peers["lxd/10"], peers)
+    assert waits.action == "wait"
+    assert waits.reason == "waiting for lxd/2 to join first: LXD takes one join at a time"
+    assert plan_joiner(app, "lxd/11", peers["lxd/11"], peers).reason.startswith(
+        "waiting for lxd/2 "
+    )
+    # lxd/2 joined: lxd/10's turn; lxd/11 waits for lxd/10.
+    peers["lxd/2"] = announce("c", joined="c")
+    assert plan_joiner(app, "lxd/10", peers["lxd/10"], peers).action == "join"
+    assert "lxd/10" in plan_joiner(app, "lxd/11", peers["lxd/11"], peers).reason
+    # A unit waiting for a new token is not in the way; update-status goes ahead regardless.
+    peers["lxd/10"] = announce("k", **{"expired-token": "secret:10"})
+    assert plan_joiner(app, "lxd/11", peers["lxd/11"], peers).action == "join"
+    peers["lxd/10"] = announce("k")
+    impatient = plan_joiner(app, "lxd/11", peers["lxd/11"], peers, take_turn=False)
+    assert impatient == JoinStep("join", secret_id="secret:11")
 
 
 def test_member_config_uses_this_units_block_device() -> None:
