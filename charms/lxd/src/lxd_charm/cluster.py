@@ -11,6 +11,8 @@ Version 1.1, specified in docs/interfaces/lxd-cluster.md. In short:
 - first tokens wait until every unit Juju plans for the application has
   announced itself (or until the leader's next update-status), so units
   deployed together get theirs in one leader hook;
+- units holding tokens join one at a time, lowest-numbered first
+  (update-status does not wait its turn);
 - a unit that finds its token expired or refused says so with
   ``expired-token`` and the leader issues a new one;
 - a leader that is not a member yet (leadership moved to a unit still
