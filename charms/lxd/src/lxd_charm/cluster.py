@@ -1,6 +1,6 @@
 """The `cluster` peer protocol: who bootstraps, who joins with which token, who leaves.
 
-Version 1.1, specified in docs/interfaces/lxd-cluster.md. In short:
+Version 1.2, specified in docs/interfaces/lxd-cluster.md. In short:
 
 - every unit announces ``hostname`` (the LXD member name it will use) in its
   unit databag, and ``joined`` once LXD has accepted it;
@@ -12,7 +12,9 @@ Version 1.1, specified in docs/interfaces/lxd-cluster.md. In short:
   announced itself (or until the leader's next update-status), so units
   deployed together get theirs in one leader hook;
 - units holding tokens join one at a time, lowest-numbered first
-  (update-status does not wait its turn);
+  (update-status does not wait its turn); a unit LXD refused for a reason
+  of its own machine says so with ``join-refused`` and gives up its turn
+  (1.2);
 - a unit that finds its token expired or refused says so with
   ``expired-token`` and the leader issues a new one;
 - a leader that is not a member yet (leadership moved to a unit still
@@ -31,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-VERSION: Final = "1.1"
+VERSION: Final = "1.2"
 MEMBERS: Final = "members"
 MEMBER_CONFIG: Final = "member_config"
 REMOVING: Final = "removing"
@@ -40,6 +42,7 @@ JOINED: Final = "joined"
 EXPIRED_TOKEN: Final = "expired-token"  # noqa: S105 (a field name, not a secret)
 LEADER_JOINING: Final = "leader-joining"
 LEADER_TOKEN: Final = "leader-token"  # noqa: S105 (a field name, not a secret)
+JOIN_REFUSED: Final = "join-refused"
 
 
 class ProtocolError(ValueError):
@@ -234,7 +237,11 @@ def plan_joiner(
 
 
 def joining_ahead(app: AppView, me: str, peer_bags: Mapping[str, Mapping[str, str]]) -> str | None:
-    """The lowest-numbered peer that holds a usable token and has not joined, if before ``me``."""
+    """The lowest-numbered peer that holds a usable token and has not joined, if before ``me``.
+
+    A peer that reported its token expired, or LXD refusing its machine
+    (``join-refused``, 1.2), is not joining now: it is not in the way.
+    """
     for unit, bag in sorted(peer_bags.items(), key=lambda item: unit_number(item[0])):
         if unit_number(unit) >= unit_number(me):
             break
@@ -243,7 +250,7 @@ def joining_ahead(app: AppView, me: str, peer_bags: Mapping[str, Mapping[str, st
         if (
             token
             and unit not in app.members
-            and bag.get(EXPIRED_TOKEN) != token
+            and token not in (bag.get(EXPIRED_TOKEN), bag.get(JOIN_REFUSED))
             and not (hostname and bag.get(JOINED) == hostname)
         ):
             return unit

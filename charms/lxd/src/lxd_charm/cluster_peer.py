@@ -417,6 +417,7 @@ class ClusterPeer:
                 raise WaitingError(f"{said}: asked the leader for a new token") from None
             if why is Refusal.UNREACHABLE:
                 raise WaitingError(f"{said}: retrying on the next hook") from None
+            peer.data[self._unit][cluster.JOIN_REFUSED] = step.secret_id  # let others go first
             raise BlockedError(
                 f"{said}: fix this machine or the charm's settings; the join is retried "
                 "on the next hook"
@@ -444,4 +445,5 @@ class ClusterPeer:
         self._record.cluster_address = address
         peer.data[self._unit][cluster.JOINED] = self._host.hostname
         peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
+        peer.data[self._unit][cluster.JOIN_REFUSED] = ""
         logger.info("joined the LXD cluster as %s", self._host.hostname)

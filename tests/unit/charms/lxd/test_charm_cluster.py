@@ -541,7 +541,8 @@ def test_lxd_refusing_the_join_for_this_machine_blocks_and_keeps_the_token(
     """A new token would fail the same way: the operator is told, and the join retried."""
     first = bootstrapped(deployment)
     second = deployment.add_unit(1, "node-b", "10.0.0.2", announce("node-b"))
-    deployment.run(0, relation_changed(1))
+    deployment.add_unit(2, "node-c", "10.0.0.3", announce("node-c"))
+    deployment.run(0, relation_changed(2))
     with monkeypatch.context() as patched:
         patched.setattr(second.lxd, "join_cluster", Refuses(BAD_SOURCE))
         out = deployment.run(1, relation_changed(0))
@@ -552,12 +553,17 @@ def test_lxd_refusing_the_join_for_this_machine_blocks_and_keeps_the_token(
         "retried on the next hook"
     )
     assert "expired-token" not in deployment.unit_bags[1]
-    assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-b"]
+    assert deployment.unit_bags[1]["join-refused"] == deployment.app_bag["lxd/1"]
+    assert sorted(t.server_name for t in first.lxd.cluster.join_tokens()) == ["node-b", "node-c"]
+
+    deployment.run(2, relation_changed(1))  # lxd/1 is not joining now: lxd/2 goes ahead
+    assert deployment.unit_bags[2]["joined"] == "node-c"
 
     fixed = deployment.run(1, hook("update_status"))  # the operator fixed the machine
     assert deployment.unit_bags[1]["joined"] == "node-b"
+    assert "join-refused" not in deployment.unit_bags[1]
     assert fixed.unit_status.name == "active"
-    assert cluster_names(first) == ["node-a", "node-b"]
+    assert cluster_names(first) == ["node-a", "node-b", "node-c"]
 
 
 def test_an_unreachable_cluster_keeps_the_token_and_waits(

@@ -38,7 +38,7 @@ def test_app_view_round_trip() -> None:
         removing={"lxd/2": "c"},
     )
     bag = view.write()
-    assert bag["version"] == "1.1" and bag["lxd/1"] == "secret:abc"
+    assert bag["version"] == "1.2" and bag["lxd/1"] == "secret:abc"
     assert AppView.read(bag) == view
 
 
@@ -187,6 +187,8 @@ def test_joiners_holding_tokens_take_turns_by_unit_number() -> None:
     assert "lxd/10" in plan_joiner(app, "lxd/11", peers["lxd/11"], peers).reason
     # A unit waiting for a new token is not in the way; update-status goes ahead regardless.
     peers["lxd/10"] = announce("k", **{"expired-token": "secret:10"})
+    assert plan_joiner(app, "lxd/11", peers["lxd/11"], peers).action == "join"
+    peers["lxd/10"] = announce("k", **{"join-refused": "secret:10"})  # blocked on its machine
     assert plan_joiner(app, "lxd/11", peers["lxd/11"], peers).action == "join"
     peers["lxd/10"] = announce("k")
     impatient = plan_joiner(app, "lxd/11", peers["lxd/11"], peers, take_turn=False)
