@@ -234,10 +234,10 @@ class ClusterPeer:
             if unit.name != departing_unit and unit.name not in app.removing
         }
         plan = cluster.plan_leader(app, units, lxd_members)
-        planned = 0
+        planned, announced = 0, cluster.announced(units)
         if not stop_waiting_on_peers and any(not waiting.renewal for waiting in plan.issue):
             planned = self._app.planned_units()  # a hook tool call: only when it matters
-            cluster.hold_first_tokens(plan, cluster.announced(units), planned)
+            cluster.hold_first_tokens(plan, announced, planned)
         app.members.update(plan.confirm)
         for unit in plan.drop_tokens:
             self._drop_token(app, unit)
@@ -250,7 +250,7 @@ class ClusterPeer:
             secret.grant(peer, unit=self._model.get_unit(waiting.unit))
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
-        return listed, self._first_problem(plan, refused, cluster.announced(units), planned)
+        return listed, self._first_problem(plan, refused, announced, planned)
 
     @staticmethod
     def _first_problem(
