@@ -50,7 +50,7 @@ def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch)
     host = importlib.import_module("lxd_charm.host").Host(
         snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=root / "state"
     )
-    monkeypatch.setattr(module, "make_host", lambda: host)
+    monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
     monkeypatch.setenv("LXD_DIR", str(daemon.directory))
     for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
         monkeypatch.delenv(var, raising=False)
@@ -129,12 +129,13 @@ class LxdUnits:
         daemon, host = self.daemons[unit.number], self.hosts[unit.number]
         saved = os.environ.get("LXD_DIR")
         os.environ["LXD_DIR"] = str(daemon.directory)
-        original = self.module.make_host
-        setattr(self.module, "make_host", lambda: host)  # noqa: B010 (a module attribute)
+        seam = importlib.import_module("lxd_charm.host")
+        original = seam.make_host
+        seam.make_host = lambda: host
         try:
             yield
         finally:
-            setattr(self.module, "make_host", original)  # noqa: B010
+            seam.make_host = original
             if saved is None:
                 os.environ.pop("LXD_DIR", None)
             else:

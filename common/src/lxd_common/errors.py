@@ -31,6 +31,10 @@ class SnapError(LxdCommonError):
     """snapd refused or failed an operation on the LXD snap."""
 
 
+class SnapdUnavailableError(SnapError):
+    """snapd did not answer in time, or was restarting: nothing was refused, so retry later."""
+
+
 class SnapChannelError(SnapError, ValueError):
     """A snap channel is malformed (not `[track/]risk[/branch]`)."""
 

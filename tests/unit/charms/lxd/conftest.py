@@ -524,10 +524,7 @@ def host(tmp_path: Path, snapd: FakeSnapd, monkeypatch: pytest.MonkeyPatch) -> I
 def charm_module(
     load_charm: Callable[[str], ModuleType], host: FakeHost, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    module = load_charm("lxd")
-    # charm.py bound make_host at import time; point it at the fake host too.
-    monkeypatch.setattr(module, "make_host", lambda: host)
-    return module
+    return load_charm("lxd")
 
 
 @pytest.fixture
