@@ -2,62 +2,63 @@
 """Juju charm for LXD, standalone or clustered.
 
 This module wires Juju events to handlers and decides the unit status. The
-logic lives in the `lxd_charm` package (charm-specific; the two relations'
-Juju sides are `lxd_charm.cluster_peer` and `lxd_charm.https_relation`) and
-in `lxd_common` (shared with the lxd-integrator charm).
+handlers gather what Juju knows (options, resources, bindings, storage) and
+hand it to the `lxd_charm` modules, which act: `machine` on this machine,
+`cluster_peer` and `https_relation` on the two relations.
 
 Every hook that can change something runs the same idempotent `_reconcile`,
 which brings the machine in line with the options: snap, snap config,
-one-time initialisation, proxy, listeners, kernel settings. Juju retries
-hooks, and operators change several options at once, so converging from
-whatever state the machine is in is simpler and safer than reacting to
-individual changes.
+one-time initialisation, proxy, listeners, kernel settings, then the
+relations. Juju retries hooks, and operators change several options at
+once, so converging from whatever state the machine is in is simpler and
+safer than reacting to individual changes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import ops
 
-from lxd_charm import actions
-from lxd_charm.cluster_peer import ClusterPeer, MemberRecord
-from lxd_charm.config import LxdConfig
 import lxd_charm.host
-from lxd_charm.host import Host
-from lxd_charm.https_relation import HttpsRelation, ServingRecord
-from lxd_charm.initialise import (
-    InitError,
-    immutable_changes,
-    initial_preseed,
-    proxy_settings,
-)
-from lxd_charm.listeners import plan_listeners
-from lxd_charm.outcomes import BlockedError, WaitingError, blocked_on
-from lxd_charm.pending import PendingConfig, boot_id
-from lxd_common.errors import (
-    LxdApiError,
-    LxdCommonError,
-    LxdError,
-    LxdNotFoundError,
-    LxdUnreachableError,
-    PreseedError,
-    SideloadError,
-    SnapError,
-    SysctlError,
-)
+from lxd_charm import actions
+from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
+from lxd_charm.config import LxdConfig
+from lxd_charm.https_relation import HttpsRelation
+from lxd_charm.listeners import ListenerPlan, plan_listeners
+from lxd_charm.machine import Machine, Resources, active_message, require_listener_addresses
+from lxd_charm.memory import LEGACY_FIELDS, Memory
+from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
+from lxd_common.errors import LxdApiError, LxdCommonError, LxdError
 from lxd_common.lxd import LxdClient, transient
-from lxd_common.snap import select_resource, split_pending
 
 logger = logging.getLogger(__name__)
 
 ACTION_LXD_WAIT = 10.0
+
+
+@dataclass
+class Findings:
+    """What this hook found out, for the status it ends with.
+
+    Attributes:
+        problem: what stopped the hook's work.
+        https_problems: requiring units the `https` relation could not serve.
+        cluster_summary: the cluster's state (see `ClusterPeer.summary`).
+        listeners: where LXD listens, by listener name (`cluster` included).
+    """
+
+    problem: CannotFinishError | None = None
+    https_problems: list[str] = field(default_factory=list)
+    cluster_summary: str = ""
+    listeners: dict[str, str] = field(default_factory=dict)
 
 
 class LxdCharm(ops.CharmBase):
@@ -67,32 +68,22 @@ class LxdCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self._stored.set_default(
-            initialised=False,
-            init_options={},
-            proxy={},
-            pending={},
-            problem="",
-            problem_kind="",
-            sideloaded_snap="",
-            listener_addresses={},
-            https_clients={},
-            https_problems=[],
-            cluster_address="",
-            cluster_summary="",
-        )
-        self.host: Host = lxd_charm.host.make_host()  # the one seam tests replace
+        self._stored.set_default(memory={})
+        self.memory = self._load_memory()
+        self.host = lxd_charm.host.make_host()  # the one seam tests replace
+        self._found: Findings | None = None
+        """None until the hook looks at anything; then the status is decided from it."""
         for event in (
             self.on.install,
             self.on.start,
             self.on.config_changed,
             self.on.upgrade_charm,
             self.on.local_storage_attached,
+            self.on.leader_elected,
+            self.on.secret_changed,
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
-        framework.observe(self.on.leader_elected, self._on_change)
-        framework.observe(self.on.secret_changed, self._on_change)
         framework.observe(self.on.cluster_relation_joined, self._on_peer_change)
         framework.observe(self.on.cluster_relation_changed, self._on_peer_change)
         framework.observe(self.on.cluster_relation_departed, self._on_cluster_departed)
@@ -105,6 +96,7 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.debug_action, self._on_debug)
         framework.observe(self.on.show_pending_config_action, self._on_show_pending_config)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        framework.observe(framework.on.pre_commit, self._on_pre_commit)
 
     # --- hooks -------------------------------------------------------------
 
@@ -112,19 +104,21 @@ class LxdCharm(ops.CharmBase):
         """Any event that may change what the machine should look like."""
         self._reconcile()
 
-    def _on_peer_change(self, event: ops.RelationEvent) -> None:
-        """Peer data changed: only the leader and units still joining have work.
+    def _on_peer_change(self, _: ops.RelationEvent) -> None:
+        """Peer data changed: only the leader and units with work left have anything to do.
 
         A member that is not the leader has nothing to do with its peers'
         data (unless a leader that is not a member yet needs its help), and
         skipping the full reconcile there keeps cluster formation close to
-        the cost of the joins themselves (see docs/benchmarks.md).
+        the cost of the joins themselves (see docs/benchmarks.md). A unit
+        whose last hook did not finish (Juju still shows it not active)
+        takes the chance to try again.
         """
         if (
-            self._stored.initialised
+            self.memory.initialised
             and not self.unit.is_leader()
-            and not self._stored.problem
-            and not self._cluster_peer().deputy_work()
+            and isinstance(self.unit.status, ops.ActiveStatus)
+            and not self._peer_has_deputy_work()
         ):
             return
         self._reconcile()
@@ -135,32 +129,44 @@ class LxdCharm(ops.CharmBase):
         Otherwise this hook only checks that LXD answers (one API call),
         because it runs every few minutes on every unit.
         """
-        if self._stored.problem or self._reboot_happened():
+        machine = self._machine_or_none()
+        if machine is None or not isinstance(self.unit.status, ops.ActiveStatus):
             # Also the way out of waits on other units that may never end: join
             # tokens held for planned units, a join turn that does not come.
             self._reconcile(stop_waiting_on_peers=True)
             return
-        if not self._stored.initialised:
+        if machine.reboot_happened():
+            self._reconcile(stop_waiting_on_peers=True)
+            return
+        if not self.memory.initialised:
             return
         try:
             with self.host.lxd() as lxd:
-                clustered = self.config.get("mode") == "cluster"
-                if clustered:
-                    self._stored.cluster_summary = self._cluster_peer().summary(lxd)
-                if not (clustered and self.unit.is_leader()):
-                    lxd.server_info()  # the leader's member count already asked LXD
+                if machine.config.mode == "cluster" and self.unit.is_leader():
+                    # The leader's member count is the one that goes stale; counting it
+                    # is the only LXD call.
+                    members = lxd.cluster.members()
+                    own = next((m for m in members if m.name == self.host.hostname), None)
+                    plan = self._listener_plan(machine.config)
+                    address = own.url.removeprefix("https://") if own else ""
+                    self._found = Findings(
+                        cluster_summary=ClusterPeer(self, machine).summary(lxd, members),
+                        listeners=_with_cluster(plan.addresses, address),
+                    )
+                else:
+                    lxd.server_info()
         except LxdError as e:
-            self._set_problem("waiting", f"LXD is not answering: {e}")
+            self._found = Findings(problem=WaitingError(f"LXD is not answering: {e}"))
 
     def _on_https_changed(self, _: ops.RelationChangedEvent) -> None:
-        self._serve_https()
+        self._reconcile_for_https()
 
     def _on_https_departed(self, event: ops.RelationDepartedEvent) -> None:
         departing = event.departing_unit.name if event.departing_unit else None
-        self._serve_https(departing_unit=departing)
+        self._reconcile_for_https(https_departing=departing)
 
     def _on_https_broken(self, event: ops.RelationBrokenEvent) -> None:
-        self._serve_https(broken_relation=event.relation.id)
+        self._reconcile_for_https(broken_https=event.relation.id)
 
     def _on_cluster_departed(self, event: ops.RelationDepartedEvent) -> None:
         """A unit is leaving: its member leaves the cluster through the leader."""
@@ -179,7 +185,8 @@ class LxdCharm(ops.CharmBase):
 
     def _on_get_client_token(self, event: ops.ActionEvent) -> None:
         params = event.load_params(actions.GetClientTokenParams, errors="fail")
-        if not self.config.get("lxd-listen-https"):
+        machine = self._machine_or_none()
+        if machine is not None and not machine.config.lxd_listen_https:
             # LXD only issues tokens it can tell clients where to use.
             event.fail(
                 f"clients redeem tokens over HTTPS: first run "
@@ -195,41 +202,53 @@ class LxdCharm(ops.CharmBase):
             event.fail(str(e))
 
     def _on_show_pending_config(self, event: ops.ActionEvent) -> None:
-        pending = PendingConfig.from_dict(self._stored.pending)
-        event.set_results(actions.show_pending_config(pending.all_changes()))
+        event.set_results(actions.show_pending_config(self.memory.pending.all_changes()))
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
-        """The one place the unit status is decided, from what this and earlier hooks found."""
-        event.add_status(self._status())
+        """The one place the unit status is decided, from what this hook found.
 
-    def _status(self) -> ops.StatusBase:
-        """The first of: bad config, a recorded problem, a pending reboot, work left, or active."""
-        try:
-            config = self.load_config(LxdConfig)
-        except ValueError as e:
-            return ops.BlockedStatus(str(e))
-        if self._stored.problem:
-            if self._stored.problem_kind == "waiting":
-                return ops.WaitingStatus(self._stored.problem)
-            return ops.BlockedStatus(self._stored.problem)
-        pending = PendingConfig.from_dict(self._stored.pending)
+        A hook that looked at nothing (a member's peer event it had no part
+        in, a healthy unit's update-status) sets no status, so Juju keeps
+        the last one: that hook learnt nothing that could change it.
+        """
+        if self._found is not None:
+            event.add_status(self._status(self._found))
+
+    def _on_pre_commit(self, _: ops.EventBase) -> None:
+        """The unit's memory is saved once per hook, just before Juju commits it."""
+        self._stored.memory = self.memory.to_dict()
+
+    def _status(self, found: Findings) -> ops.StatusBase:
+        """The first of: a problem, a pending reboot, work left, unserved requirers, or active."""
+        if isinstance(found.problem, WaitingError):
+            return ops.WaitingStatus(str(found.problem))
+        if found.problem is not None:
+            return ops.BlockedStatus(str(found.problem))
+        pending = self.memory.pending
         if pending.waiting:
             keys = ", ".join(sorted(pending.all_changes()))
             return ops.BlockedStatus(
                 f"reboot to apply snap config {keys} (see show-pending-config)"
             )
-        if not self._stored.initialised:
+        if not self.memory.initialised:
             return ops.MaintenanceStatus("initialising LXD")
-        problems = list(self._stored.https_problems)
-        if problems:
+        if found.https_problems:
+            problems = found.https_problems
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             return ops.BlockedStatus(f"https relation: {problems[0]}{more}")
-        return ops.ActiveStatus(self._summary(config))
+        return ops.ActiveStatus(
+            active_message(self._mode(), found.cluster_summary, found.listeners)
+        )
 
     # --- reconciliation ----------------------------------------------------
 
     def _reconcile(
-        self, departing_unit: str | None = None, *, stop_waiting_on_peers: bool = False
+        self,
+        departing_unit: str | None = None,
+        *,
+        https_departing: str | None = None,
+        broken_https: int | None = None,
+        stop_waiting_on_peers: bool = False,
     ) -> None:
         """Bring the machine in line with the options; record what stopped it.
 
@@ -239,174 +258,122 @@ class LxdCharm(ops.CharmBase):
         What the leader could not do for other units is reported only after
         this machine's own steps, which it does not hold up.
         """
+        found = self._found = Findings()
         try:
-            config = self.load_config(LxdConfig)
-        except ValueError as e:
-            logger.warning("invalid config, doing nothing until it is fixed: %s", e)
-            return
-        try:
-            self._refuse_immutable_changes(config)
-            self._sideload()
-            self._ensure_snap(config)
-            self._apply_snap_config(config)
-            cluster_problem = None
-            with self._lxd() as lxd:
+            machine = self._machine()
+            config = machine.config
+            machine.refuse_immutable_changes()
+            machine.sideload(self._resources())
+            machine.ensure_snap()
+            machine.apply_snap_config()
+            peer = PeerOutcome()
+            with machine.lxd() as lxd:
                 if config.mode == "standalone":
-                    self._initialise(lxd, config)
+                    machine.initialise(lxd)
                 else:
-                    cluster_problem = self._cluster_peer().reconcile(
+                    peer = ClusterPeer(self, machine).reconcile(
                         lxd, departing_unit, stop_waiting_on_peers=stop_waiting_on_peers
                     )
-                if self._stored.initialised:
-                    self._undo_cleared_proxy(lxd)
-                    self._apply_listeners(lxd, config)
-            self._apply_kernel_settings(config)
-            self._serve_https()
-            if cluster_problem is not None:
-                raise cluster_problem
-        except BlockedError as e:
-            self._set_problem("blocked", str(e))
-        except WaitingError as e:
-            self._set_problem("waiting", str(e))
+                    found.cluster_summary = peer.summary
+                if self.memory.initialised:
+                    machine.undo_cleared_proxy(lxd)
+                    plan = self._listener_plan(config)
+                    machine.apply_listeners(lxd, plan, peer.address)
+                    self.unit.set_ports(*(ops.Port(proto, port) for proto, port in plan.ports))  # type: ignore[arg-type]
+                    found.listeners = _with_cluster(plan.addresses, peer.address)
+                    require_listener_addresses(plan)
+            machine.apply_kernel_settings(self.app.name)
+            found.https_problems = self._serve_https(
+                machine, found.listeners, https_departing, broken_https
+            )
+            if peer.problem is not None:
+                raise peer.problem
+        except CannotFinishError as e:
+            logger.warning("%s: %s", "waiting" if isinstance(e, WaitingError) else "blocked", e)
+            found.problem = e
         except LxdApiError as e:
             if not transient(e):
                 raise  # unexpected: fail the hook, so Juju retries it and the log shows why
-            self._set_problem("waiting", f"the LXD cluster is settling: {e}")
-        else:
-            self._set_problem("", "")
+            found.problem = WaitingError(f"the LXD cluster is settling: {e}")
+            logger.warning("waiting: %s", found.problem)
 
-    def _refuse_immutable_changes(self, config: LxdConfig) -> None:
-        if not self._stored.initialised:
+    def _reconcile_for_https(
+        self, *, https_departing: str | None = None, broken_https: int | None = None
+    ) -> None:
+        """An `https` requirer changed; in a cluster only the leader serves (for every member)."""
+        if self._is_cluster() and not self.unit.is_leader():
             return
-        current = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
-        changes = immutable_changes(dict(self._stored.init_options), current)
-        if changes:
-            raise BlockedError(changes[0].message())
+        self._reconcile(https_departing=https_departing, broken_https=broken_https)
 
-    def _sideload(self) -> None:
-        """Install attached debug builds; an empty file detaches them."""
-        snap_file = self._resource("lxd-snap", "snap")
-        if snap_file is not None:
-            digest = _sha256(snap_file)
-            if digest != self._stored.sideloaded_snap:
-                with blocked_on(SnapError, "cannot install the lxd-snap resource"):
-                    self.host.snap.install_snap_file(snap_file)
-                self._stored.sideloaded_snap = digest
-        elif self._stored.sideloaded_snap:
-            logger.info("lxd-snap resource detached: going back to the store's LXD")
-            self._stored.sideloaded_snap = ""
-        binary = self._resource("lxd-binary", "binary")
-        with blocked_on(SnapError, "cannot use the lxd-binary resource"):
-            if binary is not None:
-                self.host.snap.install_debug_binary(binary, self.host.debug_binary)
-            else:
-                self.host.snap.remove_debug_binary(self.host.debug_binary)
+    def _serve_https(
+        self,
+        machine: Machine,
+        listeners: dict[str, str],
+        departing_unit: str | None,
+        broken_relation: int | None,
+    ) -> list[str]:
+        if not self.memory.initialised:
+            return []
+        relation = HttpsRelation(
+            self, self.memory, clustered=machine.config.mode == "cluster", listeners=listeners
+        )
+        with machine.lxd() as lxd:
+            return relation.serve(
+                lxd, departing_unit=departing_unit, broken_relation=broken_relation
+            )
 
-    def _resource(self, name: str, kind: str) -> Path | None:
+    # --- what Juju knows ---------------------------------------------------
+
+    @functools.cached_property
+    def _config(self) -> LxdConfig | ValueError:
+        """The options, loaded once per hook; the error says what to fix."""
         try:
-            path = self.model.resources.fetch(name)
+            return self.load_config(LxdConfig)
+        except ValueError as e:
+            return e
+
+    def _machine(self) -> Machine:
+        """This machine for this hook; invalid options block until fixed."""
+        config = self._config
+        if isinstance(config, ValueError):
+            raise BlockedError(str(config))
+        return Machine(
+            self.host,
+            self.memory,
+            config,
+            environ=os.environ,
+            block_device=self._local_block_device(),
+        )
+
+    def _machine_or_none(self) -> Machine | None:
+        try:
+            return self._machine()
+        except BlockedError:
+            return None
+
+    def _is_cluster(self) -> bool:
+        return self._mode() == "cluster"
+
+    def _mode(self) -> str:
+        config = self._config
+        return "standalone" if isinstance(config, ValueError) else config.mode
+
+    def _peer_has_deputy_work(self) -> bool:
+        machine = self._machine_or_none()
+        return machine is not None and ClusterPeer(self, machine).deputy_work()
+
+    def _resources(self) -> Resources:
+        return Resources(
+            lxd_snap=self._resource("lxd-snap"), lxd_binary=self._resource("lxd-binary")
+        )
+
+    def _resource(self, name: str) -> Path | None:
+        try:
+            return self.model.resources.fetch(name)
         except (ops.ModelError, NameError):
             return None  # not attached: nothing to sideload
-        workdir = self.host.sideload_dir / kind
-        workdir.mkdir(parents=True, exist_ok=True)
-        with blocked_on(SideloadError, f"cannot use the {name} resource"):
-            return select_resource(path, "snap" if kind == "snap" else "binary", workdir=workdir)
 
-    def _ensure_snap(self, config: LxdConfig) -> None:
-        if self._stored.sideloaded_snap:
-            return  # the operator's own snap stays until the resource is detached
-        with blocked_on(SnapError, "cannot install LXD"):
-            if self.host.snap.ensure(config.snap_channel):
-                logger.info("LXD snap now on %s", config.snap_channel)
-
-    def _apply_snap_config(self, config: LxdConfig) -> None:
-        """Live keys now; `lxcfs.*` keys take effect at the next boot (see `pending`)."""
-        snap = self.host.snap
-        pending = PendingConfig.from_dict(self._stored.pending)
-        current_boot = boot_id(self.host.root)
-        with blocked_on(SnapError, "cannot apply snap config"):
-            if pending.rebooted(current_boot):
-                logger.info("rebooted: applying queued snap config %s", sorted(pending.queued))
-                snap.set_config(pending.queued)
-                pending = PendingConfig()
-            changes = snap.config_changes(config.snap_config())
-            if not self._stored.initialised:
-                snap.set_config(changes)  # nothing runs yet: LXCFS can take it now
-            else:
-                live, needs_reboot = split_pending(changes)
-                if needs_reboot:
-                    snap.set_config({key: changes[key] for key in needs_reboot})
-                    pending.reboot_keys.update({key: changes[key] for key in needs_reboot})
-                    pending.boot = pending.boot or current_boot
-                if pending.waiting:
-                    pending.queued = {key: changes[key] for key in live}
-                else:
-                    snap.set_config({key: changes[key] for key in live})
-        self._stored.pending = pending.to_dict()
-
-    def _reboot_happened(self) -> bool:
-        pending = PendingConfig.from_dict(self._stored.pending)
-        return pending.waiting and pending.rebooted(boot_id(self.host.root))
-
-    def _initialise(
-        self, lxd: LxdClient, config: LxdConfig, extra: dict[str, Any] | None = None
-    ) -> None:
-        """Apply the first preseed (the operator's or the defaults), exactly once."""
-        if self._stored.initialised:
-            return
-        proxy = proxy_settings(os.environ)
-        try:
-            preseed = initial_preseed(
-                config.lxd_preseed,
-                config.lxd_init_storage,
-                config.lxd_init_network,
-                self._local_block_device(),
-                proxy,
-            )
-            for key, value in (extra or {}).items():
-                preseed[key] = {**preseed.get(key, {}), **value} if key == "config" else value
-            lxd.apply_preseed(preseed)
-        except (InitError, PreseedError) as e:
-            raise BlockedError(str(e)) from None
-        except LxdApiError as e:
-            option = "lxd-preseed" if config.lxd_preseed.strip() else "lxd-init-*"
-            raise BlockedError(f"{e}: fix {option}") from None
-        self._stored.initialised = True
-        self._stored.init_options = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
-        self._stored.proxy = proxy
-        logger.info(
-            "LXD initialised (%s)", "operator preseed" if config.lxd_preseed else "defaults"
-        )
-
-    def _undo_cleared_proxy(self, lxd: LxdClient) -> None:
-        """Unset the proxy keys we set, once the model's proxy is cleared."""
-        applied = dict(self._stored.proxy)
-        if not applied or proxy_settings(os.environ):
-            return
-        current = lxd.server_config()
-        lxd.set_server_config(
-            {key: None for key, value in applied.items() if current.get(key) == value}
-        )
-        self._stored.proxy = {}
-
-    def _apply_listeners(self, lxd: LxdClient, config: LxdConfig) -> None:
-        plan = plan_listeners(config.listeners(), self._binding_addresses(config))
-        server_config = dict(plan.server_config)
-        if self._stored.cluster_address and not server_config.get("core.https_address"):
-            # A cluster member serves the API on its cluster address anyway, and LXD
-            # (5.0) closes that shared listener when core.https_address is unset.
-            server_config["core.https_address"] = self._stored.cluster_address
-        lxd.set_server_config(server_config)
-        self.unit.set_ports(*(ops.Port(protocol, port) for protocol, port in plan.ports))  # type: ignore[arg-type]
-        self._stored.listener_addresses = plan.addresses
-        if plan.missing:
-            names = ", ".join(plan.missing)
-            raise BlockedError(
-                f"no address for the {names} endpoint: bind it to a space with a subnet "
-                "on this machine, or turn lxd-listen-" + plan.missing[0] + " off"
-            )
-
-    def _binding_addresses(self, config: LxdConfig) -> dict[str, str | None]:
+    def _listener_plan(self, config: LxdConfig) -> ListenerPlan:
         addresses: dict[str, str | None] = {}
         for name, enabled in config.listeners().items():
             if not enabled:
@@ -417,68 +384,33 @@ class LxdCharm(ops.CharmBase):
             except ops.ModelError:
                 address = None
             addresses[name] = str(address) if address else None
-        return addresses
+        return plan_listeners(config.listeners(), addresses)
 
-    def _apply_kernel_settings(self, config: LxdConfig) -> None:
-        with blocked_on(SysctlError, "cannot apply kernel settings"):
-            self.host.sysctl(self.app.name).apply(config.sysctl_tuning)
-            self.host.hardening().apply(config.kernel_hardening)
+    def _local_block_device(self) -> str | None:
+        storages = self.model.storages.get("local") or []
+        for storage in storages:
+            with contextlib.suppress(ops.ModelError):
+                return str(storage.location)
+        return None
 
-    # --- relations ---------------------------------------------------------
+    def _load_memory(self) -> Memory:
+        memory = self._stored.memory
+        if not memory:
+            # Written by an earlier revision of this charm, one stored field each.
+            memory = {name: getattr(self._stored, name, None) for name in LEGACY_FIELDS}
+            memory["https_clients"] = getattr(self._stored, "https_clients", None)
+        return Memory.from_dict(memory)
 
-    def _cluster_peer(self) -> ClusterPeer:
-        def bootstrap(lxd: LxdClient, extra: dict[str, Any]) -> None:
-            self._initialise(lxd, self.load_config(LxdConfig), extra)
-
-        return ClusterPeer(
-            self,
-            self.host,
-            cast("MemberRecord", self._stored),
-            bootstrap=bootstrap,
-            joined=self._record_joined,
-            block_device=self._local_block_device(),
-        )
-
-    def _record_joined(self) -> None:
-        config = self.load_config(LxdConfig)
-        self._stored.initialised = True
-        self._stored.init_options = {"mode": config.mode, "lxd-preseed": config.lxd_preseed}
-
-    def _serve_https(
-        self, departing_unit: str | None = None, broken_relation: int | None = None
-    ) -> None:
-        try:
-            config = self.load_config(LxdConfig)
-        except ValueError:
-            return
-        HttpsRelation(
-            self,
-            cast("ServingRecord", self._stored),
-            clustered=config.mode == "cluster",
-            connect=self._lxd,
-        ).serve(departing_unit=departing_unit, broken_relation=broken_relation)
-
-    # --- helpers -----------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _lxd(self) -> Iterator[LxdClient]:
-        """The local daemon; not answering is a wait, not a failure."""
-        try:
-            client = self.host.lxd()
-        except LxdNotFoundError as e:
-            raise WaitingError(f"LXD is not installed yet: {e}") from None
-        except LxdUnreachableError as e:
-            raise WaitingError(f"LXD is not answering: {e}") from None
-        with client:
-            try:
-                yield client
-            except LxdUnreachableError as e:
-                raise WaitingError(f"LXD stopped answering: {e}") from None
+    # --- actions -----------------------------------------------------------
 
     def _run_action(
         self, event: ops.ActionEvent, run: Callable[[LxdClient], dict[str, Any]]
     ) -> None:
-        """Run an action against the local LXD; any failure is an action failure."""
+        """Run an action against the local LXD: the one place its failures are mapped.
+
+        An `ActionError` or an error of `lxd_common` fails the action with its
+        message; anything else is a bug and fails the hook with a traceback.
+        """
         try:
             self.host.lxd_wait = ACTION_LXD_WAIT
             with self.host.lxd() as lxd:
@@ -488,38 +420,10 @@ class LxdCharm(ops.CharmBase):
         except LxdCommonError as e:
             event.fail(f"LXD: {e}")
 
-    def _local_block_device(self) -> str | None:
-        storages = self.model.storages.get("local") or []
-        for storage in storages:
-            with contextlib.suppress(ops.ModelError):
-                return str(storage.location)
-        return None
 
-    def _set_problem(self, kind: str, message: str) -> None:
-        if message:
-            logger.warning("%s: %s", kind, message)
-        self._stored.problem = message
-        self._stored.problem_kind = kind
-
-    def _summary(self, config: LxdConfig) -> str:
-        listeners = dict(self._stored.listener_addresses)
-        mode: str = config.mode
-        if config.mode == "cluster" and self._stored.cluster_summary:
-            mode = f"cluster: {self._stored.cluster_summary}"
-        if self._stored.cluster_address:
-            listeners = {"cluster": self._stored.cluster_address, **listeners}
-        if not listeners:
-            return f"{mode}; no network listener"
-        shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
-        return f"{mode}; {shown}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _with_cluster(listeners: dict[str, str], cluster_address: str) -> dict[str, str]:
+    """The listeners to show, with a member's cluster address first among them."""
+    return {"cluster": cluster_address, **listeners} if cluster_address else dict(listeners)
 
 
 if __name__ == "__main__":

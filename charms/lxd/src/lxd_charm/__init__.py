@@ -1,24 +1,24 @@
 """The LXD charm's own logic, kept apart from `charm.py`.
 
-`charm.py` only wires Juju events to handlers and decides the unit status;
-what those handlers do lives here in small modules with one job each. Most
-are free of `ops`, so their rules can be read and tested without Juju; the
-two relation modules are the exception, because carrying out a relation
-protocol is mostly talking to Juju.
+`charm.py` only wires Juju events to handlers and decides the unit status.
+Everything the handlers do lives here, split by who the code talks to:
 
-Modules:
-    config: the typed configuration (`LxdConfig`); `ValueError` with an
-        operator-facing message for an option the charm cannot use.
-    host: the machine (snap, LXD socket, kernel), behind one seam for tests.
-    outcomes: `BlockedError` / `WaitingError`, how a step says it cannot finish.
-    initialise, listeners, pending: first preseed, network listeners on bound
-        spaces, snap config waiting for a reboot.
-    cluster: the `cluster` peer protocol's decisions (pure functions).
-    cluster_join: joining, retried while LXD serialises joins.
-    cluster_peer: the protocol carried out with Juju and LXD (uses `ops`).
-    https_provider: trusting one requiring unit's certificate.
-    https_relation: the `https` relations carried out with Juju (uses `ops`).
-    actions: the charm's actions.
+- The machine (snap, LXD, kernel, files) is acted on by modules that do not
+  import `ops`, so their rules can be read and tested without Juju. They
+  take plain data (the typed options, resource paths, bound addresses) and
+  the `Host`, and raise `outcomes.BlockedError` or `outcomes.WaitingError`
+  when they cannot finish.
+- Protocol decisions are pure functions over databags (`cluster` is the
+  model), tested without Juju or LXD.
+- Each relation has one class that carries its protocol out with Juju for
+  one hook (`cluster_peer.ClusterPeer`, `https_relation.HttpsRelation`).
+  `charm.py` builds it with what it needs (the charm for the model, the
+  `machine.Machine` for LXD and the unit's memory) and calls it from the
+  handler; it acts, and returns what the status needs (its problems, a
+  summary) instead of calling back into the charm or setting a status. New
+  relations follow the same pattern.
+- What a unit remembers across hooks is `memory.Memory`, one typed record;
+  everything else is worked out each hook from LXD and Juju.
 
 The package is named `lxd_charm` (not `charm` or `config`) because both
 charms' `src/` directories end up on `sys.path` together in the tests, so

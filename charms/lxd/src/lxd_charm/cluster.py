@@ -23,7 +23,7 @@ Version 1.2, specified in docs/interfaces/lxd-cluster.md. In short:
   of its own, named under ``leader-token`` in the deputy's unit databag (1.1).
 
 This module holds the decisions, as pure functions over the databags, so
-each rule can be tested without Juju or LXD; charm.py carries them out.
+each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
 """
 
 from __future__ import annotations

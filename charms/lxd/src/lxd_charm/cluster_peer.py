@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import ops
 
 from lxd_charm import cluster
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
-from lxd_charm.host import Host
+from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
 from lxd_common.errors import (
@@ -41,45 +40,35 @@ CLUSTER_PORT = 8443
 PEER = "cluster"
 
 
-class MemberRecord(Protocol):
-    """What the unit remembers across hooks about its own membership (the charm's stored state)."""
-
-    initialised: bool
-    cluster_address: str
-    cluster_summary: str
-
-
-Bootstrap = Callable[[LxdClient, dict[str, Any]], None]
-"""Initialises this unit's LXD once, with these preseed additions (the charm's `_initialise`)."""
-
-Joined = Callable[[], None]
-"""Records that this unit's LXD is now initialised, as a member (the charm's own record)."""
-
 ClusterProblem = BlockedError | WaitingError
 """Something the leader could not do for other units, to report after its own work."""
+
+
+@dataclass(frozen=True)
+class PeerOutcome:
+    """What one step of the protocol left for the rest of the hook.
+
+    Attributes:
+        address: this unit's cluster address once it is a member ("" before).
+        summary: the cluster's state for the unit status (see `ClusterPeer.summary`).
+        problem: what the leader could not finish for other units.
+    """
+
+    address: str = ""
+    summary: str = ""
+    problem: ClusterProblem | None = None
 
 
 class ClusterPeer:
     """Bootstrap, lead or join, following the `cluster` peer protocol."""
 
-    def __init__(
-        self,
-        charm: ops.CharmBase,
-        host: Host,
-        record: MemberRecord,
-        *,
-        bootstrap: Bootstrap,
-        joined: Joined,
-        block_device: str | None,
-    ) -> None:
+    def __init__(self, charm: ops.CharmBase, machine: Machine) -> None:
         self._unit = charm.unit
         self._app = charm.app
         self._model = charm.model
-        self._host = host
-        self._record = record
-        self._bootstrap_lxd = bootstrap
-        self._joined = joined
-        self._block_device = block_device
+        self._machine = machine
+        self._host = machine.host
+        self._memory = machine.memory
 
     @property
     def relation(self) -> ops.Relation | None:
@@ -92,11 +81,12 @@ class ClusterPeer:
         departing_unit: str | None = None,
         *,
         stop_waiting_on_peers: bool = False,
-    ) -> ClusterProblem | None:
+    ) -> PeerOutcome:
         """One step of the protocol for this unit.
 
-        Raises when this unit cannot finish its own part; returns what the
-        leader could not finish for other units. ``stop_waiting_on_peers``
+        Raises when this unit cannot finish its own part; returns its
+        cluster address, the status summary and what the leader could not
+        finish for other units. ``stop_waiting_on_peers``
         (update-status) gives up waits on other units that may never end:
         the leader issues first tokens before every planned unit has
         announced itself (`cluster.hold_first_tokens`), a joiner joins
@@ -106,11 +96,14 @@ class ClusterPeer:
         if peer is None:
             raise WaitingError("waiting for the cluster peer relation")
         address = self._address()
-        if self._record.cluster_address and address != self._record.cluster_address:
-            raise BlockedError(
-                f"the cluster binding moved from {self._record.cluster_address} to {address}: "
-                "LXD cannot change a member's cluster address; bind cluster back"
-            )
+        if self._memory.initialised:
+            # LXD knows the address this member joined with; the binding is what Juju says now.
+            member_address = lxd.server_config().get(CLUSTER_ADDRESS_KEY, "")
+            if member_address and address != member_address:
+                raise BlockedError(
+                    f"the cluster binding moved from {member_address} to {address}: "
+                    "LXD cannot change a member's cluster address; bind cluster back"
+                )
         peer.data[self._unit].update(
             {"version": cluster.VERSION, cluster.HOSTNAME: self._host.hostname}
         )
@@ -122,18 +115,18 @@ class ClusterPeer:
         problem: ClusterProblem | None = None
         if self._unit.is_leader():
             try:
-                if not self._record.initialised and not app.members:
+                if not self._memory.initialised and not app.members:
                     self._bootstrap(lxd, address)
                     app.members[self._unit.name] = self._host.hostname
                     app.member_config = lxd.cluster.member_config()
-                if not self._record.initialised:
+                if not self._memory.initialised:
                     self._join_as_leader(lxd, peer, app, address)
                 listed, problem = self._lead(
                     lxd, peer, app, departing_unit, stop_waiting_on_peers=stop_waiting_on_peers
                 )
             finally:
                 peer.data[self._app].update(app.write())
-        elif not self._record.initialised:
+        elif not self._memory.initialised:
             step = cluster.plan_joiner(
                 app,
                 self._unit.name,
@@ -144,8 +137,11 @@ class ClusterPeer:
             self._join(lxd, peer, app, address, step)
         else:
             self._deputise(lxd, peer, app)
-        self._record.cluster_summary = self.summary(lxd, listed)
-        return problem
+        return PeerOutcome(
+            address=address if self._memory.initialised else "",
+            summary=self.summary(lxd, listed),
+            problem=problem,
+        )
 
     def deputy_work(self) -> bool:
         """Whether a member that is not the leader has anything to do for a peer change.
@@ -169,7 +165,7 @@ class ClusterPeer:
         ``members`` is a listing this hook already made, to save asking again.
         """
         peer = self.relation
-        if not self._record.initialised or peer is None:
+        if not self._memory.initialised or peer is None:
             return ""
         if not self._unit.is_leader():
             return f"member {self._host.hostname}"
@@ -187,14 +183,13 @@ class ClusterPeer:
 
     def _bootstrap(self, lxd: LxdClient, address: str) -> None:
         """Initialise this unit's LXD as the first member of a new cluster."""
-        self._bootstrap_lxd(
+        self._machine.initialise(
             lxd,
             {
-                "config": {"cluster.https_address": address},
+                "config": {CLUSTER_ADDRESS_KEY: address},
                 "cluster": {"server_name": self._host.hostname, "enabled": True},
             },
         )
-        self._record.cluster_address = address
         logger.info("bootstrapped the LXD cluster as %s on %s", self._host.hostname, address)
 
     def _lead(
@@ -398,7 +393,7 @@ class ClusterPeer:
         if self._already_member(lxd, app):
             # An earlier run of this hook joined, then failed before Juju kept
             # what it recorded; joining again would only be refused.
-            self._record_join(peer, address)
+            self._record_join(peer)
             return
         try:
             token = self._model.get_secret(id=step.secret_id).get_content(refresh=True)["token"]
@@ -407,7 +402,7 @@ class ClusterPeer:
         if decode_join_token(token).expired():
             peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
             raise WaitingError("the join token expired: asked the leader for a new one")
-        member_config = cluster.member_config_for(app.member_config, self._block_device)
+        member_config = cluster.member_config_for(app.member_config, self._machine.block_device)
         try:
             join_with_retries(lxd, self._host.hostname, address, token, member_config)
         except LxdApiError as e:
@@ -422,7 +417,7 @@ class ClusterPeer:
                 f"{said}: fix this machine or the charm's settings; the join is retried "
                 "on the next hook"
             ) from None
-        self._record_join(peer, address)
+        self._record_join(peer)
 
     def _already_member(self, lxd: LxdClient, app: cluster.AppView) -> bool:
         """Whether this machine's LXD is a member of this cluster already, under its hostname."""
@@ -440,9 +435,8 @@ class ClusterPeer:
         logger.info("this machine's LXD is already a member as %s: recording the join", name)
         return True
 
-    def _record_join(self, peer: ops.Relation, address: str) -> None:
-        self._joined()
-        self._record.cluster_address = address
+    def _record_join(self, peer: ops.Relation) -> None:
+        self._machine.record_initialised()
         peer.data[self._unit][cluster.JOINED] = self._host.hostname
         peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Protocol
+from collections.abc import Iterator, Mapping
 
 import ops
 
 from lxd_charm import https_provider
-from lxd_charm.outcomes import WaitingError
+from lxd_charm.memory import HttpsRecords, Memory
 from lxd_common.interfaces.lxd_https import ServerInfo
 from lxd_common.lxd import LxdClient
 
@@ -27,17 +25,7 @@ logger = logging.getLogger(__name__)
 RELATION = "https"
 RECORDS_KEY = "https-clients"
 
-Records = dict[str, dict[str, str]]
-"""Fingerprints trusted for the relation: relation id -> requiring unit -> fingerprint."""
-
-
-class ServingRecord(Protocol):
-    """What the unit remembers across hooks about serving (the charm's stored state)."""
-
-    initialised: bool
-    https_clients: Records
-    https_problems: list[str]
-    listener_addresses: dict[str, str]
+Records = HttpsRecords
 
 
 class HttpsRelation:
@@ -52,55 +40,56 @@ class HttpsRelation:
     def __init__(
         self,
         charm: ops.CharmBase,
-        record: ServingRecord,
+        memory: Memory,
         *,
         clustered: bool,
-        connect: Callable[[], AbstractContextManager[LxdClient]],
+        listeners: Mapping[str, str],
     ) -> None:
         self._unit = charm.unit
         self._app = charm.app
         self._model = charm.model
-        self._record = record
+        self._memory = memory
         self._clustered = clustered
-        self._connect = connect
+        self._listeners = listeners
 
-    def serve(self, departing_unit: str | None = None, broken_relation: int | None = None) -> None:
+    def serve(
+        self,
+        lxd: LxdClient,
+        departing_unit: str | None = None,
+        broken_relation: int | None = None,
+    ) -> list[str]:
         """Trust each requiring unit's certificate and tell it how to connect.
 
-        Problems with one requiring unit are recorded for the status (see
-        `problems`) and do not stop the others; entries recorded for units
-        or relations that are gone are removed.
+        Returns the problems to show in the status: one requiring unit's
+        problem does not stop the others. Entries recorded for units or
+        relations that are gone are removed.
         """
-        if not self._record.initialised or (self._clustered and not self._unit.is_leader()):
-            return
+        if not self._memory.initialised or (self._clustered and not self._unit.is_leader()):
+            return []
         relations = [r for r in self._model.relations[RELATION] if r.id != broken_relation]
         recorded = self._records()
-        if not relations and not recorded and not self._record.https_problems:
-            return  # nothing related, nothing left to clean up
+        if not relations and not recorded:
+            return []  # nothing related, nothing left to clean up
         problems: list[str] = []
         try:
-            with self._connect() as lxd:
-                live = {relation.id for relation in relations}
-                for relation_id in [rel for rel in recorded if int(rel) not in live]:
-                    https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
-                info = self._server_info(lxd) if relations else None
-                for relation in relations:
-                    clients = recorded.setdefault(str(relation.id), {})
-                    problems += self._serve_relation(lxd, relation, clients, departing_unit)
-                    if info is not None:
-                        answer_bag = self._app if self._clustered else self._unit
-                        relation.data[answer_bag].update(info.to_databag())
-        except WaitingError as e:
-            logger.warning("https relation not served yet: %s", e)
-            return
+            live = {relation.id for relation in relations}
+            for relation_id in [rel for rel in recorded if int(rel) not in live]:
+                https_provider.forget(lxd.trust, recorded.pop(relation_id).values())
+            info = self._server_info(lxd) if relations else None
+            for relation in relations:
+                clients = recorded.setdefault(str(relation.id), {})
+                problems += self._serve_relation(lxd, relation, clients, departing_unit)
+                if info is not None:
+                    answer_bag = self._app if self._clustered else self._unit
+                    relation.data[answer_bag].update(info.to_databag())
         finally:
             self._save_records(recorded)
-        if relations and not self._clustered and "https" not in self._record.listener_addresses:
+        if relations and not self._clustered and "https" not in self._listeners:
             problems.insert(
                 0,
                 f"clients cannot connect: juju config {self._app.name} lxd-listen-https=true",
             )
-        self._record.https_problems = problems
+        return problems
 
     def _serve_relation(
         self,
@@ -140,7 +129,7 @@ class HttpsRelation:
         if bag is not None:
             data: Records = json.loads(bag.get(RECORDS_KEY) or "{}")
             return data
-        return {rel: dict(units) for rel, units in dict(self._record.https_clients).items()}
+        return {rel: dict(units) for rel, units in self._memory.https_clients.items()}
 
     def _save_records(self, records: Records) -> None:
         kept = {rel: units for rel, units in records.items() if units}
@@ -148,7 +137,7 @@ class HttpsRelation:
         if bag is not None:
             bag[RECORDS_KEY] = json.dumps(kept, sort_keys=True) if kept else ""
         else:
-            self._record.https_clients = kept
+            self._memory.https_clients = kept
 
     def _server_info(self, lxd: LxdClient) -> ServerInfo:
         """The answer: the certificate LXD presents, and where to connect.
@@ -160,7 +149,7 @@ class HttpsRelation:
         if self._clustered:
             addresses = tuple(m.url.removeprefix("https://") for m in lxd.cluster.members())
         else:
-            address = self._record.listener_addresses.get("https")
+            address = self._listeners.get("https")
             addresses = (address,) if address else ()
         return ServerInfo(
             certificate=environment["certificate"],

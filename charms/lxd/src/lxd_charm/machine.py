@@ -1,0 +1,268 @@
+"""The steps that bring this machine in line with the options, free of `ops`.
+
+`charm.py` gathers what only Juju can tell (the options, resource files, the
+addresses of bound spaces, the Juju storage device) and hands it over as
+plain data; each step here then acts on the machine through the `Host` and
+records what it did in the unit's `Memory`. Every step is idempotent and
+either completes or leaves its part as it was, raising `BlockedError` or
+`WaitingError` (`lxd_charm.outcomes`) to say why it could not finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxd_charm.config import LxdConfig
+from lxd_charm.host import Host
+from lxd_charm.initialise import InitError, immutable_changes, initial_preseed, proxy_settings
+from lxd_charm.listeners import ListenerPlan
+from lxd_charm.memory import Memory
+from lxd_charm.outcomes import BlockedError, WaitingError, blocked_on
+from lxd_charm.pending import PendingConfig, boot_id
+from lxd_common.errors import (
+    LxdApiError,
+    LxdNotFoundError,
+    LxdUnreachableError,
+    PreseedError,
+    SideloadError,
+    SnapError,
+    SysctlError,
+)
+from lxd_common.lxd import LxdClient
+from lxd_common.snap import select_resource, split_pending
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_ADDRESS_KEY = "cluster.https_address"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The attached resource files (None: not attached)."""
+
+    lxd_snap: Path | None = None
+    lxd_binary: Path | None = None
+
+
+class Machine:
+    """This unit's machine for one hook: its options, its memory, and the host it acts on."""
+
+    def __init__(
+        self,
+        host: Host,
+        memory: Memory,
+        config: LxdConfig,
+        *,
+        environ: Mapping[str, str],
+        block_device: str | None = None,
+    ) -> None:
+        self.host = host
+        self.memory = memory
+        self.config = config
+        self._environ = environ
+        self._block_device = block_device
+
+    @property
+    def block_device(self) -> str | None:
+        """The Juju `local` storage device, where one is attached."""
+        return self._block_device
+
+    # --- LXD ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lxd(self) -> Iterator[LxdClient]:
+        """The local daemon; not answering is a wait, not a failure."""
+        try:
+            client = self.host.lxd()
+        except LxdNotFoundError as e:
+            raise WaitingError(f"LXD is not installed yet: {e}") from None
+        except LxdUnreachableError as e:
+            raise WaitingError(f"LXD is not answering: {e}") from None
+        with client:
+            try:
+                yield client
+            except LxdUnreachableError as e:
+                raise WaitingError(f"LXD stopped answering: {e}") from None
+
+    # --- before LXD runs ---------------------------------------------------
+
+    def refuse_immutable_changes(self) -> None:
+        """Options LXD was initialised with cannot change: blocked until undone."""
+        if not self.memory.initialised:
+            return
+        current = {"mode": self.config.mode, "lxd-preseed": self.config.lxd_preseed}
+        changes = immutable_changes(self.memory.init_options, current)
+        if changes:
+            raise BlockedError(changes[0].message())
+
+    def sideload(self, resources: Resources) -> None:
+        """Install attached debug builds; an empty or detached resource goes back to the store."""
+        snap_file = self._unpacked(resources.lxd_snap, "lxd-snap", "snap")
+        if snap_file is not None:
+            digest = _sha256(snap_file)
+            if digest != self.memory.sideloaded_snap:
+                with blocked_on(SnapError, "cannot install the lxd-snap resource"):
+                    self.host.snap.install_snap_file(snap_file)
+                self.memory.sideloaded_snap = digest
+        elif self.memory.sideloaded_snap:
+            logger.info("lxd-snap resource detached: going back to the store's LXD")
+            self.memory.sideloaded_snap = ""
+        binary = self._unpacked(resources.lxd_binary, "lxd-binary", "binary")
+        with blocked_on(SnapError, "cannot use the lxd-binary resource"):
+            if binary is not None:
+                self.host.snap.install_debug_binary(binary, self.host.debug_binary)
+            else:
+                self.host.snap.remove_debug_binary(self.host.debug_binary)
+
+    def _unpacked(self, path: Path | None, name: str, kind: str) -> Path | None:
+        """The file to install from a resource (a tarball holds it); None for an empty one."""
+        if path is None:
+            return None
+        workdir = self.host.sideload_dir / kind
+        workdir.mkdir(parents=True, exist_ok=True)
+        with blocked_on(SideloadError, f"cannot use the {name} resource"):
+            return select_resource(path, "snap" if kind == "snap" else "binary", workdir=workdir)
+
+    def ensure_snap(self) -> None:
+        """The LXD snap on the configured channel (unless the operator sideloaded one)."""
+        if self.memory.sideloaded_snap:
+            return  # the operator's own snap stays until the resource is detached
+        with blocked_on(SnapError, "cannot install LXD"):
+            if self.host.snap.ensure(self.config.snap_channel):
+                logger.info("LXD snap now on %s", self.config.snap_channel)
+
+    def apply_snap_config(self) -> None:
+        """Live keys now; `lxcfs.*` keys take effect at the next boot (see `pending`)."""
+        snap = self.host.snap
+        pending = copy.deepcopy(self.memory.pending)  # kept only if every change went through
+        current_boot = boot_id(self.host.root)
+        with blocked_on(SnapError, "cannot apply snap config"):
+            if pending.rebooted(current_boot):
+                logger.info("rebooted: applying queued snap config %s", sorted(pending.queued))
+                snap.set_config(pending.queued)
+                pending = PendingConfig()
+            changes = snap.config_changes(self.config.snap_config())
+            if not self.memory.initialised:
+                snap.set_config(changes)  # nothing runs yet: LXCFS can take it now
+            else:
+                live, needs_reboot = split_pending(changes)
+                if needs_reboot:
+                    snap.set_config({key: changes[key] for key in needs_reboot})
+                    pending.reboot_keys.update({key: changes[key] for key in needs_reboot})
+                    pending.boot = pending.boot or current_boot
+                if pending.waiting:
+                    pending.queued = {key: changes[key] for key in live}
+                else:
+                    snap.set_config({key: changes[key] for key in live})
+        self.memory.pending = pending
+
+    def reboot_happened(self) -> bool:
+        """Whether the machine rebooted since snap config was queued for a reboot."""
+        pending = self.memory.pending
+        return pending.waiting and pending.rebooted(boot_id(self.host.root))
+
+    # --- LXD's own configuration ---------------------------------------------
+
+    def initialise(self, lxd: LxdClient, extra: Mapping[str, Any] | None = None) -> None:
+        """Apply the first preseed (the operator's or the defaults), exactly once.
+
+        ``extra`` adds to it: the cluster protocol's bootstrap settings.
+        """
+        if self.memory.initialised:
+            return
+        config = self.config
+        proxy = proxy_settings(self._environ)
+        try:
+            preseed = initial_preseed(
+                config.lxd_preseed,
+                config.lxd_init_storage,
+                config.lxd_init_network,
+                self._block_device,
+                proxy,
+            )
+            for key, value in (extra or {}).items():
+                preseed[key] = {**preseed.get(key, {}), **value} if key == "config" else value
+            lxd.apply_preseed(preseed)
+        except (InitError, PreseedError) as e:
+            raise BlockedError(str(e)) from None
+        except LxdApiError as e:
+            option = "lxd-preseed" if config.lxd_preseed.strip() else "lxd-init-*"
+            raise BlockedError(f"{e}: fix {option}") from None
+        self.record_initialised()
+        self.memory.proxy = proxy
+        logger.info(
+            "LXD initialised (%s)", "operator preseed" if config.lxd_preseed else "defaults"
+        )
+
+    def record_initialised(self) -> None:
+        """Remember that LXD runs with these options (after a preseed, or a cluster join)."""
+        self.memory.initialised = True
+        self.memory.init_options = {
+            "mode": self.config.mode,
+            "lxd-preseed": self.config.lxd_preseed,
+        }
+
+    def undo_cleared_proxy(self, lxd: LxdClient) -> None:
+        """Unset the proxy keys we set, once the model's proxy is cleared."""
+        applied = dict(self.memory.proxy)
+        if not applied or proxy_settings(self._environ):
+            return
+        current = lxd.server_config()
+        lxd.set_server_config(
+            {key: None for key, value in applied.items() if current.get(key) == value}
+        )
+        self.memory.proxy = {}
+
+    def apply_listeners(self, lxd: LxdClient, plan: ListenerPlan, cluster_address: str) -> None:
+        """LXD's listeners as planned (those without an address stay off).
+
+        ``cluster_address`` is this member's cluster address ("" when standalone).
+        """
+        server_config = dict(plan.server_config)
+        if cluster_address and not server_config.get("core.https_address"):
+            # A cluster member serves the API on its cluster address anyway, and LXD
+            # (5.0) closes that shared listener when core.https_address is unset.
+            server_config["core.https_address"] = cluster_address
+        lxd.set_server_config(server_config)
+
+    # --- the kernel ------------------------------------------------------------
+
+    def apply_kernel_settings(self, app_name: str) -> None:
+        """Kernel tuning (sysctl) and hardening, each on or off as the options say."""
+        with blocked_on(SysctlError, "cannot apply kernel settings"):
+            self.host.sysctl(app_name).apply(self.config.sysctl_tuning)
+            self.host.hardening().apply(self.config.kernel_hardening)
+
+
+def require_listener_addresses(plan: ListenerPlan) -> None:
+    """A listener switched on without an address to listen on blocks, naming the way out."""
+    if plan.missing:
+        names = ", ".join(plan.missing)
+        raise BlockedError(
+            f"no address for the {names} endpoint: bind it to a space with a subnet "
+            "on this machine, or turn lxd-listen-" + plan.missing[0] + " off"
+        )
+
+
+def active_message(mode: str, cluster_summary: str, listeners: Mapping[str, str]) -> str:
+    """The active status: the mode (with the cluster's state), then where LXD listens."""
+    shown_mode = f"cluster: {cluster_summary}" if mode == "cluster" and cluster_summary else mode
+    if not listeners:
+        return f"{shown_mode}; no network listener"
+    shown = ", ".join(f"{name} on {address}" for name, address in sorted(listeners.items()))
+    return f"{shown_mode}; {shown}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

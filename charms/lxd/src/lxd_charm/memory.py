@@ -1,0 +1,88 @@
+"""What a unit remembers across hooks: what it did, and nothing it could ask again.
+
+Juju keeps a charm's stored state with the unit, and a hook that fails
+leaves it as it was. Everything the charm can learn again in the next hook
+(LXD's members and addresses, the bindings, the last status) is worked out
+there instead, so a record can never disagree with the machine. What stays
+here is what nobody else can tell the charm: that it initialised LXD and
+with which options, the proxy keys it set, snap config waiting for a
+reboot, the snap the operator sideloaded, and the trust entries it made for
+`https` requirers.
+
+The record is plain data (`to_dict` / `from_dict`) so this module stays
+free of `ops`: `charm.py` loads it once per hook and saves it once, just
+before Juju commits the hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxd_charm.pending import PendingConfig
+
+HttpsRecords = dict[str, dict[str, str]]
+"""Fingerprints trusted for `https` requirers: relation id -> requiring unit -> fingerprint."""
+
+LEGACY_FIELDS = ("initialised", "init_options", "proxy", "pending", "sideloaded_snap")
+"""The memory an earlier revision of this charm kept in separate stored fields."""
+
+
+@dataclass
+class Memory:
+    """The unit's memory of its own past actions.
+
+    Attributes:
+        initialised: LXD was initialised (or joined a cluster) by this charm.
+        init_options: the `mode` and `lxd-preseed` it was initialised with,
+            which the charm refuses to see changed afterwards.
+        proxy: the `core.proxy_*` keys it set from the model's proxy, so it
+            removes exactly those when the model's proxy is cleared.
+        pending: snap config written or queued until the next reboot.
+        sideloaded_snap: sha256 of the `lxd-snap` resource it installed.
+        https_clients: trust entries it made for standalone `https`
+            requirers (a cluster keeps these in its peer application bag,
+            so that a new leader inherits them).
+    """
+
+    initialised: bool = False
+    init_options: dict[str, str] = field(default_factory=dict)
+    proxy: dict[str, str] = field(default_factory=dict)
+    pending: PendingConfig = field(default_factory=PendingConfig)
+    sideloaded_snap: str = ""
+    https_clients: HttpsRecords = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for Juju's stored state."""
+        return {
+            "initialised": self.initialised,
+            "init_options": dict(self.init_options),
+            "proxy": dict(self.proxy),
+            "pending": self.pending.to_dict(),
+            "sideloaded_snap": self.sideloaded_snap,
+            "https_clients": {rel: dict(units) for rel, units in self.https_clients.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Memory:
+        """Inverse of `to_dict`; an empty mapping is a unit that has done nothing yet."""
+        pending = data.get("pending")
+        clients = data.get("https_clients")
+        return cls(
+            initialised=bool(data.get("initialised", False)),
+            init_options=_strings(data.get("init_options")),
+            proxy=_strings(data.get("proxy")),
+            pending=PendingConfig.from_dict(pending if isinstance(pending, Mapping) else {}),
+            sideloaded_snap=str(data.get("sideloaded_snap") or ""),
+            https_clients={
+                str(rel): _strings(units)
+                for rel, units in (clients.items() if isinstance(clients, Mapping) else ())
+            },
+        )
+
+
+def _strings(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(key): str(item) for key, item in value.items()}

@@ -1,0 +1,180 @@
+"""What the LXD charm keeps between hooks, and how it reports trouble by who can fix it.
+
+The charm stores only its memory of what it did (`lxd_charm.memory`) and
+works out everything else each hook; a failure nobody has to fix (snapd
+timing out or restarting) is waiting and retried, one the operator must fix
+is blocked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ops import testing
+
+from lxd_charm.config import LxdConfig
+from lxd_charm.machine import Machine
+from lxd_charm.memory import Memory
+from lxd_charm.outcomes import BlockedError, WaitingError
+from lxd_charm.pending import PendingConfig
+from lxd_common.errors import SnapdUnavailableError, SnapError
+
+from .conftest import FakeHost
+from .test_charm import installed, run
+
+MEMORY_FIELDS = {
+    "initialised",
+    "init_options",
+    "proxy",
+    "pending",
+    "sideloaded_snap",
+    "https_clients",
+}
+
+
+def stored(state: testing.State) -> dict[str, Any]:
+    return dict(state.get_stored_state("_stored", owner_path="LxdCharm").content)
+
+
+# --- the record ----------------------------------------------------------------
+
+
+def test_only_the_memory_record_is_stored(ctx) -> None:
+    state = installed(ctx, **{"lxd-listen-https": True})
+    content = stored(state)
+    assert set(content) == {"memory"}
+    assert set(content["memory"]) == MEMORY_FIELDS
+    assert content["memory"]["initialised"] is True
+    assert content["memory"]["init_options"] == {"mode": "standalone", "lxd-preseed": ""}
+
+
+def test_memory_round_trips_through_plain_data() -> None:
+    memory = Memory(
+        initialised=True,
+        init_options={"mode": "cluster", "lxd-preseed": ""},
+        proxy={"core.proxy_http": "http://proxy:3128"},
+        pending=PendingConfig({"lxcfs.cfs": "true"}, {"daemon.debug": "true"}, "boot-1"),
+        sideloaded_snap="ab" * 32,
+        https_clients={"3": {"client/0": "f" * 64}},
+    )
+    assert Memory.from_dict(memory.to_dict()) == memory
+    assert Memory.from_dict({}) == Memory()
+
+
+def test_memory_of_an_earlier_revision_is_kept_on_upgrade(ctx, host: FakeHost) -> None:
+    """That revision stored one field each; LXD must not be initialised a second time."""
+    legacy = testing.StoredState(
+        "_stored",
+        owner_path="LxdCharm",
+        content={
+            "initialised": True,
+            "init_options": {"mode": "standalone", "lxd-preseed": ""},
+            "proxy": {},
+            "pending": {},
+            "sideloaded_snap": "",
+            "https_clients": {"5": {"client/0": "a" * 64}},
+            "problem": "a stale cache the new record drops",
+            "cluster_summary": "",
+        },
+    )
+    state = run(ctx, "upgrade_charm", testing.State(stored_states={legacy}))
+    assert host.fake_lxd.preseeds == []
+    assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
+    memory = stored(state)["memory"]
+    assert memory["initialised"] is True
+    assert memory["https_clients"] == {}  # relation 5 is gone: its entry was forgotten
+
+
+# --- status by who can fix it ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "timeout exceeded while waiting for snapd's answer",  # a store or snapd timeout
+        "cannot connect to snapd: connection refused (snapd is restarting)",
+    ],
+)
+def test_snapd_unavailable_at_install_waits_and_a_later_hook_finishes(
+    ctx, host: FakeHost, snapd, said: str
+) -> None:
+    snapd.fail_on("install", SnapdUnavailableError(said))
+    state = run(ctx, "install", testing.State())
+    assert state.unit_status == testing.WaitingStatus(f"cannot install LXD: {said}; retrying")
+    assert host.fake_lxd.preseeds == []
+    snapd.clear_failures()
+    state = run(ctx, "update_status", state)
+    assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
+    assert len(host.fake_lxd.preseeds) == 1
+
+
+def test_snapd_unavailable_while_configuring_waits(ctx, snapd) -> None:
+    state = installed(ctx)
+    snapd.fail_on("set_config", SnapdUnavailableError("snapd is restarting"))
+    state = run(ctx, "config_changed", replace(state, config={"snap-config-daemon-debug": True}))
+    assert state.unit_status == testing.WaitingStatus(
+        "cannot apply snap config: snapd is restarting; retrying"
+    )
+
+
+def test_snapd_refusing_blocks(ctx, snapd) -> None:
+    snapd.fail_on("install", SnapError("no snap revision on channel 5.99/stable"))
+    state = run(ctx, "install", testing.State())
+    assert state.unit_status == testing.BlockedStatus(
+        "cannot install LXD: no snap revision on channel 5.99/stable"
+    )
+
+
+def test_a_hook_that_looks_at_nothing_keeps_the_last_status(ctx) -> None:
+    """A healthy unit's update-status only checks that LXD answers: Juju keeps the status."""
+    state = installed(ctx)
+    kept = testing.ActiveStatus("standalone; as the last hook said")
+    state = run(ctx, "update_status", replace(state, unit_status=kept))
+    assert state.unit_status == kept
+
+
+def test_update_status_retries_when_the_last_status_is_not_active(ctx, host: FakeHost) -> None:
+    state = installed(ctx)
+    tuned = len(host.tuning.applied)
+    state = run(
+        ctx, "update_status", replace(state, unit_status=testing.WaitingStatus("stale wait"))
+    )
+    assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
+    assert len(host.tuning.applied) == tuned + 1  # a full reconcile, not the one-call check
+
+
+def test_a_bug_fails_the_hook(ctx, host: FakeHost, snapd) -> None:
+    snapd.fail_on("install", RuntimeError("a bug in the snap adapter"))
+    with pytest.raises(testing.errors.UncaughtCharmError, match="a bug in the snap adapter"):
+        run(ctx, "install", testing.State())
+
+
+# --- the machine module alone ------------------------------------------------------
+
+
+def machine_for(host: FakeHost, memory: Memory, **options: Any) -> Machine:
+    return Machine(host, memory, LxdConfig(**options), environ={})
+
+
+def test_a_refused_snap_config_leaves_the_pending_record_as_it_was(
+    host: FakeHost, snapd, tmp_path: Path
+) -> None:
+    snapd.seed("lxd", "latest/stable")
+    before = PendingConfig({"lxcfs.cfs": "true"}, {}, "boot-1")
+    memory = Memory(initialised=True, pending=PendingConfig.from_dict(before.to_dict()))
+    snapd.fail_on("set_config")
+    machine = machine_for(host, memory, snap_config_lxcfs_loadavg=True)
+    with pytest.raises(BlockedError, match=r"^cannot apply snap config: fake snapd: set_config"):
+        machine.apply_snap_config()
+    assert memory.pending == before
+
+
+def test_the_machine_waits_for_an_lxd_that_is_not_there(host: FakeHost) -> None:
+    host.lxd_missing = True
+    host.fake_lxd.unreachable = True
+    machine = machine_for(host, Memory())
+    with pytest.raises(WaitingError, match=r"^LXD is not answering: no socket$"), machine.lxd():
+        pass
