@@ -122,7 +122,7 @@ class LxdUnits:
         daemon, host = self.daemons[unit.number], self.hosts[unit.number]
         saved = os.environ.get("LXD_DIR")
         os.environ["LXD_DIR"] = str(daemon.directory)
-        seam = importlib.import_module("lxd_charm.host")
+        seam: Any = importlib.import_module("lxd_charm.host")
         original = seam.make_host
         seam.make_host = lambda: host
         try:

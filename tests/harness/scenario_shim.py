@@ -57,7 +57,8 @@ def _problem(version: str, runtime: type | None, secret: type) -> str | None:
         found = list(inspect.signature(method).parameters)
         if found != params:
             return f"Runtime.{name} takes ({', '.join(found)}), not ({', '.join(params)})"
-    if "_charm_spec" not in runtime.__init__.__code__.co_names:
+    init: Any = inspect.getattr_static(runtime, "__init__")
+    if "_charm_spec" not in getattr(getattr(init, "__code__", None), "co_names", ()):
         return "Runtime no longer keeps its CharmSpec in _charm_spec"
     for name in _SECRET_REVISIONS:
         if not isinstance(getattr(secret, name, None), int):

@@ -13,7 +13,6 @@ from ops import testing
 
 from lxd_charm.config import LxdConfig
 from lxd_common.snap import machine_arch
-
 from tests.harness.fake_host import FakeHost, set_boot
 
 EMPTY = Path("/dev/null")

@@ -106,9 +106,7 @@ def add_unit(
 
 def run(sim: Sim, unit: int, kind: str, source: int | None = None, **state: Any) -> testing.State:
     """Run hook ``kind`` of unit ``unit`` (from peer ``source``) and return what it left."""
-    return sim.run_hook(
-        f"lxd/{unit}", kind, None if source is None else f"lxd/{source}", **state
-    )
+    return sim.run_hook(f"lxd/{unit}", kind, None if source is None else f"lxd/{source}", **state)
 
 
 def bag_of(sim: Sim, unit: int) -> dict[str, str]:
