@@ -18,6 +18,13 @@ Usage::
     sim.settle()
     results = sim.run("lxd/0", sim.on.action("list-trusted"))
 
+A unit test may play Juju's part itself, one hook at a time, to check each
+step of a protocol from the side that takes it::
+
+    sim.place_unit({"version": "1.0"}, machine=m)   # in the relation, no hook run
+    out = sim.run_hook("lxd/1", "relation_changed", "lxd/0")
+    sim.write_unit_bag("lxd/2", {...})              # as if lxd/2's hook wrote it
+
 The model, as Juju does it:
 
 - Hooks are queued per unit and run FIFO, one at a time. Juju runs one unit's
@@ -68,12 +75,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import ops
 import yaml
 from ops import testing
-from scenario._runtime import Runtime
+
+from tests.harness import scenario_shim
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +129,9 @@ class SimUnit:
     joined: set[str] = dataclasses.field(default_factory=set)
     """Peers whose `relation-joined` has run here: the unit's `relation-list`."""
     departing: bool = False
+    machine: Any = None
+    """What the unit runs on, as the test set it up (a real daemon, a fake
+    machine...): the simulator only carries it, for `before_hook` and `networks`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,66 +166,36 @@ class _SecretRecord:
     views: dict[str, _View] = dataclasses.field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def _event_env(overrides: Mapping[str, str]) -> Iterator[None]:
-    """Adjust the hook environment Scenario builds, where it cannot say what Juju says.
-
-    Two cases: relation-changed for application data has an empty
-    JUJU_REMOTE_UNIT (Scenario always names a unit), and JUJU_DEPARTING_UNIT
-    for unit 0 (Scenario tests the id for truth, so unit 0 would turn into the
-    remote unit). This reaches into Scenario's private `Runtime`.
-    """
-    if not overrides:
-        yield
-        return
-    original = Runtime._get_event_env
-
-    def patched(runtime: Runtime[Any], *args: Any, **kwargs: Any) -> dict[str, str]:
-        env = original(runtime, *args, **kwargs)
-        env.update(overrides)
-        return env
-
-    with mock.patch.object(Runtime, "_get_event_env", patched):
-        yield
-
-
 class _CharmRoots:
     """Each unit's charm directory, written once, as Juju unpacks a charm once.
 
     Scenario renders metadata.yaml, config.yaml and actions.yaml into a fresh
     temporary directory for every hook; for a simulated cluster that is
     hundreds of YAML dumps that Juju never does, and they showed up as a
-    large share of the benchmark's "charm-driven" time (bench/). This
-    replaces Scenario's private `Runtime._virtual_charm_root` for the
-    simulator's hooks only.
+    large share of the benchmark's "charm-driven" time (bench/). The
+    simulator's hooks run in these directories instead (`scenario_shim`).
     """
 
     def __init__(self) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="juju-sim-charm-")
         self._roots: dict[int, Path] = {}
 
-    def root_for(self, runtime: Runtime[Any]) -> Path:
-        spec = runtime._charm_spec
-        root = self._roots.get(id(spec))
+    def root_for(
+        self,
+        meta: Mapping[str, Any],
+        config: Mapping[str, Any],
+        actions: Mapping[str, Any],
+        key: int,
+    ) -> Path:
+        root = self._roots.get(key)
         if root is None:
             root = Path(self._scratch.name) / str(len(self._roots))
             root.mkdir()
-            (root / "metadata.yaml").write_text(yaml.safe_dump(spec.meta))
-            (root / "config.yaml").write_text(yaml.safe_dump(spec.config or {}))
-            (root / "actions.yaml").write_text(yaml.safe_dump(spec.actions or {}))
-            self._roots[id(spec)] = root
+            (root / "metadata.yaml").write_text(yaml.safe_dump(dict(meta)))
+            (root / "config.yaml").write_text(yaml.safe_dump(dict(config)))
+            (root / "actions.yaml").write_text(yaml.safe_dump(dict(actions)))
+            self._roots[key] = root
         return root
-
-    @contextlib.contextmanager
-    def patched(self) -> Iterator[None]:
-        roots = self
-
-        @contextlib.contextmanager
-        def cached(runtime: Runtime[Any]) -> Iterator[Path]:
-            yield roots.root_for(runtime)
-
-        with mock.patch.object(Runtime, "_virtual_charm_root", cached):
-            yield
 
 
 def _number(unit_name: str) -> int:
@@ -308,22 +288,36 @@ class Sim:
     def _event_name(self, kind: str) -> str:
         return f"{self.peer}_{kind}" if kind.startswith("relation_") else kind
 
-    def add_unit(self) -> SimUnit:
+    @property
+    def next_number(self) -> int:
+        """The number the next unit added will get (Juju never reuses one)."""
+        return self._next_number
+
+    @property
+    def app_secrets(self) -> dict[str, testing.Secret]:
+        """The application's secrets by id, as their manager (the leader) holds them."""
+        return {i: r.secret for i, r in self._secrets.items() if r.owner == "app"}
+
+    def add_unit(self, machine: Any = None) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.
 
-        Use `add_units` to model several units arriving together.
+        Use `add_units` to model several units arriving together; ``machine``
+        becomes `SimUnit.machine`.
 
         Juju's order for a new unit: install, relation-created, leader-elected
         (the first unit is made leader), config-changed, start. Then each
         existing peer and the new unit each get relation-joined followed by
         relation-changed for the other. Nothing runs until `settle`.
         """
-        unit = self._new_unit()
+        unit = self._new_unit(machine)
         self._enter_scope(unit, [u for u in self._live_units() if u is not unit])
         return unit
 
     def add_units(
-        self, count: int, before_each: Callable[[], None] | None = None
+        self,
+        count: int,
+        before_each: Callable[[], None] | None = None,
+        machines: Iterable[Any] | None = None,
     ) -> list[SimUnit]:
         """Add several units at once, as `juju deploy -n` or `juju add-unit -n` does.
 
@@ -331,20 +325,23 @@ class Sim:
         on a unit only after its start hook, so every new unit's first hooks
         are queued before the relation hooks between the units; by the time
         those run, the new units have all run install to start.
-        ``before_each`` runs before each unit is created (e.g. to pick the
-        machine whose bindings it gets).
+        ``before_each`` runs before each unit is created; ``machines`` (one
+        per unit, in order) become their `SimUnit.machine`.
         """
         existing = self._live_units()
+        placed = list(machines) if machines is not None else [None] * count
+        if len(placed) != count:
+            raise SimError(f"{count} units but {len(placed)} machines")
         units = []
-        for _ in range(count):
+        for machine in placed:
             if before_each is not None:
                 before_each()
-            units.append(self._new_unit())
+            units.append(self._new_unit(machine))
         for index, unit in enumerate(units):
             self._enter_scope(unit, existing + units[:index])
         return units
 
-    def _new_unit(self) -> SimUnit:
+    def _new_unit(self, machine: Any = None, *, queue_hooks: bool = True) -> SimUnit:
         """Create a unit and queue its first hooks (install ... start)."""
         number = self._next_number
         self._next_number += 1  # Juju never reuses a unit number
@@ -353,10 +350,18 @@ class Sim:
         ctx: testing.Context[Any] = testing.Context(
             self.charm_type, app_name=self.app, unit_id=number, **kwargs
         )
-        unit = SimUnit(name=name, number=number, ctx=ctx, state=testing.State(model=self.model))
+        unit = SimUnit(
+            name=name,
+            number=number,
+            ctx=ctx,
+            state=testing.State(model=self.model),
+            machine=machine,
+        )
         unit.leader = self.leader is None
         self.units[name] = unit
         self.unit_data[name] = self._juju_unit_bag(unit)
+        if not queue_hooks:
+            return unit
 
         self._queue_hook(_Hook(name, "install"))
         self._queue_hook(_Hook(name, "relation_created"))
@@ -365,6 +370,57 @@ class Sim:
         self._queue_hook(_Hook(name, "config_changed"))
         self._queue_hook(_Hook(name, "start"))
         return unit
+
+    def place_unit(self, bag: Mapping[str, str] | None = None, machine: Any = None) -> SimUnit:
+        """Add a unit that is already in the peer relation, with no hook run or queued.
+
+        For tests that play Juju's part one hook at a time (`run_hook`): the
+        unit and every live unit in the relation are in each other's
+        relation-list at once, as if their joined hooks had run, and its bag
+        holds Juju's keys plus ``bag``, as if a hook of it had written that
+        (e.g. the announcement a peer's charm leaves). Its own State is fresh:
+        none of its hooks ran. The first unit of the model is the leader.
+        """
+        unit = self._new_unit(machine, queue_hooks=False)
+        unit.in_relation = True
+        self.unit_data[unit.name].update(bag or {})
+        for other in self._live_units():
+            if other is not unit and other.in_relation:
+                unit.scope.add(other.name)
+                unit.joined.add(other.name)
+                other.scope.add(unit.name)
+                other.joined.add(unit.name)
+        return unit
+
+    def write_unit_bag(self, name: str, bag: Mapping[str, str]) -> None:
+        """Make the unit's bag Juju's keys plus ``bag``, as if a hook of it had written it.
+
+        Peers that have it in scope get relation-changed queued, as after a hook.
+        """
+        unit = self._unit(name)
+        new = {**self._juju_unit_bag(unit), **bag}
+        if new != self.unit_data[name]:
+            self.unit_data[name] = new
+            self._queue_bag_changed(unit)
+
+    def set_secret_content(self, secret_id: str, content: Mapping[str, str]) -> None:
+        """The secret's manager sets new content (`secret-set`) between hooks.
+
+        A new revision: the manager tracks it, readers keep the revision they
+        track and get secret-changed queued, as after a hook that set it.
+        """
+        record = self._secrets.get(secret_id)
+        if record is None:
+            raise SimError(f"no secret {secret_id!r} in the model")
+        revision = scenario_shim.latest_revision(record.secret) + 1
+        secret = dataclasses.replace(
+            record.secret, tracked_content=dict(content), latest_content=dict(content)
+        )
+        scenario_shim.set_revisions(secret, tracked=revision, latest=revision)
+        record.secret = secret
+        for reader, view in record.views.items():
+            if view.revision < revision:
+                self._queue_hook(_Hook(reader, "secret_changed", secret_id=secret_id))
 
     def _enter_scope(self, unit: SimUnit, peers: Iterable[SimUnit]) -> None:
         """Queue relation-joined/changed both ways between `unit` and each peer."""
@@ -461,6 +517,56 @@ class Sim:
         self._execute(unit, event, state_in, {})
         return unit.ctx.action_results if getattr(event, "action", None) else None
 
+    def run_hook(
+        self,
+        name: str,
+        kind: str,
+        source: str | None = None,
+        *,
+        secret_id: str | None = None,
+        **state: Any,
+    ) -> testing.State:
+        """Run one named hook on one unit now, as Juju would when its turn comes.
+
+        For tests that choose the interleaving themselves. ``kind`` is the
+        event name without the endpoint (``install``, ``leader_elected``,
+        ``relation_changed``...); ``source`` is the remote unit of a relation
+        hook (or `APP` for a relation-changed about the application bag),
+        ``secret_id`` the secret of a secret-changed. A matching queued hook
+        is taken out of the queue (it runs now, not again). The hook's
+        bookkeeping is the queue's (relation-joined adds the source to the
+        unit's relation-list, relation-departed removes it), and the hooks it
+        causes are queued. ``state`` replaces fields of the unit's State for
+        this hook (``storages``, ``networks``...): the machine as it is now.
+
+        Returns:
+            The State the hook left (also `SimUnit.state`).
+
+        Raises:
+            SimError: the hook does not apply (e.g. relation-changed from a
+                unit not in the relation-list).
+        """
+        unit = self._unit(name)
+        if source == name:
+            raise SimError(f"{name} cannot be the remote unit of its own {kind}")
+        hook = next(
+            (
+                h
+                for h in self._queue
+                if (h.unit, h.kind, h.source, h.secret_id) == (name, kind, source, secret_id)
+            ),
+            None,
+        )
+        if hook is not None:
+            self._queue.remove(hook)
+            self._queued.discard(hook.key)
+        else:
+            departing = source if kind == "relation_departed" else None
+            hook = _Hook(name, kind, source=source, departing=departing, secret_id=secret_id)
+        if not self._dispatch(hook, state):
+            raise SimError(f"{name} cannot run {kind} (source {source!r}) now")
+        return unit.state
+
     # ----------------------------------------------------------------- queue
 
     def _queue_hook(self, hook: _Hook) -> None:
@@ -502,7 +608,7 @@ class Sim:
 
     # --------------------------------------------------------------- dispatch
 
-    def _dispatch(self, hook: _Hook) -> bool:
+    def _dispatch(self, hook: _Hook, changes: Mapping[str, Any] | None = None) -> bool:
         """Run one queued hook; False if it no longer applies (and was skipped)."""
         unit = self.units.get(hook.unit)
         if unit is None:
@@ -528,6 +634,8 @@ class Sim:
                 return False
 
         state_in = self._state_for(unit)
+        if changes:
+            state_in = dataclasses.replace(state_in, **changes)
         event, env = self._event(unit, hook, kind, state_in)
         self._execute(unit, event, state_in, env)
         if kind == "relation_broken":
@@ -586,8 +694,11 @@ class Sim:
                 managed = self._before_hook(unit) if self._before_hook else None
                 if managed is not None:
                     stack.enter_context(managed)
-                stack.enter_context(_event_env(env))
-                stack.enter_context(self._charm_roots.patched())
+                # Scenario cannot say what Juju says here: an empty
+                # JUJU_REMOTE_UNIT for application data, and JUJU_DEPARTING_UNIT
+                # for unit 0 (it tests the id for truth).
+                stack.enter_context(scenario_shim.event_env(env))
+                stack.enter_context(scenario_shim.charm_root(self._charm_roots.root_for))
                 state_out = unit.ctx.run(event, state_in)
         except testing.ActionFailed as failed:
             if failed.state is not None:
@@ -641,15 +752,18 @@ class Sim:
         unit_bag: dict[str, str] = dict(relation.local_unit_data)
         if unit_bag != self.unit_data[unit.name]:
             self.unit_data[unit.name] = unit_bag
-            for other in self.units.values():
-                if other is not unit and unit.name in other.scope:
-                    self._queue_hook(_Hook(other.name, "relation_changed", source=unit.name))
+            self._queue_bag_changed(unit)
         app_bag: dict[str, str] = dict(relation.local_app_data)
         if app_bag != self.app_data:
             self.app_data = app_bag
             for other in self.units.values():
                 if other is not unit and other.in_relation:
                     self._queue_hook(_Hook(other.name, "relation_changed", APP))
+
+    def _queue_bag_changed(self, unit: SimUnit) -> None:
+        for other in self.units.values():
+            if other is not unit and unit.name in other.scope:
+                self._queue_hook(_Hook(other.name, "relation_changed", source=unit.name))
 
     # ---------------------------------------------------------------- secrets
 
@@ -678,7 +792,9 @@ class Sim:
                 view = record.views.setdefault(
                     # Juju starts tracking at the first read: the latest revision.
                     unit.name,
-                    _View(dict(latest.latest_content), latest._latest_revision, None),
+                    _View(
+                        dict(latest.latest_content), scenario_shim.latest_revision(latest), None
+                    ),
                 )
                 seen = testing.Secret(
                     dict(view.content),
@@ -686,8 +802,9 @@ class Sim:
                     id=secret_id,
                     label=view.label,
                 )
-                object.__setattr__(seen, "_tracked_revision", view.revision)
-                object.__setattr__(seen, "_latest_revision", latest._latest_revision)
+                scenario_shim.set_revisions(
+                    seen, tracked=view.revision, latest=scenario_shim.latest_revision(latest)
+                )
                 yield seen
 
     def _absorb_secrets(
@@ -716,11 +833,13 @@ class Sim:
                     reader = self.units.get(name)
                     if reader is None or not self._can_read(record, reader):
                         del record.views[name]  # revoked, or leadership moved here
-                    elif changed and view.revision < secret._latest_revision:
+                    elif changed and view.revision < scenario_shim.latest_revision(secret):
                         self._queue_hook(_Hook(name, "secret_changed", secret_id=secret.id))
             elif record is not None:
                 record.views[unit.name] = _View(
-                    dict(secret.tracked_content), secret._tracked_revision, secret.label
+                    dict(secret.tracked_content),
+                    scenario_shim.tracked_revision(secret),
+                    secret.label,
                 )
 
     # ------------------------------------------------------------------ misc

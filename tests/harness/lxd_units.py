@@ -72,7 +72,6 @@ class LxdUnits:
         self.monkeypatch = monkeypatch
         self.daemons: dict[int, LxdDaemon] = {}
         self.hosts: dict[int, Any] = {}
-        self._arriving: LxdDaemon | None = None
         self.module = load_charm_module("lxd")
         # Imported here, after load_charm_module has put the charm's src/ on sys.path.
         self.host_module = importlib.import_module("lxd_charm.host")
@@ -93,12 +92,7 @@ class LxdUnits:
         Unit ``lxd/N`` calls itself ``nodeN`` unless ``hostname`` says otherwise.
         """
         started = self.pool.start(count)
-        daemons = iter(started)
-
-        def arriving() -> None:
-            self._arriving = next(daemons)  # the sim asks for the new unit's bindings
-
-        units = self.sim.add_units(count, before_each=arriving)
+        units = self.sim.add_units(count, machines=started)
         for unit, daemon in zip(units, started, strict=True):
             self.daemons[unit.number] = daemon
             self.hosts[unit.number] = self.host_module.Host(
@@ -114,8 +108,7 @@ class LxdUnits:
         return self.daemons[int(unit.split("/")[1])]
 
     def _networks(self, unit: SimUnit) -> list[testing.Network]:
-        daemon = self.daemons.get(unit.number) or self._arriving
-        assert daemon is not None
+        daemon: LxdDaemon = unit.machine  # set by `add`
         host = daemon.host
         return [
             testing.Network(

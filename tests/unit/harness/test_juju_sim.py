@@ -543,3 +543,124 @@ def test_actions_return_results_and_failures_keep_their_changes() -> None:
 
 def test_app_source_marker_is_not_a_unit_name() -> None:
     assert "/" not in APP
+
+
+# --- one hook at a time (tests that play Juju's part themselves) ----------------------
+
+
+def place(sim: Sim, count: int) -> list[SimUnit]:
+    return [sim.place_unit({"said": f"hi from {sim.next_number}"}) for _ in range(count)]
+
+
+def test_placed_units_are_in_each_others_relation_and_ran_no_hook() -> None:
+    sim = Sim(Toy, context=CONTEXT)
+    units = place(sim, 3)
+
+    assert [u.name for u in units] == ["app/0", "app/1", "app/2"]
+    assert [u.leader for u in units] == [True, False, False]
+    assert sim.hooks == [] and sim.pending == []
+    assert sim.unit_data["app/2"]["said"] == "hi from 2"
+    assert "ingress-address" in sim.unit_data["app/2"]  # Juju's keys are there too
+    out = sim.run_hook("app/1", "relation_changed", "app/0")
+
+    (seen,) = LOG
+    assert seen["event"] == "RelationChangedEvent" and seen["remote"] == "app/0"
+    assert seen["relation_units"] == ["app/0", "app/2"]
+    assert out is sim.units["app/1"].state
+    assert sim.unit_data["app/1"]["hello"] == "app/1"
+    # Its write is a change its peers hear of, as after any hook.
+    assert sim.pending == [
+        ("app/0", "cluster_relation_changed"),
+        ("app/2", "cluster_relation_changed"),
+    ]
+
+
+def test_run_hook_takes_the_queued_hook_out_of_the_queue() -> None:
+    sim = make_sim(3)
+    sim.remove_unit("app/2")
+    assert ("app/0", "cluster_relation_departed") in sim.pending
+
+    sim.run_hook("app/0", "relation_departed", "app/2")
+
+    (departed,) = events("app/0", "RelationDepartedEvent")
+    assert departed["departing"] == "app/2" and departed["remote"] == "app/2"
+    assert departed["relation_units"] == ["app/1"]
+    assert ("app/0", "cluster_relation_departed") not in sim.pending
+    sim.settle()
+    assert len(events("app/0", "RelationDepartedEvent")) == 1, "it ran once"
+
+
+def test_run_hook_refuses_hooks_juju_would_not_run() -> None:
+    sim = Sim(Toy, context=CONTEXT)
+    place(sim, 2)
+    with pytest.raises(SimError, match="own"):
+        sim.run_hook("app/1", "relation_changed", "app/1")
+    sim.remove_unit("app/1")
+    sim.run_hook("app/0", "relation_departed", "app/1")
+    with pytest.raises(SimError, match="cannot run relation_changed"):
+        sim.run_hook("app/0", "relation_changed", "app/1")  # no longer in its relation-list
+    with pytest.raises(SimError, match="no unit"):
+        sim.run_hook("app/7", "install")
+
+
+def test_run_hook_state_changes_hold_for_that_hook_where_the_sim_rebuilds_the_state() -> None:
+    home = testing.Network("cluster", [testing.BindAddress([testing.Address("10.1.0.1")])])
+    moved = testing.Network("cluster", [testing.BindAddress([testing.Address("10.9.9.9")])])
+    sim = Sim(Toy, context=CONTEXT, networks=lambda unit: [home])
+    place(sim, 1)
+
+    out = sim.run_hook("app/0", "config_changed", networks=frozenset({moved}))
+    assert out.networks == {moved}
+    assert sim.run_hook("app/0", "config_changed").networks == {home}
+
+
+def test_write_unit_bag_is_heard_as_if_the_unit_had_written_it() -> None:
+    sim = make_sim(2)
+    sim.write_unit_bag("app/1", {"hello": "someone-else"})
+
+    assert sim.unit_data["app/1"]["hello"] == "someone-else"
+    assert "ingress-address" in sim.unit_data["app/1"]
+    assert "token-hash" not in sim.unit_data["app/1"], "the whole bag is replaced"
+    assert sim.pending == [("app/0", "cluster_relation_changed")]
+    sim.run_hook("app/0", "relation_changed", "app/1")
+    assert sim.app_data["hellos"] == "app/0,someone-else"
+
+
+def test_set_secret_content_is_a_new_revision_its_readers_hear_of() -> None:
+    sim = make_sim(2)
+    secret_id = sim.app_data["app/1"]
+    sim.set_secret_content(secret_id, {"token": "new"})
+
+    assert sim.app_secrets[secret_id].latest_content == {"token": "new"}
+    assert sim.pending == [("app/1", "secret_changed")]
+    sim.settle()
+    assert sim.unit_data["app/1"]["token-hash"] == token_hash("new")
+    with pytest.raises(SimError, match="no secret"):
+        sim.set_secret_content("secret:nope", {})
+
+
+def test_app_secrets_are_the_leaders_copies() -> None:
+    sim = make_sim(3)
+    secrets = sim.app_secrets
+    assert set(secrets) == {sim.app_data["app/1"], sim.app_data["app/2"]}
+    assert {s.owner for s in secrets.values()} == {"app"}
+    assert secrets[sim.app_data["app/2"]].latest_content == {"token": "token-app/2"}
+
+
+def test_units_carry_the_machines_they_were_given() -> None:
+    def networks(unit: SimUnit) -> list[testing.Network]:
+        address = testing.Address(unit.machine)
+        bind = [testing.BindAddress([address])]
+        return [testing.Network("cluster", bind, ingress_addresses=[unit.machine])]
+
+    sim = Sim(Toy, context=CONTEXT, networks=networks)
+    assert sim.next_number == 0
+    first = sim.add_unit(machine="10.1.0.1")
+    rest = sim.add_units(2, machines=["10.1.0.2", "10.1.0.3"])
+    placed = sim.place_unit(machine="10.1.0.4")
+
+    assert [u.machine for u in [first, *rest, placed]] == [f"10.1.0.{n}" for n in (1, 2, 3, 4)]
+    assert sim.unit_data["app/2"]["ingress-address"] == "10.1.0.3"
+    assert sim.next_number == 4
+    with pytest.raises(SimError, match="2 units but 1 machines"):
+        sim.add_units(2, machines=["10.1.0.5"])

@@ -13,8 +13,7 @@ from ops import testing
 
 from lxd_charm.config import LxdConfig
 from lxd_common.snap import machine_arch
-
-from .conftest import FakeHost, set_boot
+from tests.harness.fake_host import FakeHost, set_boot
 
 EMPTY = Path("/dev/null")
 HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])

@@ -12,8 +12,7 @@ from ops import testing
 
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
-
-from .conftest import FakeHost
+from tests.harness.fake_host import FakeHost
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
 HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])

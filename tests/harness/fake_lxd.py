@@ -1,0 +1,462 @@
+"""A fake LXD daemon for the unit tier: `FakeLxd`, its trust store and its cluster.
+
+`FakeLxd` is the subset of `lxd_common.lxd.LxdClient` the LXD charm's hooks
+use, with LXD's semantics (the functional tier checks the same behaviour
+against real daemons, so the fake cannot drift unnoticed).
+
+Cluster mode: `FakeLxd.cluster` is a `FakeCluster`, the fake of
+`lxd_common.lxd.Cluster`. Several `FakeLxd` (one per unit's machine) form
+one cluster the way real daemons do: one bootstraps through a preseed with a
+`cluster` section, the others join with a join token it issued, and from then
+on they share one `ClusterDatabase`, so any member answers for all.
+`encode_join_token`, `token_payload` and `go_time` build and pick apart join
+tokens in LXD's own format, for tests that forge one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import secrets
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from lxd_common.certs import fingerprint, generate_client_certificate, load_certificate
+from lxd_common.errors import (
+    ClusterError,
+    LxdApiError,
+    LxdUnreachableError,
+    MemberExistsError,
+    MemberHasInstancesError,
+    MemberNotFoundError,
+    ProjectNotFoundError,
+    TrustEntryNotFoundError,
+)
+from lxd_common.lxd import (
+    ClusterMember,
+    JoinToken,
+    TrustEntry,
+    decode_join_token,
+    join_preseed,
+    parse_preseed,
+)
+
+
+class FakeTrust:
+    """The trust store as LXD behaves (checked by tests/functional/test_lxd_trust.py)."""
+
+    def __init__(self, projects: set[str]) -> None:
+        self.projects = projects
+        self.by_fingerprint: dict[str, TrustEntry] = {}
+
+    def entries(self) -> list[TrustEntry]:
+        return list(self.by_fingerprint.values())
+
+    def find_all(self, name: str) -> list[TrustEntry]:
+        return [e for e in self.entries() if e.name == name]
+
+    def add(
+        self, certificate_pem: str, name: str, projects: list[str] | None = None
+    ) -> TrustEntry:
+        fp = fingerprint(load_certificate(certificate_pem))
+        missing = [p for p in projects or [] if p not in self.projects]
+        if missing:
+            raise ProjectNotFoundError(f"project(s) {', '.join(missing)} do not exist")
+        existing = self.by_fingerprint.get(fp)
+        if existing is not None and existing.type != "client":
+            raise LxdApiError("already trusted as server certificate", 409)
+        entry = TrustEntry(
+            name, fp, "client", projects is not None, list(projects or []), certificate_pem
+        )
+        self.by_fingerprint[fp] = entry
+        return entry
+
+    def remove(self, key: str) -> TrustEntry:
+        entry = self.by_fingerprint.pop(key, None)
+        if entry is None:
+            raise TrustEntryNotFoundError(key)
+        return entry
+
+
+# --- cluster -------------------------------------------------------------------
+
+#: LXD's default `cluster.join_token_expiry`.
+JOIN_TOKEN_EXPIRY = timedelta(hours=3)
+#: Per-member keys LXD asks a joining member for, when the entity has them set.
+MEMBER_SPECIFIC_KEYS = {
+    "storage-pool": ("source", "size", "zfs.pool_name", "lvm.vg_name", "lvm.thinpool_name"),
+    "network": ("bridge.external_interfaces", "parent"),
+}
+
+
+def go_time(moment: datetime) -> str:
+    """A timestamp as LXD (Go) writes it: RFC 3339, nanoseconds, UTC as ``Z``."""
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}000Z"
+
+
+def encode_join_token(
+    server_name: str,
+    *,
+    fingerprint: str,
+    addresses: Sequence[str],
+    secret: str,
+    expires_at: str,
+) -> str:
+    """A join token in LXD's format: base64 of compact JSON (what `decode_join_token` reads).
+
+    ``expires_at`` is LXD's timestamp text (see `go_time`), empty for none.
+    """
+    payload = {
+        "server_name": server_name,
+        "fingerprint": fingerprint,
+        "addresses": list(addresses),
+        "secret": secret,
+        "expires_at": expires_at,
+    }
+    return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def token_payload(token: str) -> dict[str, Any]:
+    """The JSON inside a join token (to check it or to forge a variant of it)."""
+    payload: dict[str, Any] = json.loads(base64.b64decode(token.strip(), validate=True))
+    return payload
+
+
+@dataclass(eq=False)
+class ClusterDatabase:
+    """What every member of one cluster sees alike (LXD's replicated database)."""
+
+    fingerprint: str
+    """The cluster certificate's fingerprint: every join token carries it."""
+    member_config: list[dict[str, str]]
+    members: dict[str, ClusterMember] = field(default_factory=dict)
+    pending_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Token operations not used or revoked yet, by operation id (LXD's metadata keys)."""
+    instances: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(project, instance) -> the member it lives on."""
+    views: dict[str, FakeCluster] = field(default_factory=dict)
+    """Each member's own daemon, so a removed member stops being clustered."""
+
+
+#: The clusters a joining daemon can reach, by certificate fingerprint: the
+#: fake's network. Weak, so a test's clusters vanish with its fakes.
+_REACHABLE: weakref.WeakValueDictionary[str, ClusterDatabase] = weakref.WeakValueDictionary()
+
+
+class FakeCluster:
+    """`lxd_common.lxd.Cluster` on one `FakeLxd`, with the same names, results and errors.
+
+    Real LXD's behaviour, as tests/functional/test_lxd_cluster.py shows it:
+    tokens are refused for a name that is a member, a new token for a name
+    revokes the older one, a token works once, a member holding instances is
+    not removed, and any member lists all of them. `launch`, `delete_instance`
+    and `set_status` stand in for what operators and LXD itself do.
+    """
+
+    def __init__(self, lxd: FakeLxd) -> None:
+        self._lxd = lxd
+        self.database: ClusterDatabase | None = None
+        self.name = ""
+        self.token_expiry = JOIN_TOKEN_EXPIRY
+
+    # --- the `Cluster` API -----------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        self._lxd._call()
+        return self.database is not None
+
+    @property
+    def server_name(self) -> str:
+        self._lxd._call()
+        return self.name if self.database is not None else ""
+
+    def member_config(self) -> list[dict[str, str]]:
+        self._lxd._call()
+        if self.database is None:
+            return []
+        return [dict(entry) for entry in self.database.member_config]
+
+    def enable(self, server_name: str, address: str) -> None:
+        self._lxd._call()
+        if self.database is not None:
+            if self.name != server_name:
+                raise ClusterError(f"already clustered as {self.name!r}, not {server_name!r}")
+            return
+        self._bootstrap(server_name, address, self._lxd.preseeds)
+        self._lxd.config["cluster.https_address"] = address
+
+    def members(self) -> list[ClusterMember]:
+        self._lxd._call()
+        return [] if self.database is None else list(self.database.members.values())
+
+    def add_join_token(self, server_name: str) -> JoinToken:
+        self._lxd._call()
+        database = self.database
+        if database is None:
+            raise ClusterError("cannot issue a join token: this LXD is not clustered")
+        if server_name in database.members:
+            raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
+        self.revoke_join_tokens(server_name)
+        operation_id = str(uuid.uuid4())
+        metadata = {
+            "serverName": server_name,
+            "fingerprint": database.fingerprint,
+            "addresses": [m.url.removeprefix("https://") for m in database.members.values()],
+            "secret": secrets.token_hex(32),
+            "expiresAt": go_time(datetime.now(timezone.utc) + self.token_expiry),
+        }
+        database.pending_tokens[operation_id] = metadata
+        return self._token(operation_id, metadata)
+
+    def join_tokens(self) -> list[JoinToken]:
+        self._lxd._call()
+        if self.database is None:
+            return []
+        return [self._token(op, meta) for op, meta in self.database.pending_tokens.items()]
+
+    def revoke_join_tokens(self, server_name: str) -> int:
+        self._lxd._call()
+        if self.database is None:
+            return 0
+        pending = self.database.pending_tokens
+        revoked = [op for op, meta in pending.items() if meta["serverName"] == server_name]
+        for operation_id in revoked:
+            del pending[operation_id]
+        return len(revoked)
+
+    def instances_on(self, member: str) -> list[str]:
+        self._lxd._call()
+        if self.database is None:
+            return []
+        return sorted(
+            name if project == "default" else f"{project}/{name}"
+            for (project, name), location in self.database.instances.items()
+            if location == member
+        )
+
+    def remove_member(self, server_name: str) -> None:
+        self._lxd._call()
+        database = self.database
+        if database is None or server_name not in database.members:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        del database.members[server_name]
+        removed = database.views.pop(server_name, None)
+        if removed is not None:  # LXD resets a removed member to a standalone daemon
+            removed.database, removed.name = None, ""
+
+    # --- what operators and LXD do outside the charm -----------------------------
+
+    def launch(self, instance: str, target: str, project: str = "default") -> None:
+        """``lxc launch ... --target``: an instance now lives on ``target``."""
+        database = self._database()
+        if target not in database.members:
+            raise MemberNotFoundError(f"no cluster member is called {target!r}")
+        database.instances[(project, instance)] = target
+
+    def delete_instance(self, instance: str, project: str = "default") -> None:
+        """``lxc delete``: the instance is gone from whichever member held it."""
+        del self._database().instances[(project, instance)]
+
+    def set_status(self, member: str, status: str, message: str = "") -> None:
+        """What LXD's heartbeats report, e.g. ``Offline`` for a member that stopped."""
+        database = self._database()
+        database.members[member] = dataclasses.replace(
+            database.members[member], status=status, message=message
+        )
+
+    # --- inside LXD ---------------------------------------------------------------
+
+    def _database(self) -> ClusterDatabase:
+        if self.database is None:
+            raise ClusterError("this LXD is not clustered")
+        return self.database
+
+    @staticmethod
+    def _token(operation_id: str, meta: Mapping[str, Any]) -> JoinToken:
+        """What `Cluster` makes of a token operation's metadata."""
+        token = encode_join_token(
+            meta["serverName"],
+            fingerprint=meta["fingerprint"],
+            addresses=meta["addresses"],
+            secret=meta["secret"],
+            expires_at=meta["expiresAt"],
+        )
+        return dataclasses.replace(decode_join_token(token), operation_id=operation_id)
+
+    def _bootstrap(
+        self, server_name: str, address: str, preseeds: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Become the first member; LXD asks joiners for the per-member keys set so far."""
+        if not server_name:
+            raise LxdApiError("LXD refused the preseed: Error: Cluster server name is empty")
+        if not address:
+            raise LxdApiError(
+                "LXD refused the preseed: Error: No cluster.https_address config key is set "
+                "on this member"
+            )
+        member_config: list[dict[str, str]] = []
+        for preseed in preseeds:
+            for section, entity in (("storage_pools", "storage-pool"), ("networks", "network")):
+                for item in preseed.get(section) or []:
+                    config = item.get("config") or {}
+                    keys = [k for k in MEMBER_SPECIFIC_KEYS[entity] if k in config]
+                    if entity == "storage-pool" and "source" not in keys:
+                        keys.insert(0, "source")  # LXD fills in a default source
+                    member_config += [
+                        {"entity": entity, "name": item["name"], "key": key, "value": ""}
+                        for key in keys
+                    ]
+        database = ClusterDatabase(fingerprint=secrets.token_hex(32), member_config=member_config)
+        self._add_member(database, server_name, address, ["database-leader", "database"])
+        _REACHABLE[database.fingerprint] = database
+
+    def _join(self, section: Mapping[str, Any]) -> None:
+        """``lxd init`` with a join preseed: checked the way LXD checks it, then a member."""
+
+        def refuse(reason: str) -> LxdApiError:
+            return LxdApiError(f"LXD refused the preseed: Error: Failed to join cluster: {reason}")
+
+        if self.database is not None:
+            raise refuse("This server is already clustered")
+        name, address = section.get("server_name", ""), section.get("server_address", "")
+        try:
+            token = decode_join_token(section["cluster_token"])
+            payload = token_payload(token.token)
+        except (ClusterError, binascii.Error, ValueError):
+            raise refuse("Invalid cluster join token") from None
+        database = _REACHABLE.get(payload.get("fingerprint", ""))
+        if database is None:
+            raise refuse("Unable to connect to any of the cluster members specified in join token")
+        operation_id = next(
+            (
+                op
+                for op, meta in database.pending_tokens.items()
+                if meta["secret"] == payload["secret"]
+            ),
+            None,
+        )
+        trust = "Failed to setup cluster trust: Failed to add server cert to cluster: "
+        if operation_id is None:
+            raise refuse(f"{trust}No matching cluster join operation found")
+        if token.expired():
+            del database.pending_tokens[operation_id]
+            raise refuse(
+                f"{trust}Failed during search for join token operation: Token has expired"
+            )
+        name = database.pending_tokens[operation_id][
+            "serverName"
+        ]  # LXD 5.0: the token's name wins
+        if name in database.members:
+            raise refuse(f"The cluster already has a member with name: {name}")
+        given = {(e["entity"], e["name"], e["key"]) for e in section.get("member_config") or []}
+        for entry in database.member_config:
+            if (entry["entity"], entry["name"], entry["key"]) not in given:
+                raise refuse(
+                    f"Missing member config {entry['key']!r} for {entry['entity']} "
+                    f"{entry['name']!r}"
+                )
+        del database.pending_tokens[operation_id]
+        roles = ["database"] if len(database.members) < 3 else ["database-standby"]
+        self._add_member(database, name, address, roles)
+
+    def _add_member(
+        self, database: ClusterDatabase, name: str, address: str, roles: list[str]
+    ) -> None:
+        database.members[name] = ClusterMember(
+            name=name, url=f"https://{address}", status="Online", roles=roles
+        )
+        database.views[name] = self
+        self.database, self.name = database, name
+        self._lxd.config["cluster.https_address"] = address
+
+
+class FakeLxd:
+    """The subset of `LxdClient` the charm's hooks use, with real semantics."""
+
+    def __init__(self) -> None:
+        self.trust = FakeTrust({"default"})
+        self.server_pair = generate_client_certificate("fake-lxd-server")
+        self.config: dict[str, str] = {}
+        self.preseeds: list[dict[str, Any]] = []
+        self.refuse_preseed: str | None = None
+        self.unreachable = False
+        self.calls = 0
+        self.cluster = FakeCluster(self)
+
+    def __enter__(self) -> FakeLxd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.unreachable:
+            raise LxdUnreachableError("cannot reach LXD while testing: connection refused")
+
+    def server_info(self) -> dict[str, Any]:
+        self._call()
+        return {
+            "auth": "trusted",
+            "config": dict(self.config),
+            "environment": {
+                "certificate": self.server_pair.certificate,
+                "certificate_fingerprint": fingerprint(self.server_pair.certificate),
+            },
+        }
+
+    def server_config(self) -> dict[str, str]:
+        self._call()
+        return dict(self.config)
+
+    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
+        self._call()
+        changed = []
+        for key, value in values.items():
+            if not value:
+                if key in self.config:
+                    del self.config[key]
+                    changed.append(key)
+            elif self.config.get(key) != value:
+                self.config[key] = value
+                changed.append(key)
+        return sorted(changed)
+
+    def apply_preseed(self, preseed: Mapping[str, Any]) -> None:
+        self._call()
+        data = parse_preseed(preseed)
+        if self.refuse_preseed:
+            raise LxdApiError(f"LXD refused the preseed: {self.refuse_preseed}")
+        section = data.get("cluster") or {}
+        if section.get("enabled") and section.get("cluster_token"):
+            self.cluster._join(section)
+        elif section.get("enabled"):
+            address = (data.get("config") or {}).get("cluster.https_address") or section.get(
+                "server_address", ""
+            )
+            self.cluster._bootstrap(
+                section.get("server_name", ""), address, [*self.preseeds, data]
+            )
+        self.preseeds.append(data)
+        self.config.update(data.get("config") or {})
+
+    def join_cluster(
+        self,
+        server_name: str,
+        server_address: str,
+        token: str,
+        member_config: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        """Like `LxdClient.join_cluster`: `lxd init` with the join preseed."""
+        self.apply_preseed(join_preseed(server_name, server_address, token, member_config))
