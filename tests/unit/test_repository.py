@@ -35,4 +35,3 @@ def test_the_entrypoint_is_executable_in_git(charm: Path) -> None:
     entrypoint = charm / "src" / "charm.py"
     assert git_mode(entrypoint) == "100755", f"git update-index --chmod=+x {entrypoint}"
     assert entrypoint.read_text().startswith("#!/usr/bin/env python3\n")
-
