@@ -52,7 +52,7 @@ from lxd_common.lxd import (
     parse_preseed,
 )
 from lxd_common.snap import LxdSnap
-from lxd_common.snap_fake import FakeSnapd
+from tests.harness.fake_snapd import FakeSnapd
 
 
 class FakeTrust:
