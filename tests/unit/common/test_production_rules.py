@@ -30,9 +30,9 @@ def _module_aliases(tree: ast.Module) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if not node.module.startswith("lxd_"):
-                names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            ours = node.module.startswith("lxd_")
+            names.update(alias.asname or alias.name for alias in node.names if not ours)
     return names
 
 

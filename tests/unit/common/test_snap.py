@@ -16,8 +16,8 @@ from lxd_common.errors import (
     SideloadError,
     SnapChannelError,
     SnapConfigError,
-    SnapdUnavailableError,
     SnapDowngradeError,
+    SnapdUnavailableError,
     SnapError,
 )
 from lxd_common.snap import (
@@ -554,10 +554,10 @@ def test_backend_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CharmlibsSnapBackend().installed("lxd") is None
     down = charmlibs_snap.SocketNotFoundError("no /run/snapd.socket")
     monkeypatch.setattr(charmlibs_snap, "list_one", _raiser(down))
-    with pytest.raises(SnapError, match=r"could not query snap 'lxd'.*snapd\.socket") as info:
+    with pytest.raises(SnapError, match=r"could not query snap 'lxd'.*snapd\.socket") as raised:
         CharmlibsSnapBackend().installed("lxd")
     # No socket means no snapd on this machine: waiting will not bring it.
-    assert not isinstance(info.value, SnapdUnavailableError)
+    assert not isinstance(raised.value, SnapdUnavailableError)
 
 
 # What charmlibs-snap raises when snapd does not answer: its own TimeoutError after its

@@ -133,7 +133,6 @@ def _find_member(tar: tarfile.TarFile, path: Path, wanted: PurePosixPath) -> tar
     return found
 
 
-
 def place_binary(path: Path, target: Path, snap_name: str) -> bool:
     """Put the binary at `path` where the snap runs it, unless an identical one is there.
 

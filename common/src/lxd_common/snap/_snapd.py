@@ -143,7 +143,9 @@ class CharmlibsSnapBackend(SnapBackend):
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
-                raise _cli_error(f"could not move snap {name!r} back to the store: {reason}", reason)
+                raise _cli_error(
+                    f"could not move snap {name!r} back to the store: {reason}", reason
+                )
             return
         with _snapd_errors("refresh", name, channel):
             _snapd.refresh(name, channel=channel)
