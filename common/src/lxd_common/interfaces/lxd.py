@@ -35,8 +35,8 @@ The provider side is the lxd-integrator charm; it uses `ProviderData`,
 `Node` and `RequirerData` directly.
 
 Errors: `InterfaceError` (`lxd_common.errors.InterfaceError`, a `ValueError`)
-for relation data that does not follow this interface; its message names the field and never contains
-certificate text.
+for relation data that does not follow this interface; its message names the
+field and never contains certificate text.
 """
 
 from __future__ import annotations
