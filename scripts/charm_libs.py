@@ -4,8 +4,9 @@ Charm authors outside this repository use the ``https`` relation's requirer
 the way charm libraries are used: one Python file under their charm's
 ``lib/charms/lxd/v0/``, fetched with ``charmcraft fetch-lib`` (or copied).
 That file is generated here from ``common/src/lxd_common/interfaces/lxd_https.py``,
-which imports only the standard library and ``ops``, so there is one source of
-truth and no hand-maintained copy. The generator changes two things only:
+which imports only the standard library, ``ops`` and the errors it raises
+from ``lxd_common.errors``, so there is one source of truth and no
+hand-maintained copy. The generator changes three things only:
 
 - the module docstring gains a paragraph saying what the file is, how to get
   it and where it comes from (merged into the one docstring: a second string
@@ -13,7 +14,12 @@ truth and no hand-maintained copy. The generator changes two things only:
   first);
 - the ``LIBID``, ``LIBAPI`` and ``LIBPATCH`` assignments charmcraft requires are
   inserted after the imports (plain ``NAME = constant`` assignments: charmcraft
-  reads them from the syntax tree and ignores annotated ones).
+  reads them from the syntax tree and ignores annotated ones);
+- ``from ..errors import X`` is replaced by the class ``X`` itself, copied from
+  ``lxd_common/errors.py`` with only its builtin bases (``ValueError``): in
+  ``lxd_common`` the error belongs to the one hierarchy (``LxdCommonError``),
+  which the standalone file cannot import. Any other import from
+  ``lxd_common`` is refused.
 
 Usage::
 
@@ -54,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import hashlib
 import re
 import sys
@@ -63,6 +70,8 @@ from typing import Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
 SOURCE: Final = REPO / "common" / "src" / "lxd_common" / "interfaces" / "lxd_https.py"
+#: Where the errors the library raises are defined (see the module docstring).
+ERRORS: Final = REPO / "common" / "src" / "lxd_common" / "errors.py"
 
 #: Charmhub's identifier of the library, assigned by ``charmcraft create-lib``.
 #: Not registered yet: replace with the 32-hex-digit id Charmhub returns.
@@ -70,9 +79,9 @@ LIBID: Final = "NOT-REGISTERED-YET"
 #: Major API version; a breaking change to the requirer's API raises it.
 LIBAPI: Final = 0
 #: Patch version; charmcraft refuses LIBAPI and LIBPATCH both zero, so it starts at 1.
-LIBPATCH: Final = 1
+LIBPATCH: Final = 2
 #: charmcraft's content hash of the library LIBPATCH stands for (see "Bumping LIBPATCH").
-LIBPATCH_CONTENT_SHA256: Final = "f73775d77b3ea2b48cbbf4824a800a6b89a81afa774a039962363ec324cc1c17"
+LIBPATCH_CONTENT_SHA256: Final = "983448339ea0628775c7e43e03e97a0f1d027b72c6b19078d7e0027f70aec22d"
 
 CHARM: Final = "lxd"
 LIBNAME: Final = "lxd_https"
@@ -176,8 +185,49 @@ def _last_import_line(tree: ast.Module) -> int:
     return last - 1
 
 
-def render(source: str) -> str:
-    """The library file for the common module's text ``source``."""
+def _is_errors_import(node: ast.stmt) -> bool:
+    """Whether ``node`` is ``from ..errors import ...`` (lxd_common's errors module)."""
+    return isinstance(node, ast.ImportFrom) and node.level == 2 and node.module == "errors"
+
+
+def _standalone_errors(tree: ast.Module, errors_source: str) -> str:
+    """The classes ``tree`` imports from ``lxd_common.errors``, with builtin bases only.
+
+    Raises:
+        GenerationError: another import from lxd_common, or an error class the
+            generator cannot copy (decorated, keyword bases, no builtin base left).
+    """
+    names: list[str] = []
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if _is_errors_import(node):
+            names += [alias.name for alias in node.names]
+        elif node.level > 0 or (node.module or "").split(".")[0] == "lxd_common":
+            raise GenerationError(
+                f"{SOURCE} imports from lxd_common (line {node.lineno}); the library must "
+                "stand alone: only `from ..errors import ...` can be inlined"
+            )
+    errors_tree = ast.parse(errors_source)
+    classes = {n.name: n for n in errors_tree.body if isinstance(n, ast.ClassDef)}
+    blocks: list[str] = []
+    for name in names:
+        cls = classes.get(name)
+        if cls is None:
+            raise GenerationError(f"{ERRORS} defines no class {name}")
+        bases = [b.id for b in cls.bases if isinstance(b, ast.Name) and b.id in dir(builtins)]
+        if cls.decorator_list or cls.keywords or not bases or cls.lineno != cls.body[0].lineno - 1:
+            raise GenerationError(f"{ERRORS}: {name} cannot be copied into the library")
+        body = errors_source.splitlines(keepends=True)[cls.lineno : cls.end_lineno]
+        blocks.append(f"class {name}({', '.join(bases)}):\n" + "".join(body))
+    return "\n\n".join(blocks)
+
+
+def render(source: str, errors_source: str | None = None) -> str:
+    """The library file for the common module's text ``source``.
+
+    ``errors_source`` is the text of ``lxd_common/errors.py``, read when None.
+    """
     tree = ast.parse(source)
     top_level = {
         target.id
@@ -198,14 +248,31 @@ def render(source: str) -> str:
             "and close on a later one"
         )
     after_imports = _last_import_line(tree) + 1
+    errors = _standalone_errors(
+        tree, ERRORS.read_text() if errors_source is None else errors_source
+    )
+    dropped = {
+        line
+        for node in tree.body
+        if _is_errors_import(node) and node.end_lineno is not None
+        for line in range(node.lineno - 1, node.end_lineno)
+    }
+    imports = [
+        line
+        for n, line in enumerate(lines[doc_first + 1 : after_imports], doc_first + 1)
+        if n not in dropped
+    ]
+    while imports and not imports[-1].strip():  # the blank line that set our import apart
+        imports.pop()
     return "".join(
         [
             *lines[:doc_first],
             opening,  # the summary line stays the library's summary
             "\n",
             _HEADER,
-            *lines[doc_first + 1 : after_imports],
+            *imports,
             _CONSTANTS,
+            *(["\n\n", errors, "\n"] if errors else []),
             *lines[after_imports:],
         ]
     )

@@ -21,8 +21,8 @@ import pytest
 from ops import testing
 
 from lxd_common.snap import LxdSnap
-from lxd_common.snap_fake import FakeSnapd
 from tests.harness.charms import load_charm_module
+from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.fake_sysctl import fake_kernel
 from tests.harness.juju_sim import Sim, SimUnit
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon

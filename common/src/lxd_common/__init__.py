@@ -1,16 +1,13 @@
-"""What the LXD charms share, with no dependency on ops.
+"""What the LXD charms share: the machine and LXD work, and their relation data.
 
-Modules, one job each:
+The workload modules do not import ``ops``: they do the machine's and LXD's
+work for any caller (both charms, the benchmarks, the demo), are testable
+without Juju, and raise the one error hierarchy in :mod:`lxd_common.errors`,
+which the charms turn into statuses and action failures.
 
-- :mod:`lxd_common.lxd`: a client for LXD daemons (socket or HTTPS): readiness,
-  preseed, server config, trust store, cluster join tokens and members.
-- :mod:`lxd_common.certs`: client certificates: generate, load, validate,
-  fingerprint, and repair a PEM mangled by a shell or an action argument.
-- :mod:`lxd_common.endpoints`: LXD addresses normalised the way Juju does.
-- :mod:`lxd_common.snap`: the LXD snap: channel, refresh, snap config, sideloading.
-- :mod:`lxd_common.sysctl`: production kernel tuning and hardening.
-- :mod:`lxd_common.errors`: every error the above raise, as one hierarchy.
-
-Nothing here imports ``ops``: charms translate these errors into statuses
-and action failures, and the modules stay testable on their own.
+:mod:`lxd_common.interfaces` is the exception, and on purpose: relation data
+is Juju's, so its models and requirer classes use ``ops``. The lxd-https one
+is also published as a standalone charm library, so it uses nothing of
+``lxd_common`` but its errors (which the generator copies in). The workload
+modules never import the interfaces, so they stay free of ``ops``.
 """

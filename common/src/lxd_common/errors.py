@@ -4,6 +4,26 @@ Every error says what was wrong in words an operator can act on, because
 charms put these messages straight into a status or an action failure.
 Errors caused by bad input also derive from `ValueError`, so code that
 only wants to tell "the input was wrong" from "the system failed" can.
+Failures a later retry can clear without anyone acting have classes of
+their own (`SnapdUnavailableError`), so a charm can wait on them instead of
+blocking.
+
+Every library-level failure is mapped into this hierarchy once, where the
+library meets the outside (charmlibs-snap in `lxd_common.snap`, pylxd in
+`lxd_common.lxd`, charmlibs-sysctl in `lxd_common.sysctl`), so no caller
+catches a third-party exception. The one copy that stands outside it is the
+`InterfaceError` of the generated lxd-https charm library, which cannot
+import `lxd_common`: there it is a plain `ValueError`.
+
+The charms keep their own, smaller families, because they are decisions of
+the charm rather than failures of the library: the LXD charm's
+`lxd_charm.outcomes` (`BlockedError`, `WaitingError`: how a reconcile step
+stops a hook with a status), `lxd_charm.actions.ActionError` (an action's
+failure message), and two `ValueError`s for data the charm itself refuses,
+`lxd_charm.cluster.ProtocolError` (a peer databag this protocol version
+cannot read) and `lxd_charm.initialise.InitError` (options that make no
+working initial configuration). Errors from here reach them through those:
+a charm catches `LxdCommonError` subclasses and raises its own.
 """
 
 from __future__ import annotations
@@ -49,6 +69,13 @@ class SnapConfigError(SnapError, ValueError):
 
 class SideloadError(SnapError, ValueError):
     """A sideloaded LXD binary or snap (or a tarball of them) cannot be used."""
+
+
+# --- interfaces --------------------------------------------------------------
+
+
+class InterfaceError(LxdCommonError, ValueError):
+    """Relation data that does not follow its interface (lxd, lxd-https), naming the field."""
 
 
 # --- sysctl ------------------------------------------------------------------

@@ -19,28 +19,26 @@ undoable:
 
 Both raise `lxd_common.errors.SysctlError`, naming the keys or paths involved.
 
-Testing: both take a `root` that every path they touch is resolved under,
-including charmlibs-sysctl's `/etc/sysctl.d` (its module constants are pointed
-under `root` only for the duration of each call). The one thing `root` cannot
-redirect is the `sysctl` command charmlibs-sysctl runs, so with a `root` other
-than `/` a test must replace `charmlibs.sysctl._sysctl.check_output` with a fake
-`sysctl` that reads and writes `<root>/proc/sys`; `SysctlTuning` refuses to run
-the real command under another root, which would tune this machine's kernel.
+Both take a `root` that every path they read or write directly is resolved
+under (`/proc/sys`, `/proc`, `/sys`, `/etc/tmpfiles.d`), so tests run them on a
+scratch directory. `SysctlTuning` reaches the kernel and `/etc/sysctl.d` through
+a `SysctlBackend`; the default, `CharmlibsSysctl`, uses charmlibs-sysctl's public
+API, which always writes `/etc/sysctl.d` and runs the real `sysctl`. Under any
+other `root` it refuses rather than tune this machine's kernel, unless the
+library has been pointed under that root (the test harness does that, and it is
+the only place that touches the library's internals); or pass `backend=`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import stat
-import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from charmlibs import sysctl as _charmlibs
-from charmlibs.sysctl import _sysctl as _charmlibs_impl
 
 from lxd_common.errors import SysctlError
 
@@ -113,6 +111,125 @@ class _JsonState:
         self.path.unlink(missing_ok=True)
 
 
+# --- the sysctl seam -------------------------------------------------------------
+
+
+class SysctlBackend(Protocol):
+    """What `SysctlTuning` asks of the kernel and of the persisted sysctl files.
+
+    Raises `SysctlError` for anything it cannot do, naming the key or file.
+    """
+
+    def read(self, key: str) -> str | None:
+        """The kernel's live value for `key`, or None when this kernel has no such key."""
+        ...
+
+    def write(self, key: str, value: str) -> None:
+        """Set `key` live only, as `sysctl -w` would (nothing is persisted)."""
+        ...
+
+    def persisted(self, app_name: str) -> dict[str, str] | None:
+        """What `app_name`'s sysctl file sets, or None when it has none."""
+        ...
+
+    def persist(self, app_name: str, values: Mapping[str, str]) -> None:
+        """Set `values` live and persist them as `app_name`'s sysctl file.
+
+        All or nothing: a key the kernel refuses, or one another application's
+        file sets differently, leaves the live values and the files as they were.
+        """
+        ...
+
+    def remove(self, app_name: str) -> set[str]:
+        """Delete `app_name`'s sysctl file; returns the keys other applications still set."""
+        ...
+
+
+class CharmlibsSysctl(SysctlBackend):
+    """The kernel through `<root>/proc/sys`, the files through charmlibs-sysctl.
+
+    charmlibs-sysctl has no way to read one key or to set one without persisting
+    it, so reads and restores go to `/proc/sys` directly, as `sysctl` itself does.
+    """
+
+    def __init__(self, root: Path = ROOT) -> None:
+        """Use the kernel under `root` (see the module docstring for another root)."""
+        self.root = root
+
+    def read(self, key: str) -> str | None:
+        """The live value, from `/proc/sys` (dots are directories, as sysctl maps them)."""
+        path = self._proc(key)
+        if not path.is_file():
+            return None
+        try:
+            return path.read_text().strip()
+        except OSError as e:
+            raise SysctlError(f"could not read the kernel's {key}: {e}") from e
+
+    def write(self, key: str, value: str) -> None:
+        """Write the live value to `/proc/sys`."""
+        path = self._proc(key)
+        try:
+            path.write_text(f"{value}\n")
+        except OSError as e:
+            raise SysctlError(f"could not write {path}: {e}") from e
+
+    def persisted(self, app_name: str) -> dict[str, str] | None:
+        """Our file as charmlibs-sysctl wrote it (`key=value` lines under a comment)."""
+        path = self._config(app_name).charm_filepath
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise SysctlError(f"could not read {path}: {e}") from e
+        return {
+            key.strip(): value.strip()
+            for key, _, value in (line.partition("=") for line in lines)
+            if not key.startswith(("#", ";")) and value
+        }
+
+    def persist(self, app_name: str, values: Mapping[str, str]) -> None:
+        """`Config.configure`: validated against the other files, rolled back on refusal."""
+        config = self._config(app_name)
+        try:
+            config.configure(dict(values))
+        except _charmlibs.Error as e:
+            raise SysctlError(
+                f"could not apply sysctl tuning ({', '.join(sorted(values))}): {e.message}"
+            ) from e
+        except OSError as e:
+            raise SysctlError(f"could not write {config.charm_filepath}: {e}") from e
+
+    def remove(self, app_name: str) -> set[str]:
+        """`Config.remove`, which re-merges the other applications' files."""
+        config = self._config(app_name)
+        try:
+            config.remove()
+        except OSError as e:
+            raise SysctlError(f"could not remove {config.charm_filepath}: {e}") from e
+        return set(config)
+
+    def _config(self, app_name: str) -> _charmlibs.Config:
+        """charmlibs-sysctl's Config, once it is sure where the library will write.
+
+        The library's file path is public; when it is not under `root`, the library
+        would write the real `/etc/sysctl.d` and run the real `sysctl`, tuning this
+        machine instead of the one under `root`.
+        """
+        config = _charmlibs.Config(app_name)
+        if self.root != ROOT and not config.charm_filepath.is_relative_to(self.root):
+            raise SysctlError(
+                f"root is {self.root}, but charmlibs-sysctl would write "
+                f"{config.charm_filepath} and run the real sysctl, tuning this machine's "
+                "kernel; pass a backend for that root"
+            )
+        return config
+
+    def _proc(self, key: str) -> Path:
+        return _under(self.root, Path("/proc/sys", *key.split(".")))
+
+
 # --- sysctl tuning -------------------------------------------------------------
 
 
@@ -128,6 +245,7 @@ class SysctlTuning:
         *,
         root: Path = ROOT,
         settings: Mapping[str, str] | None = None,
+        backend: SysctlBackend | None = None,
     ) -> None:
         """Prepare to tune (or untune) the kernel for `app_name`.
 
@@ -135,13 +253,15 @@ class SysctlTuning:
             app_name: names the charmlibs-sysctl file (`90-juju-<app_name>`), so several
                 applications on one machine keep separate files.
             state_dir: where the kernel's original values are kept; must survive hooks.
-            root: the filesystem root every path is resolved under (see the module
-                docstring for what tests must also replace).
+            root: the filesystem root the default backend works under (see the module
+                docstring for what that takes under a root other than `/`).
             settings: the keys and values to apply; LXD's production ones by default.
+            backend: the kernel and its sysctl files; `CharmlibsSysctl(root)` by default.
         """
         self.app_name = app_name
         self.root = root
         self.settings = dict(PRODUCTION_SYSCTL if settings is None else settings)
+        self.backend: SysctlBackend = backend if backend is not None else CharmlibsSysctl(root)
         self._state = _JsonState(state_dir / self.STATE_FILE)
 
     def apply(self, enabled: bool) -> bool:
@@ -156,7 +276,8 @@ class SysctlTuning:
         return self._enable() if enabled else self._disable()
 
     def _enable(self) -> bool:
-        desired = {key: value for key, value in self.settings.items() if self._has(key)}
+        live = {key: self.backend.read(key) for key in self.settings}
+        desired = {key: value for key, value in self.settings.items() if live[key] is not None}
         if skipped := sorted(set(self.settings) - set(desired)):
             logger.info("this kernel has no %s; not tuning them", ", ".join(skipped))
         # Record each key's value before we first change it, and never again: a re-run
@@ -165,32 +286,19 @@ class SysctlTuning:
         if unrecorded := [key for key in desired if key not in originals]:
             originals.update({key: self._read(key) for key in unrecorded})
             self._state.save({"originals": originals})
-        with self._charmlibs() as config:
-            if self._applied(config, desired):
-                return False
-            try:
-                config.configure(desired)
-            except _charmlibs.Error as e:
-                raise SysctlError(
-                    f"could not apply sysctl tuning ({', '.join(sorted(desired))}): {e.message}"
-                ) from e
-            except OSError as e:
-                raise SysctlError(f"could not write {config.charm_filepath}: {e}") from e
+        if self._applied(desired):
+            return False
+        self.backend.persist(self.app_name, desired)
         logger.info("applied production sysctl tuning: %s", ", ".join(sorted(desired)))
         return True
 
     def _disable(self) -> bool:
         originals: dict[str, str] = self._state.load().get("originals", {})
-        with self._charmlibs() as config:
-            had_file = config.charm_filepath.exists()
-            if not originals and not had_file:
-                return False
-            try:
-                config.remove()
-            except OSError as e:
-                raise SysctlError(f"could not remove {config.charm_filepath}: {e}") from e
-            # Keys another application's sysctl file still sets stay as they are.
-            still_wanted = set(config)
+        had_file = self.backend.persisted(self.app_name) is not None
+        if not originals and not had_file:
+            return False
+        # Keys another application's sysctl file still sets stay as they are.
+        still_wanted = self.backend.remove(self.app_name)
         for key, original in sorted(originals.items()):
             self._restore(key, original, still_wanted)
         self._state.clear()
@@ -203,67 +311,30 @@ class SysctlTuning:
         A value someone changed since we tuned it is theirs now; overwriting it with what
         the kernel had before us would undo their change, not ours.
         """
-        if key in still_wanted or not self._has(key):
+        if key in still_wanted:
             return
-        current = self._read(key)
-        if current == original:
+        current = self.backend.read(key)
+        if current is None or current == original:
             return
         if current != self.settings.get(key):
             logger.info("%s was changed to %s since tuning; leaving it", key, current)
             return
         try:
-            self._proc(key).write_text(f"{original}\n")
-        except OSError as e:
+            self.backend.write(key, original)
+        except SysctlError as e:
             raise SysctlError(f"could not restore {key} to {original}: {e}") from e
 
-    def _applied(self, config: _charmlibs.Config, desired: Mapping[str, str]) -> bool:
+    def _applied(self, desired: Mapping[str, str]) -> bool:
         """Whether our sysctl file and the live kernel both already hold `desired`."""
-        try:
-            lines = config.charm_filepath.read_text().splitlines()
-        except FileNotFoundError:
+        if self.backend.persisted(self.app_name) != dict(desired):
             return False
-        except OSError as e:
-            raise SysctlError(f"could not read {config.charm_filepath}: {e}") from e
-        on_disk = {
-            key.strip(): value.strip()
-            for key, _, value in (line.partition("=") for line in lines)
-            if not key.startswith(("#", ";")) and value
-        }
-        return on_disk == dict(desired) and all(self._read(k) == v for k, v in desired.items())
-
-    @contextlib.contextmanager
-    def _charmlibs(self) -> Iterator[_charmlibs.Config]:
-        """charmlibs-sysctl's Config, with its files under `root` for the duration."""
-        if self.root == ROOT:
-            yield _charmlibs.Config(self.app_name)
-            return
-        if getattr(_charmlibs_impl, "check_output", None) is subprocess.check_output:
-            raise SysctlError(
-                f"root is {self.root}, but charmlibs-sysctl would run the real sysctl and "
-                "tune this machine's kernel; replace charmlibs.sysctl._sysctl.check_output"
-            )
-        saved = (_charmlibs_impl.SYSCTL_DIRECTORY, _charmlibs_impl.SYSCTL_FILENAME)
-        directory = _under(self.root, saved[0])
-        directory.mkdir(parents=True, exist_ok=True)
-        _charmlibs_impl.SYSCTL_DIRECTORY = directory
-        _charmlibs_impl.SYSCTL_FILENAME = directory / saved[1].name
-        try:
-            yield _charmlibs.Config(self.app_name)
-        finally:
-            _charmlibs_impl.SYSCTL_DIRECTORY, _charmlibs_impl.SYSCTL_FILENAME = saved
-
-    def _proc(self, key: str) -> Path:
-        """The /proc/sys file behind a key, as sysctl maps it (dots are directories)."""
-        return _under(self.root, Path("/proc/sys", *key.split(".")))
-
-    def _has(self, key: str) -> bool:
-        return self._proc(key).is_file()
+        return all(self.backend.read(k) == v for k, v in desired.items())
 
     def _read(self, key: str) -> str:
-        try:
-            return self._proc(key).read_text().strip()
-        except OSError as e:
-            raise SysctlError(f"could not read the kernel's {key}: {e}") from e
+        value = self.backend.read(key)
+        if value is None:
+            raise SysctlError(f"could not read the kernel's {key}: it has no such key")
+        return value
 
 
 # --- kernel hardening -----------------------------------------------------------

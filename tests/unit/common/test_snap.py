@@ -17,6 +17,7 @@ from lxd_common.errors import (
     SnapChannelError,
     SnapConfigError,
     SnapDowngradeError,
+    SnapdUnavailableError,
     SnapError,
 )
 from lxd_common.snap import (
@@ -31,7 +32,7 @@ from lxd_common.snap import (
     select_resource,
     split_pending,
 )
-from lxd_common.snap_fake import FakeSnapd
+from tests.harness.fake_snapd import FakeSnapd
 
 # --- channels ----------------------------------------------------------------
 
@@ -553,8 +554,66 @@ def test_backend_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CharmlibsSnapBackend().installed("lxd") is None
     down = charmlibs_snap.SocketNotFoundError("no /run/snapd.socket")
     monkeypatch.setattr(charmlibs_snap, "list_one", _raiser(down))
-    with pytest.raises(SnapError, match=r"could not query snap 'lxd'.*snapd\.socket"):
+    with pytest.raises(SnapError, match=r"could not query snap 'lxd'.*snapd\.socket") as raised:
         CharmlibsSnapBackend().installed("lxd")
+    # No socket means no snapd on this machine: waiting will not bring it.
+    assert not isinstance(raised.value, SnapdUnavailableError)
+
+
+# What charmlibs-snap raises when snapd does not answer: its own TimeoutError after its
+# request timeout, and ConnectionError when the socket refuses or drops the connection,
+# which is what a restarting snapd does (urllib's URLError reason, as charmlibs-snap
+# passes it on).
+SNAPD_TIMEOUT = charmlibs_snap.TimeoutError(
+    "Request to snapd timed out after 120s: POST /v2/snaps/lxd"
+)
+SNAPD_RESTARTING = charmlibs_snap.ConnectionError("[Errno 111] Connection refused")
+SNAPD_DROPPED = charmlibs_snap.ConnectionError(
+    "Connection to snapd lost: POST /v2/snaps/lxd: Remote end closed connection without response"
+)
+
+
+@pytest.mark.parametrize("error", [SNAPD_TIMEOUT, SNAPD_RESTARTING, SNAPD_DROPPED])
+@pytest.mark.parametrize(
+    ("function", "call"),
+    [
+        ("list_one", lambda b: b.installed("lxd")),
+        ("install", lambda b: b.install("lxd", "5.21/stable")),
+        ("refresh", lambda b: b.refresh("lxd", "5.21/stable")),
+        ("get", lambda b: b.get_config("lxd")),
+        ("set", lambda b: b.set_config("lxd", {"daemon.debug": "true"})),
+        ("unset", lambda b: b.unset_config("lxd", ["daemon.debug"])),
+        ("restart", lambda b: b.restart("lxd")),
+    ],
+)
+def test_backend_snapd_not_answering_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch, function: str, call: Any, error: Exception
+) -> None:
+    monkeypatch.setattr(charmlibs_snap, function, _raiser(error))
+    with pytest.raises(SnapdUnavailableError, match=r"snap 'lxd': snapd is not answering") as info:
+        call(CharmlibsSnapBackend())
+    assert info.value.__cause__ is error
+    assert str(error) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _api_error(charmlibs_snap.ChannelNotAvailableError, "no snap revision on channel"),
+        _api_error(charmlibs_snap.ChangeError, "hook failed"),
+        _api_error(charmlibs_snap.NotInStoreError, "snap not found"),
+        _api_error(charmlibs_snap.APIError, "cannot refresh: snap has running apps"),
+        charmlibs_snap.BadResponseError("Invalid JSON in response for path '/v2/snaps'"),
+    ],
+)
+def test_backend_refusals_are_not_unavailable(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    monkeypatch.setattr(charmlibs_snap, "refresh", _raiser(error))
+    with pytest.raises(SnapError) as info:
+        CharmlibsSnapBackend().refresh("lxd", "9.9/stable")
+    assert not isinstance(info.value, SnapdUnavailableError)
+    assert info.value.__cause__ is error
 
 
 @pytest.mark.parametrize("operation", ["install", "refresh"])
@@ -636,6 +695,51 @@ def test_backend_install_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setattr(subprocess, "run", run)
     CharmlibsSnapBackend().install_file(tmp_path / "lxd.snap")
     assert seen == [["snap", "install", "--dangerous", str(tmp_path / "lxd.snap")]]
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (subprocess.TimeoutExpired(["snap"], 600), True),
+        (
+            subprocess.CalledProcessError(
+                1,
+                ["snap"],
+                "",
+                'error: cannot communicate with server: Post "http://localhost/v2/snaps": '
+                "dial unix /run/snapd.socket: connect: connection refused\n",
+            ),
+            True,
+        ),
+        (subprocess.CalledProcessError(1, ["snap"], "", 'error: cannot read "lxd.snap"\n'), False),
+    ],
+)
+def test_backend_install_file_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: Exception, unavailable: bool
+) -> None:
+    monkeypatch.setattr(subprocess, "run", _raiser(error))
+    with pytest.raises(SnapError) as info:
+        CharmlibsSnapBackend().install_file(tmp_path / "lxd.snap")
+    assert isinstance(info.value, SnapdUnavailableError) is unavailable
+
+
+@pytest.mark.parametrize(
+    ("stderr", "unavailable"),
+    [
+        ("error: cannot communicate with server: connection refused", True),
+        ('error: cannot refresh "lxd": no snap revision on channel "9.9/stable"', False),
+    ],
+)
+def test_backend_amend_errors(
+    monkeypatch: pytest.MonkeyPatch, stderr: str, unavailable: bool
+) -> None:
+    monkeypatch.setattr(
+        subprocess, "run", lambda cmd, **kwargs: subprocess.CompletedProcess(cmd, 1, "", stderr)
+    )
+    with pytest.raises(SnapError, match="could not move snap 'lxd' back to the store") as info:
+        CharmlibsSnapBackend().refresh("lxd", "9.9/stable", amend=True)
+    assert stderr in str(info.value)
+    assert isinstance(info.value, SnapdUnavailableError) is unavailable
 
 
 @pytest.mark.parametrize(

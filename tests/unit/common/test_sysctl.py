@@ -1,8 +1,11 @@
 """Unit tests for lxd_common.sysctl, under tmp_path with a fake `sysctl` command.
 
 Nothing here touches the real /etc, /proc or /sys: every path is resolved under
-a temporary root, and charmlibs-sysctl's `sysctl` subprocess is replaced by a
-fake that reads and writes `<root>/proc/sys`.
+a temporary root. Most tests run the production backend on the real
+charmlibs-sysctl, which the harness points under that root with its `sysctl`
+subprocess replaced by a fake that reads and writes `<root>/proc/sys`; the
+same scenarios then run on the harness's `FakeSysctlBackend`, so the fake is
+held to what the library does.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +25,29 @@ from lxd_common.sysctl import (
     HARDENED_PATHS,
     PRODUCTION_SYSCTL,
     TMPFILES_CONF,
+    CharmlibsSysctl,
     KernelHardening,
     SysctlTuning,
 )
-from tests.harness.fake_sysctl import DEFAULTS, FakeSysctl
+from tests.harness.fake_sysctl import (
+    DEFAULTS,
+    FakeSysctl,
+    FakeSysctlBackend,
+    charmlibs_under,
+    populate,
+)
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
-    for key, value in DEFAULTS.items():
-        path = root / "proc" / "sys" / Path(*key.split("."))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{value}\n")
+    populate(root)
     return root
 
 
 @pytest.fixture
 def fake_sysctl(root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSysctl:
-    fake = FakeSysctl(root)
-    monkeypatch.setattr(charmlibs_impl, "check_output", fake)
-    return fake
+    return charmlibs_under(root, monkeypatch)
 
 
 @pytest.fixture
@@ -72,9 +78,10 @@ def test_apply_tunes_and_records_originals(
     assert "vm.max_map_count=262144" in merged
     state = json.loads((tmp_path / "state" / "sysctl-tuning.json").read_text())
     assert state == {"originals": DEFAULTS}
-    # charmlibs' constants point back at the real /etc once the call is over.
-    assert Path("/etc/sysctl.d") == charmlibs_impl.SYSCTL_DIRECTORY
-    assert Path("/etc/sysctl.d/95-juju-sysctl.conf") == charmlibs_impl.SYSCTL_FILENAME
+    # The library's constants are as the harness set them: production never assigns them.
+    assert root / "etc" / "sysctl.d" == charmlibs_impl.SYSCTL_DIRECTORY
+    assert root / "etc" / "sysctl.d" / "95-juju-sysctl.conf" == charmlibs_impl.SYSCTL_FILENAME
+    assert isinstance(tuning.backend, CharmlibsSysctl)
 
 
 def test_apply_twice_is_a_noop(
@@ -128,7 +135,7 @@ def test_revert_leaves_keys_another_app_still_sets(
     tuning: SysctlTuning, fake_sysctl: FakeSysctl, root: Path
 ) -> None:
     sysctl_d = root / "etc" / "sysctl.d"
-    sysctl_d.mkdir(parents=True)
+    sysctl_d.mkdir(parents=True, exist_ok=True)
     (sysctl_d / "90-juju-other").write_text("# other\nvm.max_map_count=262144\n")
     tuning.apply(True)
     tuning.apply(False)
@@ -173,17 +180,19 @@ def test_conflict_with_another_app_is_sysctl_error(
     tuning: SysctlTuning, fake_sysctl: FakeSysctl, root: Path
 ) -> None:
     sysctl_d = root / "etc" / "sysctl.d"
-    sysctl_d.mkdir(parents=True)
+    sysctl_d.mkdir(parents=True, exist_ok=True)
     (sysctl_d / "95-juju-sysctl.conf").write_text("vm.max_map_count=1\n")
     with pytest.raises(SysctlError, match=r"Validation error.*vm\.max_map_count"):
         tuning.apply(True)
 
 
-def test_command_failure_is_sysctl_error(tuning: SysctlTuning, fake_sysctl: FakeSysctl) -> None:
+def test_command_failure_is_sysctl_error(
+    tuning: SysctlTuning, fake_sysctl: FakeSysctl, root: Path
+) -> None:
     fake_sysctl.broken = True
     with pytest.raises(SysctlError, match="fake failure"):
         tuning.apply(True)
-    assert Path("/etc/sysctl.d") == charmlibs_impl.SYSCTL_DIRECTORY
+    assert root / "etc" / "sysctl.d" == charmlibs_impl.SYSCTL_DIRECTORY
 
 
 def test_write_failure_on_restore_is_sysctl_error(
@@ -206,6 +215,13 @@ def test_refuses_real_sysctl_under_another_root(root: Path, tmp_path: Path) -> N
     assert getattr(charmlibs_impl, "check_output") is subprocess.check_output  # noqa: B009
     with pytest.raises(SysctlError, match="real sysctl"):
         SysctlTuning("lxd", tmp_path / "state", root=root).apply(True)
+    with pytest.raises(SysctlError, match="real sysctl"):
+        SysctlTuning("lxd", tmp_path / "state", root=root).apply(False)
+    assert Path("/etc/sysctl.d") == charmlibs_impl.SYSCTL_DIRECTORY
+    assert not (root / "etc").exists()
+    assert {key: (root / "proc/sys" / Path(*key.split("."))).read_text() for key in DEFAULTS} == {
+        key: f"{value}\n" for key, value in DEFAULTS.items()
+    }
 
 
 def test_corrupt_state_file(tuning: SysctlTuning, tmp_path: Path) -> None:
@@ -224,6 +240,119 @@ def test_custom_settings(root: Path, tmp_path: Path, fake_sysctl: FakeSysctl) ->
     tuning.apply(True)
     assert fake_sysctl.read("vm.max_map_count") == "5"
     assert fake_sysctl.read("fs.aio-max-nr") == DEFAULTS["fs.aio-max-nr"]
+
+
+# --- both backends: the library and the harness's fake ----------------------------
+
+
+@dataclass
+class Machine:
+    """A tuning on one backend, with what the test can see and steer of that backend."""
+
+    tuning: SysctlTuning
+    root: Path
+    calls: list[Any]
+    denied: set[str]
+
+    def read(self, key: str) -> str:
+        return (self.root / "proc" / "sys" / Path(*key.split("."))).read_text().strip()
+
+    def live(self) -> dict[str, str]:
+        return {key: self.read(key) for key in DEFAULTS}
+
+    def app_file(self, app: str = "lxd") -> Path:
+        return self.root / "etc" / "sysctl.d" / f"90-juju-{app}"
+
+
+@pytest.fixture(params=["charmlibs", "fake"])
+def machine(
+    request: pytest.FixtureRequest, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Machine:
+    if request.param == "charmlibs":
+        command = charmlibs_under(root, monkeypatch)
+        tuning = SysctlTuning("lxd", tmp_path / "state", root=root)
+        return Machine(tuning, root, command.calls, command.denied)
+    backend = FakeSysctlBackend(root)
+    # `root` is deliberately not given: everything goes through the backend.
+    tuning = SysctlTuning("lxd", tmp_path / "state", backend=backend)
+    assert tuning.backend is backend
+    return Machine(tuning, root, backend.calls, backend.denied)
+
+
+def test_backends_apply_noop_revert(machine: Machine, tmp_path: Path) -> None:
+    assert machine.tuning.apply(True) is True
+    assert machine.live() == PRODUCTION_SYSCTL
+    assert machine.app_file().read_text().splitlines() == [
+        "# lxd",
+        *(f"{k}={v}" for k, v in PRODUCTION_SYSCTL.items()),
+    ]
+    state = tmp_path / "state" / "sysctl-tuning.json"
+    assert json.loads(state.read_text()) == {"originals": DEFAULTS}
+    machine.calls.clear()
+    assert machine.tuning.apply(True) is False
+    assert machine.calls == []
+    assert machine.tuning.apply(False) is True
+    assert machine.live() == DEFAULTS
+    assert not machine.app_file().exists()
+    assert not state.exists()
+    machine.calls.clear()
+    assert machine.tuning.apply(False) is False
+    assert machine.calls == []
+    # The library's constants are as the harness left them (real ones for the fake).
+    harnessed = isinstance(machine.tuning.backend, CharmlibsSysctl)
+    expected = machine.root / "etc/sysctl.d" if harnessed else Path("/etc/sysctl.d")
+    assert expected == charmlibs_impl.SYSCTL_DIRECTORY
+
+
+def test_backends_reapply_after_drift(machine: Machine, tmp_path: Path) -> None:
+    machine.tuning.apply(True)
+    (machine.root / "proc/sys/vm/max_map_count").write_text("65530\n")
+    assert machine.tuning.apply(True) is True
+    assert machine.read("vm.max_map_count") == "262144"
+    state = json.loads((tmp_path / "state" / "sysctl-tuning.json").read_text())
+    assert state["originals"] == DEFAULTS
+
+
+def test_backends_revert_leaves_what_others_own(machine: Machine) -> None:
+    other = machine.app_file("other")
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text("# other\nvm.max_map_count=262144\n")
+    machine.tuning.apply(True)
+    (machine.root / "proc/sys/fs/aio-max-nr").write_text("99999\n")
+    assert machine.tuning.apply(False) is True
+    assert machine.read("vm.max_map_count") == "262144"  # the other app still sets it
+    assert machine.read("fs.aio-max-nr") == "99999"  # changed since tuning
+    assert machine.read("kernel.keys.maxkeys") == DEFAULTS["kernel.keys.maxkeys"]
+    assert other.exists()
+
+
+def test_backends_refusals(machine: Machine) -> None:
+    machine.denied.add("kernel.dmesg_restrict")
+    with pytest.raises(SysctlError, match=r"kernel\.dmesg_restrict") as info:
+        machine.tuning.apply(True)
+    assert "vm.max_map_count" in str(info.value)
+    assert machine.live() == DEFAULTS
+    assert not machine.app_file().exists()
+    machine.denied.clear()
+    other = machine.app_file("other")
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text("# other\nvm.max_map_count=1\n")
+    if isinstance(machine.tuning.backend, CharmlibsSysctl):
+        # The library validates against its merged file, which only it writes.
+        (other.parent / "95-juju-sysctl.conf").write_text("vm.max_map_count=1\n")
+    with pytest.raises(SysctlError, match=r"Validation error.*vm\.max_map_count"):
+        machine.tuning.apply(True)
+    assert machine.live() == DEFAULTS
+
+
+def test_backends_skip_missing_keys(machine: Machine) -> None:
+    (machine.root / "proc/sys/net/ipv6/neigh/default/gc_thresh3").unlink()
+    assert machine.tuning.apply(True) is True
+    text = machine.app_file().read_text()
+    assert "net.ipv6" not in text
+    assert "net.ipv4.neigh.default.gc_thresh3=8192" in text
+    assert machine.tuning.apply(False) is True
+    assert machine.read("vm.max_map_count") == DEFAULTS["vm.max_map_count"]
 
 
 # --- kernel hardening -----------------------------------------------------------

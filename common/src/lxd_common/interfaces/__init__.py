@@ -12,6 +12,7 @@ a requirer class for charms that consume the interface:
   LXD charm's ``https`` endpoint; `LxdHttpsRequirer`.
 
 Nothing is imported here, so a charm only loads the interface it uses.
-Relation data that does not follow an interface raises that module's
-``InterfaceError`` (a ``ValueError``) naming the field at fault.
+Relation data that does not follow an interface raises
+``lxd_common.errors.InterfaceError`` (a ``ValueError``) naming the field at
+fault; each module re-exports it.
 """

@@ -34,9 +34,9 @@ Requirer charms use `LxdRequirer`::
 The provider side is the lxd-integrator charm; it uses `ProviderData`,
 `Node` and `RequirerData` directly.
 
-Errors: `InterfaceError` (a `ValueError`) for relation data that does not
-follow this interface; its message names the field and never contains
-certificate text.
+Errors: `InterfaceError` (`lxd_common.errors.InterfaceError`, a `ValueError`)
+for relation data that does not follow this interface; its message names the
+field and never contains certificate text.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import ops
 
 from ..certs import fingerprint, load_certificate
 from ..endpoints import normalise_endpoint
-from ..errors import CertificateError, EndpointError
+from ..errors import CertificateError, EndpointError, InterfaceError
 
 __all__ = [
     "MAX_CERTIFICATES_FIELD_CHARS",
@@ -143,10 +143,6 @@ REQUIRER_SCHEMA: Final[dict[str, Any]] = {
         },
     },
 }
-
-
-class InterfaceError(ValueError):
-    """Relation data that does not follow the lxd interface."""
 
 
 def _json_type(value: object) -> str:

@@ -13,7 +13,9 @@ Requirer charms use `LxdHttpsRequirer`::
         connect(server.addresses, server.certificate)
 
 Errors: `InterfaceError` (a `ValueError`) for relation data that does not
-follow this interface, with the field named.
+follow this interface, with the field named. In `lxd_common` it is
+`lxd_common.errors.InterfaceError`, so it is an `LxdCommonError` too; the
+standalone library defines its own, a `ValueError` only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import ops
+
+from ..errors import InterfaceError as InterfaceError
 
 VERSION: Final = "1.0"
 SUPPORTED_MAJOR: Final = "1"
@@ -59,10 +63,6 @@ PROVIDER_SCHEMA: Final[dict[str, Any]] = {
     # `addresses` is absent (Juju drops empty values) while LXD has no HTTPS listener.
     "required": ["version", "certificate", "certificate_fingerprint"],
 }
-
-
-class InterfaceError(ValueError):
-    """Relation data that does not follow the lxd-https interface."""
 
 
 def _check_version(bag: Mapping[str, str]) -> None:

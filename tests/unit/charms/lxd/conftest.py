@@ -19,8 +19,8 @@ from ops import testing
 
 import lxd_charm.host
 from lxd_common.snap import LxdSnap
-from lxd_common.snap_fake import FakeSnapd
 from tests.harness.fake_host import FakeHost, set_boot
+from tests.harness.fake_snapd import FakeSnapd
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ Requirer charms use `LxdHttpsRequirer`::
         connect(server.addresses, server.certificate)
 
 Errors: `InterfaceError` (a `ValueError`) for relation data that does not
-follow this interface, with the field named.
+follow this interface, with the field named. In `lxd_common` it is
+`lxd_common.errors.InterfaceError`, so it is an `LxdCommonError` too; the
+standalone library defines its own, a `ValueError` only.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib`, or reset
 # it to 0 when raising LIBAPI (both are set in scripts/charm_libs.py).
-LIBPATCH = 1
+LIBPATCH = 2
+
+
+class InterfaceError(ValueError):
+    """Relation data that does not follow its interface (lxd, lxd-https), naming the field."""
+
 
 VERSION: Final = "1.0"
 SUPPORTED_MAJOR: Final = "1"
@@ -81,10 +88,6 @@ PROVIDER_SCHEMA: Final[dict[str, Any]] = {
     # `addresses` is absent (Juju drops empty values) while LXD has no HTTPS listener.
     "required": ["version", "certificate", "certificate_fingerprint"],
 }
-
-
-class InterfaceError(ValueError):
-    """Relation data that does not follow the lxd-https interface."""
 
 
 def _check_version(bag: Mapping[str, str]) -> None:

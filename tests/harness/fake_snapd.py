@@ -9,7 +9,7 @@ asked of it, so a test can assert on the calls as well as on the end state::
     assert snapd.calls == [("install", "lxd", "5.21/stable")]
     snapd.fail_on("refresh")  # the next refreshes raise SnapError
 
-It lives apart from `lxd_common.snap` so production code never imports it.
+It lives in the test harness, not in `lxd_common`, so no fake ships with the charms.
 """
 
 from __future__ import annotations

@@ -1,0 +1,195 @@
+"""The snapd seam: what this package asks of snapd, and the real snapd behind it.
+
+`CharmlibsSnapBackend` is the one place where snapd's failures become ours. It
+sorts them by what the caller can do about them: snapd not answering (a
+timeout, a lost or refused connection, which is what a restarting snapd looks
+like) is `SnapdUnavailableError`, to retry later; anything snapd refused is a
+plain `SnapError` (or `SnapChannelError` for a channel the store lacks), which
+retrying does not fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from charmlibs import snap as _snapd
+
+from lxd_common.errors import SnapChannelError, SnapdUnavailableError, SnapError
+
+_CLI_UNREACHABLE = "cannot communicate with server"
+"""How the `snap` command says it could not reach snapd (refused, reset or no socket
+answer), as opposed to snapd refusing the request."""
+
+
+@dataclass(frozen=True)
+class InstalledSnap:
+    """What snapd says about an installed snap.
+
+    Attributes:
+        name: the snap's name.
+        channel: the channel it tracks (`latest/stable`); empty for a snap installed from a
+            file, which tracks none.
+        revision: snapd's revision, a string because local installs are `x1`, `x2`, ...
+        version: the packaged software's version, e.g. `5.21.3-c5ae129`.
+    """
+
+    name: str
+    channel: str
+    revision: str
+    version: str
+
+
+class SnapBackend(Protocol):
+    """Everything this package asks of snapd, so tests can stand in for it."""
+
+    def installed(self, name: str) -> InstalledSnap | None:
+        """The installed snap, or None when it is not installed."""
+        ...
+
+    def install(self, name: str, channel: str) -> None:
+        """Install the snap from the store, tracking `channel`."""
+        ...
+
+    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+        """Move the installed snap to `channel`.
+
+        ``amend`` lets snapd replace a snap installed from a file with the
+        store's, which a plain refresh refuses to do.
+        """
+        ...
+
+    def get_config(self, name: str) -> dict[str, Any]:
+        """The snap's whole configuration, nested by dots as snapd returns it."""
+        ...
+
+    def set_config(self, name: str, values: dict[str, str]) -> None:
+        """Set snap config keys (dotted names) in one change."""
+        ...
+
+    def unset_config(self, name: str, keys: list[str]) -> None:
+        """Unset snap config keys, so the snap's defaults apply again."""
+        ...
+
+    def install_file(self, path: Path) -> None:
+        """Install a local `.snap`, unsigned (`snap install --dangerous`)."""
+        ...
+
+    def restart(self, name: str) -> None:
+        """Restart the snap's services."""
+        ...
+
+
+@contextlib.contextmanager
+def _snapd_errors(action: str, name: str, channel: str | None = None) -> Iterator[None]:
+    """Turn charmlibs-snap's errors into ours, so callers catch one hierarchy.
+
+    charmlibs-snap raises `TimeoutError` when snapd did not answer in time and
+    `ConnectionError` when it could not be reached (snapd restarting, typically,
+    after it already retried reads briefly): nothing was refused, so those are
+    `SnapdUnavailableError`. `SocketNotFoundError` is a `ConnectionError` too, but
+    means snapd is not installed, which no retry fixes, so it stays a `SnapError`.
+    """
+    try:
+        yield
+    except _snapd.ChannelNotAvailableError as e:
+        raise SnapChannelError(
+            f"snap {name!r} has no release on channel {channel!r}; "
+            f"pick a channel the store offers ({e})"
+        ) from e
+    except _snapd.SocketNotFoundError as e:
+        raise SnapError(f"could not {action} snap {name!r}: {e}") from e
+    except (_snapd.TimeoutError, _snapd.ConnectionError) as e:
+        raise SnapdUnavailableError(
+            f"could not {action} snap {name!r}: snapd is not answering ({e}); will retry"
+        ) from e
+    except (_snapd.Error, ValueError) as e:
+        raise SnapError(f"could not {action} snap {name!r}: {e}") from e
+
+
+def _cli_error(message: str, output: str) -> SnapError:
+    """The error for a failed `snap` command, by whether snapd answered at all."""
+    if _CLI_UNREACHABLE in output:
+        return SnapdUnavailableError(f"{message}; will retry")
+    return SnapError(message)
+
+
+class CharmlibsSnapBackend(SnapBackend):
+    """The real snapd, through charmlibs-snap (and the `snap` CLI for local files)."""
+
+    def installed(self, name: str) -> InstalledSnap | None:
+        """The installed snap, or None when it is not installed."""
+        with _snapd_errors("query", name):
+            try:
+                info = _snapd.list_one(name)
+            except _snapd.NotInstalledError:
+                return None
+        return InstalledSnap(info.name, info.tracking, info.revision, info.version)
+
+    def install(self, name: str, channel: str) -> None:
+        """Install the snap from the store, tracking `channel`."""
+        with _snapd_errors("install", name, channel):
+            _snapd.install(name, channel=channel)
+
+    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+        """Move the installed snap to `channel` (``amend``: from a file to the store)."""
+        if amend:
+            # charmlibs-snap has no `--amend`; the snap command does.
+            command = ["snap", "refresh", "--amend", f"--channel={channel}", name]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
+                raise _cli_error(
+                    f"could not move snap {name!r} back to the store: {reason}", reason
+                )
+            return
+        with _snapd_errors("refresh", name, channel):
+            _snapd.refresh(name, channel=channel)
+
+    def get_config(self, name: str) -> dict[str, Any]:
+        """The snap's whole configuration, nested by dots as snapd returns it."""
+        with _snapd_errors("read the configuration of", name):
+            return _snapd.get(name)
+
+    def set_config(self, name: str, values: dict[str, str]) -> None:
+        """Set snap config keys (dotted names) in one change."""
+        with _snapd_errors("configure", name):
+            _snapd.set(name, dict(values))
+
+    def unset_config(self, name: str, keys: list[str]) -> None:
+        """Unset snap config keys, so the snap's defaults apply again."""
+        with _snapd_errors("unset the configuration of", name):
+            _snapd.unset(name, keys)
+
+    def install_file(self, path: Path) -> None:
+        """Install a local `.snap` with the `snap` CLI.
+
+        snapd's REST API takes local snaps only as a multipart upload, which charmlibs-snap
+        does not do, so this is the one operation that shells out.
+        """
+        try:
+            subprocess.run(
+                ["snap", "install", "--dangerous", str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except subprocess.CalledProcessError as e:
+            detail = (e.stderr or e.stdout or "").strip() or f"exit status {e.returncode}"
+            raise _cli_error(f"snap install --dangerous {path} failed: {detail}", detail) from e
+        except subprocess.TimeoutExpired as e:
+            raise SnapdUnavailableError(
+                f"snap install --dangerous {path} failed: {e}; will retry"
+            ) from e
+        except OSError as e:
+            raise SnapError(f"snap install --dangerous {path} failed: {e}") from e
+
+    def restart(self, name: str) -> None:
+        """Restart the snap's services."""
+        with _snapd_errors("restart", name):
+            _snapd.restart(name)
