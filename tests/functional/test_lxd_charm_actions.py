@@ -35,10 +35,10 @@ from lxd_charm.actions import (  # noqa: E402 - needs the charm's src on sys.pat
     GetClientTokenParams,
     RemoveTrustedClientParams,
     add_trusted_client,
-    fetch_certificate,
     get_client_token,
     remove_trusted_client,
 )
+from lxd_charm.cert_fetch import CertFetchError, fetch_certificate  # noqa: E402
 
 
 @pytest.fixture
@@ -178,6 +178,7 @@ def test_add_from_cert_url(listening: LxdDaemon, cert_server: CertServer) -> Non
     )
 
     assert (results["name"], results["projects"]) == ("from-url", "web")
+    assert "fetched-from" not in results  # redirected on the same server
     entry = lxd.trust.find("from-url")
     assert entry is not None
     assert entry.fingerprint == fingerprint(pair.certificate)
@@ -190,11 +191,13 @@ def test_cert_url_failures_on_a_real_server(listening: LxdDaemon, cert_server: C
     cert_server.routes["/big.crt"] = Route(body=b"A" * 70000)
     cert_server.routes["/login"] = Route(body=b"<html>please log in</html>")
 
-    with pytest.raises(ActionError, match=r"HTTP 404 Not Found"):
+    with pytest.raises(CertFetchError, match=r"HTTP 404 Not Found"):
         fetch_certificate(cert_server.url("/missing.crt"))
-    with pytest.raises(ActionError, match=r"redirected \(HTTP 302\) to a URL that is not fetched"):
+    with pytest.raises(
+        CertFetchError, match=r"redirected \(HTTP 302\) to a URL that is not fetched"
+    ):
         fetch_certificate(cert_server.url("/to-file"))
-    with pytest.raises(ActionError, match="more than the 65536"):
+    with pytest.raises(CertFetchError, match="more than the 65536"):
         fetch_certificate(cert_server.url("/big.crt"))
     with pytest.raises(ActionError, match="is not usable: no PEM markers"):
         add_trusted_client(lxd, AddTrustedClientParams(cert_url=cert_server.url("/login")))
@@ -205,7 +208,7 @@ def test_cert_url_connection_refused() -> None:
     with socket.socket() as probe:  # a port that nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(ActionError, match="connection refused"):
+    with pytest.raises(CertFetchError, match="connection refused"):
         fetch_certificate(f"http://127.0.0.1:{port}/client.crt", timeout=5)
 
 

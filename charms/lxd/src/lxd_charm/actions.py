@@ -1,15 +1,19 @@
 """What the LXD charm's actions do, free of `ops` so it can be tested alone.
 
 `charm.py` loads each action's parameters into the dataclasses here with
-``event.load_params(Cls, errors="fail")``, calls the matching function, puts
-the returned dict in ``event.set_results`` and turns an `ActionError` into
-``event.fail(str(error))``::
+``event.load_params(Cls, errors="fail")``, calls the matching function and
+puts the returned dict in ``event.set_results``. Its action boundary is the
+one place failures are mapped: it catches exactly `ActionError` and
+`lxd_common.errors.LxdCommonError` and fails the action with the message
+(the latter prefixed "LXD: ")::
 
     params = event.load_params(AddTrustedClientParams, errors="fail")
     try:
         event.set_results(add_trusted_client(lxd, params))
     except ActionError as e:
         event.fail(str(e))
+    except LxdCommonError as e:
+        event.fail(f"LXD: {e}")
 
 Functions:
     add_trusted_client: trust a client certificate given inline or by URL.
@@ -17,11 +21,18 @@ Functions:
     get_client_token: issue a one-time token a client trades for trust.
     collect_debug_info: run ``lxd.buginfo`` and return its report.
     show_pending_config: format the snap settings queued until a reboot.
-    parse_projects, fetch_certificate: the pieces those are built from.
+    parse_projects: the piece those are built from.
 
-Every failure raises `ActionError` and nothing else, with a message that says
-what went wrong and what the operator can do about it: an action that dies
-with a traceback tells the operator nothing. Secrets (client tokens,
+The certificate download for ``cert-url`` is `lxd_charm.cert_fetch`'s job,
+imported only when an action needs it (urllib is not free to import, and
+every hook would pay for it otherwise).
+
+What the operator can fix raises `ActionError`, with a message that says what
+went wrong and what to do about it; LXD's own refusals and outages raise
+`LxdCommonError` from `lxd_common`, whose messages already say what LXD did,
+and an action adds to them only where it knows the next step (a project to
+create, the list of trusted clients to look at). Anything else is a bug: it
+propagates, and the hook fails with its traceback. Secrets (client tokens,
 certificate text) appear only in the returned results, never in log records,
 because the debug log is readable by far more people than the action output.
 """
@@ -30,32 +41,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import logging
 import re
-import socket
-import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from lxd_common.certs import fingerprint, load_certificate, normalise_fingerprint, reshape_pem
-from lxd_common.errors import (
-    CertificateError,
-    LxdCommonError,
-    LxdNotFoundError,
-    LxdUnreachableError,
-    ProjectNotFoundError,
-    TrustEntryNotFoundError,
-)
+from lxd_common.errors import CertificateError, ProjectNotFoundError, TrustEntryNotFoundError
 from lxd_common.lxd import LxdClient, TrustEntry
+
+if TYPE_CHECKING:
+    from lxd_charm.cert_fetch import Fetched
 
 __all__ = [
     "BUGINFO_COMMANDS",
@@ -64,12 +64,9 @@ __all__ = [
     "ActionError",
     "AddTrustedClientParams",
     "GetClientTokenParams",
-    "HttpBody",
-    "Opener",
     "RemoveTrustedClientParams",
     "add_trusted_client",
     "collect_debug_info",
-    "fetch_certificate",
     "get_client_token",
     "parse_projects",
     "remove_trusted_client",
@@ -87,10 +84,6 @@ NO_PROJECT: Final = "(none)"
 #: what the charm installs, then whatever ``PATH`` finds.
 BUGINFO_COMMANDS: Final[tuple[str, ...]] = ("/snap/bin/lxd.buginfo", "lxd.buginfo")
 
-_FETCH_SCHEMES: Final = frozenset({"http", "https"})
-_URL_BAD_CHARS: Final = re.compile(r"[\s\x00-\x1f\x7f]")
-_READ_CHUNK: Final = 8192
-_MAX_REDIRECTS: Final = 5
 _TAIL_LINES: Final = 5
 
 # What LXD itself refuses in a project name (captured from LXD 5.0's
@@ -105,7 +98,8 @@ class ActionError(Exception):
     """An action failed; the message tells the operator what happened and what to do.
 
     `charm.py` shows it with ``event.fail(str(error))``, so it must make
-    sense on its own, without a traceback.
+    sense on its own, without a traceback. It is for failures the operator
+    can act on, never for bugs.
     """
 
 
@@ -244,17 +238,17 @@ _LIST_HINT_SENTENCE: Final = "List the trusted clients with `lxc config trust li
 
 
 @contextlib.contextmanager
-def _lxd_failures(doing: str) -> Iterator[None]:
-    """Turn whatever `lxd_common` raises into an ActionError with a next step.
+def _lxd_failures() -> Iterator[None]:
+    """Add the next step to the two LXD refusals an action's parameters caused.
 
-    `lxd_common`'s messages already say what LXD refused and why; this adds
-    what the operator can do about it. Anything unexpected is logged with
-    its traceback (for the debug log) and still fails the action cleanly.
+    A project that does not exist and a fingerprint no entry has are the
+    operator's input, and the action knows what to do about them. Every other
+    `LxdCommonError` goes on unchanged to the charm's action boundary, which
+    fails the action with its message (LXD unreachable, LXD refusing), and
+    anything else is a bug and propagates with its traceback.
     """
     try:
         yield
-    except ActionError:
-        raise
     except ProjectNotFoundError as e:
         raise ActionError(
             f"{e}; create the project first (`lxc project create NAME`) or correct the "
@@ -262,258 +256,6 @@ def _lxd_failures(doing: str) -> Iterator[None]:
         ) from e
     except TrustEntryNotFoundError as e:
         raise ActionError(f"{e}; {_LIST_HINT}") from e
-    except (LxdUnreachableError, LxdNotFoundError) as e:
-        raise ActionError(
-            f"{e}; check that LXD is running (`snap services lxd`) and run the action again"
-        ) from e
-    except LxdCommonError as e:
-        raise ActionError(f"failed {doing}: {e}") from e
-    except Exception as e:
-        logger.exception("unexpected error while %s", doing)
-        raise ActionError(
-            f"unexpected error while {doing} ({type(e).__name__}: {e}); see `juju debug-log`"
-        ) from e
-
-
-# --- fetching a certificate -------------------------------------------------------
-
-
-class HttpBody(Protocol):
-    """What `fetch_certificate` reads from: an open HTTP response body."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Read at most ``size`` bytes; b"" at the end."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection."""
-        ...
-
-
-#: Opens a URL with a timeout (seconds) and returns the response body; raises
-#: urllib's errors (HTTPError, URLError), OSError or TimeoutError on failure.
-Opener = Callable[[str, float], HttpBody]
-
-
-def _redact(url: str) -> str:
-    """The URL without a password in it, fit for a message or a log line."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = f"{parts.username}:***@{parts.hostname}"
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return url
-
-
-def _check_fetch_url(url: str) -> None:
-    """Accept only absolute http(s) URLs with a host.
-
-    Other schemes are refused up front: ``file://`` would let an action read
-    files of the machine (the charm runs as root) and ``ftp://`` has no
-    place here. Credentials in the URL are refused rather than silently
-    dropped (urllib does not send them), which would end in a puzzling 401.
-    """
-    shown = _redact(url)
-    if _URL_BAD_CHARS.search(url):
-        raise ActionError(
-            f"cert-url {shown!r} contains spaces or control characters; percent-encode them"
-        )
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as e:
-        raise ActionError(f"cert-url {shown!r} is not a valid URL ({e})") from e
-    scheme = parts.scheme.lower()
-    if not scheme:
-        raise ActionError(
-            f"cert-url {shown!r} has no scheme; give a full URL such as "
-            "https://example.com/client.crt"
-        )
-    if scheme not in _FETCH_SCHEMES:
-        raise ActionError(
-            f"cert-url {shown!r} uses {scheme}://, but only http:// and https:// URLs "
-            "can be fetched; pass the certificate itself as cert instead"
-        )
-    if not parts.hostname:
-        raise ActionError(f"cert-url {shown!r} has no host; give a URL such as https://host/x.crt")
-    if parts.username is not None or parts.password is not None:
-        raise ActionError(
-            f"cert-url {shown!r} carries credentials (user:password@), which are not sent; "
-            "a certificate is public, serve it without authentication"
-        )
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a few redirects, and only to http(s) URLs.
-
-    urllib's own handler also follows redirects to ``ftp://``; a server must
-    not be able to steer the fetch anywhere `_check_fetch_url` would refuse.
-    Every redirect status goes through `http_error_302`, so checking there
-    covers them all.
-    """
-
-    max_redirections = _MAX_REDIRECTS
-
-    def http_error_302(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any
-    ) -> Any:
-        location = headers.get("location") or headers.get("uri")
-        if location:
-            target = urllib.parse.urljoin(req.full_url, location)
-            try:
-                _check_fetch_url(target)
-            except ActionError as e:
-                with contextlib.suppress(Exception):
-                    fp.close()
-                raise ActionError(
-                    f"{_redact(req.full_url)} redirected (HTTP {code}) to a URL that is not "
-                    f"fetched: {e}"
-                ) from None
-        return super().http_error_302(req, fp, code, msg, headers)
-
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-
-_URLLIB_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
-def _open_url(url: str, timeout: float) -> HttpBody:
-    """Open ``url`` with urllib (system CAs verify https), redirects restricted."""
-    # fetch_certificate checked the scheme; _HttpOnlyRedirects checks redirects.
-    response: HttpBody = _URLLIB_OPENER.open(url, timeout=timeout)
-    return response
-
-
-def _declared_length(body: HttpBody) -> int | None:
-    headers = getattr(body, "headers", None)
-    value = headers.get("Content-Length") if headers is not None else None
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _reason(error: BaseException) -> str:
-    """A short, readable reason for a network failure."""
-    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
-        reason = error.reason
-        return _reason(reason) if isinstance(reason, BaseException) else str(reason)
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, socket.gaierror):
-        return f"host name not resolved ({error.strerror or error})"
-    if isinstance(error, ssl.SSLError):
-        detail = getattr(error, "verify_message", None) or getattr(error, "reason", None)
-        return f"TLS failed ({detail or error})"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
-
-
-def _is_timeout(error: BaseException) -> bool:
-    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
-        return _is_timeout(error.reason)
-    return isinstance(error, TimeoutError)
-
-
-def _fetch_failed(shown: str, timeout: float, error: Exception) -> ActionError:
-    """The ActionError for a failed download, saying why in a few words."""
-    if _is_timeout(error):
-        return ActionError(
-            f"cannot fetch the certificate from {shown}: timed out after {timeout:g}s"
-        )
-    if not isinstance(error, (OSError, ValueError, http.client.HTTPException)):
-        # Not a network failure urllib documents: keep the traceback for the debug log.
-        logger.error("unexpected error fetching %s", shown, exc_info=error)
-    return ActionError(f"cannot fetch the certificate from {shown}: {_reason(error)}")
-
-
-def fetch_certificate(
-    url: str,
-    *,
-    timeout: float = 10.0,
-    max_bytes: int = 65536,
-    opener: Opener = _open_url,
-) -> str:
-    """Download a PEM certificate for ``add-trusted-client cert-url=...``.
-
-    The URL comes from an operator but is fetched by a root process on the
-    LXD host, so the fetch is fenced: http(s) only (redirects included), a
-    deadline, and a size cap enforced on the bytes actually read (a
-    Content-Length header can lie or be absent). A certificate is a few
-    kilobytes; anything bigger is not one.
-
-    Args:
-        url: the http:// or https:// URL.
-        timeout: seconds for connecting and for the whole download.
-        max_bytes: the largest body accepted.
-        opener: opens the URL; tests replace it to avoid the network.
-
-    Returns:
-        The body as text, unchecked (the caller loads the certificate).
-
-    Raises:
-        ActionError: the URL is refused, the server answers with an HTTP
-            error, cannot be reached or is too slow, the body is larger than
-            ``max_bytes`` or is not UTF-8 text.
-    """
-    url = url.strip()
-    _check_fetch_url(url)
-    shown = _redact(url)
-    deadline = time.monotonic() + timeout
-    try:
-        body = opener(url, timeout)
-    except ActionError:
-        raise
-    except urllib.error.HTTPError as e:
-        e.close()
-        raise ActionError(
-            f"cannot fetch the certificate from {shown}: the server answered HTTP {e.code} "
-            f"{e.reason}; check the URL"
-        ) from None
-    except Exception as e:
-        raise _fetch_failed(shown, timeout, e) from None
-    try:
-        declared = _declared_length(body)
-        if declared is not None and declared > max_bytes:
-            raise ActionError(
-                f"{shown} serves {declared} bytes, more than the {max_bytes} a certificate "
-                "can need; point cert-url at the PEM certificate itself"
-            )
-        data = bytearray()
-        while len(data) <= max_bytes:
-            if time.monotonic() > deadline:
-                raise ActionError(
-                    f"cannot fetch the certificate from {shown}: the download took "
-                    f"longer than {timeout:g}s"
-                )
-            chunk = body.read(min(_READ_CHUNK, max_bytes + 1 - len(data)))
-            if not chunk:
-                break
-            data += chunk
-    except ActionError:
-        raise
-    except Exception as e:
-        raise _fetch_failed(shown, timeout, e) from None
-    finally:
-        with contextlib.suppress(Exception):
-            body.close()
-    if len(data) > max_bytes:
-        raise ActionError(
-            f"{shown} serves more than {max_bytes} bytes, more than a certificate can "
-            "need; point cert-url at the PEM certificate itself"
-        )
-    try:
-        return bytes(data).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ActionError(
-            f"{shown} does not serve text (not UTF-8): a DER certificate? Serve it as "
-            "PEM (`openssl x509 -inform der -in CERT -out CERT.pem`)"
-        ) from None
 
 
 # --- add-trusted-client ------------------------------------------------------------
@@ -530,7 +272,7 @@ def _common_name(cert: x509.Certificate) -> str:
 def add_trusted_client(
     lxd: LxdClient,
     params: AddTrustedClientParams,
-    fetch: Callable[[str], str] = fetch_certificate,
+    fetch: Callable[[str], Fetched] | None = None,
 ) -> dict[str, str]:
     """Trust a client certificate, given inline or by URL, optionally per project.
 
@@ -541,19 +283,31 @@ def add_trusted_client(
     trusts as something other than a client (a cluster member's own
     certificate) is left alone: restricting it would cut that member off.
 
+    A certificate fetched from another server than the one ``cert-url``
+    names (a redirect took the fetch there) is trusted too, since operators
+    point at download services that redirect to mirrors, but the result
+    says where it came from: the operator decides whether that is right, and
+    can remove the entry if not.
+
     Args:
         lxd: the local LXD daemon.
         params: the action's parameters.
-        fetch: downloads ``cert-url``; tests replace it.
+        fetch: downloads ``cert-url`` (default:
+            `lxd_charm.cert_fetch.fetch_certificate`); tests replace it.
 
     Returns:
         ``fingerprint``, ``name``, ``projects`` ("a,b", "(unrestricted)" or
-        "(none)") and a ``message`` for the operator.
+        "(none)") and a ``message`` for the operator; ``fetched-from`` (the
+        URL without credentials or query) when redirects moved the fetch to
+        another host or port.
 
     Raises:
         ActionError: both or neither of cert and cert-url are given, the
             certificate cannot be fetched or is not a single certificate,
-            a project is invalid or does not exist, or LXD refuses.
+            a project is invalid or does not exist, or the certificate is
+            already trusted as a non-client.
+        LxdCommonError: LXD cannot be reached or refuses (the charm's action
+            boundary fails the action with LXD's reason).
     """
     cert_text, url = params.cert.strip(), params.cert_url.strip()
     if cert_text and url:
@@ -565,9 +319,19 @@ def add_trusted_client(
         )
     projects = parse_projects(params.projects)
     source = "the certificate"
+    fetched_from = ""
     if url:
-        cert_text = fetch(url)
-        source = f"the certificate fetched from {_redact(url)}"
+        from lxd_charm import cert_fetch  # only this path pays for urllib
+
+        try:
+            fetched = (fetch or cert_fetch.fetch_certificate)(url)
+        except cert_fetch.CertFetchError as e:
+            raise ActionError(str(e)) from None
+        cert_text = fetched.text
+        source = f"the certificate fetched from {cert_fetch.redact(url)}"
+        if fetched.moved:
+            fetched_from = cert_fetch.public_url(fetched.final_url)
+            source += f" (redirected to {fetched_from})"
     try:
         pem = reshape_pem(cert_text)
         cert = load_certificate(pem)
@@ -576,7 +340,7 @@ def add_trusted_client(
     fp = fingerprint(cert)
     name = params.name.strip() or _common_name(cert) or f"juju-action-{fp[:12]}"
 
-    with _lxd_failures(f"trusting certificate {name!r}"):
+    with _lxd_failures():
         existing = lxd.trust.find(fp)
         if existing is not None and existing.type != "client":
             raise ActionError(
@@ -588,12 +352,21 @@ def add_trusted_client(
     verb = "updated" if existing is not None else "trusted"
     access = _describe_access(entry.restricted, entry.projects)
     logger.info("%s client certificate %r (%s) %s", verb, entry.name, entry.fingerprint, access)
-    return {
+    message = f"{verb} client {entry.name!r} ({entry.fingerprint[:12]}) {access}"
+    results = {
         "fingerprint": entry.fingerprint,
         "name": entry.name,
         "projects": _show_projects(entry.restricted, entry.projects),
-        "message": f"{verb} client {entry.name!r} ({entry.fingerprint[:12]}) {access}",
+        "message": message,
     }
+    if fetched_from:
+        logger.info("the certificate for %r was fetched from %s", entry.name, fetched_from)
+        results["fetched-from"] = fetched_from
+        results["message"] = (
+            f"{message}; cert-url redirected to another server, the certificate came "
+            f"from {fetched_from}"
+        )
+    return results
 
 
 # --- remove-trusted-client ------------------------------------------------------------
@@ -635,14 +408,15 @@ def remove_trusted_client(lxd: LxdClient, params: RemoveTrustedClientParams) -> 
 
     Raises:
         ActionError: the fingerprint is malformed, matches no entry or
-            several, names a server certificate, or LXD refuses.
+            several, or names a server certificate.
+        LxdCommonError: LXD cannot be reached or refuses.
     """
     try:
         wanted = normalise_fingerprint(params.fingerprint)
     except CertificateError as e:
         raise ActionError(f"invalid fingerprint: {e}; nothing was removed") from None
 
-    with _lxd_failures("removing a trusted client"):
+    with _lxd_failures():
         entry = _pick_entry(lxd.trust.entries(), wanted, params.fingerprint)
         if entry.type == "server":
             raise ActionError(
@@ -685,14 +459,15 @@ def get_client_token(lxd: LxdClient, params: GetClientTokenParams) -> dict[str, 
         one, ``expires-at``.
 
     Raises:
-        ActionError: the name is empty, a project is invalid or does not
-            exist, or LXD refuses.
+        ActionError: the name is empty, or a project is invalid or does not
+            exist.
+        LxdCommonError: LXD cannot be reached or refuses.
     """
     name = params.name.strip()
     if not name:
         raise ActionError("give the name the client will be trusted under: name=NAME")
     projects = parse_projects(params.projects)
-    with _lxd_failures(f"issuing a client token for {name!r}"):
+    with _lxd_failures():
         issued = lxd.trust.issue_token(name, projects)
 
     access = _describe_access(projects is not None, projects or [])
