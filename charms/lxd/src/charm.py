@@ -149,8 +149,10 @@ class LxdCharm(ops.CharmBase):
                     own = next((m for m in members if m.name == self.host.hostname), None)
                     plan = self._listener_plan(machine.config)
                     address = own.url.removeprefix("https://") if own else ""
+                    peer = ClusterPeer(self, machine)
                     self._found = Findings(
-                        cluster_summary=ClusterPeer(self, machine).summary(lxd, members),
+                        problem=peer.health(members),
+                        cluster_summary=peer.summary(lxd, members),
                         listeners=_with_cluster(plan.addresses, address),
                     )
                 else:

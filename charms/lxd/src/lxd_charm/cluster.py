@@ -29,9 +29,9 @@ each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 VERSION: Final = "1.2"
 MEMBERS: Final = "members"
@@ -354,3 +354,100 @@ def member_config_for(
             value = block_device
         answer.append({**entry, "value": value})
     return answer
+
+
+# --- the cluster database's quorum ---------------------------------------------
+
+DATABASE_ROLE: Final = "database"
+STANDBY_ROLE: Final = "database-standby"
+
+
+class MemberView(Protocol):
+    """What the quorum rules read of a member (`lxd_common.lxd.ClusterMember` has it)."""
+
+    @property
+    def name(self) -> str:
+        """The member's name."""
+        ...
+
+    @property
+    def online(self) -> bool:
+        """Whether LXD counts it as working."""
+        ...
+
+    @property
+    def roles(self) -> list[str]:
+        """Its database roles (``database``, ``database-standby``...)."""
+        ...
+
+
+def quorum_problem(members: Iterable[MemberView], owners: Mapping[str, str]) -> str | None:
+    """Why the cluster's database cannot act now, or None while a majority of it is online.
+
+    LXD's database (dqlite) needs a majority of its voters, the members with
+    the ``database`` role, to change anything: below that, no member can be
+    added or removed, and LXD itself lists every member offline.
+    """
+    voters = [m for m in members if DATABASE_ROLE in m.roles]
+    offline = sorted(m.name for m in voters if not m.online)
+    if not voters or (len(voters) - len(offline)) * 2 > len(voters):
+        return None
+    return (
+        f"the cluster database has lost its quorum: {_named(offline, owners)} offline "
+        f"({len(voters) - len(offline)}/{len(voters)} database members online); "
+        "bring them back"
+    )
+
+
+def removal_refusal(
+    members: Iterable[MemberView], leaving: str, owners: Mapping[str, str]
+) -> str | None:
+    """Why removing the member ``leaving`` would cost the database its majority, or None.
+
+    Counts roles, not members (captured from LXD 5.0): with three members all
+    three are voters; from four on, LXD keeps three voters and up to two
+    ``database-standby`` members, and promotes an online standby when a voter
+    goes (it demoted a killed voter and promoted a standby within seconds).
+    So the removal is safe when, after it, the remaining voters plus the
+    standby LXD would promote still have a majority online. ``owners`` maps
+    member names to the units that own them, for the message.
+    """
+    listed = list(members)
+    voters = {m.name for m in listed if DATABASE_ROLE in m.roles}
+    online = {m.name for m in listed if m.online}
+    after = voters - {leaving}
+    if leaving in voters:
+        standbys = sorted(
+            m.name for m in listed if STANDBY_ROLE in m.roles and m.online and m.name != leaving
+        )
+        after |= set(standbys[:1])
+    if not after or len(after & online) * 2 > len(after):
+        return None
+    offline = sorted(after - online)
+    ways = [f"bring {', '.join(offline)} back"]
+    owned = [owners[name] for name in offline if name in owners]
+    if owned:
+        ways.append(f"remove {', '.join(owned)} first")
+    unit = owners.get(leaving)
+    shown = f"{leaving} ({unit})" if unit else leaving
+    return (
+        f"not removing {shown}: {_named(offline, owners)} "
+        f"{'is' if len(offline) == 1 else 'are'} offline and the cluster would lose its "
+        f"quorum; {' or '.join(ways)}"
+    )
+
+
+def offline_members(members: Iterable[MemberView], owners: Mapping[str, str]) -> str | None:
+    """Members LXD lists offline, for the leader's status (never active while one is)."""
+    offline = sorted(m.name for m in members if not m.online)
+    if not offline:
+        return None
+    return (
+        f"{_named(offline, owners)} {'is' if len(offline) == 1 else 'are'} offline: bring "
+        f"{'it' if len(offline) == 1 else 'them'} back, or remove the unit"
+    )
+
+
+def _named(members: Iterable[str], owners: Mapping[str, str]) -> str:
+    """Member names, each with the unit that owns it."""
+    return ", ".join(f"{name} ({owners[name]})" if name in owners else name for name in members)

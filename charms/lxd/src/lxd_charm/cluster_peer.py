@@ -32,7 +32,7 @@ from lxd_common.errors import (
     MemberHasInstancesError,
     MemberNotFoundError,
 )
-from lxd_common.lxd import ClusterMember, LxdClient, decode_join_token
+from lxd_common.lxd import ClusterMember, LxdClient, decode_join_token, transient
 
 logger = logging.getLogger(__name__)
 
@@ -218,11 +218,12 @@ class ClusterPeer:
         lxd_members = {m.name for m in listed}
         for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
             app.removing.setdefault(unit, member)
-        leaving = len(app.removing)
-        refused = self._remove_departed(lxd, app)
-        if len(app.removing) < leaving:
-            listed = lxd.cluster.members()
-            lxd_members = {m.name for m in listed}
+        lost = cluster.quorum_problem(listed, _owners(app))
+        if lost is not None:
+            # Below a majority LXD can neither remove nor admit a member: touch nothing.
+            return listed, BlockedError(lost)
+        listed, refused = self._remove_departed(lxd, app, listed)
+        lxd_members = {m.name for m in listed}
         units = {
             unit.name: dict(peer.data[unit])
             for unit in peer.units
@@ -245,15 +246,16 @@ class ClusterPeer:
             secret.grant(peer, unit=self._model.get_unit(waiting.unit))
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
-        return listed, self._first_problem(plan, refused, announced, planned)
+        problem = self._first_problem(plan, refused, announced, planned)
+        return listed, problem or self.health(listed, app)
 
     @staticmethod
     def _first_problem(
-        plan: cluster.LeaderPlan, refused: list[str], announced: int, planned: int
+        plan: cluster.LeaderPlan, refused: list[ClusterProblem], announced: int, planned: int
     ) -> ClusterProblem | None:
         """What the leader's status should say about units it could not serve."""
         if refused:
-            return BlockedError(refused[0])
+            return refused[0]
         if plan.collisions:
             unit, name = sorted(plan.collisions.items())[0]
             return BlockedError(
@@ -293,21 +295,61 @@ class ClusterPeer:
                 found[unit] = name
         return found
 
-    def _remove_departed(self, lxd: LxdClient, app: cluster.AppView) -> list[str]:
-        """Remove members whose units left; returns why members with instances stay."""
-        refused = []
+    def _remove_departed(
+        self, lxd: LxdClient, app: cluster.AppView, listed: list[ClusterMember]
+    ) -> tuple[list[ClusterMember], list[ClusterProblem]]:
+        """Remove members whose units left, never at the cost of the database's quorum.
+
+        Returns the member listing after the removals, and why members stay
+        (instances left on them, a quorum the removal would break, a database
+        that is electing a leader); they stay in ``removing``, retried by
+        later hooks.
+        """
+        refused: list[ClusterProblem] = []
         for unit, member in sorted(app.removing.items()):
+            listed_names = {m.name for m in listed}
+            refusal = cluster.removal_refusal(listed, member, _owners(app))
+            if member in listed_names and refusal is not None:
+                refused.append(BlockedError(refusal))
+                continue
             try:
                 lxd.cluster.remove_member(member)
             except MemberNotFoundError:
                 pass  # already gone (a retried hook, or removed by hand)
             except MemberHasInstancesError as e:
-                refused.append(f"cannot remove {unit}: {e}")
+                refused.append(BlockedError(f"cannot remove {unit}: {e}"))
+                continue
+            except LxdApiError as e:
+                if not transient(e):
+                    raise
+                refused.append(
+                    WaitingError(f"removing {member} ({unit}) waits for the cluster database: {e}")
+                )
                 continue
             app.members.pop(unit, None)
             del app.removing[unit]
             self._drop_token(app, unit)
-        return refused
+            listed = lxd.cluster.members()
+        return listed, refused
+
+    def health(
+        self, members: list[ClusterMember], app: cluster.AppView | None = None
+    ) -> ClusterProblem | None:
+        """What the leader's status says about the cluster itself.
+
+        Never active while its database lacks a quorum or a member is offline.
+        ``app`` is the application bag as this hook has it (read when None).
+        """
+        peer = self.relation
+        if app is None and peer is not None:
+            with contextlib.suppress(cluster.ProtocolError):
+                app = cluster.AppView.read(peer.data[self._app])
+        owners = _owners(app) if app is not None else {}
+        lost = cluster.quorum_problem(members, owners)
+        if lost is not None:
+            return BlockedError(lost)
+        offline = cluster.offline_members(members, owners)
+        return BlockedError(offline) if offline is not None else None
 
     def _drop_token(self, app: cluster.AppView, unit: str) -> None:
         secret_id = app.tokens.pop(unit, None)
@@ -441,3 +483,8 @@ class ClusterPeer:
         peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""
         logger.info("joined the LXD cluster as %s", self._host.hostname)
+
+
+def _owners(app: cluster.AppView) -> dict[str, str]:
+    """Member name -> the unit that owns it, from the application databag's record."""
+    return {member: unit for unit, member in app.members.items()}

@@ -881,12 +881,57 @@ def test_moving_the_cluster_binding_blocks_until_undone(sim: Sim, unit: int) -> 
 
 
 def test_leader_status_counts_members_online_and_units(sim: Sim) -> None:
-    a, _, _ = formed(sim, 3)
-    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    formed(sim, 3)
     add_unit(sim, 3, "node-d", "10.0.0.4")  # in the relation, not a member yet
     out = run(sim, 0, "update_status")
     assert out.unit_status == testing.ActiveStatus(
-        "cluster: 2/3 members online, 4 units; cluster on 10.0.0.1:8443"
+        "cluster: 3/3 members online, 4 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def test_leader_is_never_active_while_a_member_is_offline(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    out = run(sim, 0, "update_status")
+    assert out.unit_status == testing.BlockedStatus(
+        "node-c (lxd/2) is offline: bring it back, or remove the unit"
+    )
+    a.lxd.cluster.set_status("node-c", "Online")
+    out = run(sim, 0, "update_status")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 3 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def test_leader_below_quorum_is_blocked_and_says_so(sim: Sim) -> None:
+    """LXD lists every voter but one offline: nothing can change until they are back."""
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-b", "Offline", "No heartbeat for 30s")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    out = run(sim, 0, "update_status")
+    assert out.unit_status == testing.BlockedStatus(
+        "the cluster database has lost its quorum: node-b (lxd/1), node-c (lxd/2) offline "
+        "(1/3 database members online); bring them back"
+    )
+
+
+def test_a_removal_that_would_cost_the_quorum_is_refused_and_retried(sim: Sim) -> None:
+    """Captured from LXD 5.0: removing a second voter of three while one is offline
+    fails with "server has lost leadership" and leaves the database without a majority."""
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/1")
+    out = run(sim, 0, "relation_departed", 1)
+    assert out.unit_status == testing.BlockedStatus(
+        "not removing node-b (lxd/1): node-c (lxd/2) is offline and the cluster would lose "
+        "its quorum; bring node-c back or remove lxd/2 first"
+    )
+    assert sorted(m.name for m in a.lxd.cluster.members()) == ["node-a", "node-b", "node-c"]
+    a.lxd.cluster.set_status("node-c", "Online")
+    out = run(sim, 0, "update_status")
+    assert sorted(m.name for m in a.lxd.cluster.members()) == ["node-a", "node-c"]
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 2/2 members online, 2 units; cluster on 10.0.0.1:8443"
     )
 
 

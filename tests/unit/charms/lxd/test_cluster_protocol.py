@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
+from lxd_charm import cluster
 from lxd_charm.cluster import (
     AppView,
     DeputyStep,
@@ -270,3 +272,117 @@ def test_the_deputy_withdraws_its_token_once_the_leader_is_a_member() -> None:
     step = plan_deputy(app, "lxd/0", {"lxd/0", "lxd/3"}, announce("c"), {"leader-token": "x"})
     assert step == DeputyStep(drop=True)
     assert plan_deputy(app, "lxd/0", {"lxd/0", "lxd/3"}, announce("c"), {}) == DeputyStep()
+
+
+# --- quorum: the member roles LXD 5.0 reports (captured from real daemons) ---------
+
+
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    status: str
+    roles: list[str]
+
+    @property
+    def online(self) -> bool:
+        return self.status == "Online"
+
+
+LEADER = ["database-leader", "database"]
+OWNERS = {"m1": "lxd/0", "m2": "lxd/1", "m3": "lxd/2", "m4": "lxd/3", "m5": "lxd/4"}
+
+
+def three(offline: str = "") -> list[Listed]:
+    """Three members: all three are voters."""
+    return [
+        Listed("m1", "Offline" if offline == "m1" else "Online", LEADER),
+        Listed("m2", "Offline" if offline == "m2" else "Online", ["database"]),
+        Listed("m3", "Offline" if offline == "m3" else "Online", ["database"]),
+    ]
+
+
+def test_removing_a_voter_of_three_while_another_is_offline_is_refused() -> None:
+    said = cluster.removal_refusal(three(offline="m3"), "m2", OWNERS)
+    assert said == (
+        "not removing m2 (lxd/1): m3 (lxd/2) is offline and the cluster would lose its "
+        "quorum; bring m3 back or remove lxd/2 first"
+    )
+
+
+def test_removing_the_offline_voter_itself_keeps_the_quorum() -> None:
+    assert cluster.removal_refusal(three(offline="m3"), "m3", OWNERS) is None
+
+
+def test_removing_a_voter_of_three_all_online_keeps_the_quorum() -> None:
+    assert cluster.removal_refusal(three(), "m2", OWNERS) is None
+
+
+def test_an_offline_member_nobody_owns_is_named_without_a_unit() -> None:
+    said = cluster.removal_refusal(three(offline="m3"), "m2", {"m2": "lxd/1"})
+    assert said == (
+        "not removing m2 (lxd/1): m3 is offline and the cluster would lose its quorum; "
+        "bring m3 back"
+    )
+
+
+def test_five_members_after_lxd_replaced_an_offline_voter_can_lose_another() -> None:
+    """Captured: LXD demoted the killed voter m3 to no role and promoted standby m4."""
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Online", ["database"]),
+        Listed("m3", "Offline", []),
+        Listed("m4", "Online", ["database"]),
+        Listed("m5", "Online", ["database-standby"]),
+    ]
+    assert cluster.removal_refusal(listed, "m2", OWNERS) is None
+    assert cluster.quorum_problem(listed, OWNERS) is None
+
+
+def test_five_members_with_two_voters_offline_refuse_removing_a_third() -> None:
+    """Before LXD rebalances (or with no standby online), roles decide, not counts."""
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Offline", ["database"]),
+        Listed("m3", "Online", ["database"]),
+        Listed("m4", "Offline", ["database-standby"]),
+        Listed("m5", "Offline", ["database-standby"]),
+    ]
+    # 2 of 3 voters online: a quorum now, but removing m3 leaves m1 alone with m2.
+    assert cluster.quorum_problem(listed, OWNERS) is None
+    assert cluster.removal_refusal(listed, "m3", OWNERS) == (
+        "not removing m3 (lxd/2): m2 (lxd/1) is offline and the cluster would lose its "
+        "quorum; bring m2 back or remove lxd/1 first"
+    )
+    # Removing a standby never changes the voters.
+    assert cluster.removal_refusal(listed, "m4", OWNERS) is None
+
+
+def test_an_online_standby_replaces_a_leaving_voter() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Online", ["database"]),
+        Listed("m3", "Offline", ["database"]),
+        Listed("m4", "Online", ["database-standby"]),
+    ]
+    # m2 leaves, m4 is promoted: m1 and m4 online of m1, m3, m4.
+    assert cluster.removal_refusal(listed, "m2", OWNERS) is None
+
+
+def test_quorum_is_lost_with_half_the_voters_or_fewer_online() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Offline", ["database"]),
+        Listed("m3", "Offline", ["database"]),
+    ]
+    assert cluster.quorum_problem(listed, OWNERS) == (
+        "the cluster database has lost its quorum: m2 (lxd/1), m3 (lxd/2) offline "
+        "(1/3 database members online); bring them back"
+    )
+    assert cluster.quorum_problem(three(offline="m2"), OWNERS) is None
+
+
+def test_every_offline_member_is_named_for_the_status() -> None:
+    assert cluster.offline_members(three(), OWNERS) is None
+    assert cluster.offline_members(three(offline="m1"), OWNERS) == (
+        "m1 (lxd/0) is offline: bring it back, or remove the unit"
+    )
