@@ -57,9 +57,12 @@ The model, as Juju does it:
   secret for everyone; when leadership moves, the new leader manages the
   application's secrets.
 
-Failed hooks: an exception from the charm propagates and the hook's changes
-are dropped (Juju rolls back relation data and secrets of a failed hook); it is
-not retried. A failed action (`event.fail`) keeps its changes and raises
+Failed hooks: the hook's changes are dropped (Juju rolls back relation data,
+secrets and stored state of a failed hook), and `settle` retries it, as Juju
+does, up to `hook_retries` times: the unit's other hooks wait behind it while
+other units' queued hooks run first (Juju's back-off). Once the retries are
+spent, or with `hook_retries=0`, the exception propagates. `failed_hooks`
+lists every failure. A failed action (`event.fail`) keeps its changes and raises
 `ops.testing.ActionFailed`.
 """
 
@@ -218,6 +221,7 @@ class Sim:
         model: testing.Model | None = None,
         context: Mapping[str, Any] | None = None,
         peers_read_app_secrets: bool = True,
+        hook_retries: int = 3,
     ) -> None:
         """Set the application up, with no units yet.
 
@@ -239,8 +243,13 @@ class Sim:
             peers_read_app_secrets: Juju lets every unit of an application read
                 the application's secrets; False hides them from units without
                 an explicit grant.
+            hook_retries: how often `settle` runs a failed hook again before
+                the failure propagates (0: never, the failure propagates at once).
         """
         self.charm_type = charm_type
+        self.hook_retries = hook_retries
+        self.failed_hooks: list[tuple[str, str, str]] = []
+        """(unit, event name, the error) of every hook that failed, retried or not."""
         self.app = app
         self.peer = peer
         self.config: dict[str, str | int | float | bool] = dict(config or {})
@@ -265,6 +274,7 @@ class Sim:
         self._sim_secret_ids: set[str] = set()
         self._queue: deque[_Hook] = deque()
         self._queued: set[tuple[str, str, str | None, str | None]] = set()
+        self._attempts: dict[tuple[str, str, str | None, str | None], int] = {}
         self._next_number = 0
         self._charm_roots = _CharmRoots()
 
@@ -495,9 +505,30 @@ class Sim:
                 raise LivelockError(f"still busy after {max_hooks} hooks; last ran: {tail}")
             hook = self._queue.popleft()
             self._queued.discard(hook.key)
-            if self._dispatch(hook):
+            try:
+                if self._dispatch(hook):
+                    ran += 1
+            except (SimError, testing.ActionFailed, testing.errors.InconsistentScenarioError):
+                raise  # the test asked for something Juju would not do
+            except Exception as e:
                 ran += 1
+                self.failed_hooks.append((hook.unit, self._event_name(hook.kind), repr(e)))
+                attempts = self._attempts[hook.key] = self._attempts.get(hook.key, 0) + 1
+                if attempts > self.hook_retries:
+                    self._attempts.pop(hook.key)
+                    raise
+                logger.info("%s: %s failed (%s), retrying", hook.unit, hook.kind, e)
+                self._requeue_failed(hook)
+            else:
+                self._attempts.pop(hook.key, None)
         return ran
+
+    def _requeue_failed(self, hook: _Hook) -> None:
+        """Juju retries a failed hook before any other hook of its unit, after a back-off."""
+        mine = [queued for queued in self._queue if queued.unit == hook.unit]
+        others = [queued for queued in self._queue if queued.unit != hook.unit]
+        self._queue = deque([*others, hook, *mine])
+        self._queued.add(hook.key)
 
     def run(self, name: str, event: Any) -> dict[str, Any] | None:
         """Run one event on a unit now, outside the queue (update-status, an action...).

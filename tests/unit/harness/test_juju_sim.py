@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import ops
 import pytest
@@ -664,3 +664,72 @@ def test_units_carry_the_machines_they_were_given() -> None:
     assert sim.next_number == 4
     with pytest.raises(SimError, match="2 units but 1 machines"):
         sim.add_units(2, machines=["10.1.0.5"])
+
+
+# --- failed hooks are retried, as Juju retries them ------------------------------
+
+
+class Flaky(ops.CharmBase):
+    """Fails its first `fails` config-changed hooks (counted outside the unit: a failed
+    hook's stored state is rolled back), then records that it ran."""
+
+    fails = 0
+    attempts: ClassVar[list[str]] = []
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        framework.observe(self.on.config_changed, self._on_config_changed)
+
+    def _on_config_changed(self, _: ops.ConfigChangedEvent) -> None:
+        Flaky.attempts.append(self.unit.name)
+        if len([u for u in Flaky.attempts if u == self.unit.name]) <= Flaky.fails:
+            raise RuntimeError(f"{self.unit.name}: transient failure")
+        self.unit.status = ops.ActiveStatus("configured")
+
+
+FLAKY_META = {"name": "flaky", "peers": {"cluster": {"interface": "flaky"}}}
+
+
+FLAKY_CONFIG = {"options": {"anything": {"type": "string", "default": ""}}}
+
+
+def flaky_sim(fails: int, **kwargs: Any) -> Sim:
+    Flaky.fails = 0
+    sim = Sim(Flaky, app="flaky", context={"meta": FLAKY_META, "config": FLAKY_CONFIG}, **kwargs)
+    sim.add_units(2)
+    sim.settle()
+    Flaky.fails = fails
+    Flaky.attempts = []
+    return sim
+
+
+def test_a_failed_hook_is_retried_after_the_other_units_hooks() -> None:
+    sim = flaky_sim(fails=2)
+    sim.config_changed(anything="new")
+    sim.settle()
+    # Each unit's failing hook is retried after the other unit had its turn.
+    assert Flaky.attempts == ["flaky/0", "flaky/1", "flaky/0", "flaky/1", "flaky/0", "flaky/1"]
+    assert [(u, k) for u, k, _ in sim.failed_hooks] == [
+        ("flaky/0", "config_changed"),
+        ("flaky/1", "config_changed"),
+        ("flaky/0", "config_changed"),
+        ("flaky/1", "config_changed"),
+    ]
+    for unit in sim.units.values():
+        assert unit.state.unit_status == testing.ActiveStatus("configured")
+
+
+def test_a_hook_failing_more_often_than_the_retries_propagates() -> None:
+    sim = flaky_sim(fails=5, hook_retries=3)
+    sim.config_changed(anything="new")
+    with pytest.raises(testing.errors.UncaughtCharmError, match="transient failure"):
+        sim.settle()
+    # The first run and three retries of the unit that gave up first.
+    assert [u for u, _, _ in sim.failed_hooks].count("flaky/0") == 4
+
+
+def test_retries_can_be_turned_off() -> None:
+    sim = flaky_sim(fails=1, hook_retries=0)
+    sim.config_changed(anything="new")
+    with pytest.raises(testing.errors.UncaughtCharmError, match="flaky/0: transient failure"):
+        sim.settle()
