@@ -79,9 +79,9 @@ LIBID: Final = "NOT-REGISTERED-YET"
 #: Major API version; a breaking change to the requirer's API raises it.
 LIBAPI: Final = 0
 #: Patch version; charmcraft refuses LIBAPI and LIBPATCH both zero, so it starts at 1.
-LIBPATCH: Final = 2
+LIBPATCH: Final = 3
 #: charmcraft's content hash of the library LIBPATCH stands for (see "Bumping LIBPATCH").
-LIBPATCH_CONTENT_SHA256: Final = "983448339ea0628775c7e43e03e97a0f1d027b72c6b19078d7e0027f70aec22d"
+LIBPATCH_CONTENT_SHA256: Final = "8e3e493ba01292097e96a29daeb976fa2cba7142d6b06e997aab7c6da04519e2"
 
 CHARM: Final = "lxd"
 LIBNAME: Final = "lxd_https"

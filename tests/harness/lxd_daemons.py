@@ -155,6 +155,17 @@ class LxdDaemon:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _start_lxd(directory: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["lxd", "--group", "root", "--logfile", str(directory / "lxd.log")],
+        env=dict(os.environ, LXD_DIR=str(directory)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _terminate(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -209,20 +220,21 @@ class DaemonPool:
         host = self._free_host()
         directory = Path(tempfile.mkdtemp(prefix="lxd-", dir=self._root))
         directory.chmod(0o711)
-        log = directory / "lxd.log"
-        process = subprocess.Popen(
-            ["lxd", "--group", "root", "--logfile", str(log)],
-            env=dict(os.environ, LXD_DIR=str(directory)),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         daemon = LxdDaemon(
-            name=f"m{len(self.daemons) + 1}", directory=directory, host=host, process=process
+            name=f"m{len(self.daemons) + 1}",
+            directory=directory,
+            host=host,
+            process=_start_lxd(directory),
         )
         self.daemons.append(daemon)
         return daemon
+
+    def restart(self, daemon: LxdDaemon) -> None:
+        """Start a daemon that was killed again, on its own directory (a machine coming back)."""
+        if daemon.alive():
+            raise RuntimeError(f"{daemon.name} is still running")
+        daemon.process = _start_lxd(daemon.directory)
+        self._wait(daemon)
 
     def _wait(self, daemon: LxdDaemon) -> None:
         result = subprocess.run(

@@ -442,10 +442,9 @@ def offline_members(members: Iterable[MemberView], owners: Mapping[str, str]) ->
     offline = sorted(m.name for m in members if not m.online)
     if not offline:
         return None
-    return (
-        f"{_named(offline, owners)} {'is' if len(offline) == 1 else 'are'} offline: bring "
-        f"{'it' if len(offline) == 1 else 'them'} back, or remove the unit"
-    )
+    if len(offline) == 1:
+        return f"{_named(offline, owners)} is offline: bring it back, or remove the unit"
+    return f"{_named(offline, owners)} are offline: bring them back, or remove the units"
 
 
 def _named(members: Iterable[str], owners: Mapping[str, str]) -> str:

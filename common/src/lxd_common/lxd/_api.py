@@ -90,6 +90,12 @@ TRANSIENT_MARKERS = (
     "no available dqlite leader",
     "database is locked",
     "failed to begin transaction",
+    # The database's leader changed under a request (captured from LXD 5.0 as
+    # "Failed to leave the cluster: server has lost leadership"); dqlite words
+    # the same moment "not leader" and "leadership lost".
+    "lost leadership",
+    "leadership lost",
+    "not leader",
 )
 TRANSIENT_SECONDS = 30.0
 

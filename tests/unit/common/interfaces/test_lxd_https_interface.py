@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,53 @@ def test_requirer_sends_its_request_on_join() -> None:
     bag = dict(out.get_relation(relation.id).local_unit_data)
     jsonschema.validate(bag, REQUIRER_SCHEMA)
     assert bag["projects"] == "ci" and bag["autoremove"] == "true"
+
+
+class ChangingRequirer(ops.CharmBase):
+    """Asks for `projects` (a comma list, or "unrestricted") and `autoremove` from its config."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self.lxd = LxdHttpsRequirer(self, "lxd", certificate=PAIR.certificate)
+        framework.observe(self.on.config_changed, self._on_config_changed)
+
+    def _on_config_changed(self, _: ops.ConfigChangedEvent) -> None:
+        projects = str(self.config["projects"])
+        self.lxd.update(
+            ClientRequest(
+                PAIR.certificate,
+                projects=None if projects == "unrestricted" else tuple(projects.split(",")),
+                autoremove=bool(self.config["autoremove"]),
+            )
+        )
+
+
+CHANGING_CONFIG = {
+    "options": {
+        "projects": {"type": "string", "default": "unrestricted"},
+        "autoremove": {"type": "boolean", "default": False},
+    }
+}
+
+
+def test_a_dropped_restriction_leaves_the_bag() -> None:
+    """Projects once sent, then dropped: the provider must see an unrestricted request."""
+    ctx = testing.Context(ChangingRequirer, meta=META, config=CHANGING_CONFIG)
+    juju_keys = {"ingress-address": "10.0.0.7", "private-address": "10.0.0.7"}
+    relation = testing.Relation("lxd", remote_app_name="lxd", local_unit_data=juju_keys)
+    state = testing.State(relations={relation}, config={"projects": "ci,staging"})
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.get_relation(relation.id).local_unit_data["projects"] == "ci,staging"
+    out = ctx.run(ctx.on.config_changed(), replace(out, config={"projects": "unrestricted"}))
+    bag = dict(out.get_relation(relation.id).local_unit_data)
+    assert "projects" not in bag
+    assert bag == {
+        **juju_keys,
+        "version": "1.0",
+        "certificate": PAIR.certificate,
+        "autoremove": "false",
+    }
+    assert ClientRequest.from_databag(bag) == ClientRequest(PAIR.certificate, projects=None)
 
 
 @pytest.mark.parametrize("clustered", [True, False])

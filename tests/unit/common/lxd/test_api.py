@@ -216,6 +216,37 @@ def test_transient_cluster_errors_are_retried_until_they_clear() -> None:
     assert retry_transient(call, seconds=5) == "ok"
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Captured from LXD 5.0 removing a member while another was offline.
+        "LXD refused removing cluster member 'm2': Failed to leave the cluster: "
+        "server has lost leadership (10506)",
+        "LXD refused listing cluster members: not leader",
+        "LXD refused listing cluster members: leadership lost",
+        "LXD refused listing cluster members: context deadline exceeded",
+    ],
+)
+def test_a_database_leadership_change_is_transient(said: str) -> None:
+    from lxd_common.lxd import transient
+
+    assert transient(LxdApiError(said))
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "LXD refused removing cluster member 'x': not found",
+        "LXD refused joining: Pool source cannot be changed when not in pending state",
+    ],
+)
+def test_other_refusals_are_not_transient(said: str) -> None:
+    from lxd_common.lxd import transient
+
+    assert not transient(LxdApiError(said))
+    assert not transient(ValueError("context deadline exceeded"))
+
+
 def test_other_refusals_are_not_retried() -> None:
     from lxd_common.lxd._api import retry_transient
 

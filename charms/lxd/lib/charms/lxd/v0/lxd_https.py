@@ -47,7 +47,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib`, or reset
 # it to 0 when raising LIBAPI (both are set in scripts/charm_libs.py).
-LIBPATCH = 2
+LIBPATCH = 3
 
 
 class InterfaceError(ValueError):
@@ -55,6 +55,8 @@ class InterfaceError(ValueError):
 
 
 VERSION: Final = "1.0"
+REQUEST_KEYS: Final = ("version", "certificate", "projects", "autoremove")
+"""Every key a requirer unit's request may hold."""
 SUPPORTED_MAJOR: Final = "1"
 
 _HOST_PORT = r"(\[[0-9a-fA-F:.]+\]|[^,:\s]+):\d+"
@@ -213,8 +215,13 @@ class LxdHttpsRequirer(ops.Object):
         """Publish ``request`` (or the current one) on every relation."""
         if request is not None:
             self.request = request
+        wanted = self.request.to_databag()
         for relation in self.model.relations[self._relation_name]:
-            relation.data[self.model.unit].update(self.request.to_databag())
+            # The whole request: a key this request no longer sends (``projects``,
+            # once the restriction is dropped) goes, since Juju deletes empty values.
+            relation.data[self.model.unit].update(
+                {key: wanted.get(key, "") for key in REQUEST_KEYS}
+            )
 
     def servers(self) -> list[ServerInfo]:
         """Each related LXD that has answered.
