@@ -79,9 +79,9 @@ LIBID: Final = "NOT-REGISTERED-YET"
 #: Major API version; a breaking change to the requirer's API raises it.
 LIBAPI: Final = 0
 #: Patch version; charmcraft refuses LIBAPI and LIBPATCH both zero, so it starts at 1.
-LIBPATCH: Final = 3
+LIBPATCH: Final = 4
 #: charmcraft's content hash of the library LIBPATCH stands for (see "Bumping LIBPATCH").
-LIBPATCH_CONTENT_SHA256: Final = "8e3e493ba01292097e96a29daeb976fa2cba7142d6b06e997aab7c6da04519e2"
+LIBPATCH_CONTENT_SHA256: Final = "4e4f6057d64f33693b33f60ed0b865ea97e15e33ba44904d1e503e4515c601d2"
 
 CHARM: Final = "lxd"
 LIBNAME: Final = "lxd_https"

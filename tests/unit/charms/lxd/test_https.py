@@ -71,14 +71,25 @@ def test_a_requirers_certificate_is_trusted_and_answered(ctx, host: FakeHost) ->
 
 @pytest.mark.parametrize(
     ("projects", "restricted", "expected"),
-    [(None, False, []), ("", True, []), ("default", True, ["default"])],
+    [(None, False, []), ("default", True, ["default"]), ("a,default", True, ["a", "default"])],
 )
 def test_projects_restrict_the_entry(ctx, host: FakeHost, projects, restricted, expected) -> None:
+    if projects and "a" in projects.split(","):
+        host.fake_lxd.trust.projects.add("a")
     bag = request(ALICE.certificate, **({} if projects is None else {"projects": projects}))
     jsonschema.validate(bag, REQUIRER_SCHEMA)
     serve(ctx, relation(bag))
     entry = entries(host)["juju-relation-client/0"]
     assert (entry.restricted, entry.projects) == (restricted, expected)
+
+
+@pytest.mark.parametrize("projects", ["", ","])
+def test_a_request_naming_no_project_is_never_trusted(ctx, host: FakeHost, projects) -> None:
+    """Juju deletes an empty value, so "no project" cannot travel: refused, not unrestricted."""
+    out = serve(ctx, relation(request(ALICE.certificate, projects=projects)))
+    assert entries(host) == {}
+    assert out.unit_status.name == "blocked"
+    assert "projects is empty" in out.unit_status.message
 
 
 def test_autoremove_is_in_the_name(ctx, host: FakeHost) -> None:

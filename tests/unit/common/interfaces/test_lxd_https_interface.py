@@ -34,7 +34,7 @@ def test_the_document_shows_the_schemas_the_code_uses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("projects", "bag_projects"), [(None, None), ((), ""), (("a", "b"), "a,b")]
+    ("projects", "bag_projects"), [(None, None), (("a",), "a"), (("a", "b"), "a,b")]
 )
 def test_request_round_trip(projects: tuple[str, ...] | None, bag_projects: str | None) -> None:
     request = ClientRequest(PAIR.certificate, projects, autoremove=True)
@@ -167,3 +167,13 @@ def test_requirer_reads_cluster_and_standalone_answers(clustered: bool) -> None:
     with ctx(ctx.on.update_status(), testing.State(relations={relation})) as manager:
         servers: list[Any] = manager.charm.lxd.servers()
     assert [s.addresses for s in servers] == [("10.0.0.9:8443",)] * (1 if clustered else 2)
+
+
+def test_an_empty_project_list_is_refused_rather_than_sent_as_unrestricted() -> None:
+    with pytest.raises(InterfaceError, match=r"^projects is empty: Juju drops empty values"):
+        ClientRequest(PAIR.certificate, projects=())
+    # A bag that says "," names no project either: refused, never trusted unrestricted.
+    with pytest.raises(InterfaceError, match=r"^projects is empty"):
+        ClientRequest.from_databag(
+            {"version": "1.0", "certificate": PAIR.certificate, "projects": ","}
+        )

@@ -47,7 +47,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib`, or reset
 # it to 0 when raising LIBAPI (both are set in scripts/charm_libs.py).
-LIBPATCH = 3
+LIBPATCH = 4
 
 
 class InterfaceError(ValueError):
@@ -108,14 +108,27 @@ def _split(text: str) -> tuple[str, ...]:
 class ClientRequest:
     """What a requirer unit asks for: trust for its certificate.
 
-    ``projects=None`` asks for unrestricted access; an empty tuple asks for
-    access to no project (a certificate that authenticates but sees nothing).
+    ``projects=None`` asks for unrestricted access. An empty tuple cannot be
+    sent: it would travel as an empty value, which Juju deletes, and arrive
+    as a request for unrestricted access.
     """
 
     certificate: str = field(repr=False)
     projects: tuple[str, ...] | None = None
     autoremove: bool = False
     version: str = VERSION
+
+    def __post_init__(self) -> None:
+        """Refuse a request that would not mean on the wire what it says here.
+
+        Raises:
+            InterfaceError: ``projects`` is empty.
+        """
+        if self.projects is not None and not self.projects:
+            raise InterfaceError(
+                "projects is empty: Juju drops empty values, so the request would arrive "
+                "as unrestricted; name at least one project, or None for unrestricted"
+            )
 
     def to_databag(self) -> dict[str, str]:
         """The requirer unit's databag."""
