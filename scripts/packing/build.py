@@ -61,6 +61,9 @@ SOURCE_IGNORE = (
     "dist",
 )
 
+#: The PATH the parts are built with (a build instance's, without pyenv or venvs).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 #: Debian's python3-apt, which craft-parts imports to know the host's packages.
 DEBIAN_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 _APT_MODULES = ("apt", "apt_pkg", "apt_inst", "aptsources")
@@ -263,10 +266,19 @@ def build(
         from charmcraft.application.main import APP_METADATA
 
         ignore = [*APP_METADATA.source_ignore_patterns, *SOURCE_IGNORE]
+        # The parts run with a system PATH, as in charmcraft's build instance:
+        # `python3` is the system's (its path goes into the venv's pyvenv.cfg,
+        # and dispatch links the unit's python3 in its place), and `uv` is
+        # the one this venv installed from constraints.txt, alone in its dir.
         env_path = os.environ.get("PATH", "")
-        venv_bin = str(Path(sys.executable).parent)
-        if venv_bin not in env_path.split(os.pathsep):
-            os.environ["PATH"] = os.pathsep.join([venv_bin, env_path])
+        tools = work / "tools"
+        tools.mkdir(parents=True, exist_ok=True)
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+        if uv is None:
+            raise PackingError("uv is not installed: run `tox -e pack` (constraints.txt pins it)")
+        (tools / "uv").unlink(missing_ok=True)
+        (tools / "uv").symlink_to(uv)
+        os.environ["PATH"] = os.pathsep.join([str(tools), SYSTEM_PATH])
         log = work / "build.log"
         try:
             manager = craft_parts.LifecycleManager(
