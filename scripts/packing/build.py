@@ -228,6 +228,12 @@ def build(
         PackingError: charmcraft or python3-apt is missing, charmcraft.yaml is
             invalid or lacks the platform, or a part failed.
     """
+    platform_name = platform_name or host_platform()
+    if platform_name not in project.platforms():
+        raise PackingError(
+            f"{project.name} has no platform {platform_name!r} in charmcraft.yaml; "
+            f"it has: {', '.join(project.platforms())}"
+        )
     _import_charmcraft()
     _expose_python_apt()
     _start_emitter()
@@ -236,12 +242,6 @@ def build(
     from charmcraft import dispatch, parts, utils
     from charmcraft.models.project import CharmcraftProject
 
-    platform_name = platform_name or host_platform()
-    if platform_name not in project.platforms():
-        raise PackingError(
-            f"{project.name} has no platform {platform_name!r} in charmcraft.yaml; "
-            f"it has: {', '.join(project.platforms())}"
-        )
     try:
         model = CharmcraftProject.unmarshal(project.charmcraft)
     except Exception as e:  # charmcraft raises pydantic and craft errors alike

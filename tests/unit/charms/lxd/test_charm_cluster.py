@@ -135,7 +135,7 @@ class Deployment:
 
     def ctx(self, unit: int) -> testing.Context[Any]:
         if unit not in self._contexts:
-            self._contexts[unit] = testing.Context(self.charm_type, unit_id=unit)
+            self._contexts[unit] = testing.Context(self.charm_type, app_name="lxd", unit_id=unit)
         return self._contexts[unit]
 
     def state_for(self, unit: int, **changes: Any) -> testing.State:
