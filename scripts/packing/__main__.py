@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.local_bundle:
             platform_name = (args.platform or [host_platform()])[0]
             data = bundles.load(args.local_bundle)
-            local = bundles.resolve(data, bundle_dir=args.local_bundle.parent, platform=platform_name)
+            local = bundles.resolve(
+                data, bundle_dir=args.local_bundle.parent, platform=platform_name
+            )
             sys.stdout.write(yaml.safe_dump(local, sort_keys=False))
         elif args.charmcraft:
             for project in _projects(args.charms):

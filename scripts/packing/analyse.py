@@ -50,7 +50,9 @@ def run_charmcraft_analyse(charm: Path) -> list[dict[str, Any]]:
     try:
         found = json.loads(result.stdout)
     except json.JSONDecodeError as e:
-        raise PackingError(f"charmcraft analyse {charm.name} failed: {result.stderr.strip()}") from e
+        raise PackingError(
+            f"charmcraft analyse {charm.name} failed: {result.stderr.strip()}"
+        ) from e
     return [dict(item) for item in found]
 
 

@@ -21,14 +21,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import charmcraft
 import pytest
 import yaml
-from charmcraft import __version__ as CHARMCRAFT_VERSION
 from charmcraft.dispatch import DISPATCH_SCRIPT_TEMPLATE
 
 from scripts.packing.projects import (
     COMMON,
-    METADATA_KEYS,
     CharmProject,
     all_charms,
     host_platform,
@@ -218,7 +217,7 @@ def test_manifest_names_charmcraft_and_the_platform(
     project: CharmProject, unpacked: dict[str, Path]
 ) -> None:
     manifest = yaml.safe_load((unpacked[project.name] / "manifest.yaml").read_text())
-    assert manifest["charmcraft-version"] == CHARMCRAFT_VERSION
+    assert manifest["charmcraft-version"] == charmcraft.__version__
     base, arch = PLATFORM.split(":")
     name, channel = base.split("@")
     assert manifest["bases"] == [{"name": name, "channel": channel, "architectures": [arch]}]
@@ -236,9 +235,12 @@ def test_the_venv_is_what_uv_lock_says(project: CharmProject, unpacked: dict[str
 def test_lxd_common_is_installed_whole_and_not_editable(unpacked: dict[str, Path]) -> None:
     for name in PRODUCT:
         site = _site_packages(unpacked[name])
-        installed = sorted(p.relative_to(site).as_posix() for p in (site / "lxd_common").rglob("*.py"))
+        installed = sorted(
+            p.relative_to(site).as_posix() for p in (site / "lxd_common").rglob("*.py")
+        )
         expected = sorted(
-            p.relative_to(COMMON / "src").as_posix() for p in (COMMON / "src" / "lxd_common").rglob("*.py")
+            p.relative_to(COMMON / "src").as_posix()
+            for p in (COMMON / "src" / "lxd_common").rglob("*.py")
         )
         assert installed == expected, "a module of common/ is missing from the venv"
         assert (site / "lxd_common" / "py.typed").is_file()

@@ -179,7 +179,9 @@ def test_bundles_deploy_this_repository_s_charms_under_our_names(path: Path) -> 
         reference = bundles.charm_reference(app, path.parent)
         assert isinstance(reference, Path), f"{name} deploys {reference!r} from Charmhub"
         assert "channel" not in app and "revision" not in app
-    names = {_project(app, path.parent).name for app in bundles.load(path)["applications"].values()}
+    names = {
+        _project(app, path.parent).name for app in bundles.load(path)["applications"].values()
+    }
     assert names & {"lxd", "lxd-integrator"} == set(), "those Charmhub names are Canonical's"
 
 
@@ -214,7 +216,10 @@ def test_resolve_writes_absolute_paths_for_the_platform_asked(tmp_path: Path) ->
 
 
 def test_charmhub_overlays_name_our_charms_for_the_bundles_applications() -> None:
-    overlays = {p.stem: yaml.safe_load(p.read_text()) for p in (REPO / "bundles" / "charmhub").glob("*.yaml")}
+    overlays = {
+        p.stem: yaml.safe_load(p.read_text())
+        for p in (REPO / "bundles" / "charmhub").glob("*.yaml")
+    }
     assert overlays == {
         "lxd-host": {"applications": {"lxd": {"charm": "lxd-host", "channel": "latest/stable"}}},
         "lxd-cloud-integrator": {

@@ -125,7 +125,7 @@ def test_build_drops_only_build_snaps_and_makes_sources_absolute() -> None:
 
 
 def test_build_refuses_a_platform_the_charm_lacks() -> None:
-    with pytest.raises(PackingError, match="no platform 'ubuntu@20.04:amd64'"):
+    with pytest.raises(PackingError, match=r"no platform 'ubuntu@20\.04:amd64'"):
         build.build(PRODUCTS[0], "ubuntu@20.04:amd64")
 
 

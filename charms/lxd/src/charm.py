@@ -26,10 +26,10 @@ from typing import Any, cast
 
 import ops
 
+import lxd_charm.host
 from lxd_charm import actions
 from lxd_charm.cluster_peer import ClusterPeer, MemberRecord
 from lxd_charm.config import LxdConfig
-import lxd_charm.host
 from lxd_charm.host import Host
 from lxd_charm.https_relation import HttpsRelation, ServingRecord
 from lxd_charm.initialise import (

@@ -22,7 +22,7 @@ from typing import Protocol
 
 #: The field of the user secret that holds the PEM key.
 CLIENT_KEY_FIELD = "client-key"
-KEY_SECRET_OPTION = "lxd-client-key-secret"
+KEY_SECRET_OPTION = "lxd-client-key-secret"  # noqa: S105 - an option name, not a secret
 DEPRECATED_KEY_OPTION = "lxd-client-key"
 
 FALLBACK_OPTIONS: tuple[str, ...] = (
