@@ -1,14 +1,20 @@
-"""Point a bundle at charms packed here instead of Charmhub.
+"""The bundles deploy the charms built from this repository.
 
-The bundles in ``bundles/`` name our charms as Charmhub publishes them
-(``charm: lxd``, a channel). To deploy what was just built, each such
-application gets the local ``.charm`` file instead, and loses ``channel``
-and ``revision``, which Juju refuses for local charms. The integration tests
-deploy the bundles this way; operators can too::
+Each bundle in ``bundles/`` names our charms by the local ``.charm`` file
+that packing leaves next to each charmcraft.yaml
+(``../charms/lxd/lxd-host_ubuntu@24.04-amd64.charm``), relative to the
+bundle, as Juju reads it. `resolve` checks that every such file exists,
+naming the command that builds it when one does not, and writes the paths
+absolute so the copy can be deployed from anywhere the juju snap can read
+(under ``$HOME``)::
 
-    scripts/pack --platform ubuntu@24.04:amd64
-    scripts/pack --local-bundle bundles/cluster.yaml > /tmp/cluster.yaml
-    juju deploy /tmp/cluster.yaml
+    tox -e pack
+    scripts/pack --local-bundle bundles/cluster.yaml > ~/cluster.yaml
+    juju deploy ~/cluster.yaml
+
+Once published, ``bundles/charmhub/*.yaml`` are overlays that deploy the
+Charmhub charms instead. `localise` points a bundle at other files (the
+integration tests' packed charms).
 """
 
 from __future__ import annotations
@@ -69,6 +75,39 @@ def localise(
     return result
 
 
+def resolve(bundle: Mapping[str, Any], *, bundle_dir: Path, platform: str) -> dict[str, Any]:
+    """A copy of ``bundle`` with every local charm path absolute and checked.
+
+    Args:
+        bundle: a bundle as `load` read it.
+        bundle_dir: the directory the bundle's relative paths start from.
+        platform: the platform whose .charm files to deploy
+            (``ubuntu@24.04:amd64``); a path naming another platform of the
+            same charm is pointed at this one's file.
+
+    Raises:
+        PackingError: a local .charm is missing; the message names the
+            command that builds it.
+    """
+    result = copy.deepcopy(dict(bundle))
+    suffix = f"_{platform.replace(':', '-')}.charm"
+    missing = []
+    for app in result["applications"].values():
+        reference = charm_reference(app, bundle_dir)
+        if isinstance(reference, str):
+            continue
+        path = reference.with_name(_name_of_charm_file(reference) + suffix)
+        if not path.is_file():
+            missing.append(str(path))
+        app["charm"] = str(path)
+    if missing:
+        raise PackingError(
+            "not built yet: " + ", ".join(missing) + "; build them with `tox -e pack` "
+            f"(this machine) or `scripts/pack --charmcraft --platform {platform} all`"
+        )
+    return result
+
+
 def _name_of_charm_file(path: Path) -> str:
-    """``lxd-requirer_ubuntu@24.04-amd64.charm`` -> ``lxd-requirer``."""
+    """``lxd-host_ubuntu@24.04-amd64.charm`` -> ``lxd-host``."""
     return path.name.split("_", 1)[0]

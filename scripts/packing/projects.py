@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO / "constraints.txt"
 COMMON = REPO / "common"
 
-#: The charms this project publishes, by name (= directory under charms/).
+#: The directories under charms/ of the charms this project publishes (their
+#: Charmhub names, in charmcraft.yaml, are lxd-host and lxd-cloud-integrator).
 PRODUCT_CHARMS = ("lxd", "lxd-integrator")
 #: Where the integration tests keep the small charms they relate to ours.
 TEST_CHARMS_DIR = REPO / "tests" / "integration" / "charms"
@@ -54,7 +55,16 @@ METADATA_KEYS = frozenset(
     }
 )
 
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}
+_MACHINE_TO_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "armhf",
+    "armv8l": "armhf",
+    "ppc64le": "ppc64el",
+    "s390x": "s390x",
+}
 
 
 def host_platform(base: str = "ubuntu@24.04") -> str:

@@ -33,7 +33,7 @@ def _run_json(cmd: list[str]) -> dict[str, Any]:
 
 
 def charm_name(path: Path) -> str:
-    """``lxd-integrator_ubuntu@24.04-amd64.charm`` -> ``lxd-integrator``."""
+    """``lxd-cloud-integrator_ubuntu@24.04-amd64.charm`` -> ``lxd-cloud-integrator``."""
     return path.name.split("_", 1)[0]
 
 

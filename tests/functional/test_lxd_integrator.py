@@ -71,7 +71,8 @@ def credential() -> CertificatePair:
 def integrator(monkeypatch: pytest.MonkeyPatch) -> testing.Context[Any]:
     monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 1.0)
     charm = load_charm_module("lxd-integrator").LxdIntegratorCharm
-    return testing.Context(charm, app_trusted=True)
+    # the application name the bundles use (the charm is lxd-cloud-integrator)
+    return testing.Context(charm, app_name="lxd-integrator", app_trusted=True)
 
 
 def trusted_state(
@@ -264,6 +265,13 @@ def test_fallback_config_reaches_a_real_daemon(
         "lxd-server-cert": listening.server_cert,
     }
     state = ctx.run(ctx.on.config_changed(), testing.State(config=config))
+    assert isinstance(state.unit_status, testing.ActiveStatus)
+
+    # The same, with the key in a Juju user secret (lxd-client-key-secret).
+    secret = testing.Secret(tracked_content={"client-key": credential.private_key})
+    config = {k: v for k, v in config.items() if k != "lxd-client-key"}
+    config["lxd-client-key-secret"] = secret.id
+    state = ctx.run(ctx.on.config_changed(), testing.State(config=config, secrets={secret}))
     assert isinstance(state.unit_status, testing.ActiveStatus)
 
 

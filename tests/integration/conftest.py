@@ -136,14 +136,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def charm_files() -> dict[str, Path]:
-    """Every charm the scenarios deploy, packed for this machine's platform.
+    """Every charm the scenarios deploy, built for this machine's platform.
 
-    Charms already packed (``scripts/pack --platform P all``, as CI does in
-    an earlier step) are used as they are; missing ones are packed here with
-    the project's own packing (charmcraft's monorepo support, so ``common``
-    ends up inside each charm). ``LXD_TEST_PLATFORM`` picks another platform.
+    The charms are built beforehand (``tox -e pack``, which tox's envlist
+    runs before this tier; or ``scripts/pack --charmcraft --platform P all``
+    on a machine with charmcraft's snap). A missing one fails the run with
+    the command that builds it. ``LXD_TEST_PLATFORM`` picks another platform.
     """
-    from scripts.packing import PackingError, charmcraft
     from scripts.packing.projects import all_charms, host_platform
 
     platform_name = os.environ.get("LXD_TEST_PLATFORM") or host_platform()
@@ -151,10 +150,10 @@ def charm_files() -> dict[str, Path]:
     for project in all_charms():
         path = project.charm_file(platform_name)
         if not path.is_file():
-            try:
-                charmcraft.pack(project, [platform_name])
-            except PackingError as e:
-                pytest.fail(f"{project.name} is not packed for {platform_name}: {e}")
+            pytest.fail(
+                f"{path} is not built: run `tox -e pack`, or "
+                f"`scripts/pack --charmcraft --platform {platform_name} all`"
+            )
         files[project.name] = path
     return files
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import tests.harness.charms  # noqa: F401  (puts each charm's src/ on sys.path)
 from scripts.packing import bundles
-from scripts.packing.projects import REPO, CharmProject, all_charms
+from scripts.packing.projects import REPO, CharmProject, all_charms, product_charms
 
 BUNDLES = sorted((REPO / "bundles").glob("*.yaml"))
 BUNDLE_KEYS = {
@@ -157,9 +158,9 @@ def test_integrator_bundle_is_trusted_and_related_to_a_requirer() -> None:
 
 
 def test_localise_points_our_charms_at_local_files(tmp_path: Path) -> None:
-    packed = tmp_path / "lxd_ubuntu@24.04-amd64.charm"
+    packed = tmp_path / "lxd-cloud-integrator_ubuntu@24.04-amd64.charm"
     bundle = _load("integrator.yaml")
-    local = bundles.localise(bundle, {"lxd-integrator": packed}, bundle_dir=REPO / "bundles")
+    local = bundles.localise(bundle, {"lxd-cloud-integrator": packed}, bundle_dir=REPO / "bundles")
     integrator = local["applications"]["lxd-integrator"]
     assert integrator["charm"] == str(packed)
     assert "channel" not in integrator
@@ -167,4 +168,67 @@ def test_localise_points_our_charms_at_local_files(tmp_path: Path) -> None:
     requirer = local["applications"]["lxd-requirer"]
     assert Path(requirer["charm"]).is_absolute()
     assert Path(requirer["charm"]).parent == REPO / "tests/integration/charms/lxd-requirer"
-    assert bundle["applications"]["lxd-integrator"]["charm"] == "lxd-integrator", "copied"
+    original = bundle["applications"]["lxd-integrator"]["charm"]
+    assert original == "../charms/lxd-integrator/lxd-cloud-integrator_ubuntu@24.04-amd64.charm"
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=[p.name for p in BUNDLES])
+def test_bundles_deploy_this_repository_s_charms_under_our_names(path: Path) -> None:
+    """Local builds by default: no application deploys a Charmhub charm."""
+    for name, app in bundles.load(path)["applications"].items():
+        reference = bundles.charm_reference(app, path.parent)
+        assert isinstance(reference, Path), f"{name} deploys {reference!r} from Charmhub"
+        assert "channel" not in app and "revision" not in app
+    names = {
+        _project(app, path.parent).name for app in bundles.load(path)["applications"].values()
+    }
+    assert names & {"lxd", "lxd-integrator"} == set(), "those Charmhub names are Canonical's"
+
+
+def _fake_bundle_tree(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    bundle_dir = tmp_path / "bundles"
+    bundle_dir.mkdir()
+    (tmp_path / "charms" / "lxd").mkdir(parents=True)
+    bundle = {
+        "applications": {
+            "lxd": {"charm": "../charms/lxd/lxd-host_ubuntu@24.04-amd64.charm", "num_units": 1},
+            "other": {"charm": "some-charmhub-charm", "channel": "latest/edge"},
+        }
+    }
+    return bundle, bundle_dir
+
+
+def test_resolve_names_the_pack_command_when_a_charm_is_not_built(tmp_path: Path) -> None:
+    from scripts.packing import PackingError
+
+    bundle, bundle_dir = _fake_bundle_tree(tmp_path)
+    with pytest.raises(PackingError, match=r"lxd-host_ubuntu@24.04-amd64.charm.*`tox -e pack`"):
+        bundles.resolve(bundle, bundle_dir=bundle_dir, platform="ubuntu@24.04:amd64")
+
+
+def test_resolve_writes_absolute_paths_for_the_platform_asked(tmp_path: Path) -> None:
+    bundle, bundle_dir = _fake_bundle_tree(tmp_path)
+    built = tmp_path / "charms" / "lxd" / "lxd-host_ubuntu@22.04-arm64.charm"
+    built.write_bytes(b"")
+    local = bundles.resolve(bundle, bundle_dir=bundle_dir, platform="ubuntu@22.04:arm64")
+    assert local["applications"]["lxd"]["charm"] == str(built)
+    assert local["applications"]["other"] == bundle["applications"]["other"], "Charmhub kept"
+
+
+def test_charmhub_overlays_name_our_charms_for_the_bundles_applications() -> None:
+    overlays = {
+        p.stem: yaml.safe_load(p.read_text())
+        for p in (REPO / "bundles" / "charmhub").glob("*.yaml")
+    }
+    assert overlays == {
+        "lxd-host": {"applications": {"lxd": {"charm": "lxd-host", "channel": "latest/stable"}}},
+        "lxd-cloud-integrator": {
+            "applications": {
+                "lxd-integrator": {"charm": "lxd-cloud-integrator", "channel": "latest/stable"}
+            }
+        },
+    }
+    names = {p.name for p in product_charms()}
+    for overlay in overlays.values():
+        for app in overlay["applications"].values():
+            assert app["charm"] in names

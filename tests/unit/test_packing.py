@@ -1,169 +1,33 @@
-"""What goes into each .charm, checked without charmcraft.
+"""How the charms are packed, checked without building them.
 
-Charmcraft cannot run here (it needs snapd and LXD-managed build
-instances), so `scripts/pack --stage` lays out what it would pack and these
-tests inspect that: the metadata Juju reads, the ``dispatch`` script, and
-``lxd_common`` installed as a regular package that the charm imports from
-the staged tree, not from this checkout. The staging installs only
-``lxd_common`` (``--no-deps``), offline when this Python's setuptools can
-build it, so the unit tier stays fast.
-
-The uv.lock files that the real build installs from are checked against
-constraints.txt, and each charmcraft.yaml against the monorepo layout the
-build relies on.
+What a built .charm holds is tested on the real files in tests/packing
+(`tox -e pack` builds every charm, runs ``charmcraft analyse`` and then those
+tests). Here: each uv.lock (what the uv plugin installs) against
+constraints.txt and its pyproject.toml, each charmcraft.yaml against the
+monorepo layout the build relies on and the metadata this project ships,
+and the pure parts of the packing scripts.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
-import ops
 import pytest
-import yaml
 
-from scripts.packing import PackingError, locks, stage
+from scripts.packing import PackingError, analyse, build, locks
 from scripts.packing.__main__ import main as pack_main
 from scripts.packing.projects import COMMON, REPO, CharmProject, all_charms, product_charms
 
 CHARMS = all_charms()
 IDS = [project.name for project in CHARMS]
-COMMON_MODULES = sorted(
-    path.relative_to(COMMON / "src").as_posix()
-    for path in (COMMON / "src" / "lxd_common").rglob("*.py")
-)
-
-# Imports the charm the way `dispatch` runs it (src/ and lib/ first), then
-# reports where each module came from. Third-party packages come from the
-# test environment, handed over through PYTHONPATH; PYTHONPATH entries do not
-# process .pth files, so the editable install of common in the test
-# environment cannot leak in.
-IMPORT_PROBE = """
-import importlib, json, sys
-charm = importlib.import_module("charm")
-import lxd_common
-base = charm.ops.CharmBase
-classes = [n for n, v in vars(charm).items()
-           if isinstance(v, type) and issubclass(v, base) and v is not base]
-print(json.dumps({"charm": charm.__file__, "lxd_common": lxd_common.__file__,
-                  "classes": classes, "path": sys.path}))
-"""
-
-
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every charm staged once for the module: charm name -> staged root."""
-    workdir = tmp_path_factory.mktemp("packing")
-    wheel = stage.build_common_wheel(workdir)
-    return {
-        project.name: stage.stage(project, workdir / project.name, common_wheel=wheel)
-        for project in CHARMS
-    }
-
-
-def _third_party_site() -> str:
-    """The test environment's site-packages, where ops, pylxd and cryptography live."""
-    return str(Path(ops.__file__).resolve().parent.parent)
-
-
-@pytest.mark.parametrize("project", CHARMS, ids=IDS)
-def test_staged_metadata_is_what_charmcraft_yaml_says(
-    project: CharmProject, staged: dict[str, Path]
-) -> None:
-    root = staged[project.name]
-    metadata = yaml.safe_load((root / "metadata.yaml").read_text())
-    assert metadata == project.metadata()
-    assert "parts" not in metadata and "platforms" not in metadata
-    config = project.config()
-    if config:
-        assert yaml.safe_load((root / "config.yaml").read_text()) == config
-    actions = project.actions()
-    if actions:
-        assert yaml.safe_load((root / "actions.yaml").read_text()) == actions
-    manifest = yaml.safe_load((root / "manifest.yaml").read_text())
-    assert manifest["platforms"] == project.platforms()
-    # ops reads the same files Juju does; it must understand them.
-    meta = ops.CharmMeta.from_yaml(
-        (root / "metadata.yaml").read_text(),
-        (root / "actions.yaml").read_text() if actions else None,
-    )
-    assert meta.name == project.name
-    assert set(meta.relations) | set(meta.extra_bindings) == set(project.endpoints())
-
-
-@pytest.mark.parametrize("project", CHARMS, ids=IDS)
-def test_dispatch_runs_src_charm_py_with_the_venv(
-    project: CharmProject, staged: dict[str, Path]
-) -> None:
-    dispatch = staged[project.name] / "dispatch"
-    assert os.access(dispatch, os.X_OK)
-    text = dispatch.read_text()
-    assert text.startswith("#!/bin/sh\n")
-    assert "venv/bin/python" in text and "src/charm.py" in text
-    assert subprocess.run(["sh", "-n", str(dispatch)], check=False).returncode == 0
-    assert (staged[project.name] / "src" / "charm.py").is_file()
-
-
-@pytest.mark.parametrize("project", CHARMS, ids=IDS)
-def test_charm_imports_lxd_common_from_the_staged_tree(
-    project: CharmProject, staged: dict[str, Path]
-) -> None:
-    root = staged[project.name]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join([str(root / "lib"), str(root / "src"), _third_party_site()]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    result = subprocess.run(
-        [str(root / "venv" / "bin" / "python"), "-c", IMPORT_PROBE],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
-    assert Path(found["charm"]).resolve() == (root / "src" / "charm.py").resolve()
-    site = stage.site_packages(root / "venv").resolve()
-    assert Path(found["lxd_common"]).resolve().is_relative_to(site), found["lxd_common"]
-    assert len(found["classes"]) == 1, found["classes"]
-    assert not any(str(COMMON) in entry for entry in found["path"])
-
-
-def test_lxd_common_is_installed_whole_and_not_editable(staged: dict[str, Path]) -> None:
-    site = stage.site_packages(staged["lxd"] / "venv")
-    installed = sorted(
-        path.relative_to(site).as_posix() for path in (site / "lxd_common").rglob("*.py")
-    )
-    assert installed == COMMON_MODULES, "a module of common/ is missing from the wheel"
-    assert (site / "lxd_common" / "py.typed").is_file()
-    (dist_info,) = site.glob("lxd_charms_common-*.dist-info")
-    direct_url = dist_info / "direct_url.json"
-    if direct_url.is_file():
-        assert '"editable": true' not in direct_url.read_text()
-    assert not list(site.glob("__editable__*"))
-
-
-def test_staged_charm_holds_nothing_from_outside_the_charm(staged: dict[str, Path]) -> None:
-    root = staged["lxd"]
-    assert sorted(p.name for p in root.iterdir()) == [
-        "actions.yaml",
-        "config.yaml",
-        "dispatch",
-        "lib",
-        "manifest.yaml",
-        "metadata.yaml",
-        "src",
-        "venv",
-    ]
-    # lib/ holds the charm library the LXD charm publishes (scripts/charm_libs.py), nothing else.
-    assert [p.relative_to(root).as_posix() for p in (root / "lib").rglob("*.py")] == [
-        "lib/charms/lxd/v0/lxd_https.py"
-    ]
-    assert not list(root.rglob("__pycache__"))
+PRODUCTS = product_charms()
+PRODUCT_IDS = [project.name for project in PRODUCTS]
+#: Every platform LXD's snap is built for, on both LTS bases.
+UPSTREAM_PLATFORMS = [
+    f"ubuntu@{base}:{arch}"
+    for base in ("22.04", "24.04")
+    for arch in ("amd64", "arm64", "armhf", "ppc64el", "s390x")
+]
 
 
 @pytest.mark.parametrize("project", CHARMS, ids=IDS)
@@ -196,33 +60,102 @@ def test_uv_lock_matches_pyproject(project: CharmProject) -> None:
 @pytest.mark.parametrize("project", CHARMS, ids=IDS)
 def test_charmcraft_yaml_builds_from_the_repository_root(project: CharmProject) -> None:
     """Charmcraft's monorepo support: source is the Git root, source-subdir the charm."""
-    (part,) = project.charmcraft["parts"].values()
+    part = project.charmcraft["parts"]["charm"]
     assert part["plugin"] == "uv"
     assert (project.path / part["source"]).resolve() == REPO
     assert REPO / part["source-subdir"] == project.path
     assert project.platforms(), "one .charm per platform: at least one is needed"
 
 
+@pytest.mark.parametrize("project", PRODUCTS, ids=PRODUCT_IDS)
+def test_product_charms_ship_icon_and_licence(project: CharmProject) -> None:
+    files = project.charmcraft["parts"]["files"]
+    assert files["plugin"] == "dump"
+    assert (project.path / files["source"]).resolve() == REPO
+    (icon_source,) = files["organize"]
+    assert REPO / icon_source == project.path / "icon.svg"
+    assert sorted(files["prime"]) == ["LICENSE", "icon.svg"]
+    assert (project.path / "icon.svg").read_text().lstrip().startswith("<svg")
+    assert "Apache License" in (REPO / "LICENSE").read_text()
+    assert "Version 2.0, January 2004" in (REPO / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("project", PRODUCTS, ids=PRODUCT_IDS)
+def test_product_charms_metadata(project: CharmProject) -> None:
+    data = project.charmcraft
+    assert data["platforms"] == dict.fromkeys(UPSTREAM_PLATFORMS)
+    (assumes,) = data["assumes"]
+    assert assumes.startswith("juju >= 3.")
+    assert "links" not in data, "no project URL is published yet; never canonical/lxd's"
+    assert "canonical/lxd" not in (project.path / "charmcraft.yaml").read_text()
+
+
+def test_names_are_ours_not_canonical_s() -> None:
+    assert [p.name for p in PRODUCTS] == ["lxd-host", "lxd-cloud-integrator"]
+    assert [p.path.name for p in PRODUCTS] == ["lxd", "lxd-integrator"], "folders stay"
+    integrator = PRODUCTS[1].charmcraft
+    assert integrator["assumes"] == ["juju >= 3.3"], "user secrets (lxd-client-key)"
+    assert integrator["config"]["options"]["lxd-client-key-secret"]["type"] == "secret"
+
+
 def test_pack_says_what_to_install_without_charmcraft(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("shutil.which", lambda _: None)
-    assert pack_main(["lxd"]) == 1
+    assert pack_main(["--charmcraft", "lxd-host"]) == 1
     assert "snap install charmcraft" in capsys.readouterr().err
 
 
 def test_pack_knows_the_product_charms() -> None:
-    assert [p.name for p in product_charms()] == ["lxd", "lxd-integrator"]
     with pytest.raises(PackingError, match="no charm called"):
         from scripts.packing.projects import find
 
         find("no-such-charm")
 
 
-def test_stage_refuses_a_non_empty_directory(tmp_path: Path) -> None:
-    (tmp_path / "something").write_text("")
-    with pytest.raises(PackingError, match="not empty"):
-        stage.stage(product_charms()[0], tmp_path, common_wheel=tmp_path / "x.whl")
+def test_build_drops_only_build_snaps_and_makes_sources_absolute() -> None:
+    project = PRODUCTS[0]
+    parts = build._parts_for_host(project)
+    original = project.charmcraft["parts"]
+    assert set(parts) == set(original)
+    for name, part in parts.items():
+        assert Path(part["source"]) == REPO
+        expected = {k: v for k, v in original[name].items() if k not in ("build-snaps", "source")}
+        assert {k: v for k, v in part.items() if k != "source"} == expected
+
+
+def test_build_refuses_a_platform_the_charm_lacks() -> None:
+    with pytest.raises(PackingError, match=r"no platform 'ubuntu@20\.04:amd64'"):
+        build.build(PRODUCTS[0], "ubuntu@20.04:amd64")
+
+
+DISPATCH_TAIL = 'exec "${python_path}" "${dispatch_path}/src/charm.py"\n'
+
+
+def test_analyse_recognises_only_charmcraft_s_own_dispatch_misreading() -> None:
+    own = {
+        "name": "entrypoint",
+        "result": "error",
+        "text": "Cannot find the entrypoint file: '/tmp/x/${dispatch_path}/src/charm.py'",
+    }
+    not_executable = {
+        "name": "entrypoint",
+        "result": "error",
+        "text": "The entrypoint file is not executable: '/tmp/x/src/charm.py'",
+    }
+    assert analyse.is_self_inconsistent(own)
+    assert not analyse.is_self_inconsistent(not_executable)
+    assert analyse.errors_in([own, not_executable, {"name": "x", "result": "ok"}]) == [
+        own,
+        not_executable,
+    ]
+
+
+def test_analyse_copy_names_the_entrypoint_from_the_charm_root() -> None:
+    text = "#!/bin/sh\nexport X=1\n" + DISPATCH_TAIL
+    assert analyse.relative_dispatch(text) == (
+        '#!/bin/sh\nexport X=1\nexec "${python_path}" "src/charm.py"\n'
+    )
 
 
 def test_release_uploads_every_platform_and_releases_with_empty_resources(
@@ -237,18 +170,18 @@ def test_release_uploads_every_platform_and_releases_with_empty_resources(
         return {"revision": len(calls)}
 
     files = [
-        tmp_path / "lxd_ubuntu@24.04-amd64.charm",
-        tmp_path / "lxd_ubuntu@22.04-amd64.charm",
-        tmp_path / "lxd-integrator_ubuntu@24.04-amd64.charm",
+        tmp_path / "lxd-host_ubuntu@24.04-amd64.charm",
+        tmp_path / "lxd-host_ubuntu@22.04-amd64.charm",
+        tmp_path / "lxd-cloud-integrator_ubuntu@24.04-amd64.charm",
     ]
     lines = release.release(files, "latest/edge", run=fake_charmcraft)
     assert len(lines) == 2
     verbs = [cmd[1] for cmd in calls]
     assert verbs == [
-        *["upload", "upload", "upload-resource", "upload-resource", "release", "release"],
         *["upload", "release"],
-    ], "lxd (two platforms, two file resources), then lxd-integrator"
-    lxd_releases = [cmd for cmd in calls if cmd[1] == "release" and cmd[3] == "lxd"]
+        *["upload", "upload", "upload-resource", "upload-resource", "release", "release"],
+    ], "lxd-cloud-integrator, then lxd-host (two platforms, two file resources)"
+    lxd_releases = [cmd for cmd in calls if cmd[1] == "release" and cmd[3] == "lxd-host"]
     assert len(lxd_releases) == 2, "one release per uploaded platform"
     for cmd in lxd_releases:
         assert "--channel=latest/edge" in cmd
@@ -257,6 +190,6 @@ def test_release_uploads_every_platform_and_releases_with_empty_resources(
         )
         assert resources == ["lxd-binary", "lxd-snap"]
     integrator_release = next(
-        cmd for cmd in calls if cmd[1] == "release" and cmd[3] == "lxd-integrator"
+        cmd for cmd in calls if cmd[1] == "release" and cmd[3] == "lxd-cloud-integrator"
     )
     assert not [arg for arg in integrator_release if arg.startswith("--resource=")]

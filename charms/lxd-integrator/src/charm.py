@@ -27,10 +27,17 @@ from lxd_common.errors import LxdError, LxdUnreachableError
 from lxd_common.interfaces.lxd import InterfaceError, Node, ProviderData, RequirerData
 from lxd_common.lxd import LxdClient
 from lxd_integrator import connection
-from lxd_integrator.config import IntegratorConfig
+from lxd_integrator.config import (
+    CLIENT_KEY_FIELD,
+    DEPRECATED_KEY_OPTION,
+    KEY_SECRET_OPTION,
+    IntegratorConfig,
+)
 from lxd_integrator.credentials import (
     Credentials,
+    CredentialsInvalid,
     CredentialsProblem,
+    CredentialsUnavailable,
     TrustedCloud,
     load_credentials,
 )
@@ -63,6 +70,8 @@ class LxdIntegratorCharm(ops.CharmBase):
             self.on.config_changed,
             self.on.upgrade_charm,
             self.on.leader_elected,
+            # a new revision of the user secret holding the client key
+            self.on.secret_changed,
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -130,9 +139,8 @@ class LxdIntegratorCharm(ops.CharmBase):
                 whose certificates are no longer wanted.
         """
         try:
-            credentials = load_credentials(
-                self._trusted_cloud(), self.load_config(IntegratorConfig), app_name=self.app.name
-            )
+            config = self._config()
+            credentials = load_credentials(self._trusted_cloud(), config, app_name=self.app.name)
         except CredentialsProblem as e:
             logger.warning("no usable LXD credentials: %s", e)
             self._problem = str(e)
@@ -227,6 +235,43 @@ class LxdIntegratorCharm(ops.CharmBase):
             if data is not None:
                 refused.update(data.errors)
         return refused
+
+    def _config(self) -> IntegratorConfig:
+        """The options, with the client key read from its user secret.
+
+        Raises:
+            CredentialsUnavailable: the secret is not granted to this
+                application (or was removed).
+            CredentialsInvalid: the secret has no `client-key` field.
+        """
+        config = self.load_config(IntegratorConfig)
+        secret = config.lxd_client_key_secret
+        if secret is None:
+            if config.uses_deprecated_key():
+                logger.warning(
+                    "%s is deprecated: put the key in a user secret and set %s "
+                    "(juju add-secret lxd-client-key %s#file=key.pem; "
+                    "juju grant-secret lxd-client-key %s)",
+                    DEPRECATED_KEY_OPTION,
+                    KEY_SECRET_OPTION,
+                    CLIENT_KEY_FIELD,
+                    self.app.name,
+                )
+            return config
+        try:
+            content = secret.get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError):
+            raise CredentialsUnavailable(
+                f"cannot read {KEY_SECRET_OPTION} {secret.id}: "
+                f"juju grant-secret <secret> {self.app.name}"
+            ) from None
+        key = content.get(CLIENT_KEY_FIELD, "")
+        if not key.strip():
+            raise CredentialsInvalid(
+                f"{KEY_SECRET_OPTION} {secret.id} has no {CLIENT_KEY_FIELD} field: "
+                f"juju update-secret <secret> {CLIENT_KEY_FIELD}#file=key.pem"
+            )
+        return config.with_client_key(key)
 
     def _trusted_cloud(self) -> TrustedCloud | None:
         """The model's cloud spec from `juju trust`, or None if the charm is not trusted.

@@ -6,19 +6,45 @@ Juju option as a keyword argument (dashes turned into underscores).
 All options are a fallback for `juju trust`, so an empty or half-filled
 configuration is not an error by itself: whether it matters depends on
 whether trusted credentials exist, which `lxd_integrator.credentials` decides.
+
+The client key is a private key, so it comes from a Juju user secret
+(`lxd-client-key-secret`, a `type: secret` option; ops hands the charm the
+secret object, whose content the charm reads into `lxd_client_key` with
+`with_client_key`). The plain `lxd-client-key` option is kept for
+deployments that set it before the secret option existed; it is deprecated
+and used only while `lxd-client-key-secret` is unset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
+
+#: The field of the user secret that holds the PEM key.
+CLIENT_KEY_FIELD = "client-key"
+KEY_SECRET_OPTION = "lxd-client-key-secret"  # noqa: S105 - an option name, not a secret
+DEPRECATED_KEY_OPTION = "lxd-client-key"
 
 FALLBACK_OPTIONS: tuple[str, ...] = (
     "lxd-endpoint",
     "lxd-client-cert",
-    "lxd-client-key",
+    KEY_SECRET_OPTION,
     "lxd-server-cert",
 )
 """Juju option names that together make a usable fallback, in the order shown to operators."""
+
+
+class SecretLike(Protocol):
+    """What the charm needs of the `ops.Secret` a `type: secret` option names."""
+
+    @property
+    def id(self) -> str | None:
+        """The secret's ID (`secret:...`)."""
+        ...
+
+    def get_content(self, *, refresh: bool = False) -> dict[str, str]:
+        """The secret's fields; `refresh` asks for the latest revision."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -28,14 +54,26 @@ class IntegratorConfig:
     Attributes:
         lxd_endpoint: HTTPS address of the LXD API, with scheme and port.
         lxd_client_cert: PEM client certificate trusted by that LXD.
-        lxd_client_key: PEM private key of `lxd_client_cert`.
+        lxd_client_key: PEM private key of `lxd_client_cert`: from the
+            secret once `with_client_key` read it, else the deprecated
+            plain option.
+        lxd_client_key_secret: the user secret holding the key, if set.
         lxd_server_cert: PEM certificate of the LXD server, to verify it.
     """
 
     lxd_endpoint: str = ""
     lxd_client_cert: str = ""
     lxd_client_key: str = ""
+    lxd_client_key_secret: SecretLike | None = None
     lxd_server_cert: str = ""
+
+    def with_client_key(self, key: str) -> IntegratorConfig:
+        """This configuration with the key read from `lxd_client_key_secret`."""
+        return dataclasses.replace(self, lxd_client_key=key)
+
+    def uses_deprecated_key(self) -> bool:
+        """True when the key comes from the plain `lxd-client-key` option."""
+        return self.lxd_client_key_secret is None and bool(self.lxd_client_key.strip())
 
     def missing_fallback_options(self) -> list[str]:
         """Names of the fallback options still empty, as the operator sets them.

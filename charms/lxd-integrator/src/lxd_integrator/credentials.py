@@ -120,7 +120,9 @@ class Credentials:
 
 def _field_name(source: CredentialSource, attribute: str) -> str:
     if source is CredentialSource.CONFIG:
-        return f"lxd-{attribute}" if attribute != "endpoint" else "lxd-endpoint"
+        # The key's option is the user secret; the plain `lxd-client-key` is
+        # deprecated, so a problem with the key points at the secret.
+        return "lxd-client-key-secret" if attribute == "client-key" else f"lxd-{attribute}"
     if attribute == "endpoint":
         return "endpoint of the trusted cloud"
     return f"{attribute} of the trusted credential"

@@ -47,4 +47,4 @@ def charm_module(
 
 @pytest.fixture
 def ctx(charm_module: ModuleType) -> testing.Context[Any]:
-    return testing.Context(charm_module.LxdCharm)
+    return testing.Context(charm_module.LxdCharm, app_name="lxd")

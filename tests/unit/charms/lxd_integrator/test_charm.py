@@ -10,20 +10,22 @@ from ops import testing
 
 from lxd_common.certs import CertificatePair, generate_client_certificate
 
-ALL_OPTIONS = "lxd-endpoint, lxd-client-cert, lxd-client-key, lxd-server-cert"
+ALL_OPTIONS = "lxd-endpoint, lxd-client-cert, lxd-client-key-secret, lxd-server-cert"
+#: The application's name in the bundles (the charm is lxd-cloud-integrator).
+APP = "lxd-integrator"
 ACTIVE = testing.ActiveStatus("LXD lxd0 at https://10.0.0.1:8443")
 
 
 @pytest.fixture
 def ctx(charm_type: Any) -> testing.Context[Any]:
     """An integrator the operator has not granted `juju trust`."""
-    return testing.Context(charm_type)
+    return testing.Context(charm_type, app_name=APP)
 
 
 @pytest.fixture
 def trusted_ctx(charm_type: Any) -> testing.Context[Any]:
     """An integrator after `juju trust lxd-integrator`."""
-    return testing.Context(charm_type, app_trusted=True)
+    return testing.Context(charm_type, app_name=APP, app_trusted=True)
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def trusted_state(spec: testing.CloudSpec, **kwargs: Any) -> testing.State:
 
 def test_metadata_comes_from_charmcraft_yaml(ctx: testing.Context[Any]) -> None:
     with ctx(ctx.on.update_status(), testing.State()) as mgr:
-        assert mgr.charm.meta.name == "lxd-integrator"
+        assert mgr.charm.meta.name == "lxd-cloud-integrator"
         assert mgr.charm.meta.provides["api"].interface_name == "lxd"
         assert mgr.charm.config["lxd-endpoint"] == ""
 
@@ -133,14 +135,105 @@ def test_fallback_pem_mangled_by_a_shell_is_repaired(
 
 
 @pytest.mark.parametrize(
-    "unset", ["lxd-endpoint", "lxd-client-cert", "lxd-client-key", "lxd-server-cert"]
+    ("unset", "named"),
+    [
+        ("lxd-endpoint", "lxd-endpoint"),
+        ("lxd-client-cert", "lxd-client-cert"),
+        # without the deprecated plain key, the secret option is what to set
+        ("lxd-client-key", "lxd-client-key-secret"),
+        ("lxd-server-cert", "lxd-server-cert"),
+    ],
 )
 def test_partial_fallback_config_names_what_is_missing(
-    ctx: testing.Context[Any], fallback_config: dict[str, str], unset: str
+    ctx: testing.Context[Any], fallback_config: dict[str, str], unset: str, named: str
 ) -> None:
     config = {**fallback_config, unset: ""}
     state = ctx.run(ctx.on.config_changed(), testing.State(config=config))
-    assert state.unit_status == testing.BlockedStatus(f"incomplete fallback config: set {unset}")
+    assert state.unit_status == testing.BlockedStatus(f"incomplete fallback config: set {named}")
+
+
+# --- the client key from a Juju user secret ----------------------------------------
+
+
+def _key_secret(pem: str) -> testing.Secret:
+    """A user secret (owned by the model) granted to the application."""
+    return testing.Secret(tracked_content={"client-key": pem})
+
+
+def _secret_config(fallback_config: dict[str, str], secret: testing.Secret) -> dict[str, str]:
+    config = {k: v for k, v in fallback_config.items() if k != "lxd-client-key"}
+    return {**config, "lxd-client-key-secret": secret.id}
+
+
+def test_client_key_from_a_granted_user_secret(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    secret = _key_secret(fallback_config["lxd-client-key"])
+    state_in = testing.State(config=_secret_config(fallback_config, secret), secrets={secret})
+    state = ctx.run(ctx.on.config_changed(), state_in)
+    assert state.unit_status == ACTIVE
+    assert not [log for log in ctx.juju_log if "deprecated" in log.message]
+
+
+def test_the_secret_wins_over_the_deprecated_plain_key(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    secret = _key_secret(fallback_config["lxd-client-key"])
+    config = {
+        **_secret_config(fallback_config, secret),
+        "lxd-client-key": generate_client_certificate("stale").private_key,
+    }
+    state = ctx.run(ctx.on.config_changed(), testing.State(config=config, secrets={secret}))
+    assert state.unit_status == ACTIVE
+
+
+def test_a_secret_not_granted_says_how_to_grant_it(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    secret = _key_secret(fallback_config["lxd-client-key"])
+    # the secret exists in the model but was never granted: not in the charm's view
+    state = ctx.run(
+        ctx.on.config_changed(), testing.State(config=_secret_config(fallback_config, secret))
+    )
+    assert state.unit_status == testing.BlockedStatus(
+        f"cannot read lxd-client-key-secret {secret.id}: juju grant-secret <secret> {APP}"
+    )
+    assert lxd.connections == []
+
+
+def test_a_secret_without_the_client_key_field_is_refused(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    secret = testing.Secret(tracked_content={"key": fallback_config["lxd-client-key"]})
+    state_in = testing.State(config=_secret_config(fallback_config, secret), secrets={secret})
+    state = ctx.run(ctx.on.config_changed(), state_in)
+    assert state.unit_status == testing.BlockedStatus(
+        f"lxd-client-key-secret {secret.id} has no client-key field: "
+        "juju update-secret <secret> client-key#file=key.pem"
+    )
+
+
+def test_a_new_secret_revision_is_read_on_secret_changed(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    wrong = generate_client_certificate("other").private_key
+    secret = testing.Secret(
+        tracked_content={"client-key": wrong},
+        latest_content={"client-key": fallback_config["lxd-client-key"]},
+    )
+    state_in = testing.State(config=_secret_config(fallback_config, secret), secrets={secret})
+    state = ctx.run(ctx.on.secret_changed(secret), state_in)
+    assert state.unit_status == ACTIVE, "the latest revision holds the matching key"
+
+
+def test_the_deprecated_plain_key_still_works_and_warns(
+    ctx: testing.Context[Any], lxd: Any, fallback_config: dict[str, str]
+) -> None:
+    state = ctx.run(ctx.on.config_changed(), testing.State(config=fallback_config))
+    assert state.unit_status == ACTIVE
+    warnings = [log for log in ctx.juju_log if "lxd-client-key is deprecated" in log.message]
+    assert len(warnings) == 1 and warnings[0].level == "WARNING"
+    assert "lxd-client-key-secret" in warnings[0].message
 
 
 def test_whitespace_only_option_counts_as_unset(
@@ -149,7 +242,7 @@ def test_whitespace_only_option_counts_as_unset(
     config = {**fallback_config, "lxd-client-key": "  \n"}
     state = ctx.run(ctx.on.config_changed(), testing.State(config=config))
     assert state.unit_status == testing.BlockedStatus(
-        "incomplete fallback config: set lxd-client-key"
+        "incomplete fallback config: set lxd-client-key-secret"
     )
 
 
@@ -288,7 +381,7 @@ def test_fallback_key_that_does_not_match(
     config = {**fallback_config, "lxd-client-key": generate_client_certificate("x").private_key}
     state = ctx.run(ctx.on.config_changed(), testing.State(config=config))
     assert state.unit_status == testing.BlockedStatus(
-        "lxd-client-key does not match lxd-client-cert"
+        "lxd-client-key-secret does not match lxd-client-cert"
     )
 
 

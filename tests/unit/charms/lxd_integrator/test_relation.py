@@ -26,7 +26,8 @@ PREFIX = "lxd-integrator:5a1f03c2:"
 
 @pytest.fixture
 def ctx(charm_type: Any) -> testing.Context[Any]:
-    return testing.Context(charm_type, app_trusted=True)
+    # The application's name in the bundles (the charm is lxd-cloud-integrator).
+    return testing.Context(charm_type, app_name="lxd-integrator", app_trusted=True)
 
 
 @pytest.fixture
