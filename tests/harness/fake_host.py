@@ -43,8 +43,10 @@ class FakeHost(lxd_charm.host.Host):
     lxd_missing: bool = False
 
     def lxd(self) -> Any:
+        """The fake daemon; connecting costs one request, as pylxd's client asks ``/1.0``."""
         if self.fake_lxd.unreachable and self.lxd_missing:
             raise LxdUnreachableError("no socket")
+        self.fake_lxd.connect()
         return self.fake_lxd
 
     def sysctl(self, app_name: str) -> Any:

@@ -392,6 +392,7 @@ class FakeLxd:
         self.refuse_preseed: str | None = None
         self.unreachable = False
         self.calls = 0
+        self.count_connections = True
         self.cluster = FakeCluster(self)
 
     def __enter__(self) -> FakeLxd:
@@ -399,6 +400,11 @@ class FakeLxd:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    def connect(self) -> None:
+        """What creating a client costs: one ``GET /1.0`` (unless a test said not to count it)."""
+        if self.count_connections:
+            self._call()
 
     def _call(self) -> None:
         self.calls += 1

@@ -126,8 +126,9 @@ class LxdCharm(ops.CharmBase):
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
         """Finish work an earlier hook could not, and notice a reboot.
 
-        Otherwise this hook only checks that LXD answers (one API call),
-        because it runs every few minutes on every unit.
+        Otherwise this hook only checks that LXD answers: connecting is one
+        request (the leader also counts the members), because it runs every
+        few minutes on every unit.
         """
         machine = self._machine_or_none()
         if machine is None or not isinstance(self.unit.status, ops.ActiveStatus):
@@ -155,8 +156,7 @@ class LxdCharm(ops.CharmBase):
                         cluster_summary=peer.summary(lxd, members),
                         listeners=_with_cluster(plan.addresses, address),
                     )
-                else:
-                    lxd.server_info()
+                # Otherwise connecting was the check: the client asked LXD for /1.0.
         except LxdError as e:
             self._found = Findings(problem=WaitingError(f"LXD is not answering: {e}"))
 

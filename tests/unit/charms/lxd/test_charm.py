@@ -245,6 +245,20 @@ def test_model_proxy_is_mirrored_then_undone(ctx, host: FakeHost, monkeypatch) -
 def test_unreachable_lxd_waits_then_recovers(ctx, host: FakeHost) -> None:
     host.fake_lxd.unreachable = True
     out = run(ctx, "install", testing.State())
+    assert out.unit_status == testing.WaitingStatus(
+        "LXD is not answering: cannot reach LXD while testing: connection refused"
+    )
+    host.fake_lxd.unreachable = False
+    out = run(ctx, "update_status", out)
+    assert out.unit_status.name == "active"
+
+
+def test_lxd_that_stops_answering_mid_hook_waits_then_recovers(
+    ctx, host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host.fake_lxd, "connect", lambda: None)  # it answered the connection
+    host.fake_lxd.unreachable = True
+    out = run(ctx, "install", testing.State())
     assert out.unit_status.name == "waiting"
     assert "LXD stopped answering" in out.unit_status.message
     host.fake_lxd.unreachable = False
@@ -253,10 +267,12 @@ def test_unreachable_lxd_waits_then_recovers(ctx, host: FakeHost) -> None:
 
 
 def test_update_status_costs_one_lxd_call(ctx, host: FakeHost) -> None:
+    """Connecting is the one request (pylxd asks /1.0): it proves LXD answers."""
     state = installed(ctx)
     before = host.fake_lxd.calls
-    run(ctx, "update_status", state)
+    out = run(ctx, "update_status", state)
     assert host.fake_lxd.calls - before == 1
+    assert out.unit_status == state.unit_status
 
 
 def test_the_same_hook_twice_changes_nothing_the_second_time(ctx, host: FakeHost, snapd) -> None:

@@ -1043,3 +1043,12 @@ def test_fake_refuses_what_lxd_refuses() -> None:
         fake_daemon("127.0.0.3:8443").join_cluster(
             "m2", "127.0.0.3:8443", used.token, a.cluster.member_config()
         )  # and works once
+
+
+def test_update_status_asks_lxd_once_on_members_and_twice_on_the_leader(sim: Sim) -> None:
+    """A member only connects (pylxd's /1.0 is the check); the leader also counts members."""
+    a, b, _ = formed(sim, 3)
+    before = a.lxd.calls, b.lxd.calls
+    run(sim, 0, "update_status")
+    run(sim, 1, "update_status")
+    assert (a.lxd.calls - before[0], b.lxd.calls - before[1]) == (2, 1)
