@@ -290,6 +290,7 @@ class LxdIntegratorCharm(ops.CharmBase):
             endpoint=spec.endpoint,
             attributes=attributes,
             ca_certificates=spec.ca_certificates,
+            auth_type=spec.credential.auth_type if spec.credential else "certificate",
         )
 
 

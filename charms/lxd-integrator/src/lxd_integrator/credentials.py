@@ -77,6 +77,7 @@ class TrustedCloud:
 
     Attributes:
         cloud_type: Juju cloud type of the model, e.g. `lxd` or `ec2`.
+        auth_type: the credential's auth type (`certificate`, `interactive`...).
         endpoint: the cloud's API endpoint, if it has one.
         attributes: the cloud credential's attributes (empty if no credential).
         ca_certificates: CA certificates of the cloud, if Juju knows any.
@@ -86,6 +87,7 @@ class TrustedCloud:
     endpoint: str | None
     attributes: Mapping[str, str] = dataclasses.field(repr=False)
     ca_certificates: Sequence[str] = dataclasses.field(default=(), repr=False)
+    auth_type: str = "certificate"
 
     def is_usable_lxd(self) -> bool:
         """Whether these are credentials for an LXD API, complete enough to connect."""
@@ -158,6 +160,15 @@ def credential_source(
     if cloud.cloud_type != TRUSTED_CLOUD_TYPE:
         raise CredentialsUnavailable(
             f"model cloud is {cloud.cloud_type!r}, not lxd: set {', '.join(FALLBACK_OPTIONS)}"
+        )
+    if cloud.auth_type != "certificate" and not cloud.attributes.get("client-cert"):
+        # An `interactive` credential carries a trust password, which only buys a
+        # certificate when the credential is added: the charm has nothing to connect with.
+        raise CredentialsUnavailable(
+            f"the trusted lxd credential is a trust-password ({cloud.auth_type}) credential, "
+            "which the charm cannot use: give the model a certificate credential "
+            "(juju add-credential with auth-type certificate, then juju set-credential), "
+            f"or set {', '.join(FALLBACK_OPTIONS)}"
         )
     raise CredentialsUnavailable(
         f"trusted lxd credential lacks endpoint or client certificate: "

@@ -280,6 +280,26 @@ def test_trusted_lxd_credential_without_client_key(
     )
 
 
+def test_trusted_lxd_trust_password_credential_says_what_to_do(
+    trusted_ctx: testing.Context[Any],
+) -> None:
+    """Juju's `interactive` LXD credential holds only a trust password (no certificate)."""
+    spec = testing.CloudSpec(
+        type="lxd",
+        endpoint="https://10.0.0.1:8443",
+        credential=testing.CloudCredential(
+            auth_type="interactive", attributes={"trust-password": "s3cret"}
+        ),
+    )
+    state = trusted_ctx.run(trusted_ctx.on.update_status(), trusted_state(spec))
+    assert state.unit_status == testing.BlockedStatus(
+        "the trusted lxd credential is a trust-password (interactive) credential, which the "
+        "charm cannot use: give the model a certificate credential (juju add-credential with "
+        f"auth-type certificate, then juju set-credential), or set {ALL_OPTIONS}"
+    )
+    assert "s3cret" not in state.unit_status.message
+
+
 def test_without_server_cert_the_cloud_cas_verify(
     trusted_ctx: testing.Context[Any],
     lxd: Any,
