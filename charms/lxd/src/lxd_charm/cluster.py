@@ -1,6 +1,6 @@
 """The `cluster` peer protocol: who bootstraps, who joins with which token, who leaves.
 
-Version 1.2, specified in docs/interfaces/lxd-cluster.md. In short:
+Version 1.3, specified in docs/interfaces/lxd-cluster.md. In short:
 
 - every unit announces ``hostname`` (the LXD member name it will use) in its
   unit databag, and ``joined`` once LXD has accepted it;
@@ -20,7 +20,9 @@ Version 1.2, specified in docs/interfaces/lxd-cluster.md. In short:
 - a leader that is not a member yet (leadership moved to a unit still
   joining) cannot issue tokens: it names itself in ``leader-joining``, and
   the lowest-numbered member unit, its deputy, issues its token in a secret
-  of its own, named under ``leader-token`` in the deputy's unit databag (1.1).
+  of its own, named under ``leader-token`` in the deputy's unit databag (1.1);
+- a unit that is not a member yet says why in ``join-status``, and the leader
+  is not active while an announced unit is not a member (1.3).
 
 This module holds the decisions, as pure functions over the databags, so
 each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
@@ -33,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-VERSION: Final = "1.2"
+VERSION: Final = "1.3"
 MEMBERS: Final = "members"
 MEMBER_CONFIG: Final = "member_config"
 REMOVING: Final = "removing"
@@ -43,6 +45,9 @@ EXPIRED_TOKEN: Final = "expired-token"  # noqa: S105 (a field name, not a secret
 LEADER_JOINING: Final = "leader-joining"
 LEADER_TOKEN: Final = "leader-token"  # noqa: S105 (a field name, not a secret)
 JOIN_REFUSED: Final = "join-refused"
+JOIN_STATUS: Final = "join-status"
+"""A joining unit's own account of why it is not a member yet (1.3): `blocked: ...` or
+the wait itself, so the leader's status can say what each missing unit says."""
 
 
 class ProtocolError(ValueError):
@@ -450,3 +455,62 @@ def offline_members(members: Iterable[MemberView], owners: Mapping[str, str]) ->
 def _named(members: Iterable[str], owners: Mapping[str, str]) -> str:
     """Member names, each with the unit that owns it."""
     return ", ".join(f"{name} ({owners[name]})" if name in owners else name for name in members)
+
+
+# --- units that are not members ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MembershipGap:
+    """Units in the relation that are not cluster members, for the leader's status.
+
+    Attributes:
+        message: e.g. "2/3 units are members; lxd/1 is not: blocked: LXD refused ...".
+        blocked: whether one of them waits on the operator (else they are on their way).
+    """
+
+    message: str
+    blocked: bool
+
+
+def membership_gap(
+    app: AppView, leader: str, peer_bags: Mapping[str, Mapping[str, str]]
+) -> MembershipGap | None:
+    """Which units are not members yet, in the words each of them reported.
+
+    ``peer_bags`` are the other units' bags (units leaving are left out by
+    the caller); the leader counts itself as a member.
+    """
+    missing = sorted((unit for unit in peer_bags if unit not in app.members), key=unit_number)
+    if not missing:
+        return None
+    total = len(peer_bags) + (0 if leader in peer_bags else 1)
+    said = {unit: _reported(app, unit, peer_bags[unit]) for unit in missing}
+    first = missing[0]
+    more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+    return MembershipGap(
+        message=(
+            f"{total - len(missing)}/{total} units are members; {first} is not: "
+            f"{said[first]}{more}"
+        ),
+        blocked=any(text.startswith("blocked:") for text in said.values()),
+    )
+
+
+def _reported(app: AppView, unit: str, bag: Mapping[str, str]) -> str:
+    """What a unit that is not a member says of itself, or what the record shows of it.
+
+    A joiner's own words win when it is blocked; a wait it reported before
+    the leader issued its token is out of date once the token is there.
+    """
+    said = bag.get(JOIN_STATUS, "")
+    token = app.tokens.get(unit, "")
+    if said.startswith("blocked:"):
+        return said
+    if not bag.get(HOSTNAME):
+        return "it has not announced itself yet"
+    if token and token == bag.get(EXPIRED_TOKEN):
+        return "its join token expired: a new one is on its way"
+    if token:
+        return "joining with its token"
+    return said or "no join token issued yet"

@@ -37,6 +37,8 @@ from lxd_common.lxd import ClusterMember, LxdClient, decode_join_token, transien
 logger = logging.getLogger(__name__)
 
 CLUSTER_PORT = 8443
+JOIN_STATUS_LENGTH = 500
+"""At most this much of a joiner's problem goes in its bag (a status line, not a log)."""
 PEER = "cluster"
 
 
@@ -134,7 +136,13 @@ class ClusterPeer:
                 {unit.name: peer.data[unit] for unit in peer.units},
                 take_turn=not stop_waiting_on_peers,
             )
-            self._join(lxd, peer, app, address, step)
+            try:
+                self._join(lxd, peer, app, address, step)
+            except (BlockedError, WaitingError) as e:
+                # Said where the leader can read it: its status names what keeps us out.
+                said = f"blocked: {e}" if isinstance(e, BlockedError) else str(e)
+                peer.data[self._unit][cluster.JOIN_STATUS] = said[:JOIN_STATUS_LENGTH]
+                raise
         else:
             self._deputise(lxd, peer, app)
         return PeerOutcome(
@@ -247,6 +255,10 @@ class ClusterPeer:
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
         problem = self._first_problem(plan, refused, announced, planned)
+        if problem is None:
+            gap = cluster.membership_gap(app, self._unit.name, units)
+            if gap is not None:
+                problem = (BlockedError if gap.blocked else WaitingError)(gap.message)
         return listed, problem or self.health(listed, app)
 
     @staticmethod
@@ -482,6 +494,7 @@ class ClusterPeer:
         peer.data[self._unit][cluster.JOINED] = self._host.hostname
         peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""
+        peer.data[self._unit][cluster.JOIN_STATUS] = ""
         logger.info("joined the LXD cluster as %s", self._host.hostname)
 
 

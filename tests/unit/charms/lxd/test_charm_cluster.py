@@ -260,7 +260,9 @@ def test_leader_holds_first_tokens_until_every_planned_unit_has_announced(
     sim.write_unit_bag("lxd/3", announce("node-d"))
     out = run(sim, 0, "relation_changed", 3)
 
-    assert out.unit_status.name == "active"
+    assert out.unit_status == testing.WaitingStatus(
+        "1/4 units are members; lxd/1 is not: joining with its token (+2 more)"
+    )
     tokens = {}
     for unit, hostname in ((1, "node-b"), (2, "node-c"), (3, "node-d")):
         secret = token_secret(sim, unit)
@@ -322,7 +324,9 @@ def test_update_status_issues_tokens_held_for_a_unit_that_never_comes_up(
 
     assert [t.server_name for t in first.lxd.cluster.join_tokens()] == ["node-b"]
     assert decode_join_token(token_of(sim, 1)).server_name == "node-b"
-    assert out.unit_status.name == "active"
+    assert out.unit_status == testing.WaitingStatus(
+        "1/3 units are members; lxd/1 is not: joining with its token (+1 more)"
+    )
     run(sim, 1, "relation_changed", 0)
     assert cluster_names(first) == ["node-a", "node-b"]
 
@@ -341,7 +345,10 @@ def test_a_replacement_token_is_never_held(sim: Sim) -> None:
     out = run(sim, 0, "relation_changed", 1)
     assert sim.app_data["lxd/1"] not in ("", first_token)
     assert decode_join_token(token_of(sim, 1)).server_name == "node-b"
-    assert out.unit_status.name == "active"  # nothing is held: node-c never asked
+    # Nothing is held (node-c never asked): only the units on their way are shown.
+    assert out.unit_status == testing.WaitingStatus(
+        "1/3 units are members; lxd/1 is not: joining with its token (+1 more)"
+    )
 
 
 def test_leader_issues_nothing_more_while_a_token_is_on_its_way(sim: Sim) -> None:
@@ -684,7 +691,10 @@ def test_join_in_flight_is_not_taken_for_a_hostname_collision(sim: Sim) -> None:
     sim.write_unit_bag("lxd/1", before_join)  # lxd/1's hook has not been committed yet
     add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
     out = run(sim, 0, "relation_changed", 2)
-    assert out.unit_status.name == "active", out.unit_status.message
+    # Not a collision: lxd/1's join is in LXD, its confirmation still on its way.
+    assert out.unit_status == testing.WaitingStatus(
+        "1/3 units are members; lxd/1 is not: joining with its token (+1 more)"
+    )
 
 
 def test_unit_speaking_another_protocol_version_blocks(sim: Sim) -> None:
@@ -844,7 +854,9 @@ def test_new_leader_keeps_the_token_outstanding(sim: Sim) -> None:
 
     sim.set_leader("lxd/1")
     out = run(sim, 1, "leader_elected")
-    assert out.unit_status.name == "active"
+    assert out.unit_status == testing.WaitingStatus(
+        "2/3 units are members; lxd/2 is not: joining with its token"
+    )
     assert sim.app_data["lxd/2"] == issued_id
     assert list(sim.app_secrets) == [issued_id]
     assert [t.token for t in b.lxd.cluster.join_tokens()] == [issued_token]
@@ -1052,3 +1064,26 @@ def test_update_status_asks_lxd_once_on_members_and_twice_on_the_leader(sim: Sim
     run(sim, 0, "update_status")
     run(sim, 1, "update_status")
     assert (a.lxd.calls - before[0], b.lxd.calls - before[1]) == (2, 1)
+
+
+def test_leader_names_a_unit_that_could_not_join_in_its_own_words(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit that announced itself but is not a member is never hidden behind active."""
+    first = bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    with monkeypatch.context() as patched:
+        patched.setattr(second.lxd, "join_cluster", Refuses(BAD_SOURCE))
+        joiner = run(sim, 1, "relation_changed", 0)
+    assert joiner.unit_status.name == "blocked"
+    said = bag_of(sim, 1)["join-status"]
+    assert said == f"blocked: {joiner.unit_status.message}"
+    out = run(sim, 0, "relation_changed", 1)
+    assert out.unit_status == testing.BlockedStatus(f"1/2 units are members; lxd/1 is not: {said}")
+    assert cluster_names(first) == ["node-a"]
+
+    run(sim, 1, "update_status")  # the operator fixed the machine: it joins
+    assert "join-status" not in bag_of(sim, 1)
+    out = run(sim, 0, "relation_changed", 1)
+    assert out.unit_status.name == "active"

@@ -40,7 +40,7 @@ def test_app_view_round_trip() -> None:
         removing={"lxd/2": "c"},
     )
     bag = view.write()
-    assert bag["version"] == "1.2" and bag["lxd/1"] == "secret:abc"
+    assert bag["version"] == "1.3" and bag["lxd/1"] == "secret:abc"
     assert AppView.read(bag) == view
 
 
