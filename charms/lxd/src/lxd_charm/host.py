@@ -8,6 +8,7 @@ client finds its socket the way Juju does, `LXD_DIR` first.
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from lxd_common.snap import DEBUG_BINARY, LxdSnap
 from lxd_common.sysctl import KernelHardening, SysctlTuning
 
 STATE_DIR = Path("/var/lib/lxd-charm")
+SNAP_LXD_DIR = Path("/var/snap/lxd/common/lxd")
 LXD_WAIT_SECONDS = 60.0
 
 
@@ -44,6 +46,20 @@ class Host:
     def lxd(self) -> LxdClient:
         """A client for the local daemon, waiting while it (re)starts."""
         return LxdClient.local(wait=self.lxd_wait)
+
+    @property
+    def lxd_dir(self) -> Path:
+        """The daemon's directory: `LXD_DIR` when set (as the client finds the socket), else the snap's."""
+        return Path(os.environ.get("LXD_DIR") or SNAP_LXD_DIR)
+
+    @property
+    def lxd_log(self) -> Path:
+        """Where the daemon logs, including why it failed to start."""
+        return self.lxd_dir / "logs" / "lxd.log"
+
+    def restart_lxd(self) -> None:
+        """Start the daemon again from what its directory holds now."""
+        self.snap.restart()
 
     def sysctl(self, app_name: str) -> SysctlTuning:
         """Production sysctl tuning, persisted for this application."""

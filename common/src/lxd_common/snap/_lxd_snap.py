@@ -130,6 +130,14 @@ class LxdSnap:
 
     # --- sideloading ---
 
+    def restart(self) -> None:
+        """Restart LXD's services (the daemon starts from what its directory holds now).
+
+        Raises:
+            SnapError: snapd refused (`SnapdUnavailableError` when it did not answer).
+        """
+        self.backend.restart(self.name)
+
     def install_snap_file(self, path: Path) -> None:
         """Install a sideloaded `.snap` in place of the store's LXD.
 

@@ -1,0 +1,113 @@
+"""A cluster join that died half-way: telling it apart, and undoing it where that loses nothing.
+
+Captured from LXD 5.0 by killing a joining daemon at the moment it wrote
+each piece of local state (tests/functional/test_lxd_charm_half_join.py):
+
+- killed once the cluster certificate is written, the daemon starts again
+  standalone, but keeps the storage pools the join created locally, and
+  every later join is refused: "Failed to update storage pool "local": Pool
+  source cannot be changed when not in pending state". Deleting those
+  pools (they hold no volume yet) lets the next join through;
+- killed once the global database's first segment is written, the daemon
+  never starts again: "Failed to initialize global database: No node
+  registered with address 10.0.0.2:8443". The cluster never registered the
+  member, so its local database describes a membership that does not
+  exist. Removing the local database and the cluster certificate, and the
+  empty directories of the pools the join began, gives a daemon that starts
+  empty and joins.
+
+Both are undone only on a machine that never became a member (the charm's
+memory says it did not) and holds no instance; anywhere else the operator
+gets the exact step instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+UNREGISTERED_MEMBER = "No node registered with address"
+"""Why a daemon whose join died after its local database was written cannot start."""
+
+LEFTOVER_POOL_MARKERS = (
+    "pool source cannot be changed when not in pending state",
+    "storage pool directory",
+)
+"""How LXD refuses a join over a pool an earlier, unfinished join left behind."""
+
+_START_FAILURE = re.compile(r'msg="Failed to start the daemon" err="(?P<err>(?:[^"\\]|\\.)*)"')
+_LOG_TAIL_BYTES = 64 * 1024
+_INSTANCE_DIRS = ("containers", "virtual-machines")
+_POOL_CONTENT = ("containers", "virtual-machines", "custom", "images", "buckets")
+
+
+def start_failure(log: Path) -> str | None:
+    """LXD's reason the last time it failed to start, from the tail of its log; None if none."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - _LOG_TAIL_BYTES))
+            tail = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = list(_START_FAILURE.finditer(tail))
+    return found[-1]["err"].replace('\\"', '"') if found else None
+
+
+def leftover_pool_refusal(message: str) -> bool:
+    """Whether a join refusal is about a pool an earlier, unfinished join created here."""
+    lowered = message.lower()
+    return any(marker in lowered for marker in LEFTOVER_POOL_MARKERS)
+
+
+def instances_on_disk(lxd_dir: Path) -> list[str]:
+    """The instances a daemon's directory holds, readable while the daemon cannot start."""
+    found: list[str] = []
+    for kind in _INSTANCE_DIRS:
+        directory = lxd_dir / kind
+        if directory.is_dir():
+            found += sorted(entry.name for entry in directory.iterdir())
+    return found
+
+
+@dataclass(frozen=True)
+class Reset:
+    """What `reset_unregistered_member` removed, for the log."""
+
+    removed: list[str]
+
+
+def reset_unregistered_member(lxd_dir: Path) -> Reset:
+    """Remove the local state of a membership the cluster never registered.
+
+    Only the local database, the cluster certificate and pool directories
+    with nothing in them go: the caller has checked that this machine never
+    became a member and that `instances_on_disk` is empty.
+
+    Raises:
+        ValueError: the directory holds instances, or a pool directory holds data.
+    """
+    instances = instances_on_disk(lxd_dir)
+    if instances:
+        raise ValueError(f"{lxd_dir} holds instances ({', '.join(instances)})")
+    pools = [p for p in sorted((lxd_dir / "storage-pools").glob("*")) if p.is_dir()]
+    for pool in pools:
+        if any(_has_content(pool / part) for part in _POOL_CONTENT):
+            raise ValueError(f"the storage pool directory {pool} holds data")
+    removed = []
+    if (lxd_dir / "database").exists():
+        shutil.rmtree(lxd_dir / "database")
+        removed.append("database")
+    for name in ("cluster.crt", "cluster.key"):
+        if (lxd_dir / name).exists():
+            (lxd_dir / name).unlink()
+            removed.append(name)
+    for pool in pools:
+        shutil.rmtree(pool)
+        removed.append(f"storage-pools/{pool.name}")
+    return Reset(removed)
+
+
+def _has_content(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.iterdir())
