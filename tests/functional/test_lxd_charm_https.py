@@ -18,6 +18,7 @@ from pylxd.exceptions import LXDAPIException
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, ServerInfo
 from lxd_common.lxd import LxdClient
+from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
@@ -62,7 +63,7 @@ def test_requirer_certificate_opens_exactly_its_project(ctx: Any, daemon: LxdDae
     state = changed(ctx, state, requirer(pair, projects="ci"))
     assert state.unit_status.name == "active", state.unit_status.message
 
-    bag = dict(state.get_relation(3).local_unit_data)
+    bag = dict(local_unit_data(state.get_relation(3)))
     jsonschema.validate(bag, PROVIDER_SCHEMA)
     info = ServerInfo.from_databag(bag)
     assert info is not None

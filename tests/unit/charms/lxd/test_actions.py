@@ -233,7 +233,7 @@ def all_log_text(caplog: pytest.LogCaptureFixture) -> str:
 
 def test_module_does_not_import_ops() -> None:
     tree = ast.parse(Path(actions.__file__).read_text())
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)

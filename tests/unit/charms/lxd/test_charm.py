@@ -114,7 +114,12 @@ def test_preseed_lxd_refuses_blocks_and_is_retried(
     ],
 )
 def test_bad_config_blocks_and_changes_nothing(
-    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd, option, value, error
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    snapd: FakeSnapd,
+    option: str,
+    value: str,
+    error: str,
 ) -> None:
     out = run(ctx, "install", testing.State(config={option: value}))
     assert out.unit_status.name == "blocked"
@@ -129,7 +134,7 @@ def test_bad_config_blocks_and_changes_nothing(
     ("option", "value"), [("lxd-preseed", "config: {}\n"), ("mode", "cluster")]
 )
 def test_changing_an_init_option_is_refused_until_undone(
-    ctx: testing.Context[Any], host: FakeHost, option, value
+    ctx: testing.Context[Any], host: FakeHost, option: str, value: str
 ) -> None:
     state = installed(ctx)
     changed = run(ctx, "config_changed", replace(state, config={**state.config, option: value}))

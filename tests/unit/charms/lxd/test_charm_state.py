@@ -21,9 +21,9 @@ from lxd_charm.memory import Memory
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_charm.pending import PendingConfig
 from lxd_common.errors import SnapdUnavailableError, SnapError
+from tests.harness.fake_host import FakeHost
 from tests.harness.fake_snapd import FakeSnapd
 
-from .conftest import FakeHost
 from .test_charm import installed, run
 
 MEMORY_FIELDS = {

@@ -12,6 +12,7 @@ from ops import testing
 
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
+from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
@@ -76,7 +77,11 @@ def test_a_requirers_certificate_is_trusted_and_answered(
     [(None, False, []), ("default", True, ["default"]), ("a,default", True, ["a", "default"])],
 )
 def test_projects_restrict_the_entry(
-    ctx: testing.Context[Any], host: FakeHost, projects, restricted, expected
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    projects: str | None,
+    restricted: bool,
+    expected: list[str],
 ) -> None:
     if projects and "a" in projects.split(","):
         host.fake_lxd.trust.projects.add("a")
@@ -89,7 +94,7 @@ def test_projects_restrict_the_entry(
 
 @pytest.mark.parametrize("projects", ["", ","])
 def test_a_request_naming_no_project_is_never_trusted(
-    ctx: testing.Context[Any], host: FakeHost, projects
+    ctx: testing.Context[Any], host: FakeHost, projects: str
 ) -> None:
     """Juju deletes an empty value, so "no project" cannot travel: refused, not unrestricted."""
     out = serve(ctx, relation(request(ALICE.certificate, projects=projects)))
@@ -146,14 +151,14 @@ def test_listener_off_is_reported_and_heals(ctx: testing.Context[Any], host: Fak
     off = ctx.run(ctx.on.relation_changed(off.get_relation(7), remote_unit=0), off)
     assert off.unit_status.name == "blocked"
     assert "lxd-listen-https=true" in off.unit_status.message
-    bag = off.get_relation(7).local_unit_data
+    bag = local_unit_data(off.get_relation(7))
     assert "addresses" not in bag  # Juju drops empty values: no address to offer
     jsonschema.validate(dict(bag), PROVIDER_SCHEMA)
     on = ctx.run(
         ctx.on.config_changed(), replace(off, config={**off.config, "lxd-listen-https": True})
     )
     assert on.unit_status.name == "active"
-    assert on.get_relation(7).local_unit_data["addresses"] == "10.0.0.5:8443"
+    assert local_unit_data(on.get_relation(7))["addresses"] == "10.0.0.5:8443"
 
 
 def test_departed_unit_and_broken_relation_remove_only_their_entries(

@@ -23,7 +23,7 @@ from lxd_common.lxd import _client as client_module
 from lxd_common.lxd._client import _retrying
 
 if TYPE_CHECKING:
-    from tests.unit.common.lxd.conftest import FakeLxd
+    from tests.unit.common.lxd.conftest import Call, FakeLxd
 
 SOCKET = Path("/tmp/n1/unix.socket")
 
@@ -284,8 +284,8 @@ def test_apply_preseed_reports_lxds_last_words(
     client: LxdClient,
     monkeypatch: pytest.MonkeyPatch,
     lxd_binary: str,
-    stderr,
-    stdout,
+    stderr: str | None,
+    stdout: str | None,
     expected: str,
 ) -> None:
     failure = subprocess.CalledProcessError(1, [lxd_binary], output=stdout, stderr=stderr)
@@ -413,7 +413,7 @@ def test_wait_ready_retries_server_info(
     # The socket refuses the first connection (daemon still starting), then answers.
     attempts = iter([requests.ConnectionError("[Errno 111] Connection refused"), None])
 
-    def answer(call):
+    def answer(call: Call) -> requests.Response:
         failure = next(attempts)
         if failure is not None:
             raise failure

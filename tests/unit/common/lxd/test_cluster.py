@@ -24,6 +24,8 @@ from lxd_common.lxd import Cluster, ClusterMember, JoinToken, decode_join_token
 from lxd_common.lxd._cluster import _parse_time
 
 if TYPE_CHECKING:
+    import requests
+
     from tests.unit.common.lxd.conftest import FakeLxd
 
 UTC = timezone.utc
@@ -419,7 +421,7 @@ def test_enable_stops_when_the_address_is_refused(
 
 def operations_listing(
     reply: SimpleNamespace, running: list[Any], success: list[Any] | None = None
-):
+) -> requests.Response:
     return reply.sync({"running": running, "success": success or []})
 
 
@@ -449,7 +451,7 @@ def test_join_tokens_lists_only_pending_join_tokens(
 
 @pytest.mark.parametrize("metadata", [{}, None, {"success": []}])
 def test_join_tokens_with_no_running_operations(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, metadata
+    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, metadata: dict[str, Any] | None
 ) -> None:
     lxd.on("GET", OPERATIONS, reply.sync(metadata))
     assert cluster.join_tokens() == []

@@ -20,6 +20,8 @@ from lxd_common.errors import (
 from lxd_common.lxd import ClientToken, TrustEntry, TrustStore
 
 if TYPE_CHECKING:
+    import requests
+
     from tests.unit.common.lxd.conftest import FakeLxd
 
 CERTS = "/1.0/certificates"
@@ -208,7 +210,7 @@ def test_add_sends_the_restriction(
     reply: SimpleNamespace,
     store: TrustStore,
     certs: list[CertificatePair],
-    projects,
+    projects: None,
     given: list[str] | None,
     restricted: bool,
     sent_projects: list[str],
@@ -250,7 +252,11 @@ def test_add_reads_the_entry_back_by_fingerprint(
 
 
 def test_adding_a_trusted_certificate_updates_it(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair], projects
+    lxd: FakeLxd,
+    reply: SimpleNamespace,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    projects: None,
 ) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
@@ -275,7 +281,7 @@ def test_adding_a_trusted_certificate_updates_it(
 
 
 def test_add_names_the_missing_project_and_adds_nothing(
-    lxd: FakeLxd, store: TrustStore, certs: list[CertificatePair], projects
+    lxd: FakeLxd, store: TrustStore, certs: list[CertificatePair], projects: None
 ) -> None:
     with pytest.raises(ProjectNotFoundError) as caught:
         store.add(certs[0].certificate, "ci", projects=["ci", "nope", "gone"])
@@ -285,7 +291,11 @@ def test_add_names_the_missing_project_and_adds_nothing(
 
 
 def test_lxd_refusing_a_project_is_an_api_error_not_an_update(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair], projects
+    lxd: FakeLxd,
+    reply: SimpleNamespace,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    projects: None,
 ) -> None:
     # The project vanished between our check and the POST.
     lxd.on("POST", CERTS, reply.error(404, "Project not found"))
@@ -399,7 +409,7 @@ TRUST_TOKEN_META = {
 }
 
 
-def _token_op(reply: SimpleNamespace, meta: dict[str, Any]):
+def _token_op(reply: SimpleNamespace, meta: dict[str, Any]) -> requests.Response:
     return reply.async_op(reply.operation("f1f1c4a4-8a1d-4d57-a2e6-1f9d1c3fbc21", "token", meta))
 
 
@@ -438,7 +448,7 @@ def test_issue_token_carries_the_expiry_when_lxd_sends_one(
 
 
 def test_issue_token_restricted_to_checked_projects(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, projects
+    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, projects: None
 ) -> None:
     lxd.on("POST", CERTS, _token_op(reply, TRUST_TOKEN_META))
     store.issue_token("laptop", projects=[" ci "])
@@ -447,7 +457,7 @@ def test_issue_token_restricted_to_checked_projects(
 
 
 def test_issue_token_for_a_missing_project_issues_nothing(
-    lxd: FakeLxd, store: TrustStore, projects
+    lxd: FakeLxd, store: TrustStore, projects: None
 ) -> None:
     with pytest.raises(ProjectNotFoundError, match="project\\(s\\) nope do not exist"):
         store.issue_token("laptop", projects=["nope"])
