@@ -11,6 +11,7 @@ the integrator registered.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import stat
 import tempfile
@@ -200,8 +201,12 @@ def test_a_real_cluster_is_published_and_requirers_are_trusted_by_every_member(
     assert json.loads(local_app_data(state.get_relation(relation.id))["nodes"])[0][
         "trusted_certs_fp"
     ] == [fingerprint(unit0.certificate)]
+
+    def refuses_unit1(endpoint: str) -> bool:
+        return not pylxd_as(endpoint, unit1, cluster_cert).trusted
+
     for endpoint in endpoints:
-        assert wait_until(lambda e=endpoint: not pylxd_as(e, unit1, cluster_cert).trusted)
+        assert wait_until(functools.partial(refuses_unit1, endpoint))
         assert pylxd_as(endpoint, unit0, cluster_cert).trusted
 
     # m3 leaves the cluster: update-status publishes the two members left.
@@ -333,7 +338,7 @@ def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[d
         )
         return client
 
-    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", spy)
+    monkeypatch.setattr(LxdClient, "remote", spy)
     yield seen
     assert list(scratch.glob("lxd-client-*")) == [], "the key must not outlive the hook"
 

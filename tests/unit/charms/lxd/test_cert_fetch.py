@@ -470,7 +470,7 @@ def redirect(
     parent = FakeParent()
     handler.parent = parent  # type: ignore[assignment]
     request = urllib.request.Request(current)  # noqa: S310 - never opened, only handled
-    request.timeout = 5  # type: ignore[attr-defined]
+    request.timeout = 5
     headers = email.message.Message()
     headers["Location"] = location
     fp = io.BytesIO(b"")

@@ -33,7 +33,8 @@ def run(
         testing.Resource(name=n, path=EMPTY) for n in ("lxd-binary", "lxd-snap") if n not in named
     }
     return ctx.run(
-        getattr(ctx.on, event)(**kwargs), replace(state, resources={*state.resources, *missing})
+        getattr(ctx.on, event)(**kwargs),
+        replace(state, resources=frozenset({*state.resources, *missing})),
     )
 
 
@@ -198,6 +199,7 @@ def test_lxcfs_keys_wait_for_a_reboot(
     )
     assert "daemon.debug" not in snapd.config["lxd"]
     ctx.run(ctx.on.action("show-pending-config"), out)
+    assert ctx.action_results is not None
     pending = ctx.action_results["pending"]
     assert "lxcfs.loadavg=true" in pending and "daemon.debug=true" in pending
     # After the reboot the queue is applied and the unit is active again.
@@ -221,7 +223,7 @@ def test_lxcfs_keys_before_initialisation_apply_at_once(
 
 
 def test_https_listener_on_the_bound_space(ctx: testing.Context[Any], host: FakeHost) -> None:
-    state = replace(installed(ctx), networks={HTTPS_NET})
+    state = replace(installed(ctx), networks=frozenset({HTTPS_NET}))
     out = run(ctx, "config_changed", replace(state, config={"lxd-listen-https": True}))
     assert host.fake_lxd.config["core.https_address"] == "10.0.0.5:8443"
     assert out.opened_ports == {testing.TCPPort(8443)}
@@ -235,7 +237,7 @@ def test_ipv6_listener_is_bracketed_and_dns_opens_udp(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     dns = testing.Network("dns", [testing.BindAddress([testing.Address("2001:db8::7")])])
-    state = replace(installed(ctx), networks={dns})
+    state = replace(installed(ctx), networks=frozenset({dns}))
     out = run(ctx, "config_changed", replace(state, config={"lxd-listen-dns": True}))
     assert host.fake_lxd.config["core.dns_address"] == "[2001:db8::7]:53"
     assert out.opened_ports == {testing.TCPPort(53), testing.UDPPort(53)}
@@ -283,7 +285,7 @@ def test_the_same_hook_twice_changes_nothing_the_second_time(
     ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
 ) -> None:
     config = {"lxd-listen-https": True, "snap-config-daemon-debug": True}
-    state = replace(installed(ctx, **config), networks={HTTPS_NET})
+    state = replace(installed(ctx, **config), networks=frozenset({HTTPS_NET}))
     once = run(ctx, "config_changed", state)
     calls, lxd_config, preseeds = (
         list(snapd.calls),
@@ -314,7 +316,7 @@ def test_binary_resource_is_sideloaded_and_detached(
     run(
         ctx,
         "upgrade_charm",
-        replace(state, resources={testing.Resource(name="lxd-binary", path=empty)}),
+        replace(state, resources=frozenset({testing.Resource(name="lxd-binary", path=empty)})),
     )
     assert not host.debug_binary.exists()
 
@@ -415,7 +417,7 @@ def test_detaching_the_snap_resource_goes_back_to_the_store(
     out = run(
         ctx,
         "upgrade_charm",
-        replace(out, resources={testing.Resource(name="lxd-snap", path=empty)}),
+        replace(out, resources=frozenset({testing.Resource(name="lxd-snap", path=empty)})),
     )
     assert snapd.snaps["lxd"].channel == "latest/stable"
     assert out.unit_status.name == "active"

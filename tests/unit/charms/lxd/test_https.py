@@ -48,7 +48,7 @@ def serve(
 ) -> testing.State:
     """Install, then deliver relation-changed for ``rel``."""
     state = state or ctx.run(ctx.on.install(), base(relations={rel}))
-    state = replace(state, relations={rel})
+    state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 

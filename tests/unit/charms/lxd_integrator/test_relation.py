@@ -19,6 +19,7 @@ from lxd_common.interfaces.lxd import (
     PROVIDER_SCHEMA,
     ProviderData,
 )
+from lxd_common.lxd import LxdClient
 from tests.harness.databags import local_app_data, local_unit_data
 
 MODEL_UUID = "5a1f03c2-8d3e-4b7a-9c1d-2e3f4a5b6c7d"
@@ -59,7 +60,8 @@ def api(
 
 
 def nodes(bag: Mapping[str, str]) -> list[dict[str, Any]]:
-    return json.loads(bag["nodes"])
+    published: list[dict[str, Any]] = json.loads(bag["nodes"])
+    return published
 
 
 def out(state: testing.State, relation: testing.Relation) -> testing.Relation:
@@ -200,7 +202,7 @@ def test_a_certificate_no_longer_sent_is_removed(
     )
     result = ctx.run(
         ctx.on.relation_changed(changed, remote_unit=0),
-        dataclasses.replace(first, relations={changed}),
+        dataclasses.replace(first, relations=frozenset({changed})),
     )
     fp = fingerprint(certs[1].certificate)
     assert lxd.client_entries() == {fp: f"{PREFIX}{relation.id}:myapp/0"}
@@ -218,7 +220,7 @@ def test_a_unit_that_stops_sending_loses_its_certificates(
     emptied = dataclasses.replace(out(first, relation), remote_units_data={0: {}})
     result = ctx.run(
         ctx.on.relation_changed(emptied, remote_unit=0),
-        dataclasses.replace(first, relations={emptied}),
+        dataclasses.replace(first, relations=frozenset({emptied})),
     )
     assert lxd.client_entries() == {}
     assert nodes(out(result, relation).local_app_data)[0]["trusted_certs_fp"] == []
@@ -296,7 +298,7 @@ def test_entries_it_did_not_create_are_left_alone(
     emptied = dataclasses.replace(out(result, relation), remote_units_data={0: {}})
     ctx.run(
         ctx.on.relation_changed(emptied, remote_unit=0),
-        dataclasses.replace(result, relations={emptied}),
+        dataclasses.replace(result, relations=frozenset({emptied})),
     )
     assert fingerprint(certs[0].certificate) in lxd.client_entries()
 
@@ -447,7 +449,8 @@ def test_a_unit_turning_bad_loses_what_it_had(
         out(first, relation), remote_units_data={0: {"client_certificates": "[1"}}
     )
     ctx.run(
-        ctx.on.relation_changed(bad, remote_unit=0), dataclasses.replace(first, relations={bad})
+        ctx.on.relation_changed(bad, remote_unit=0),
+        dataclasses.replace(first, relations=frozenset({bad})),
     )
     assert lxd.client_entries() == {}
 
@@ -503,7 +506,7 @@ def test_errors_clear_once_the_unit_behaves(
     )
     result = ctx.run(
         ctx.on.relation_changed(fixed, remote_unit=0),
-        dataclasses.replace(first, relations={fixed}),
+        dataclasses.replace(first, relations=frozenset({fixed})),
     )
     assert "errors" not in local_app_data(out(result, relation))
     assert result.unit_status == testing.ActiveStatus("LXD lxd0 at https://10.0.0.1:8443")
@@ -643,7 +646,7 @@ def test_lxd_going_away_mid_hook_is_finished_on_update_status(
         "cannot reach LXD at https://10.0.0.1:8443: connection reset by peer"
     )
     monkeypatch.undo()
-    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", lxd.remote)
+    monkeypatch.setattr(LxdClient, "remote", lxd.remote)
     monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 0.0)
     result = ctx.run(ctx.on.update_status(), first)
     assert fingerprint(certs[0].certificate) in lxd.client_entries()

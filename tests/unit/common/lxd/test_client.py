@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,7 +23,7 @@ from lxd_common.lxd import _client as client_module
 from lxd_common.lxd._client import _retrying
 
 if TYPE_CHECKING:
-    from tests.unit.common.lxd.conftest import Call, FakeLxd
+    from tests.unit.common.lxd.conftest import Call, FakeLxd, Replies
 
 SOCKET = Path("/tmp/n1/unix.socket")
 
@@ -54,26 +54,26 @@ def test_client_shares_its_connection(lxd: FakeLxd, client: LxdClient) -> None:
 # --- server information and trust --------------------------------------------
 
 
-def test_server_info_and_trusted(lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient) -> None:
+def test_server_info_and_trusted(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="trusted")))
     assert client.server_info()["environment"]["server_version"] == "5.0.2"
     assert client.trusted is True
 
 
-def test_untrusted_client(lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient) -> None:
+def test_untrusted_client(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="untrusted")))
     assert client.trusted is False
 
 
 def test_require_trusted_passes_when_trusted(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
+    lxd: FakeLxd, reply: Replies, client: LxdClient
 ) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="trusted")))
     client.require_trusted()
     assert len(lxd.requests("GET", "/1.0")) == 1
 
 
-def test_require_trusted_names_the_remote_endpoint(lxd: FakeLxd, reply: SimpleNamespace) -> None:
+def test_require_trusted_names_the_remote_endpoint(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="untrusted")))
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443")
     with pytest.raises(LxdNotTrustedError) as caught:
@@ -84,15 +84,13 @@ def test_require_trusted_names_the_remote_endpoint(lxd: FakeLxd, reply: SimpleNa
     )
 
 
-def test_require_trusted_names_the_socket(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
-) -> None:
+def test_require_trusted_names_the_socket(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync({"config": {}}))
     with pytest.raises(LxdNotTrustedError, match=f"LXD at {SOCKET} .*auth: None"):
         client.require_trusted()
 
 
-def test_server_info_refused(lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient) -> None:
+def test_server_info_refused(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.error(500, "database unavailable"))
     with pytest.raises(LxdApiError, match="reading server information: database unavailable"):
         client.server_info()
@@ -101,20 +99,20 @@ def test_server_info_refused(lxd: FakeLxd, reply: SimpleNamespace, client: LxdCl
 # --- server config -----------------------------------------------------------
 
 
-def test_server_config_is_strings(lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient) -> None:
+def test_server_config_is_strings(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.https_address": "[::]:8443"})))
     assert client.server_config() == {"core.https_address": "[::]:8443"}
 
 
 def test_server_config_when_lxd_sends_null(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
+    lxd: FakeLxd, reply: Replies, client: LxdClient
 ) -> None:
     lxd.on("GET", "/1.0", reply.sync({"auth": "trusted", "config": None}))
     assert client.server_config() == {}
 
 
 def test_set_server_config_sends_only_what_differs(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
+    lxd: FakeLxd, reply: Replies, client: LxdClient
 ) -> None:
     lxd.on(
         "GET",
@@ -158,7 +156,7 @@ def test_set_server_config_sends_only_what_differs(
 
 
 def test_set_server_config_unsets_with_an_empty_string(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
+    lxd: FakeLxd, reply: Replies, client: LxdClient
 ) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.proxy_http": "http://proxy:3128"})))
     lxd.on("PATCH", "/1.0", reply.sync(None))
@@ -167,7 +165,7 @@ def test_set_server_config_unsets_with_an_empty_string(
 
 
 def test_set_server_config_with_nothing_to_change_sends_nothing(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
+    lxd: FakeLxd, reply: Replies, client: LxdClient
 ) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.https_address": "127.0.0.2:8443"})))
     changed = client.set_server_config(
@@ -177,9 +175,7 @@ def test_set_server_config_with_nothing_to_change_sends_nothing(
     assert lxd.requests("PATCH") == []
 
 
-def test_set_server_config_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient
-) -> None:
+def test_set_server_config_refused(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info()))
     lxd.on("PATCH", "/1.0", reply.error(400, 'Invalid value for "core.https_address"'))
     with pytest.raises(LxdApiError) as caught:
@@ -197,7 +193,7 @@ def test_set_server_config_refused(
 def test_apply_preseed_needs_a_local_daemon(lxd: FakeLxd, monkeypatch: pytest.MonkeyPatch) -> None:
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443")
     ran: list[Any] = []
-    monkeypatch.setattr(client_module.subprocess, "run", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a))
     with pytest.raises(LxdError, match="only be applied to a local LXD daemon") as caught:
         remote.apply_preseed("config: {}\n")
     assert not isinstance(caught.value, PreseedError)
@@ -213,7 +209,7 @@ def test_apply_preseed_checks_the_preseed_first(lxd: FakeLxd) -> None:
 def test_apply_preseed_without_the_lxd_command(
     client: LxdClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module.shutil, "which", lambda *a, **k: None)
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     with pytest.raises(LxdError, match="lxd command is not installed"):
         client.apply_preseed("config: {}\n")
 
@@ -235,7 +231,7 @@ class FakeRun:
 @pytest.fixture
 def lxd_binary(monkeypatch: pytest.MonkeyPatch) -> str:
     path = "/snap/bin/lxd"
-    monkeypatch.setattr(client_module.shutil, "which", lambda *a, **k: path)
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: path)
     return path
 
 
@@ -243,7 +239,7 @@ def test_apply_preseed_runs_lxd_init_against_this_daemon(
     client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
 ) -> None:
     run = FakeRun()
-    monkeypatch.setattr(client_module.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     client.apply_preseed({"config": {"core.https_address": "127.0.0.2:8443"}})
     [(args, kwargs)] = run.calls
     assert args == [lxd_binary, "init", "--preseed"]
@@ -257,7 +253,7 @@ def test_join_cluster_applies_a_join_preseed(
     client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
 ) -> None:
     run = FakeRun()
-    monkeypatch.setattr(client_module.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     client.join_cluster(
         "m3", "127.0.0.4:8443", "c2VjcmV0", [{"entity": "e", "name": "n", "key": "k"}]
     )
@@ -289,7 +285,7 @@ def test_apply_preseed_reports_lxds_last_words(
     expected: str,
 ) -> None:
     failure = subprocess.CalledProcessError(1, [lxd_binary], output=stdout, stderr=stderr)
-    monkeypatch.setattr(client_module.subprocess, "run", FakeRun(failure))
+    monkeypatch.setattr(subprocess, "run", FakeRun(failure))
     with pytest.raises(LxdApiError) as caught:
         client.apply_preseed("config: {}\n")
     assert str(caught.value) == f"LXD refused the preseed: {expected}"
@@ -299,9 +295,7 @@ def test_apply_preseed_reports_lxds_last_words(
 def test_apply_preseed_that_hangs_is_unreachable(
     client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
 ) -> None:
-    monkeypatch.setattr(
-        client_module.subprocess, "run", FakeRun(subprocess.TimeoutExpired([lxd_binary], 300))
-    )
+    monkeypatch.setattr(subprocess, "run", FakeRun(subprocess.TimeoutExpired([lxd_binary], 300)))
     with pytest.raises(LxdUnreachableError, match="did not finish within 300 seconds"):
         client.apply_preseed("config: {}\n")
 
@@ -312,7 +306,7 @@ def test_apply_preseed_never_logs_the_preseed(
     lxd_binary: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(client_module.subprocess, "run", FakeRun())
+    monkeypatch.setattr(subprocess, "run", FakeRun())
     with caplog.at_level("DEBUG"):
         client.join_cluster("m3", "127.0.0.4:8443", "VERY-SECRET-TOKEN")
     assert "VERY-SECRET-TOKEN" not in caplog.text
@@ -408,7 +402,7 @@ def test_retrying_does_not_retry_other_errors(no_sleep: list[float]) -> None:
 
 
 def test_wait_ready_retries_server_info(
-    lxd: FakeLxd, reply: SimpleNamespace, client: LxdClient, no_sleep: list[float]
+    lxd: FakeLxd, reply: Replies, client: LxdClient, no_sleep: list[float]
 ) -> None:
     # The socket refuses the first connection (daemon still starting), then answers.
     attempts = iter([requests.ConnectionError("[Errno 111] Connection refused"), None])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,7 +25,7 @@ from lxd_common.lxd._cluster import _parse_time
 if TYPE_CHECKING:
     import requests
 
-    from tests.unit.common.lxd.conftest import FakeLxd
+    from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
 UTC = timezone.utc
 EXPIRY_TEXT = "2026-11-23T15:13:40.68955822Z"
@@ -255,7 +254,7 @@ def cluster(lxd: FakeLxd) -> Cluster:
 
 
 @pytest.fixture
-def clustered(lxd: FakeLxd, reply: SimpleNamespace) -> None:
+def clustered(lxd: FakeLxd, reply: Replies) -> None:
     """A clustered daemon `m2` with members m1 and m2 and no pending operations."""
     lxd.on("GET", CLUSTER, reply.sync(cluster_info()))
     lxd.on("GET", MEMBERS, reply.sync([member("m1"), member("m2")]))
@@ -264,9 +263,7 @@ def clustered(lxd: FakeLxd, reply: SimpleNamespace) -> None:
 # --- cluster state -----------------------------------------------------------
 
 
-def test_state_of_a_clustered_daemon(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
-) -> None:
+def test_state_of_a_clustered_daemon(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     config = [
         {
             "entity": "storage-pool",
@@ -286,9 +283,7 @@ def test_state_of_a_clustered_daemon(
     ]
 
 
-def test_state_of_a_standalone_daemon(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
-) -> None:
+def test_state_of_a_standalone_daemon(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on(
         "GET", CLUSTER, reply.sync({"server_name": "", "enabled": False, "member_config": None})
     )
@@ -301,7 +296,7 @@ def test_state_of_a_standalone_daemon(
 
 
 def test_members_is_one_request(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     """Hooks list members often: no separate GET /1.0/cluster first."""
     assert [m.name for m in cluster.members()] == ["m1", "m2"]
@@ -309,7 +304,7 @@ def test_members_is_one_request(
 
 
 def test_members_refused_for_another_reason(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", MEMBERS, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError, match="listing cluster members: not authorized"):
@@ -317,7 +312,7 @@ def test_members_refused_for_another_reason(
 
 
 def test_members_with_status(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", MEMBERS, reply.sync([member("m1"), member("m2", status="Offline")]))
     members = cluster.members()
@@ -336,7 +331,7 @@ def test_member_online_ignores_case() -> None:
     assert ClusterMember("m1", "", "Evacuated", []).online is False
 
 
-def test_cluster_state_refused(lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster) -> None:
+def test_cluster_state_refused(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", CLUSTER, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError) as caught:
         _ = cluster.enabled
@@ -348,7 +343,7 @@ def test_cluster_state_refused(lxd: FakeLxd, reply: SimpleNamespace, cluster: Cl
 
 
 def test_enable_when_already_clustered_under_that_name_does_nothing(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("m1")))
     cluster.enable("m1", "127.0.0.2:8443")
@@ -356,7 +351,7 @@ def test_enable_when_already_clustered_under_that_name_does_nothing(
 
 
 def test_enable_when_clustered_under_another_name_is_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("m1")))
     with pytest.raises(ClusterError, match="already clustered as 'm1', not 'other'"):
@@ -365,7 +360,7 @@ def test_enable_when_clustered_under_another_name_is_refused(
 
 
 def test_enable_sets_the_address_then_bootstraps_and_waits(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     op_id = "5b0c2f3e-7f59-4b06-9f0c-0a7e2f6f3a11"
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
@@ -388,9 +383,7 @@ def test_enable_sets_the_address_then_bootstraps_and_waits(
     assert lxd.calls[2].json == {"server_name": "m1", "enabled": True}
 
 
-def test_enable_reports_a_failed_bootstrap(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
-) -> None:
+def test_enable_reports_a_failed_bootstrap(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     op_id = "5b0c2f3e-7f59-4b06-9f0c-0a7e2f6f3a11"
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     lxd.on("PATCH", "/1.0", reply.sync(None))
@@ -407,7 +400,7 @@ def test_enable_reports_a_failed_bootstrap(
 
 
 def test_enable_stops_when_the_address_is_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     lxd.on("PATCH", "/1.0", reply.error(400, "Invalid address"))
@@ -420,13 +413,13 @@ def test_enable_stops_when_the_address_is_refused(
 
 
 def operations_listing(
-    reply: SimpleNamespace, running: list[Any], success: list[Any] | None = None
+    reply: Replies, running: list[Any], success: list[Any] | None = None
 ) -> requests.Response:
     return reply.sync({"running": running, "success": success or []})
 
 
 def test_join_tokens_lists_only_pending_join_tokens(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     trust_token = reply.operation("op-trust", "token", {"secret": "ad3d" + "c" * 60})
     join_m3 = reply.operation("op-m3", "token", JOIN_META_M3)
@@ -451,14 +444,14 @@ def test_join_tokens_lists_only_pending_join_tokens(
 
 @pytest.mark.parametrize("metadata", [{}, None, {"success": []}])
 def test_join_tokens_with_no_running_operations(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, metadata: dict[str, Any] | None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, metadata: dict[str, Any] | None
 ) -> None:
     lxd.on("GET", OPERATIONS, reply.sync(metadata))
     assert cluster.join_tokens() == []
 
 
 def test_a_listed_token_decodes_like_an_lxd_token(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on(
         "GET",
@@ -478,7 +471,7 @@ def test_a_listed_token_decodes_like_an_lxd_token(
 
 
 def test_revoke_join_tokens_deletes_only_that_names_operations(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     ops = [
         reply.operation("op-a", "token", JOIN_META_M3),
@@ -493,16 +486,14 @@ def test_revoke_join_tokens_deletes_only_that_names_operations(
 
 
 def test_revoke_join_tokens_with_none_pending(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     assert cluster.revoke_join_tokens("m3") == 0
     assert lxd.requests("DELETE") == []
 
 
-def test_add_join_token(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
-) -> None:
+def test_add_join_token(lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     op = reply.operation("18002bbd-8d5b-4a0b-a0d6-bd7a6a9f2a01", "token", JOIN_META_M3)
     lxd.on("POST", MEMBERS, reply.async_op(op))
@@ -517,7 +508,7 @@ def test_add_join_token(
 
 
 def test_add_join_token_revokes_the_pending_one_first(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on(
         "GET",
@@ -541,7 +532,7 @@ def test_add_join_token_revokes_the_pending_one_first(
 
 
 def test_add_join_token_for_an_existing_member_is_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     with pytest.raises(MemberExistsError, match="'m2' already exists"):
         cluster.add_join_token("m2")
@@ -549,9 +540,7 @@ def test_add_join_token_for_an_existing_member_is_refused(
     assert lxd.requests("DELETE") == []
 
 
-def test_add_join_token_needs_a_cluster(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
-) -> None:
+def test_add_join_token_needs_a_cluster(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     with pytest.raises(ClusterError, match="not clustered") as caught:
         cluster.add_join_token("m3")
@@ -560,7 +549,7 @@ def test_add_join_token_needs_a_cluster(
 
 
 def test_add_join_token_refused_by_lxd(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     lxd.on("POST", MEMBERS, reply.error(500, "There are no online cluster members"))
@@ -584,7 +573,7 @@ def instance(name: str, location: str, project: str | None = "default") -> dict[
 
 
 def test_instances_on_filters_by_location_and_names_projects(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on(
         "GET",
@@ -609,16 +598,12 @@ def test_instances_on_filters_by_location_and_names_projects(
     }
 
 
-def test_instances_on_with_no_instances(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
-) -> None:
+def test_instances_on_with_no_instances(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", INSTANCES, reply.sync(None))
     assert cluster.instances_on("m2") == []
 
 
-def test_remove_member(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
-) -> None:
+def test_remove_member(lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance("web", "m1")]))
     lxd.on("DELETE", f"{MEMBERS}/m2", reply.sync(None))
     cluster.remove_member("m2")
@@ -635,7 +620,7 @@ def test_remove_unknown_member(lxd: FakeLxd, cluster: Cluster, clustered: None) 
 
 
 def test_remove_member_of_a_standalone_daemon_is_not_found(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     lxd.on("GET", MEMBERS, reply.error(500, "Server is not clustered"))
     with pytest.raises(MemberNotFoundError):
@@ -643,7 +628,7 @@ def test_remove_member_of_a_standalone_daemon_is_not_found(
 
 
 def test_remove_member_with_instances_is_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on(
         "GET",
@@ -659,7 +644,7 @@ def test_remove_member_with_instances_is_refused(
 
 
 def test_remove_member_with_a_single_instance_is_refused(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance("last", "m2", "ci")]))
     with pytest.raises(MemberHasInstancesError, match=r"1 instance\(s\) \(ci/last\)"):
@@ -668,7 +653,7 @@ def test_remove_member_with_a_single_instance_is_refused(
 
 
 def test_remove_member_with_many_instances_truncates_the_list(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance(f"c{i}", "m2") for i in range(8)]))
     with pytest.raises(MemberHasInstancesError) as caught:
@@ -678,7 +663,7 @@ def test_remove_member_with_many_instances_truncates_the_list(
 
 
 def test_remove_member_refused_by_lxd(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", INSTANCES, reply.sync([]))
     lxd.on("DELETE", f"{MEMBERS}/m2", reply.error(400, "Node still has the following images"))
@@ -691,7 +676,7 @@ DEADLINE = "Failed to begin transaction: context deadline exceeded"
 
 
 def test_remove_member_waits_out_a_settling_cluster_database(
-    lxd: FakeLxd, reply: SimpleNamespace, cluster: Cluster, clustered: None
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     """Right after the member leading LXD's database leaves, LXD refuses for a moment."""
     lxd.on("GET", INSTANCES, reply.error(500, DEADLINE), reply.sync([]))

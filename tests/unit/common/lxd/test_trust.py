@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,7 +21,7 @@ from lxd_common.lxd import ClientToken, TrustEntry, TrustStore
 if TYPE_CHECKING:
     import requests
 
-    from tests.unit.common.lxd.conftest import FakeLxd
+    from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
 CERTS = "/1.0/certificates"
 PROJECTS = "/1.0/projects"
@@ -56,7 +55,7 @@ def store(lxd: FakeLxd) -> TrustStore:
 
 
 @pytest.fixture
-def projects(lxd: FakeLxd, reply: SimpleNamespace) -> None:
+def projects(lxd: FakeLxd, reply: Replies) -> None:
     """The daemon has the projects `default` and `ci`."""
     lxd.on("GET", PROJECTS, reply.sync(["/1.0/projects/default", "/1.0/projects/ci"]))
 
@@ -65,7 +64,7 @@ def projects(lxd: FakeLxd, reply: SimpleNamespace) -> None:
 
 
 def test_entries_reads_the_store_with_recursion(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair]
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
 ) -> None:
     lxd.on(
         "GET",
@@ -85,7 +84,7 @@ def test_entries_reads_the_store_with_recursion(
 
 
 def test_an_empty_or_null_store_has_no_entries(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     lxd.on("GET", CERTS, reply.sync([]), reply.sync(None))
     assert store.entries() == []
@@ -110,7 +109,7 @@ def test_entry_repr_leaves_out_the_certificate(certs: list[CertificatePair]) -> 
 
 
 @pytest.fixture
-def three(lxd: FakeLxd, reply: SimpleNamespace) -> None:
+def three(lxd: FakeLxd, reply: Replies) -> None:
     """Three entries; two fingerprints share the prefix `abc1`."""
     lxd.on(
         "GET",
@@ -153,7 +152,7 @@ def test_find_with_an_empty_key_asks_nothing(lxd: FakeLxd, store: TrustStore, ke
 
 
 def test_a_name_match_beats_a_fingerprint_prefix(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     lxd.on(
         "GET",
@@ -166,7 +165,7 @@ def test_a_name_match_beats_a_fingerprint_prefix(
 
 
 def test_find_all_returns_every_entry_with_the_name(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     lxd.on(
         "GET",
@@ -187,7 +186,7 @@ def test_find_all_returns_every_entry_with_the_name(
 
 
 def _trust_answers(
-    lxd: FakeLxd, reply: SimpleNamespace, pair: CertificatePair, entry: dict[str, Any]
+    lxd: FakeLxd, reply: Replies, pair: CertificatePair, entry: dict[str, Any]
 ) -> str:
     fp = fingerprint(pair.certificate)
     lxd.on("POST", CERTS, reply.sync(None))
@@ -207,7 +206,7 @@ def _trust_answers(
 )
 def test_add_sends_the_restriction(
     lxd: FakeLxd,
-    reply: SimpleNamespace,
+    reply: Replies,
     store: TrustStore,
     certs: list[CertificatePair],
     projects: None,
@@ -231,7 +230,7 @@ def test_add_sends_the_restriction(
 
 
 def test_add_sends_the_certificate_without_pem_markers(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair]
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
 ) -> None:
     _trust_answers(lxd, reply, certs[0], item(certs[0], "ci"))
     store.add(certs[0].certificate, "ci")
@@ -243,7 +242,7 @@ def test_add_sends_the_certificate_without_pem_markers(
 
 
 def test_add_reads_the_entry_back_by_fingerprint(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair]
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
 ) -> None:
     fp = _trust_answers(lxd, reply, certs[1], item(certs[1], "from-lxd"))
     entry = store.add(certs[1].certificate, "asked-for")
@@ -253,7 +252,7 @@ def test_add_reads_the_entry_back_by_fingerprint(
 
 def test_adding_a_trusted_certificate_updates_it(
     lxd: FakeLxd,
-    reply: SimpleNamespace,
+    reply: Replies,
     store: TrustStore,
     certs: list[CertificatePair],
     projects: None,
@@ -292,7 +291,7 @@ def test_add_names_the_missing_project_and_adds_nothing(
 
 def test_lxd_refusing_a_project_is_an_api_error_not_an_update(
     lxd: FakeLxd,
-    reply: SimpleNamespace,
+    reply: Replies,
     store: TrustStore,
     certs: list[CertificatePair],
     projects: None,
@@ -308,7 +307,7 @@ def test_lxd_refusing_a_project_is_an_api_error_not_an_update(
 
 
 def test_other_refusals_are_raised(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair]
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
 ) -> None:
     lxd.on("POST", CERTS, reply.error(400, "Certificate name is too long"))
     with pytest.raises(LxdApiError) as caught:
@@ -327,7 +326,7 @@ def test_add_refuses_a_non_certificate_before_asking_lxd(lxd: FakeLxd, store: Tr
 
 
 def test_update_keeps_the_name_and_unrestricts_by_default(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, certs: list[CertificatePair]
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
 ) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on(
@@ -347,9 +346,7 @@ def test_update_keeps_the_name_and_unrestricts_by_default(
     assert entry.restricted is False
 
 
-def test_update_of_an_unknown_fingerprint(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
-) -> None:
+def test_update_of_an_unknown_fingerprint(lxd: FakeLxd, reply: Replies, store: TrustStore) -> None:
     fp = "9" * 64
     lxd.on("GET", f"{CERTS}/{fp}", reply.error(404, "Certificate not found"))
     with pytest.raises(TrustEntryNotFoundError, match=f"fingerprint {fp}"):
@@ -358,7 +355,7 @@ def test_update_of_an_unknown_fingerprint(
 
 
 def test_reading_an_entry_fails_for_other_reasons(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     fp = "9" * 64
     lxd.on("GET", f"{CERTS}/{fp}", reply.error(500, "database is locked"))
@@ -372,7 +369,7 @@ def test_reading_an_entry_fails_for_other_reasons(
 
 
 def test_remove_by_name_deletes_by_fingerprint(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, three: None
+    lxd: FakeLxd, reply: Replies, store: TrustStore, three: None
 ) -> None:
     fp = "d00d" + "1" * 60
     lxd.on("DELETE", f"{CERTS}/{fp}", reply.sync(None))
@@ -409,12 +406,12 @@ TRUST_TOKEN_META = {
 }
 
 
-def _token_op(reply: SimpleNamespace, meta: dict[str, Any]) -> requests.Response:
+def _token_op(reply: Replies, meta: dict[str, Any]) -> requests.Response:
     return reply.async_op(reply.operation("f1f1c4a4-8a1d-4d57-a2e6-1f9d1c3fbc21", "token", meta))
 
 
 def test_issue_token_encodes_what_lxc_expects(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     lxd.on("POST", CERTS, _token_op(reply, TRUST_TOKEN_META))
     token = store.issue_token("laptop")
@@ -437,7 +434,7 @@ def test_issue_token_encodes_what_lxc_expects(
 
 
 def test_issue_token_carries_the_expiry_when_lxd_sends_one(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore
+    lxd: FakeLxd, reply: Replies, store: TrustStore
 ) -> None:
     meta = dict(TRUST_TOKEN_META, expiresAt="2026-11-23T15:13:40.68955822Z")
     lxd.on("POST", CERTS, _token_op(reply, meta))
@@ -448,7 +445,7 @@ def test_issue_token_carries_the_expiry_when_lxd_sends_one(
 
 
 def test_issue_token_restricted_to_checked_projects(
-    lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore, projects: None
+    lxd: FakeLxd, reply: Replies, store: TrustStore, projects: None
 ) -> None:
     lxd.on("POST", CERTS, _token_op(reply, TRUST_TOKEN_META))
     store.issue_token("laptop", projects=[" ci "])
@@ -464,7 +461,7 @@ def test_issue_token_for_a_missing_project_issues_nothing(
     assert lxd.requests("POST") == []
 
 
-def test_issue_token_refused(lxd: FakeLxd, reply: SimpleNamespace, store: TrustStore) -> None:
+def test_issue_token_refused(lxd: FakeLxd, reply: Replies, store: TrustStore) -> None:
     lxd.on("POST", CERTS, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError, match="issuing a client token for 'laptop'"):
         store.issue_token("laptop")
