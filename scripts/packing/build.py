@@ -130,7 +130,7 @@ def _start_emitter() -> None:
 
 def _import_charmcraft() -> None:
     try:
-        import charmcraft  # type: ignore[import-untyped]  # noqa: F401
+        import charmcraft  # noqa: F401
         import craft_parts  # noqa: F401
     except ImportError as e:
         raise PackingError(
@@ -178,9 +178,9 @@ def _parts_for_host(project: CharmProject) -> dict[str, Any]:
 def _write_package_files(model: Any, prime: Path, base: Any, arch: str) -> None:
     """metadata/config/actions/manifest.yaml as charmcraft's package service writes them."""
     from charmcraft import linters, models, utils
-    from charmcraft.models.lint import CheckType  # type: ignore[import-untyped]
-    from charmcraft.models.manifest import Attribute, Manifest  # type: ignore[import-untyped]
-    from charmcraft.models.metadata import CharmMetadata  # type: ignore[import-untyped]
+    from charmcraft.models.lint import CheckType
+    from charmcraft.models.manifest import Attribute, Manifest
+    from charmcraft.models.metadata import CharmMetadata
 
     (prime / "metadata.yaml").write_text(
         yaml.safe_dump(CharmMetadata.from_charm(model).marshal(), sort_keys=True)
@@ -240,7 +240,7 @@ def build(
     import craft_parts
     import craft_platforms
     from charmcraft import dispatch, parts, utils
-    from charmcraft.models.project import CharmcraftProject  # type: ignore[import-untyped]
+    from charmcraft.models.project import CharmcraftProject
 
     try:
         model = CharmcraftProject.unmarshal(project.charmcraft)
@@ -263,7 +263,7 @@ def build(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"pack-{project.name}-") as tmp:
         work = work_dir or Path(tmp)
-        from charmcraft.application.main import APP_METADATA  # type: ignore[import-untyped]
+        from charmcraft.application.main import APP_METADATA
 
         ignore = [*APP_METADATA.source_ignore_patterns, *SOURCE_IGNORE]
         # The parts run with a system PATH, as in charmcraft's build instance:

@@ -165,7 +165,7 @@ def test_https_relation_on_a_cluster_trusts_on_every_member(lxd_units: LxdUnits)
         remote_units_data={0: {"version": "1.0", "certificate": pair.certificate}},
     )
     leader = lxd_units.sim.units["lxd/0"]
-    leader.state = replace(leader.state, relations={*leader.state.relations, relation})
+    leader.state = replace(leader.state, relations=frozenset({*leader.state.relations, relation}))
     lxd_units.sim.run("lxd/0", lxd_units.sim.on.relation_changed(relation, remote_unit=0))
 
     answer = lxd_units.sim.units["lxd/0"].state.get_relation(relation.id).local_app_data
@@ -181,7 +181,9 @@ def test_https_relation_on_a_cluster_trusts_on_every_member(lxd_units: LxdUnits)
     lxd_units.sim.set_leader("lxd/1")
     lxd_units.sim.settle()
     new_leader = lxd_units.sim.units["lxd/1"]
-    new_leader.state = replace(new_leader.state, relations={*new_leader.state.relations, relation})
+    new_leader.state = replace(
+        new_leader.state, relations=frozenset({*new_leader.state.relations, relation})
+    )
     lxd_units.sim.run("lxd/1", lxd_units.sim.on.relation_broken(relation))
     for address in info.addresses:
         with LxdClient.remote(address, pair, info.certificate) as remote:

@@ -18,6 +18,7 @@ from pylxd.exceptions import LXDAPIException
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, ServerInfo
 from lxd_common.lxd import LxdClient
+from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
@@ -37,7 +38,9 @@ def requirer(*pairs: CertificatePair, projects: str | None = None) -> testing.Re
     return testing.Relation("https", remote_app_name="ci", id=3, remote_units_data=bags)
 
 
-def installed(ctx: Any, daemon: LxdDaemon, rel: testing.Relation) -> testing.State:
+def installed(
+    ctx: testing.Context[Any], daemon: LxdDaemon, rel: testing.Relation
+) -> testing.State:
     network = testing.Network("https", [testing.BindAddress([testing.Address(daemon.host)])])
     state = testing.State(
         config={"lxd-listen-https": True, "lxd-init-network": ""},
@@ -48,12 +51,16 @@ def installed(ctx: Any, daemon: LxdDaemon, rel: testing.Relation) -> testing.Sta
     return ctx.run(ctx.on.install(), state)
 
 
-def changed(ctx: Any, state: testing.State, rel: testing.Relation) -> testing.State:
-    state = replace(state, relations={rel})
+def changed(
+    ctx: testing.Context[Any], state: testing.State, rel: testing.Relation
+) -> testing.State:
+    state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
-def test_requirer_certificate_opens_exactly_its_project(ctx: Any, daemon: LxdDaemon) -> None:
+def test_requirer_certificate_opens_exactly_its_project(
+    ctx: testing.Context[Any], daemon: LxdDaemon
+) -> None:
     lxd = daemon.client()
     pair = generate_client_certificate("ci-runner")
     state = installed(ctx, daemon, requirer(pair))
@@ -62,7 +69,7 @@ def test_requirer_certificate_opens_exactly_its_project(ctx: Any, daemon: LxdDae
     state = changed(ctx, state, requirer(pair, projects="ci"))
     assert state.unit_status.name == "active", state.unit_status.message
 
-    bag = dict(state.get_relation(3).local_unit_data)
+    bag = dict(local_unit_data(state.get_relation(3)))
     jsonschema.validate(bag, PROVIDER_SCHEMA)
     info = ServerInfo.from_databag(bag)
     assert info is not None
@@ -79,7 +86,7 @@ def test_requirer_certificate_opens_exactly_its_project(ctx: Any, daemon: LxdDae
     assert entry is not None and entry.projects == ["ci"]
 
 
-def test_unknown_project_grants_nothing(ctx: Any, daemon: LxdDaemon) -> None:
+def test_unknown_project_grants_nothing(ctx: testing.Context[Any], daemon: LxdDaemon) -> None:
     pair = generate_client_certificate("ci-runner")
     state = installed(ctx, daemon, requirer(pair, projects="nosuch"))
     assert state.unit_status.name == "blocked"
@@ -88,7 +95,9 @@ def test_unknown_project_grants_nothing(ctx: Any, daemon: LxdDaemon) -> None:
         assert not remote.trusted
 
 
-def test_rotation_then_break_leaves_nothing_behind(ctx: Any, daemon: LxdDaemon) -> None:
+def test_rotation_then_break_leaves_nothing_behind(
+    ctx: testing.Context[Any], daemon: LxdDaemon
+) -> None:
     lxd = daemon.client()
     old, new = generate_client_certificate("old"), generate_client_certificate("new")
     state = installed(ctx, daemon, requirer(old))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,7 +25,9 @@ def member_names(daemon: LxdDaemon) -> list[str]:
     return sorted(m.name for m in daemon.client().cluster.members())
 
 
-def test_three_members_form_grow_and_shrink(start_daemons, busybox_image: Path) -> None:
+def test_three_members_form_grow_and_shrink(
+    start_daemons: Callable[[int], list[LxdDaemon]], busybox_image: Path
+) -> None:
     a, b, c = start_daemons(3)
     bootstrap(a)
     cluster = a.client().cluster
@@ -55,7 +58,9 @@ def test_three_members_form_grow_and_shrink(start_daemons, busybox_image: Path) 
     assert member_names(a) == ["m1", "m2"]
 
 
-def test_join_tokens_are_listed_replaced_and_revoked(start_daemons) -> None:
+def test_join_tokens_are_listed_replaced_and_revoked(
+    start_daemons: Callable[[int], list[LxdDaemon]],
+) -> None:
     (a,) = start_daemons(1)
     bootstrap(a)
     cluster = a.client().cluster
@@ -73,14 +78,18 @@ def test_join_tokens_are_listed_replaced_and_revoked(start_daemons) -> None:
     assert cluster.join_tokens() == []
 
 
-def test_token_for_an_existing_member_is_refused(start_daemons) -> None:
+def test_token_for_an_existing_member_is_refused(
+    start_daemons: Callable[[int], list[LxdDaemon]],
+) -> None:
     (a,) = start_daemons(1)
     bootstrap(a)
     with pytest.raises(MemberExistsError, match="m1"):
         a.client().cluster.add_join_token("m1")
 
 
-def test_removing_an_unknown_member_is_refused(start_daemons) -> None:
+def test_removing_an_unknown_member_is_refused(
+    start_daemons: Callable[[int], list[LxdDaemon]],
+) -> None:
     (a,) = start_daemons(1)
     bootstrap(a)
     with pytest.raises(MemberNotFoundError, match="ghost"):
@@ -100,7 +109,9 @@ def test_enable_is_idempotent(daemon: LxdDaemon) -> None:
         daemon.client().cluster.enable("other-name", daemon.address)
 
 
-def test_trust_added_on_one_member_holds_on_every_member(start_daemons) -> None:
+def test_trust_added_on_one_member_holds_on_every_member(
+    start_daemons: Callable[[int], list[LxdDaemon]],
+) -> None:
     a, b, c = start_daemons(3)
     bootstrap(a)
     join(a, b)
@@ -114,7 +125,9 @@ def test_trust_added_on_one_member_holds_on_every_member(start_daemons) -> None:
             assert remote.server_info()["environment"]["server_name"] == member.name
 
 
-def test_a_members_own_certificate_is_never_renamed_or_restricted(start_daemons) -> None:
+def test_a_members_own_certificate_is_never_renamed_or_restricted(
+    start_daemons: Callable[[int], list[LxdDaemon]],
+) -> None:
     (a,) = start_daemons(1)
     bootstrap(a)
     lxd = a.client()

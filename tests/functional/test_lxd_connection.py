@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_https_client_with_trusted_certificate(daemon: LxdDaemon) -> None:
 
 
 def test_https_client_refuses_a_server_certificate_that_does_not_match(
-    start_daemons,
+    start_daemons: Callable[[int], list[LxdDaemon]],
 ) -> None:
     one, other = start_daemons(2)
     one.client().set_server_config({"core.https_address": one.address})

@@ -11,6 +11,7 @@ the integrator registered.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import stat
 import tempfile
@@ -31,6 +32,7 @@ from lxd_common.interfaces.lxd import PROVIDER_SCHEMA, LxdRequirer, ProviderData
 from lxd_common.lxd import LxdClient
 from tests.harness.charms import load_charm_module
 from tests.harness.clusters import bootstrap, join
+from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon, wait_until
 
 MODEL_UUID = "5a1f03c2-8d3e-4b7a-9c1d-2e3f4a5b6c7d"
@@ -155,12 +157,12 @@ def test_a_real_cluster_is_published_and_requirers_are_trusted_by_every_member(
     rel = state.get_relation(relation.id)
     fps = sorted([fingerprint(unit0.certificate), fingerprint(unit1.certificate)])
     expected = [{"name": m.name, "endpoint": m.url, "trusted_certs_fp": fps} for m in members]
-    for bag in (rel.local_app_data, rel.local_unit_data):
+    for bag in (local_app_data(rel), local_unit_data(rel)):
         assert bag["version"] == "1.0"
         assert json.loads(bag["nodes"]) == expected
         validate(bag, PROVIDER_SCHEMA)
     # The unit that sent its private key is refused, the others served.
-    assert json.loads(rel.local_app_data["errors"]) == {
+    assert json.loads(local_app_data(rel)["errors"]) == {
         "myapp/2": "certificate 1 of 1: this is a private key, not a certificate; give the "
         "certificate (-----BEGIN CERTIFICATE-----) instead"
     }
@@ -196,17 +198,21 @@ def test_a_real_cluster_is_published_and_requirers_are_trusted_by_every_member(
     state = integrator.run(
         integrator.on.relation_departed(rel, remote_unit=1, departing_unit=1), state
     )
-    assert json.loads(state.get_relation(relation.id).local_app_data["nodes"])[0][
+    assert json.loads(local_app_data(state.get_relation(relation.id))["nodes"])[0][
         "trusted_certs_fp"
     ] == [fingerprint(unit0.certificate)]
+
+    def refuses_unit1(endpoint: str) -> bool:
+        return not pylxd_as(endpoint, unit1, cluster_cert).trusted
+
     for endpoint in endpoints:
-        assert wait_until(lambda e=endpoint: not pylxd_as(e, unit1, cluster_cert).trusted)
+        assert wait_until(functools.partial(refuses_unit1, endpoint))
         assert pylxd_as(endpoint, unit0, cluster_cert).trusted
 
     # m3 leaves the cluster: update-status publishes the two members left.
     a.client().cluster.remove_member("m3")
     state = integrator.run(integrator.on.update_status(), state)
-    nodes = json.loads(state.get_relation(relation.id).local_app_data["nodes"])
+    nodes = json.loads(local_app_data(state.get_relation(relation.id))["nodes"])
     assert [(n["name"], n["endpoint"]) for n in nodes] == [
         (d.name, f"https://{d.address}") for d in cluster[:2]
     ]
@@ -332,7 +338,7 @@ def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[d
         )
         return client
 
-    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", spy)
+    monkeypatch.setattr(LxdClient, "remote", spy)
     yield seen
     assert list(scratch.glob("lxd-client-*")) == [], "the key must not outlive the hook"
 

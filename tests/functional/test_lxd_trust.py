@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pylxd
 import pytest
 from pylxd.client import get_session_for_url
@@ -90,7 +92,9 @@ def test_removing_an_unknown_entry(listening: LxdDaemon) -> None:
         listening.client().trust.remove("0" * 64)
 
 
-def test_client_token_gets_a_real_pylxd_client_trusted(listening: LxdDaemon, tmp_path) -> None:
+def test_client_token_gets_a_real_pylxd_client_trusted(
+    listening: LxdDaemon, tmp_path: Path
+) -> None:
     lxd = listening.client()
     lxd.pylxd.projects.create("tokens")
     token = lxd.trust.issue_token("grace", projects=["tokens"])

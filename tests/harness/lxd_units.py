@@ -40,7 +40,9 @@ def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boot.write_text("boot-1\n")
 
 
-def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def lxd_charm_on(
+    daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> testing.Context[Any]:
     """A `testing.Context` for one LXD charm unit whose LXD is ``daemon``.
 
     The model's proxy variables are cleared, so a test sets exactly the ones it means.

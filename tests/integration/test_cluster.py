@@ -34,6 +34,7 @@ from tests.integration.helpers import (
     leader,
     lxc,
     lxc_query,
+    model,
     run_on_unit,
     settle,
     space_bindings,
@@ -126,7 +127,7 @@ async def test_each_member_pools_its_juju_block_device(ops_test: OpsTest) -> Non
 
 
 async def test_add_unit_joins_the_cluster(ops_test: OpsTest) -> None:
-    await ops_test.model.applications[APP].add_unit(count=1)
+    await model(ops_test).applications[APP].add_unit(count=1)
     await settle(ops_test, APP, timeout=DEPLOY_TIMEOUT, wait_for_exact_units=4)
     await wait_until("four online members", lambda: _members_are_the_units(ops_test))
     assert len(await _online_members(ops_test)) == 4
@@ -136,7 +137,7 @@ async def test_remove_unit_leaves_the_cluster(ops_test: OpsTest) -> None:
     the_leader = await leader(ops_test, APP)
     leaving = next(u for u in reversed(units(ops_test, APP)) if u != the_leader)
     member = await _member_of(ops_test, leaving)
-    await ops_test.model.destroy_unit(leaving)
+    await model(ops_test).destroy_unit(leaving)
     # Waits for the unit to be gone from the model as well: until then it
     # still counts among the units the members must match.
     await wait_until(f"{member} gone from the cluster", lambda: _members_are_the_units(ops_test))
@@ -152,7 +153,7 @@ async def test_removal_of_a_member_with_an_instance_is_refused(ops_test: OpsTest
     # An empty container needs no image, so no image server either.
     await lxc(ops_test, the_leader, "init", "--empty", HELD, "--target", member)
 
-    await ops_test.model.destroy_unit(holding)
+    await model(ops_test).destroy_unit(holding)
 
     async def refused() -> bool:
         status, message = status_message(ops_test, the_leader)

@@ -26,6 +26,7 @@ from tests.integration.helpers import (
     action_results,
     bundle_for_test,
     deploy_bundle,
+    model,
     settle,
     status_message,
     trusted_by,
@@ -48,7 +49,7 @@ async def test_deploy_integrator_bundle_with_trust(
 ) -> None:
     await deploy_bundle(ops_test, bundle_for_test("integrator", charm_files), trust=True)
     await settle(ops_test, INTEGRATOR)
-    requirer = ops_test.model.applications[REQUIRER]
+    requirer = model(ops_test).applications[REQUIRER]
     await requirer.set_config({"client-certificate": PAIR.certificate})
     await settle(ops_test, INTEGRATOR, REQUIRER)
 
@@ -69,8 +70,10 @@ async def test_requirer_certificate_is_trusted_on_every_node(ops_test: OpsTest) 
 
 async def test_removed_relation_takes_the_trust_away(ops_test: OpsTest) -> None:
     address = urlsplit(json.loads(str((await _nodes(ops_test))["nodes"]))[0]["endpoint"]).netloc
-    await ops_test.model.applications[INTEGRATOR].destroy_relation(
-        "api", f"{REQUIRER}:lxd", block_until_done=True
+    await (
+        model(ops_test)
+        .applications[INTEGRATOR]
+        .destroy_relation("api", f"{REQUIRER}:lxd", block_until_done=True)
     )
 
     async def untrusted() -> bool:
@@ -82,7 +85,7 @@ async def test_removed_relation_takes_the_trust_away(ops_test: OpsTest) -> None:
 
 
 async def test_without_trust_the_integrator_says_what_to_do(ops_test: OpsTest) -> None:
-    app = ops_test.model.applications[INTEGRATOR]
+    app = model(ops_test).applications[INTEGRATOR]
     await app.set_trusted(False)
     await settle(ops_test, INTEGRATOR, status="blocked")
     _, message = status_message(ops_test, f"{INTEGRATOR}/0")

@@ -35,6 +35,7 @@ from tests.integration.helpers import (
     in_space,
     lxc,
     lxc_query,
+    model,
     presented_fingerprint,
     run_action,
     run_on_unit,
@@ -150,12 +151,12 @@ async def test_https_relation_trusts_the_requiring_unit(
     ops_test: OpsTest, charm_files: dict[str, Path]
 ) -> None:
     pair = generate_client_certificate("https-requirer")
-    await ops_test.model.deploy(
+    await model(ops_test).deploy(
         str(charm_files[REQUIRER]),
         application_name=REQUIRER,
         config={"client-certificate": pair.certificate, "projects": "default"},
     )
-    await ops_test.model.integrate("lxd:https", f"{REQUIRER}:lxd")
+    await model(ops_test).integrate("lxd:https", f"{REQUIRER}:lxd")
     await settle(ops_test, "lxd", REQUIRER)
 
     address = await _https_address(ops_test)
@@ -176,8 +177,10 @@ async def test_https_relation_trusts_the_requiring_unit(
 
 async def test_rotated_certificate_replaces_the_entry(ops_test: OpsTest) -> None:
     rotated = generate_client_certificate("https-requirer-rotated")
-    await ops_test.model.applications[REQUIRER].set_config(
-        {"client-certificate": rotated.certificate}
+    await (
+        model(ops_test)
+        .applications[REQUIRER]
+        .set_config({"client-certificate": rotated.certificate})
     )
 
     async def replaced() -> bool:
@@ -198,7 +201,7 @@ async def test_changed_projects_update_the_restriction(ops_test: OpsTest) -> Non
 
 
 async def test_listener_off_blocks_and_heals(ops_test: OpsTest) -> None:
-    app = ops_test.model.applications["lxd"]
+    app = model(ops_test).applications["lxd"]
     await app.set_config({"lxd-listen-https": "false"})
     await settle(ops_test, "lxd", status="blocked")
     _, message = status_message(ops_test, UNIT)
@@ -208,8 +211,10 @@ async def test_listener_off_blocks_and_heals(ops_test: OpsTest) -> None:
 
 
 async def test_removed_relation_removes_the_entry(ops_test: OpsTest) -> None:
-    await ops_test.model.applications["lxd"].destroy_relation(
-        "https", f"{REQUIRER}:lxd", block_until_done=True
+    await (
+        model(ops_test)
+        .applications["lxd"]
+        .destroy_relation("https", f"{REQUIRER}:lxd", block_until_done=True)
     )
 
     async def forgotten() -> bool:

@@ -18,8 +18,9 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import charmcraft
 import pytest
@@ -108,7 +109,9 @@ def _locked_for(project: CharmProject, python: str) -> tuple[dict[str, str], str
     walking the charm's dependencies with their markers, and the charm's own name."""
     from packaging.markers import Marker, default_environment
 
-    env = {**default_environment(), "python_full_version": python}
+    # packaging types the environment as a TypedDict (of str values), which
+    # mypy does not take for the Mapping[str, str] that Marker.evaluate reads.
+    env = {**cast("Mapping[str, str]", default_environment()), "python_full_version": python}
     env["python_version"] = ".".join(python.split(".")[:2])
     lock = load_toml(project.path / "uv.lock")
     by_name: dict[str, list[dict[str, Any]]] = {}

@@ -49,7 +49,7 @@ class Host:
 
     @property
     def lxd_dir(self) -> Path:
-        """The daemon's directory: `LXD_DIR` when set (as the client finds the socket), else the snap's."""
+        """The daemon's directory: `LXD_DIR` when set else the snap's."""
         return Path(os.environ.get("LXD_DIR") or SNAP_LXD_DIR)
 
     @property

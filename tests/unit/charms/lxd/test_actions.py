@@ -16,7 +16,7 @@ import logging
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -53,7 +53,7 @@ from lxd_common.errors import (
     ProjectNotFoundError,
     TrustEntryNotFoundError,
 )
-from lxd_common.lxd import ClientToken, TrustEntry
+from lxd_common.lxd import ClientToken, LxdClient, TrustEntry
 
 CHARM_DIR = Path(__file__).resolve().parents[4] / "charms" / "lxd"
 TOKEN = "eyJjbGllbnRfbmFtZSI6InNlY3JldC10b2tlbi12YWx1ZSJ9"
@@ -146,6 +146,11 @@ class FakeLxd:
         self.trust = FakeTrustStore(projects)
 
 
+def as_client(fake: FakeLxd) -> LxdClient:
+    """The fake as the `LxdClient` it stands in for: the actions use only its `trust`."""
+    return cast(LxdClient, fake)
+
+
 def entry(fp: str, name: str = "x", type_: str = "client") -> TrustEntry:
     return TrustEntry(
         name=name, fingerprint=fp, type=type_, restricted=False, projects=[], certificate=""
@@ -233,7 +238,7 @@ def all_log_text(caplog: pytest.LogCaptureFixture) -> str:
 
 def test_module_does_not_import_ops() -> None:
     tree = ast.parse(Path(actions.__file__).read_text())
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
@@ -329,7 +334,9 @@ URL = "https://certs.example.com/client.crt"
 
 def test_add_inline_certificate(pair: CertificatePair) -> None:
     lxd = FakeLxd()
-    results = add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate), never_fetch)
+    results = add_trusted_client(
+        as_client(lxd), AddTrustedClientParams(cert=pair.certificate), never_fetch
+    )
     fp = fingerprint(pair.certificate)
     assert results == {
         "fingerprint": fp,
@@ -354,7 +361,7 @@ def test_add_inline_certificate(pair: CertificatePair) -> None:
 def test_add_repairs_a_mangled_pem(pair: CertificatePair, damage: Callable[[str], str]) -> None:
     lxd = FakeLxd(["web", "db"])
     params = AddTrustedClientParams(cert=damage(pair.certificate), projects="web, db")
-    results = add_trusted_client(lxd, params)
+    results = add_trusted_client(as_client(lxd), params)
     assert results["fingerprint"] == fingerprint(pair.certificate)
     assert results["projects"] == "web,db"
     stored = lxd.trust.by_fp[results["fingerprint"]]
@@ -364,20 +371,22 @@ def test_add_repairs_a_mangled_pem(pair: CertificatePair, damage: Callable[[str]
 
 def test_add_with_a_given_name(pair: CertificatePair) -> None:
     results = add_trusted_client(
-        FakeLxd(), AddTrustedClientParams(name="  ci-runner ", cert=pair.certificate)
+        as_client(FakeLxd()), AddTrustedClientParams(name="  ci-runner ", cert=pair.certificate)
     )
     assert results["name"] == "ci-runner"
 
 
 def test_add_names_a_certificate_without_cn_after_its_fingerprint() -> None:
     pem = cert_without_cn()
-    results = add_trusted_client(FakeLxd(), AddTrustedClientParams(cert=pem))
+    results = add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert=pem))
     assert results["name"] == f"juju-action-{fingerprint(pem)[:12]}"
 
 
 def test_add_restricted_to_no_project(pair: CertificatePair) -> None:
     lxd = FakeLxd()
-    results = add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate, projects=""))
+    results = add_trusted_client(
+        as_client(lxd), AddTrustedClientParams(cert=pair.certificate, projects="")
+    )
     assert results["projects"] == "(none)"
     assert "restricted to no project" in results["message"]
     stored = lxd.trust.by_fp[results["fingerprint"]]
@@ -402,7 +411,7 @@ def test_add_from_url(pair: CertificatePair) -> None:
 
     lxd = FakeLxd(["web"])
     params = AddTrustedClientParams(cert_url=f" {URL} ", projects="web")
-    results = add_trusted_client(lxd, params, fetch)
+    results = add_trusted_client(as_client(lxd), params, fetch)
     assert fetched == [URL]
     assert results["name"] == "alice-laptop"
     assert results["projects"] == "web"
@@ -414,7 +423,7 @@ def test_add_from_url_redirected_on_the_same_server_says_nothing_more(
     pair: CertificatePair,
 ) -> None:
     fetch = served(pair.certificate, "https://certs.example.com:443/new/client.crt")
-    results = add_trusted_client(FakeLxd(), AddTrustedClientParams(cert_url=URL), fetch)
+    results = add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert_url=URL), fetch)
     assert "fetched-from" not in results
 
 
@@ -422,7 +431,7 @@ def test_add_from_url_redirected_elsewhere_says_where_it_came_from(
     pair: CertificatePair,
 ) -> None:
     fetch = served(pair.certificate, "https://u:pw@mirror.example.net:8443/c.crt?sig=secret")
-    results = add_trusted_client(FakeLxd(), AddTrustedClientParams(cert_url=URL), fetch)
+    results = add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert_url=URL), fetch)
     fp = fingerprint(pair.certificate)
     assert results == {
         "fingerprint": fp,
@@ -443,7 +452,7 @@ def test_add_from_url_passes_fetch_failures_on() -> None:
 
     lxd = FakeLxd()
     with pytest.raises(ActionError) as info:
-        add_trusted_client(lxd, AddTrustedClientParams(cert_url=URL), fetch)
+        add_trusted_client(as_client(lxd), AddTrustedClientParams(cert_url=URL), fetch)
     assert str(info.value) == f"cannot fetch the certificate from {URL}: connection refused"
     assert lxd.trust.calls == []
 
@@ -453,13 +462,15 @@ def test_add_from_url_lets_a_bug_in_the_fetch_propagate() -> None:
         raise KeyError("bug")
 
     with pytest.raises(KeyError):
-        add_trusted_client(FakeLxd(), AddTrustedClientParams(cert_url=URL), fetch)
+        add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert_url=URL), fetch)
 
 
 def test_add_from_url_that_serves_no_certificate() -> None:
     with pytest.raises(ActionError) as info:
         add_trusted_client(
-            FakeLxd(), AddTrustedClientParams(cert_url=URL), served("<html>login page</html>")
+            as_client(FakeLxd()),
+            AddTrustedClientParams(cert_url=URL),
+            served("<html>login page</html>"),
         )
     assert str(info.value).startswith(f"the certificate fetched from {URL} is not usable: ")
     assert "no PEM markers" in str(info.value)
@@ -468,7 +479,7 @@ def test_add_from_url_that_serves_no_certificate() -> None:
 def test_add_from_a_url_redirected_elsewhere_that_serves_no_certificate_says_where() -> None:
     fetch = served("<html>login page</html>", "https://login.example.net/sso?next=x")
     with pytest.raises(ActionError) as info:
-        add_trusted_client(FakeLxd(), AddTrustedClientParams(cert_url=URL), fetch)
+        add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert_url=URL), fetch)
     assert str(info.value).startswith(
         f"the certificate fetched from {URL} (redirected to https://login.example.net/sso) "
         "is not usable: "
@@ -501,7 +512,7 @@ def test_the_fetch_module_is_imported_only_for_cert_url() -> None:
 def test_add_needs_exactly_one_source(params: AddTrustedClientParams, words: str) -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError) as info:
-        add_trusted_client(lxd, params, never_fetch)
+        add_trusted_client(as_client(lxd), params, never_fetch)
     assert words in str(info.value)
     assert lxd.trust.calls == []
 
@@ -528,7 +539,7 @@ def test_add_refuses_what_is_not_one_certificate(
 ) -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError) as info:
-        add_trusted_client(lxd, AddTrustedClientParams(cert=text(pair, other_pair)))
+        add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=text(pair, other_pair)))
     assert str(info.value).startswith("the certificate is not usable: ")
     assert words in str(info.value)
     assert lxd.trust.by_fp == {}
@@ -537,7 +548,7 @@ def test_add_refuses_what_is_not_one_certificate(
 
 def test_add_never_echoes_a_private_key(pair: CertificatePair) -> None:
     with pytest.raises(ActionError) as info:
-        add_trusted_client(FakeLxd(), AddTrustedClientParams(cert=pair.private_key))
+        add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert=pair.private_key))
     body = pair.private_key.splitlines()[1]
     assert body not in str(info.value)
 
@@ -546,7 +557,7 @@ def test_add_with_an_unknown_project_adds_nothing(pair: CertificatePair) -> None
     lxd = FakeLxd(["default", "web"])
     with pytest.raises(ActionError) as info:
         add_trusted_client(
-            lxd, AddTrustedClientParams(cert=pair.certificate, projects="web,nosuch")
+            as_client(lxd), AddTrustedClientParams(cert=pair.certificate, projects="web,nosuch")
         )
     message = str(info.value)
     assert "nosuch" in message
@@ -558,15 +569,17 @@ def test_add_with_an_unknown_project_adds_nothing(pair: CertificatePair) -> None
 def test_add_with_an_invalid_project_name_asks_lxd_nothing(pair: CertificatePair) -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError, match="invalid project name 'a/b'"):
-        add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate, projects="a/b"))
+        add_trusted_client(
+            as_client(lxd), AddTrustedClientParams(cert=pair.certificate, projects="a/b")
+        )
     assert lxd.trust.calls == []
 
 
 def test_add_again_updates_the_entry(pair: CertificatePair) -> None:
     lxd = FakeLxd(["web"])
-    add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate))
+    add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=pair.certificate))
     results = add_trusted_client(
-        lxd,
+        as_client(lxd),
         AddTrustedClientParams(name="renamed", cert=mangled(pair.certificate), projects="web"),
     )
     assert results["message"].startswith("updated client 'renamed'")
@@ -579,7 +592,9 @@ def test_add_leaves_a_server_certificate_alone(pair: CertificatePair) -> None:
     fp = fingerprint(pair.certificate)
     member = lxd.trust.put(entry(fp, name="member-2", type_="server"))
     with pytest.raises(ActionError) as info:
-        add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate, projects="web"))
+        add_trusted_client(
+            as_client(lxd), AddTrustedClientParams(cert=pair.certificate, projects="web")
+        )
     assert "already trusted as a server certificate" in str(info.value)
     assert "'member-2'" in str(info.value)
     assert "left unchanged" in str(info.value)
@@ -593,7 +608,7 @@ def test_add_turns_a_missing_trust_entry_into_an_action_error_with_a_next_step(
     lxd = FakeLxd()
     lxd.trust.error = TrustEntryNotFoundError("no trusted certificate has fingerprint ab")
     with pytest.raises(ActionError) as info:
-        add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate))
+        add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=pair.certificate))
     assert str(info.value) == (
         "no trusted certificate has fingerprint ab; "
         "list the trusted clients with `lxc config trust list`"
@@ -615,7 +630,7 @@ def test_add_passes_other_lxd_failures_on_to_the_action_boundary(
     lxd = FakeLxd()
     lxd.trust.error = error
     with pytest.raises(LxdCommonError) as info:
-        add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate))
+        add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=pair.certificate))
     assert info.value is error
 
 
@@ -624,14 +639,14 @@ def test_add_lets_a_bug_propagate(pair: CertificatePair) -> None:
     lxd = FakeLxd()
     lxd.trust.error = KeyError("metadata")
     with pytest.raises(KeyError, match="metadata"):
-        add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate))
+        add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=pair.certificate))
 
 
 def test_add_logs_no_certificate_text(
     pair: CertificatePair, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    add_trusted_client(FakeLxd(), AddTrustedClientParams(cert=pair.certificate))
+    add_trusted_client(as_client(FakeLxd()), AddTrustedClientParams(cert=pair.certificate))
     logged = all_log_text(caplog)
     assert "alice-laptop" in logged  # it does log what it did...
     for line in pair.certificate.splitlines()[1:-1]:
@@ -644,7 +659,7 @@ def test_add_logs_no_certificate_text(
 @pytest.fixture
 def trusted(pair: CertificatePair) -> tuple[FakeLxd, str]:
     lxd = FakeLxd()
-    add_trusted_client(lxd, AddTrustedClientParams(cert=pair.certificate))
+    add_trusted_client(as_client(lxd), AddTrustedClientParams(cert=pair.certificate))
     return lxd, fingerprint(pair.certificate)
 
 
@@ -663,7 +678,9 @@ def test_remove_by_fingerprint_in_any_form(
     trusted: tuple[FakeLxd, str], given: Callable[[str], str]
 ) -> None:
     lxd, fp = trusted
-    results = remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=given(fp)))
+    results = remove_trusted_client(
+        as_client(lxd), RemoveTrustedClientParams(fingerprint=given(fp))
+    )
     assert results == {
         "fingerprint": fp,
         "name": "alice-laptop",
@@ -676,7 +693,7 @@ def test_remove_by_fingerprint_in_any_form(
 def test_remove_unknown_fingerprint(trusted: tuple[FakeLxd, str]) -> None:
     lxd, _ = trusted
     with pytest.raises(ActionError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint="0" * 64))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint="0" * 64))
     message = str(info.value)
     assert "no trusted client has the fingerprint" in message
     assert "nothing was removed" in message
@@ -687,7 +704,9 @@ def test_remove_unknown_fingerprint(trusted: tuple[FakeLxd, str]) -> None:
 def test_remove_does_not_match_by_name(trusted: tuple[FakeLxd, str]) -> None:
     lxd, _ = trusted
     with pytest.raises(ActionError, match="invalid fingerprint"):
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint="alice-laptop"))
+        remove_trusted_client(
+            as_client(lxd), RemoveTrustedClientParams(fingerprint="alice-laptop")
+        )
     assert len(lxd.trust.by_fp) == 1
 
 
@@ -696,7 +715,9 @@ def test_remove_ambiguous_prefix_removes_nothing() -> None:
     lxd.trust.put(entry("abcdef012345" + "1" * 52, name="one"))
     lxd.trust.put(entry("abcdef012345" + "2" * 52, name="two"))
     with pytest.raises(ActionError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint="abcdef012345"))
+        remove_trusted_client(
+            as_client(lxd), RemoveTrustedClientParams(fingerprint="abcdef012345")
+        )
     message = str(info.value)
     assert "matches 2 entries" in message
     assert "'one'" in message and "'two'" in message
@@ -708,7 +729,7 @@ def test_remove_full_fingerprint_wins_over_prefix_matches() -> None:
     lxd = FakeLxd()
     full = "abcdef012345" + "1" * 52
     lxd.trust.put(entry(full, name="one"))
-    results = remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=full))
+    results = remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=full))
     assert results["name"] == "one"
 
 
@@ -717,7 +738,7 @@ def test_remove_refuses_a_server_certificate() -> None:
     fp = "f" * 64
     lxd.trust.put(entry(fp, name="member-2", type_="server"))
     with pytest.raises(ActionError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=fp))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=fp))
     message = str(info.value)
     assert "is a server certificate" in message
     assert "was not removed" in message
@@ -729,7 +750,9 @@ def test_remove_refuses_a_server_certificate() -> None:
 def test_remove_a_metrics_certificate() -> None:
     lxd = FakeLxd()
     lxd.trust.put(entry("e" * 64, name="prometheus", type_="metrics"))
-    results = remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint="e" * 64))
+    results = remove_trusted_client(
+        as_client(lxd), RemoveTrustedClientParams(fingerprint="e" * 64)
+    )
     assert (results["name"], results["type"]) == ("prometheus", "metrics")
 
 
@@ -747,7 +770,7 @@ def test_remove_a_metrics_certificate() -> None:
 def test_remove_invalid_fingerprint(trusted: tuple[FakeLxd, str], given: str, words: str) -> None:
     lxd, _ = trusted
     with pytest.raises(ActionError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=given))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=given))
     message = str(info.value)
     assert message.startswith("invalid fingerprint: ")
     assert "nothing was removed" in message
@@ -760,7 +783,7 @@ def test_remove_entry_that_disappears_meanwhile(trusted: tuple[FakeLxd, str]) ->
     lxd, fp = trusted
     lxd.trust.remove_error = TrustEntryNotFoundError("gone")
     with pytest.raises(ActionError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=fp))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=fp))
     assert "disappeared before it could be removed" in str(info.value)
     assert "nothing was removed" in str(info.value)
 
@@ -778,7 +801,7 @@ def test_remove_passes_lxd_failures_on_to_the_action_boundary(
     lxd, fp = trusted
     lxd.trust.error = error
     with pytest.raises(LxdCommonError) as info:
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=fp))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=fp))
     assert info.value is error
     assert len(lxd.trust.by_fp) == 1
 
@@ -787,7 +810,7 @@ def test_remove_lets_a_bug_propagate(trusted: tuple[FakeLxd, str]) -> None:
     lxd, fp = trusted
     lxd.trust.error = AttributeError("no such field")
     with pytest.raises(AttributeError):
-        remove_trusted_client(lxd, RemoveTrustedClientParams(fingerprint=fp))
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(fingerprint=fp))
 
 
 # --- get_client_token ----------------------------------------------------------------------------
@@ -795,7 +818,7 @@ def test_remove_lets_a_bug_propagate(trusted: tuple[FakeLxd, str]) -> None:
 
 def test_token_unrestricted_with_expiry() -> None:
     lxd = FakeLxd()
-    results = get_client_token(lxd, GetClientTokenParams(name=" laptop "))
+    results = get_client_token(as_client(lxd), GetClientTokenParams(name=" laptop "))
     assert results["token"] == TOKEN
     assert results["name"] == "laptop"
     assert results["projects"] == "(unrestricted)"
@@ -808,7 +831,7 @@ def test_token_unrestricted_with_expiry() -> None:
 def test_token_restricted_without_expiry() -> None:
     lxd = FakeLxd(["web", "db"])
     lxd.trust.expires_at = None
-    results = get_client_token(lxd, GetClientTokenParams(name="ci", projects="web,db"))
+    results = get_client_token(as_client(lxd), GetClientTokenParams(name="ci", projects="web,db"))
     assert results["projects"] == "web,db"
     assert "expires-at" not in results
     assert lxd.trust.tokens == [("ci", ["web", "db"])]
@@ -816,7 +839,7 @@ def test_token_restricted_without_expiry() -> None:
 
 def test_token_for_no_project() -> None:
     lxd = FakeLxd()
-    results = get_client_token(lxd, GetClientTokenParams(name="ci", projects=""))
+    results = get_client_token(as_client(lxd), GetClientTokenParams(name="ci", projects=""))
     assert results["projects"] == "(none)"
     assert lxd.trust.tokens == [("ci", [])]
 
@@ -825,14 +848,14 @@ def test_token_for_no_project() -> None:
 def test_token_needs_a_name(name: str) -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError, match="name=NAME"):
-        get_client_token(lxd, GetClientTokenParams(name=name))
+        get_client_token(as_client(lxd), GetClientTokenParams(name=name))
     assert lxd.trust.calls == []
 
 
 def test_token_with_unknown_project() -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError) as info:
-        get_client_token(lxd, GetClientTokenParams(name="ci", projects="nosuch"))
+        get_client_token(as_client(lxd), GetClientTokenParams(name="ci", projects="nosuch"))
     assert "nosuch" in str(info.value)
     assert "lxc project create" in str(info.value)
     assert lxd.trust.tokens == []
@@ -841,7 +864,7 @@ def test_token_with_unknown_project() -> None:
 def test_token_with_invalid_project_name() -> None:
     lxd = FakeLxd()
     with pytest.raises(ActionError, match="invalid project name"):
-        get_client_token(lxd, GetClientTokenParams(name="ci", projects="my project"))
+        get_client_token(as_client(lxd), GetClientTokenParams(name="ci", projects="my project"))
     assert lxd.trust.calls == []
 
 
@@ -850,13 +873,13 @@ def test_token_lxd_failure_goes_on_to_the_action_boundary() -> None:
     error = LxdApiError("LXD refused issuing a client token for 'ci': nope", 400)
     lxd.trust.error = error
     with pytest.raises(LxdApiError) as info:
-        get_client_token(lxd, GetClientTokenParams(name="ci"))
+        get_client_token(as_client(lxd), GetClientTokenParams(name="ci"))
     assert info.value is error
 
 
 def test_token_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    results = get_client_token(FakeLxd(), GetClientTokenParams(name="laptop"))
+    results = get_client_token(as_client(FakeLxd()), GetClientTokenParams(name="laptop"))
     assert results["token"] == TOKEN
     logged = all_log_text(caplog)
     assert "laptop" in logged  # the issuing is logged...

@@ -120,7 +120,7 @@ def pair() -> CertificatePair:
 
 def test_module_does_not_import_ops() -> None:
     tree = ast.parse(Path(cert_fetch.__file__).read_text())
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
@@ -470,7 +470,7 @@ def redirect(
     parent = FakeParent()
     handler.parent = parent  # type: ignore[assignment]
     request = urllib.request.Request(current)  # noqa: S310 - never opened, only handled
-    request.timeout = 5  # type: ignore[attr-defined]
+    request.timeout = 5
     headers = email.message.Message()
     headers["Location"] = location
     fp = io.BytesIO(b"")

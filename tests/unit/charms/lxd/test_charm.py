@@ -14,6 +14,7 @@ from ops import testing
 from lxd_charm.config import LxdConfig
 from lxd_common.snap import machine_arch
 from tests.harness.fake_host import FakeHost, set_boot
+from tests.harness.fake_snapd import FakeSnapd
 
 EMPTY = Path("/dev/null")
 HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])
@@ -32,7 +33,8 @@ def run(
         testing.Resource(name=n, path=EMPTY) for n in ("lxd-binary", "lxd-snap") if n not in named
     }
     return ctx.run(
-        getattr(ctx.on, event)(**kwargs), replace(state, resources={*state.resources, *missing})
+        getattr(ctx.on, event)(**kwargs),
+        replace(state, resources=frozenset({*state.resources, *missing})),
     )
 
 
@@ -45,7 +47,9 @@ def installed(ctx: testing.Context[Any], **config: Any) -> testing.State:
 # --- install and initialisation ----------------------------------------------
 
 
-def test_install_initialises_with_defaults(ctx, host: FakeHost, snapd) -> None:
+def test_install_initialises_with_defaults(
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
+) -> None:
     state = installed(ctx)
     assert snapd.snaps["lxd"].channel == "latest/stable"
     (preseed,) = host.fake_lxd.preseeds
@@ -57,18 +61,18 @@ def test_install_initialises_with_defaults(ctx, host: FakeHost, snapd) -> None:
     assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
 
 
-def test_install_uses_the_operators_preseed(ctx, host: FakeHost) -> None:
+def test_install_uses_the_operators_preseed(ctx: testing.Context[Any], host: FakeHost) -> None:
     preseed = "config:\n  images.auto_update_interval: '0'\n"
     installed(ctx, **{"lxd-preseed": preseed})
     assert host.fake_lxd.preseeds == [{"config": {"images.auto_update_interval": "0"}}]
 
 
-def test_no_storage_no_network(ctx, host: FakeHost) -> None:
+def test_no_storage_no_network(ctx: testing.Context[Any], host: FakeHost) -> None:
     installed(ctx, **{"lxd-init-storage": "", "lxd-init-network": ""})
     assert host.fake_lxd.preseeds == [{}]
 
 
-def test_block_device_goes_to_a_block_driver(ctx, host: FakeHost) -> None:
+def test_block_device_goes_to_a_block_driver(ctx: testing.Context[Any], host: FakeHost) -> None:
     local = testing.Storage("local")
     state = testing.State(config={"lxd-init-storage": "zfs"}, storages={local})
     run(ctx, "install", state)
@@ -77,7 +81,7 @@ def test_block_device_goes_to_a_block_driver(ctx, host: FakeHost) -> None:
     assert pool["config"]["source"] == str(local.get_filesystem(ctx))
 
 
-def test_block_device_with_dir_driver_blocks(ctx, host: FakeHost) -> None:
+def test_block_device_with_dir_driver_blocks(ctx: testing.Context[Any], host: FakeHost) -> None:
     state = testing.State(config={"lxd-init-storage": "dir"}, storages={testing.Storage("local")})
     out = run(ctx, "install", state)
     assert host.fake_lxd.preseeds == []
@@ -85,7 +89,9 @@ def test_block_device_with_dir_driver_blocks(ctx, host: FakeHost) -> None:
     assert "cannot use the attached block device" in out.unit_status.message
 
 
-def test_preseed_lxd_refuses_blocks_and_is_retried(ctx, host: FakeHost) -> None:
+def test_preseed_lxd_refuses_blocks_and_is_retried(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     host.fake_lxd.refuse_preseed = "Storage pool driver 'nope' is unknown"
     out = run(ctx, "install", testing.State())
     assert out.unit_status == testing.BlockedStatus(
@@ -109,7 +115,12 @@ def test_preseed_lxd_refuses_blocks_and_is_retried(ctx, host: FakeHost) -> None:
     ],
 )
 def test_bad_config_blocks_and_changes_nothing(
-    ctx, host: FakeHost, snapd, option, value, error
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    snapd: FakeSnapd,
+    option: str,
+    value: str,
+    error: str,
 ) -> None:
     out = run(ctx, "install", testing.State(config={option: value}))
     assert out.unit_status.name == "blocked"
@@ -124,7 +135,7 @@ def test_bad_config_blocks_and_changes_nothing(
     ("option", "value"), [("lxd-preseed", "config: {}\n"), ("mode", "cluster")]
 )
 def test_changing_an_init_option_is_refused_until_undone(
-    ctx, host: FakeHost, option, value
+    ctx: testing.Context[Any], host: FakeHost, option: str, value: str
 ) -> None:
     state = installed(ctx)
     changed = run(ctx, "config_changed", replace(state, config={**state.config, option: value}))
@@ -141,14 +152,16 @@ def test_changing_an_init_option_is_refused_until_undone(
 # --- snap ----------------------------------------------------------------------
 
 
-def test_channel_change_refreshes(ctx, snapd) -> None:
+def test_channel_change_refreshes(ctx: testing.Context[Any], snapd: FakeSnapd) -> None:
     state = installed(ctx, **{"snap-channel": "5.0/stable"})
     run(ctx, "config_changed", replace(state, config={"snap-channel": "5.21/stable"}))
     assert snapd.snaps["lxd"].channel == "5.21/stable"
     assert ("refresh", "lxd", "5.21/stable") in snapd.calls
 
 
-def test_downgrade_is_refused_naming_both_channels(ctx, snapd) -> None:
+def test_downgrade_is_refused_naming_both_channels(
+    ctx: testing.Context[Any], snapd: FakeSnapd
+) -> None:
     state = installed(ctx, **{"snap-channel": "5.21/stable"})
     out = run(ctx, "config_changed", replace(state, config={"snap-channel": "5.0/stable"}))
     assert snapd.snaps["lxd"].channel == "5.21/stable"
@@ -156,7 +169,7 @@ def test_downgrade_is_refused_naming_both_channels(ctx, snapd) -> None:
     assert "5.0/stable" in out.unit_status.message and "5.21/stable" in out.unit_status.message
 
 
-def test_snapd_failure_blocks_with_reason(ctx, snapd) -> None:
+def test_snapd_failure_blocks_with_reason(ctx: testing.Context[Any], snapd: FakeSnapd) -> None:
     snapd.fail_on("install")
     out = run(ctx, "install", testing.State())
     assert out.unit_status == testing.BlockedStatus(
@@ -164,13 +177,15 @@ def test_snapd_failure_blocks_with_reason(ctx, snapd) -> None:
     )
 
 
-def test_live_snap_config_applies_now(ctx, snapd) -> None:
+def test_live_snap_config_applies_now(ctx: testing.Context[Any], snapd: FakeSnapd) -> None:
     state = installed(ctx)
     run(ctx, "config_changed", replace(state, config={"snap-config-daemon-debug": True}))
     assert snapd.config["lxd"]["daemon.debug"] == "true"
 
 
-def test_lxcfs_keys_wait_for_a_reboot(ctx, host: FakeHost, snapd) -> None:
+def test_lxcfs_keys_wait_for_a_reboot(
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
+) -> None:
     state = installed(ctx)
     out = run(ctx, "config_changed", replace(state, config={"snap-config-lxcfs-loadavg": True}))
     assert out.unit_status == testing.BlockedStatus(
@@ -184,6 +199,7 @@ def test_lxcfs_keys_wait_for_a_reboot(ctx, host: FakeHost, snapd) -> None:
     )
     assert "daemon.debug" not in snapd.config["lxd"]
     ctx.run(ctx.on.action("show-pending-config"), out)
+    assert ctx.action_results is not None
     pending = ctx.action_results["pending"]
     assert "lxcfs.loadavg=true" in pending and "daemon.debug=true" in pending
     # After the reboot the queue is applied and the unit is active again.
@@ -195,7 +211,9 @@ def test_lxcfs_keys_wait_for_a_reboot(ctx, host: FakeHost, snapd) -> None:
     assert ctx.action_results == {"pending": "nothing pending"}
 
 
-def test_lxcfs_keys_before_initialisation_apply_at_once(ctx, snapd) -> None:
+def test_lxcfs_keys_before_initialisation_apply_at_once(
+    ctx: testing.Context[Any], snapd: FakeSnapd
+) -> None:
     out = installed(ctx, **{"snap-config-lxcfs-cfs": True})
     assert snapd.config["lxd"]["lxcfs.cfs"] == "true"
     assert out.unit_status.name == "active"
@@ -204,8 +222,8 @@ def test_lxcfs_keys_before_initialisation_apply_at_once(ctx, snapd) -> None:
 # --- listeners -------------------------------------------------------------------
 
 
-def test_https_listener_on_the_bound_space(ctx, host: FakeHost) -> None:
-    state = replace(installed(ctx), networks={HTTPS_NET})
+def test_https_listener_on_the_bound_space(ctx: testing.Context[Any], host: FakeHost) -> None:
+    state = replace(installed(ctx), networks=frozenset({HTTPS_NET}))
     out = run(ctx, "config_changed", replace(state, config={"lxd-listen-https": True}))
     assert host.fake_lxd.config["core.https_address"] == "10.0.0.5:8443"
     assert out.opened_ports == {testing.TCPPort(8443)}
@@ -215,9 +233,11 @@ def test_https_listener_on_the_bound_space(ctx, host: FakeHost) -> None:
     assert off.opened_ports == frozenset()
 
 
-def test_ipv6_listener_is_bracketed_and_dns_opens_udp(ctx, host: FakeHost) -> None:
+def test_ipv6_listener_is_bracketed_and_dns_opens_udp(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     dns = testing.Network("dns", [testing.BindAddress([testing.Address("2001:db8::7")])])
-    state = replace(installed(ctx), networks={dns})
+    state = replace(installed(ctx), networks=frozenset({dns}))
     out = run(ctx, "config_changed", replace(state, config={"lxd-listen-dns": True}))
     assert host.fake_lxd.config["core.dns_address"] == "[2001:db8::7]:53"
     assert out.opened_ports == {testing.TCPPort(53), testing.UDPPort(53)}
@@ -226,7 +246,9 @@ def test_ipv6_listener_is_bracketed_and_dns_opens_udp(ctx, host: FakeHost) -> No
 # --- proxy -------------------------------------------------------------------------
 
 
-def test_model_proxy_is_mirrored_then_undone(ctx, host: FakeHost, monkeypatch) -> None:
+def test_model_proxy_is_mirrored_then_undone(
+    ctx: testing.Context[Any], host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("JUJU_CHARM_HTTP_PROXY", "http://proxy:3128")
     monkeypatch.setenv("JUJU_CHARM_NO_PROXY", "10.0.0.0/8")
     state = installed(ctx)
@@ -242,7 +264,7 @@ def test_model_proxy_is_mirrored_then_undone(ctx, host: FakeHost, monkeypatch) -
 # --- LXD availability and idempotency ------------------------------------------------
 
 
-def test_unreachable_lxd_waits_then_recovers(ctx, host: FakeHost) -> None:
+def test_unreachable_lxd_waits_then_recovers(ctx: testing.Context[Any], host: FakeHost) -> None:
     host.fake_lxd.unreachable = True
     out = run(ctx, "install", testing.State())
     assert out.unit_status == testing.WaitingStatus(
@@ -254,7 +276,7 @@ def test_unreachable_lxd_waits_then_recovers(ctx, host: FakeHost) -> None:
 
 
 def test_lxd_that_stops_answering_mid_hook_waits_then_recovers(
-    ctx, host: FakeHost, monkeypatch: pytest.MonkeyPatch
+    ctx: testing.Context[Any], host: FakeHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(host.fake_lxd, "connect", lambda: None)  # it answered the connection
     host.fake_lxd.unreachable = True
@@ -266,7 +288,7 @@ def test_lxd_that_stops_answering_mid_hook_waits_then_recovers(
     assert out.unit_status.name == "active"
 
 
-def test_update_status_costs_one_lxd_call(ctx, host: FakeHost) -> None:
+def test_update_status_costs_one_lxd_call(ctx: testing.Context[Any], host: FakeHost) -> None:
     """Connecting is the one request (pylxd asks /1.0): it proves LXD answers."""
     state = installed(ctx)
     before = host.fake_lxd.calls
@@ -275,9 +297,11 @@ def test_update_status_costs_one_lxd_call(ctx, host: FakeHost) -> None:
     assert out.unit_status == state.unit_status
 
 
-def test_the_same_hook_twice_changes_nothing_the_second_time(ctx, host: FakeHost, snapd) -> None:
+def test_the_same_hook_twice_changes_nothing_the_second_time(
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
+) -> None:
     config = {"lxd-listen-https": True, "snap-config-daemon-debug": True}
-    state = replace(installed(ctx, **config), networks={HTTPS_NET})
+    state = replace(installed(ctx, **config), networks=frozenset({HTTPS_NET}))
     once = run(ctx, "config_changed", state)
     calls, lxd_config, preseeds = (
         list(snapd.calls),
@@ -294,7 +318,9 @@ def test_the_same_hook_twice_changes_nothing_the_second_time(ctx, host: FakeHost
 # --- resources -----------------------------------------------------------------------
 
 
-def test_binary_resource_is_sideloaded_and_detached(ctx, host: FakeHost, tmp_path: Path) -> None:
+def test_binary_resource_is_sideloaded_and_detached(
+    ctx: testing.Context[Any], host: FakeHost, tmp_path: Path
+) -> None:
     binary = tmp_path / "lxd"
     binary.write_bytes(b"\x7fELF debug build")
     host.debug_binary.parent.mkdir(parents=True)
@@ -306,12 +332,14 @@ def test_binary_resource_is_sideloaded_and_detached(ctx, host: FakeHost, tmp_pat
     run(
         ctx,
         "upgrade_charm",
-        replace(state, resources={testing.Resource(name="lxd-binary", path=empty)}),
+        replace(state, resources=frozenset({testing.Resource(name="lxd-binary", path=empty)})),
     )
     assert not host.debug_binary.exists()
 
 
-def test_snap_tarball_without_this_arch_blocks(ctx, host: FakeHost, snapd, tmp_path: Path) -> None:
+def test_snap_tarball_without_this_arch_blocks(
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd, tmp_path: Path
+) -> None:
     other = "s390x" if machine_arch() != "s390x" else "amd64"
     tarball = tmp_path / "snaps.tar"
     with tarfile.open(tarball, "w") as tar:
@@ -327,7 +355,9 @@ def test_snap_tarball_without_this_arch_blocks(ctx, host: FakeHost, snapd, tmp_p
     assert snapd.installed_files == []
 
 
-def test_snap_resource_is_installed_once(ctx, snapd, tmp_path: Path) -> None:
+def test_snap_resource_is_installed_once(
+    ctx: testing.Context[Any], snapd: FakeSnapd, tmp_path: Path
+) -> None:
     snap = tmp_path / "lxd.snap"
     snap.write_bytes(b"a snap")
     state = testing.State(resources={testing.Resource(name="lxd-snap", path=snap)})
@@ -337,7 +367,7 @@ def test_snap_resource_is_installed_once(ctx, snapd, tmp_path: Path) -> None:
     assert snapd.snaps["lxd"].revision == "x1"
 
 
-def test_config_class_defaults_match_charmcraft_yaml(ctx) -> None:
+def test_config_class_defaults_match_charmcraft_yaml(ctx: testing.Context[Any]) -> None:
     import yaml
 
     options = yaml.safe_load(
@@ -351,13 +381,15 @@ def test_config_class_defaults_match_charmcraft_yaml(ctx) -> None:
 # --- actions wiring (the actions' own logic is in test_actions.py) ---------------------
 
 
-def test_token_action_needs_the_https_listener(ctx) -> None:
+def test_token_action_needs_the_https_listener(ctx: testing.Context[Any]) -> None:
     state = installed(ctx)
     with pytest.raises(testing.ActionFailed, match="lxd-listen-https=true"):
         ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
 
 
-def test_actions_fail_with_lxds_reason_when_it_is_down(ctx, host: FakeHost) -> None:
+def test_actions_fail_with_lxds_reason_when_it_is_down(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx, **{"lxd-listen-https": True})
     host.fake_lxd.unreachable = True
     host.lxd_missing = True
@@ -365,7 +397,9 @@ def test_actions_fail_with_lxds_reason_when_it_is_down(ctx, host: FakeHost) -> N
         ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
 
 
-def test_debug_action_failure_is_an_action_failure(ctx, monkeypatch) -> None:
+def test_debug_action_failure_is_an_action_failure(
+    ctx: testing.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lxd_charm import actions
 
     def no_buginfo() -> dict[str, str]:
@@ -376,7 +410,9 @@ def test_debug_action_failure_is_an_action_failure(ctx, monkeypatch) -> None:
         ctx.run(ctx.on.action("debug"), installed(ctx))
 
 
-def test_debug_action_returns_the_report(ctx, monkeypatch) -> None:
+def test_debug_action_returns_the_report(
+    ctx: testing.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lxd_charm import actions
 
     monkeypatch.setattr(actions, "collect_debug_info", lambda: {"buginfo": "report"})
@@ -384,7 +420,9 @@ def test_debug_action_returns_the_report(ctx, monkeypatch) -> None:
     assert ctx.action_results == {"buginfo": "report"}
 
 
-def test_detaching_the_snap_resource_goes_back_to_the_store(ctx, snapd, tmp_path: Path) -> None:
+def test_detaching_the_snap_resource_goes_back_to_the_store(
+    ctx: testing.Context[Any], snapd: FakeSnapd, tmp_path: Path
+) -> None:
     snap = tmp_path / "lxd.snap"
     snap.write_bytes(b"a snap")
     state = testing.State(resources={testing.Resource(name="lxd-snap", path=snap)})
@@ -395,7 +433,7 @@ def test_detaching_the_snap_resource_goes_back_to_the_store(ctx, snapd, tmp_path
     out = run(
         ctx,
         "upgrade_charm",
-        replace(out, resources={testing.Resource(name="lxd-snap", path=empty)}),
+        replace(out, resources=frozenset({testing.Resource(name="lxd-snap", path=empty)})),
     )
     assert snapd.snaps["lxd"].channel == "latest/stable"
     assert out.unit_status.name == "active"

@@ -34,7 +34,7 @@ from lxd_common.errors import (
     MemberHasInstancesError,
     MemberNotFoundError,
 )
-from lxd_common.lxd import decode_join_token
+from lxd_common.lxd import ClusterMember, decode_join_token
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_lxd import FakeLxd, go_time, token_payload
 from tests.harness.juju_sim import Sim, SimUnit
@@ -952,9 +952,14 @@ def test_leader_lists_the_members_once_per_peer_hook(
 ) -> None:
     """The token plan and the status count share one listing: hooks pay per LXD call."""
     a, _ = formed(sim, 2)
-    listings = []
+    listings: list[int] = []
     real_members = a.lxd.cluster.members
-    monkeypatch.setattr(a.lxd.cluster, "members", lambda: listings.append(1) or real_members())
+
+    def members() -> list[ClusterMember]:
+        listings.append(1)
+        return real_members()
+
+    monkeypatch.setattr(a.lxd.cluster, "members", members)
     out = run(sim, 0, "relation_changed", 1)
     assert len(listings) == 1
     assert out.unit_status.message.startswith("cluster: 2/2 members online, 2 units")

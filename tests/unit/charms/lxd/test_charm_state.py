@@ -21,8 +21,9 @@ from lxd_charm.memory import Memory
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_charm.pending import PendingConfig
 from lxd_common.errors import SnapdUnavailableError, SnapError
+from tests.harness.fake_host import FakeHost
+from tests.harness.fake_snapd import FakeSnapd
 
-from .conftest import FakeHost
 from .test_charm import installed, run
 
 MEMORY_FIELDS = {
@@ -42,7 +43,7 @@ def stored(state: testing.State) -> dict[str, Any]:
 # --- the record ----------------------------------------------------------------
 
 
-def test_only_the_memory_record_is_stored(ctx) -> None:
+def test_only_the_memory_record_is_stored(ctx: testing.Context[Any]) -> None:
     state = installed(ctx, **{"lxd-listen-https": True})
     content = stored(state)
     assert set(content) == {"memory"}
@@ -64,7 +65,9 @@ def test_memory_round_trips_through_plain_data() -> None:
     assert Memory.from_dict({}) == Memory()
 
 
-def test_memory_of_an_earlier_revision_is_kept_on_upgrade(ctx, host: FakeHost) -> None:
+def test_memory_of_an_earlier_revision_is_kept_on_upgrade(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     """That revision stored one field each; LXD must not be initialised a second time."""
     legacy = testing.StoredState(
         "_stored",
@@ -99,7 +102,7 @@ def test_memory_of_an_earlier_revision_is_kept_on_upgrade(ctx, host: FakeHost) -
     ],
 )
 def test_snapd_unavailable_at_install_waits_and_a_later_hook_finishes(
-    ctx, host: FakeHost, snapd, said: str
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd, said: str
 ) -> None:
     snapd.fail_on("install", SnapdUnavailableError(said))
     state = run(ctx, "install", testing.State())
@@ -111,7 +114,9 @@ def test_snapd_unavailable_at_install_waits_and_a_later_hook_finishes(
     assert len(host.fake_lxd.preseeds) == 1
 
 
-def test_snapd_unavailable_while_configuring_waits(ctx, snapd) -> None:
+def test_snapd_unavailable_while_configuring_waits(
+    ctx: testing.Context[Any], snapd: FakeSnapd
+) -> None:
     state = installed(ctx)
     snapd.fail_on("set_config", SnapdUnavailableError("snapd is restarting"))
     state = run(ctx, "config_changed", replace(state, config={"snap-config-daemon-debug": True}))
@@ -120,7 +125,7 @@ def test_snapd_unavailable_while_configuring_waits(ctx, snapd) -> None:
     )
 
 
-def test_snapd_refusing_blocks(ctx, snapd) -> None:
+def test_snapd_refusing_blocks(ctx: testing.Context[Any], snapd: FakeSnapd) -> None:
     snapd.fail_on("install", SnapError("no snap revision on channel 5.99/stable"))
     state = run(ctx, "install", testing.State())
     assert state.unit_status == testing.BlockedStatus(
@@ -128,7 +133,7 @@ def test_snapd_refusing_blocks(ctx, snapd) -> None:
     )
 
 
-def test_a_hook_that_looks_at_nothing_keeps_the_last_status(ctx) -> None:
+def test_a_hook_that_looks_at_nothing_keeps_the_last_status(ctx: testing.Context[Any]) -> None:
     """A healthy unit's update-status only checks that LXD answers: Juju keeps the status."""
     state = installed(ctx)
     kept = testing.ActiveStatus("standalone; as the last hook said")
@@ -136,7 +141,9 @@ def test_a_hook_that_looks_at_nothing_keeps_the_last_status(ctx) -> None:
     assert state.unit_status == kept
 
 
-def test_update_status_retries_when_the_last_status_is_not_active(ctx, host: FakeHost) -> None:
+def test_update_status_retries_when_the_last_status_is_not_active(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx)
     tuned = len(host.tuning.applied)
     state = run(
@@ -146,7 +153,7 @@ def test_update_status_retries_when_the_last_status_is_not_active(ctx, host: Fak
     assert len(host.tuning.applied) == tuned + 1  # a full reconcile, not the one-call check
 
 
-def test_a_bug_fails_the_hook(ctx, host: FakeHost, snapd) -> None:
+def test_a_bug_fails_the_hook(ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd) -> None:
     snapd.fail_on("install", RuntimeError("a bug in the snap adapter"))
     with pytest.raises(testing.errors.UncaughtCharmError, match="a bug in the snap adapter"):
         run(ctx, "install", testing.State())
@@ -160,7 +167,7 @@ def machine_for(host: FakeHost, memory: Memory, **options: Any) -> Machine:
 
 
 def test_a_refused_snap_config_leaves_the_pending_record_as_it_was(
-    host: FakeHost, snapd, tmp_path: Path
+    host: FakeHost, snapd: FakeSnapd, tmp_path: Path
 ) -> None:
     snapd.seed("lxd", "latest/stable")
     before = PendingConfig({"lxcfs.cfs": "true"}, {}, "boot-1")

@@ -12,6 +12,7 @@ from ops import testing
 
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
+from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
@@ -47,7 +48,7 @@ def serve(
 ) -> testing.State:
     """Install, then deliver relation-changed for ``rel``."""
     state = state or ctx.run(ctx.on.install(), base(relations={rel}))
-    state = replace(state, relations={rel})
+    state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
@@ -55,7 +56,9 @@ def entries(host: FakeHost) -> dict[str, Any]:
     return {e.name: e for e in host.fake_lxd.trust.entries()}
 
 
-def test_a_requirers_certificate_is_trusted_and_answered(ctx, host: FakeHost) -> None:
+def test_a_requirers_certificate_is_trusted_and_answered(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     out = serve(ctx, relation(request(ALICE.certificate)))
     entry = entries(host)["juju-relation-client/0"]
     assert entry.fingerprint == fingerprint(ALICE.certificate)
@@ -73,7 +76,13 @@ def test_a_requirers_certificate_is_trusted_and_answered(ctx, host: FakeHost) ->
     ("projects", "restricted", "expected"),
     [(None, False, []), ("default", True, ["default"]), ("a,default", True, ["a", "default"])],
 )
-def test_projects_restrict_the_entry(ctx, host: FakeHost, projects, restricted, expected) -> None:
+def test_projects_restrict_the_entry(
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    projects: str | None,
+    restricted: bool,
+    expected: list[str],
+) -> None:
     if projects and "a" in projects.split(","):
         host.fake_lxd.trust.projects.add("a")
     bag = request(ALICE.certificate, **({} if projects is None else {"projects": projects}))
@@ -84,7 +93,9 @@ def test_projects_restrict_the_entry(ctx, host: FakeHost, projects, restricted, 
 
 
 @pytest.mark.parametrize("projects", ["", ","])
-def test_a_request_naming_no_project_is_never_trusted(ctx, host: FakeHost, projects) -> None:
+def test_a_request_naming_no_project_is_never_trusted(
+    ctx: testing.Context[Any], host: FakeHost, projects: str
+) -> None:
     """Juju deletes an empty value, so "no project" cannot travel: refused, not unrestricted."""
     out = serve(ctx, relation(request(ALICE.certificate, projects=projects)))
     assert entries(host) == {}
@@ -92,61 +103,67 @@ def test_a_request_naming_no_project_is_never_trusted(ctx, host: FakeHost, proje
     assert "projects is empty" in out.unit_status.message
 
 
-def test_autoremove_is_in_the_name(ctx, host: FakeHost) -> None:
+def test_autoremove_is_in_the_name(ctx: testing.Context[Any], host: FakeHost) -> None:
     serve(ctx, relation(request(ALICE.certificate, autoremove="true")))
     assert set(entries(host)) == {"juju-relation-client/0:autoremove"}
 
 
-def test_rotation_leaves_exactly_one_entry(ctx, host: FakeHost) -> None:
+def test_rotation_leaves_exactly_one_entry(ctx: testing.Context[Any], host: FakeHost) -> None:
     out = serve(ctx, relation(request(ALICE.certificate)))
     serve(ctx, relation(request(BOB.certificate)), out)
     assert [e.fingerprint for e in host.fake_lxd.trust.entries()] == [fingerprint(BOB.certificate)]
 
 
-def test_changed_projects_update_the_restriction(ctx, host: FakeHost) -> None:
+def test_changed_projects_update_the_restriction(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     host.fake_lxd.trust.projects.add("ci")
     out = serve(ctx, relation(request(ALICE.certificate, projects="default")))
     serve(ctx, relation(request(ALICE.certificate, projects="ci")), out)
     assert entries(host)["juju-relation-client/0"].projects == ["ci"]
 
 
-def test_unknown_project_blocks_and_grants_nothing(ctx, host: FakeHost) -> None:
+def test_unknown_project_blocks_and_grants_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     out = serve(ctx, relation(request(ALICE.certificate, projects="nosuch")))
     assert entries(host) == {}
     assert out.unit_status.name == "blocked"
     assert "client/0" in out.unit_status.message and "nosuch" in out.unit_status.message
 
 
-def test_a_bad_unit_does_not_stop_the_others(ctx, host: FakeHost) -> None:
+def test_a_bad_unit_does_not_stop_the_others(ctx: testing.Context[Any], host: FakeHost) -> None:
     out = serve(ctx, relation(request(ALICE.private_key), request(BOB.certificate)))
     assert set(entries(host)) == {"juju-relation-client/1"}
     assert out.unit_status.name == "blocked"
     assert "client/0" in out.unit_status.message and "private key" in out.unit_status.message
 
 
-def test_unsupported_version_is_refused(ctx, host: FakeHost) -> None:
+def test_unsupported_version_is_refused(ctx: testing.Context[Any], host: FakeHost) -> None:
     out = serve(ctx, relation({"version": "2.0", "certificate": ALICE.certificate}))
     assert entries(host) == {}
     assert "unsupported lxd-https version '2.0'" in out.unit_status.message
 
 
-def test_listener_off_is_reported_and_heals(ctx, host: FakeHost) -> None:
+def test_listener_off_is_reported_and_heals(ctx: testing.Context[Any], host: FakeHost) -> None:
     rel = relation(request(ALICE.certificate))
     off = ctx.run(ctx.on.install(), base(listen=False, relations={rel}))
     off = ctx.run(ctx.on.relation_changed(off.get_relation(7), remote_unit=0), off)
     assert off.unit_status.name == "blocked"
     assert "lxd-listen-https=true" in off.unit_status.message
-    bag = off.get_relation(7).local_unit_data
+    bag = local_unit_data(off.get_relation(7))
     assert "addresses" not in bag  # Juju drops empty values: no address to offer
     jsonschema.validate(dict(bag), PROVIDER_SCHEMA)
     on = ctx.run(
         ctx.on.config_changed(), replace(off, config={**off.config, "lxd-listen-https": True})
     )
     assert on.unit_status.name == "active"
-    assert on.get_relation(7).local_unit_data["addresses"] == "10.0.0.5:8443"
+    assert local_unit_data(on.get_relation(7))["addresses"] == "10.0.0.5:8443"
 
 
-def test_departed_unit_and_broken_relation_remove_only_their_entries(ctx, host: FakeHost) -> None:
+def test_departed_unit_and_broken_relation_remove_only_their_entries(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     operator_cert = generate_client_certificate("operator")
     host.fake_lxd.trust.add(operator_cert.certificate, name="operator")
     rel = relation(request(ALICE.certificate), request(BOB.certificate))
@@ -161,7 +178,7 @@ def test_departed_unit_and_broken_relation_remove_only_their_entries(ctx, host: 
     assert out.unit_status.name == "active"
 
 
-def test_same_relation_event_twice_is_a_no_op(ctx, host: FakeHost) -> None:
+def test_same_relation_event_twice_is_a_no_op(ctx: testing.Context[Any], host: FakeHost) -> None:
     rel = relation(request(ALICE.certificate))
     out = serve(ctx, rel)
     first = dict(host.fake_lxd.trust.by_fingerprint)

@@ -36,7 +36,7 @@ from lxd_common.certs import (
     load_certificate,
 )
 from lxd_common.errors import LxdApiError, LxdUnreachableError, TrustEntryNotFoundError
-from lxd_common.lxd import ClusterMember, TrustEntry
+from lxd_common.lxd import ClusterMember, LxdClient, TrustEntry
 
 
 class FakeTrust:
@@ -258,7 +258,7 @@ def lxd(
 ) -> FakeLxdServer:
     """The fake LXD; the charm's connections go to it, with no retry delay."""
     server = FakeLxdServer(credential, server_cert)
-    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", server.remote)
+    monkeypatch.setattr(LxdClient, "remote", server.remote)
     monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 0.0)
     return server
 

@@ -19,6 +19,8 @@ from lxd_common.interfaces.lxd import (
     PROVIDER_SCHEMA,
     ProviderData,
 )
+from lxd_common.lxd import LxdClient
+from tests.harness.databags import local_app_data, local_unit_data
 
 MODEL_UUID = "5a1f03c2-8d3e-4b7a-9c1d-2e3f4a5b6c7d"
 PREFIX = "lxd-integrator:5a1f03c2:"
@@ -58,7 +60,8 @@ def api(
 
 
 def nodes(bag: Mapping[str, str]) -> list[dict[str, Any]]:
-    return json.loads(bag["nodes"])
+    published: list[dict[str, Any]] = json.loads(bag["nodes"])
+    return published
 
 
 def out(state: testing.State, relation: testing.Relation) -> testing.Relation:
@@ -80,7 +83,7 @@ def test_one_server_is_published_in_app_and_unit_bags(
     rel = out(result, relation)
     fp = fingerprint(certs[0].certificate)
     expected = [{"name": "lxd0", "endpoint": "https://10.0.0.1:8443", "trusted_certs_fp": [fp]}]
-    for bag in (rel.local_app_data, rel.local_unit_data):
+    for bag in (local_app_data(rel), local_unit_data(rel)):
         assert bag["version"] == "1.0"
         assert nodes(bag) == expected
         assert "errors" not in bag
@@ -104,7 +107,7 @@ def test_three_members_are_published(
         {"name": f"m{i}", "endpoint": f"https://10.0.0.{i}:8443", "trusted_certs_fp": [fp]}
         for i in (1, 2, 3)
     ]
-    assert rel.local_unit_data["nodes"] == rel.local_app_data["nodes"]
+    assert local_unit_data(rel)["nodes"] == local_app_data(rel)["nodes"]
     validate_databag(rel.local_app_data, PROVIDER_SCHEMA)
     assert result.unit_status == testing.ActiveStatus(
         "LXD cluster of 3 members at https://10.0.0.1:8443"
@@ -199,7 +202,7 @@ def test_a_certificate_no_longer_sent_is_removed(
     )
     result = ctx.run(
         ctx.on.relation_changed(changed, remote_unit=0),
-        dataclasses.replace(first, relations={changed}),
+        dataclasses.replace(first, relations=frozenset({changed})),
     )
     fp = fingerprint(certs[1].certificate)
     assert lxd.client_entries() == {fp: f"{PREFIX}{relation.id}:myapp/0"}
@@ -217,7 +220,7 @@ def test_a_unit_that_stops_sending_loses_its_certificates(
     emptied = dataclasses.replace(out(first, relation), remote_units_data={0: {}})
     result = ctx.run(
         ctx.on.relation_changed(emptied, remote_unit=0),
-        dataclasses.replace(first, relations={emptied}),
+        dataclasses.replace(first, relations=frozenset({emptied})),
     )
     assert lxd.client_entries() == {}
     assert nodes(out(result, relation).local_app_data)[0]["trusted_certs_fp"] == []
@@ -295,7 +298,7 @@ def test_entries_it_did_not_create_are_left_alone(
     emptied = dataclasses.replace(out(result, relation), remote_units_data={0: {}})
     ctx.run(
         ctx.on.relation_changed(emptied, remote_unit=0),
-        dataclasses.replace(result, relations={emptied}),
+        dataclasses.replace(result, relations=frozenset({emptied})),
     )
     assert fingerprint(certs[0].certificate) in lxd.client_entries()
 
@@ -323,7 +326,7 @@ def test_reconciling_twice_changes_nothing(
     lxd.calls.clear()
     second = ctx.run(ctx.on.relation_changed(out(first, relation), remote_unit=1), first)
     assert [c for c in lxd.calls if c in ("trust.add", "trust.update", "trust.remove")] == []
-    assert out(second, relation).local_app_data == out(first, relation).local_app_data
+    assert local_app_data(out(second, relation)) == local_app_data(out(first, relation))
 
 
 # --- bad input from a requiring unit ------------------------------------------------
@@ -350,7 +353,7 @@ def test_malformed_requests_are_refused_with_a_reason(
     relation = api(sent, [certs[1].certificate])
     result = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state(relation))
     rel = out(result, relation)
-    errors = json.loads(rel.local_app_data["errors"])
+    errors = json.loads(local_app_data(rel)["errors"])
     assert list(errors) == ["myapp/0"]
     assert errors["myapp/0"].startswith(reason)
     validate_databag(rel.local_app_data, PROVIDER_SCHEMA)
@@ -408,7 +411,7 @@ def test_ten_thousand_certificates_are_refused_others_served(
     small_flood = json.dumps(["x"] * 10_000)
     relation = api(flood, small_flood, [certs[1].certificate])
     result = ctx.run(ctx.on.relation_changed(relation, remote_unit=2), state(relation))
-    errors = json.loads(out(result, relation).local_app_data["errors"])
+    errors = json.loads(local_app_data(out(result, relation))["errors"])
     assert errors["myapp/0"].startswith(f"client_certificates is {len(flood)} characters long")
     assert errors["myapp/1"] == (
         f"10000 certificates sent; at most {MAX_CERTIFICATES_PER_UNIT} are accepted per unit"
@@ -446,7 +449,8 @@ def test_a_unit_turning_bad_loses_what_it_had(
         out(first, relation), remote_units_data={0: {"client_certificates": "[1"}}
     )
     ctx.run(
-        ctx.on.relation_changed(bad, remote_unit=0), dataclasses.replace(first, relations={bad})
+        ctx.on.relation_changed(bad, remote_unit=0),
+        dataclasses.replace(first, relations=frozenset({bad})),
     )
     assert lxd.client_entries() == {}
 
@@ -462,7 +466,7 @@ def test_a_members_server_certificate_is_refused(
     result = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state(relation))
     fp = fingerprint(certs[0].certificate)
     assert lxd.trust.by_fingerprint[fp].name == "m9"
-    errors = json.loads(out(result, relation).local_app_data["errors"])
+    errors = json.loads(local_app_data(out(result, relation))["errors"])
     assert errors == {
         "myapp/0": f"certificate {fp[:12]} is LXD's own server certificate, "
         "not a client certificate"
@@ -482,7 +486,7 @@ def test_a_certificate_lxd_refuses_is_reported_for_its_unit(
     relation = api([certs[0].certificate])
     result = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state(relation))
     fp = fingerprint(certs[0].certificate)
-    errors = json.loads(out(result, relation).local_app_data["errors"])
+    errors = json.loads(local_app_data(out(result, relation))["errors"])
     assert errors["myapp/0"].startswith(f"certificate {fp[:12]}: LXD refused")
     assert nodes(out(result, relation).local_app_data)[0]["trusted_certs_fp"] == []
 
@@ -495,16 +499,16 @@ def test_errors_clear_once_the_unit_behaves(
 ) -> None:
     relation = api("garbage")
     first = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state(relation))
-    assert "errors" in out(first, relation).local_app_data
+    assert "errors" in local_app_data(out(first, relation))
     fixed = dataclasses.replace(
         out(first, relation),
         remote_units_data={0: {"client_certificates": json.dumps([certs[0].certificate])}},
     )
     result = ctx.run(
         ctx.on.relation_changed(fixed, remote_unit=0),
-        dataclasses.replace(first, relations={fixed}),
+        dataclasses.replace(first, relations=frozenset({fixed})),
     )
-    assert "errors" not in out(result, relation).local_app_data
+    assert "errors" not in local_app_data(out(result, relation))
     assert result.unit_status == testing.ActiveStatus("LXD lxd0 at https://10.0.0.1:8443")
 
 
@@ -523,7 +527,7 @@ def test_update_status_only_lists_members_when_nothing_changed(
     lxd.calls.clear()
     result = ctx.run(ctx.on.update_status(), first)
     assert lxd.calls == ["server_info", "cluster.members"]
-    assert out(result, relation).local_app_data == out(first, relation).local_app_data
+    assert local_app_data(out(result, relation)) == local_app_data(out(first, relation))
     assert result.unit_status == testing.ActiveStatus(
         "LXD cluster of 3 members at https://10.0.0.1:8443"
     )
@@ -642,7 +646,7 @@ def test_lxd_going_away_mid_hook_is_finished_on_update_status(
         "cannot reach LXD at https://10.0.0.1:8443: connection reset by peer"
     )
     monkeypatch.undo()
-    monkeypatch.setattr(lxd_integrator.connection.LxdClient, "remote", lxd.remote)
+    monkeypatch.setattr(LxdClient, "remote", lxd.remote)
     monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 0.0)
     result = ctx.run(ctx.on.update_status(), first)
     assert fingerprint(certs[0].certificate) in lxd.client_entries()

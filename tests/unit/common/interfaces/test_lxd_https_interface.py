@@ -23,6 +23,7 @@ from lxd_common.interfaces.lxd_https import (
     ServerInfo,
     schemas_as_json,
 )
+from tests.harness.databags import local_unit_data
 
 DOC = Path(__file__).resolve().parents[4] / "docs/interfaces/lxd-https.md"
 PAIR = generate_client_certificate("requirer")
@@ -102,7 +103,7 @@ def test_requirer_sends_its_request_on_join() -> None:
     ctx = testing.Context(RequirerCharm, meta=META)
     relation = testing.Relation("lxd", remote_app_name="lxd")
     out = ctx.run(ctx.on.relation_joined(relation), testing.State(relations={relation}))
-    bag = dict(out.get_relation(relation.id).local_unit_data)
+    bag = dict(local_unit_data(out.get_relation(relation.id)))
     jsonschema.validate(bag, REQUIRER_SCHEMA)
     assert bag["projects"] == "ci" and bag["autoremove"] == "true"
 
@@ -141,9 +142,9 @@ def test_a_dropped_restriction_leaves_the_bag() -> None:
     relation = testing.Relation("lxd", remote_app_name="lxd", local_unit_data=juju_keys)
     state = testing.State(relations={relation}, config={"projects": "ci,staging"})
     out = ctx.run(ctx.on.config_changed(), state)
-    assert out.get_relation(relation.id).local_unit_data["projects"] == "ci,staging"
+    assert local_unit_data(out.get_relation(relation.id))["projects"] == "ci,staging"
     out = ctx.run(ctx.on.config_changed(), replace(out, config={"projects": "unrestricted"}))
-    bag = dict(out.get_relation(relation.id).local_unit_data)
+    bag = dict(local_unit_data(out.get_relation(relation.id)))
     assert "projects" not in bag
     assert bag == {
         **juju_keys,

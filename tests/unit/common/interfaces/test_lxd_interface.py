@@ -27,6 +27,7 @@ from lxd_common.interfaces.lxd import (
     RequirerData,
     schemas_as_json,
 )
+from tests.harness.databags import local_unit_data
 
 DOC = Path(__file__).resolve().parents[4] / "docs/interfaces/lxd.md"
 PAIRS = [generate_client_certificate(f"requirer-{i}") for i in range(3)]
@@ -237,7 +238,7 @@ def ctx() -> testing.Context[RequirerCharm]:
 def test_certificates_are_sent_on_joining(ctx: testing.Context[RequirerCharm]) -> None:
     relation = testing.Relation("lxd")
     state = ctx.run(ctx.on.relation_joined(relation), testing.State(relations={relation}))
-    bag = state.get_relation(relation.id).local_unit_data
+    bag = local_unit_data(state.get_relation(relation.id))
     validate(bag, REQUIRER_SCHEMA)
     assert json.loads(bag["client_certificates"]) == [CERT.strip() + "\n"]
 

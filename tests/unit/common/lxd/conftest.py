@@ -18,7 +18,6 @@ import http
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -110,12 +109,20 @@ def operation(
     }
 
 
+class Replies:
+    """The reply builders, as the `reply` fixture hands them to tests."""
+
+    raw = staticmethod(raw_response)
+    sync = staticmethod(sync)
+    async_op = staticmethod(async_op)
+    error = staticmethod(error)
+    operation = staticmethod(operation)
+
+
 @pytest.fixture
-def reply() -> SimpleNamespace:
-    """The reply builders, for tests (which cannot import this conftest)."""
-    return SimpleNamespace(
-        raw=raw_response, sync=sync, async_op=async_op, error=error, operation=operation
-    )
+def reply() -> Replies:
+    """The reply builders, for tests (which cannot import this conftest at run time)."""
+    return Replies()
 
 
 # --- the fake daemon ---------------------------------------------------------

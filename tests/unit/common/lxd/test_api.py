@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -10,6 +12,9 @@ from pylxd import exceptions as pylxd_exceptions
 
 from lxd_common.errors import LxdApiError, LxdUnreachableError
 from lxd_common.lxd._api import check, lxd_message, status_code, translate_errors
+
+if TYPE_CHECKING:
+    from tests.unit.common.lxd.conftest import Replies
 
 
 class BareResponse:
@@ -88,7 +93,7 @@ def test_refusals_become_api_errors_with_status(
     assert not isinstance(caught.value, LxdUnreachableError)
 
 
-def test_refusal_with_a_real_pylxd_response(reply) -> None:
+def test_refusal_with_a_real_pylxd_response(reply: Replies) -> None:
     response = reply.error(404, "Project not found")
     with pytest.raises(LxdApiError) as caught, translate_errors("listing"):
         raise pylxd_exceptions.NotFound(response)
@@ -98,7 +103,9 @@ def test_refusal_with_a_real_pylxd_response(reply) -> None:
     )
 
 
-def test_operation_failure_reported_with_http_200_uses_the_operation_error(reply) -> None:
+def test_operation_failure_reported_with_http_200_uses_the_operation_error(
+    reply: Replies,
+) -> None:
     # pylxd's Operation.wait raises LXDAPIException on a 200 whose operation failed.
     body = {"type": "sync", "metadata": {"status_code": 400, "err": "Failed to join"}}
     response = reply.raw(200, json.dumps(body).encode())
@@ -108,7 +115,9 @@ def test_operation_failure_reported_with_http_200_uses_the_operation_error(reply
     assert caught.value.status == 200
 
 
-def test_refusal_with_a_non_json_body_uses_the_text_and_http_status(reply) -> None:
+def test_refusal_with_a_non_json_body_uses_the_text_and_http_status(
+    reply: Replies,
+) -> None:
     response = reply.raw(502, b"Bad Gateway from proxy", "text/plain")
     with pytest.raises(LxdApiError) as caught, translate_errors("listing"):
         raise pylxd_exceptions.LXDAPIException(response)
@@ -160,40 +169,40 @@ def test_no_failure_no_error() -> None:
 # --- check --------------------------------------------------------------------
 
 
-def test_check_returns_the_body_of_a_success(reply) -> None:
+def test_check_returns_the_body_of_a_success(reply: Replies) -> None:
     body = check(reply.sync({"auth": "trusted"}), "reading")
     assert body["metadata"] == {"auth": "trusted"}
     assert body["type"] == "sync"
 
 
-def test_check_accepts_an_async_operation(reply) -> None:
+def test_check_accepts_an_async_operation(reply: Replies) -> None:
     body = check(reply.async_op({"id": "op1", "class": "token"}), "issuing")
     assert body["metadata"]["id"] == "op1"
 
 
 @pytest.mark.parametrize(("code", "message"), [(404, "Not found"), (409, "Already exists")])
-def test_check_raises_on_error_bodies(reply, code: int, message: str) -> None:
+def test_check_raises_on_error_bodies(reply: Replies, code: int, message: str) -> None:
     with pytest.raises(LxdApiError) as caught:
         check(reply.error(code, message), "adding the thing")
     assert str(caught.value) == f"LXD refused adding the thing: {message}"
     assert caught.value.status == code
 
 
-def test_check_raises_on_an_error_body_sent_with_http_200(reply) -> None:
+def test_check_raises_on_an_error_body_sent_with_http_200(reply: Replies) -> None:
     body = {"type": "error", "error_code": 403, "error": "not authorized"}
     with pytest.raises(LxdApiError) as caught:
         check(reply.raw(200, json.dumps(body).encode()), "x")
     assert caught.value.status == 403
 
 
-def test_check_raises_on_an_http_error_without_lxd_details(reply) -> None:
+def test_check_raises_on_an_http_error_without_lxd_details(reply: Replies) -> None:
     with pytest.raises(LxdApiError) as caught:
         check(reply.raw(500, b"{}"), "reading")
     assert str(caught.value) == "LXD refused reading: Internal Server Error"
     assert caught.value.status == 500
 
 
-def test_check_raises_on_a_non_json_answer(reply) -> None:
+def test_check_raises_on_a_non_json_answer(reply: Replies) -> None:
     with pytest.raises(LxdApiError) as caught:
         check(reply.raw(200, b"<html>proxy login</html>", "text/html"), "reading the config")
     assert str(caught.value) == "LXD sent a non-JSON answer while reading the config"
@@ -203,7 +212,7 @@ def test_check_raises_on_a_non_json_answer(reply) -> None:
 def test_transient_cluster_errors_are_retried_until_they_clear() -> None:
     from lxd_common.lxd._api import retry_transient
 
-    answers = iter(
+    answers: Iterator[LxdApiError | str] = iter(
         [LxdApiError("LXD refused listing cluster members: context deadline exceeded"), "ok"]
     )
 

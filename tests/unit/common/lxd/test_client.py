@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -20,6 +21,9 @@ from lxd_common.errors import (
 from lxd_common.lxd import Cluster, LxdClient, TrustStore
 from lxd_common.lxd import _client as client_module
 from lxd_common.lxd._client import _retrying
+
+if TYPE_CHECKING:
+    from tests.unit.common.lxd.conftest import Call, FakeLxd, Replies
 
 SOCKET = Path("/tmp/n1/unix.socket")
 
@@ -36,11 +40,11 @@ def server_info(config: dict[str, Any] | None = None, auth: str = "trusted") -> 
 
 
 @pytest.fixture
-def client(lxd) -> LxdClient:
+def client(lxd: FakeLxd) -> LxdClient:
     return LxdClient(lxd, socket=SOCKET)
 
 
-def test_client_shares_its_connection(lxd, client) -> None:
+def test_client_shares_its_connection(lxd: FakeLxd, client: LxdClient) -> None:
     assert client.pylxd is lxd
     assert isinstance(client.trust, TrustStore)
     assert isinstance(client.cluster, Cluster)
@@ -50,24 +54,26 @@ def test_client_shares_its_connection(lxd, client) -> None:
 # --- server information and trust --------------------------------------------
 
 
-def test_server_info_and_trusted(lxd, reply, client) -> None:
+def test_server_info_and_trusted(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="trusted")))
     assert client.server_info()["environment"]["server_version"] == "5.0.2"
     assert client.trusted is True
 
 
-def test_untrusted_client(lxd, reply, client) -> None:
+def test_untrusted_client(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="untrusted")))
     assert client.trusted is False
 
 
-def test_require_trusted_passes_when_trusted(lxd, reply, client) -> None:
+def test_require_trusted_passes_when_trusted(
+    lxd: FakeLxd, reply: Replies, client: LxdClient
+) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="trusted")))
     client.require_trusted()
     assert len(lxd.requests("GET", "/1.0")) == 1
 
 
-def test_require_trusted_names_the_remote_endpoint(lxd, reply) -> None:
+def test_require_trusted_names_the_remote_endpoint(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info(auth="untrusted")))
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443")
     with pytest.raises(LxdNotTrustedError) as caught:
@@ -78,13 +84,13 @@ def test_require_trusted_names_the_remote_endpoint(lxd, reply) -> None:
     )
 
 
-def test_require_trusted_names_the_socket(lxd, reply, client) -> None:
+def test_require_trusted_names_the_socket(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync({"config": {}}))
     with pytest.raises(LxdNotTrustedError, match=f"LXD at {SOCKET} .*auth: None"):
         client.require_trusted()
 
 
-def test_server_info_refused(lxd, reply, client) -> None:
+def test_server_info_refused(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.error(500, "database unavailable"))
     with pytest.raises(LxdApiError, match="reading server information: database unavailable"):
         client.server_info()
@@ -93,17 +99,21 @@ def test_server_info_refused(lxd, reply, client) -> None:
 # --- server config -----------------------------------------------------------
 
 
-def test_server_config_is_strings(lxd, reply, client) -> None:
+def test_server_config_is_strings(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.https_address": "[::]:8443"})))
     assert client.server_config() == {"core.https_address": "[::]:8443"}
 
 
-def test_server_config_when_lxd_sends_null(lxd, reply, client) -> None:
+def test_server_config_when_lxd_sends_null(
+    lxd: FakeLxd, reply: Replies, client: LxdClient
+) -> None:
     lxd.on("GET", "/1.0", reply.sync({"auth": "trusted", "config": None}))
     assert client.server_config() == {}
 
 
-def test_set_server_config_sends_only_what_differs(lxd, reply, client) -> None:
+def test_set_server_config_sends_only_what_differs(
+    lxd: FakeLxd, reply: Replies, client: LxdClient
+) -> None:
     lxd.on(
         "GET",
         "/1.0",
@@ -145,14 +155,18 @@ def test_set_server_config_sends_only_what_differs(lxd, reply, client) -> None:
     }
 
 
-def test_set_server_config_unsets_with_an_empty_string(lxd, reply, client) -> None:
+def test_set_server_config_unsets_with_an_empty_string(
+    lxd: FakeLxd, reply: Replies, client: LxdClient
+) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.proxy_http": "http://proxy:3128"})))
     lxd.on("PATCH", "/1.0", reply.sync(None))
     assert client.set_server_config({"core.proxy_http": ""}) == ["core.proxy_http"]
     assert lxd.requests("PATCH")[0].json == {"config": {"core.proxy_http": ""}}
 
 
-def test_set_server_config_with_nothing_to_change_sends_nothing(lxd, reply, client) -> None:
+def test_set_server_config_with_nothing_to_change_sends_nothing(
+    lxd: FakeLxd, reply: Replies, client: LxdClient
+) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info({"core.https_address": "127.0.0.2:8443"})))
     changed = client.set_server_config(
         {"core.https_address": "127.0.0.2:8443", "core.proxy_http": None}
@@ -161,7 +175,7 @@ def test_set_server_config_with_nothing_to_change_sends_nothing(lxd, reply, clie
     assert lxd.requests("PATCH") == []
 
 
-def test_set_server_config_refused(lxd, reply, client) -> None:
+def test_set_server_config_refused(lxd: FakeLxd, reply: Replies, client: LxdClient) -> None:
     lxd.on("GET", "/1.0", reply.sync(server_info()))
     lxd.on("PATCH", "/1.0", reply.error(400, 'Invalid value for "core.https_address"'))
     with pytest.raises(LxdApiError) as caught:
@@ -176,24 +190,26 @@ def test_set_server_config_refused(lxd, reply, client) -> None:
 # --- preseeds ----------------------------------------------------------------
 
 
-def test_apply_preseed_needs_a_local_daemon(lxd, monkeypatch) -> None:
+def test_apply_preseed_needs_a_local_daemon(lxd: FakeLxd, monkeypatch: pytest.MonkeyPatch) -> None:
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443")
     ran: list[Any] = []
-    monkeypatch.setattr(client_module.subprocess, "run", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a))
     with pytest.raises(LxdError, match="only be applied to a local LXD daemon") as caught:
         remote.apply_preseed("config: {}\n")
     assert not isinstance(caught.value, PreseedError)
     assert ran == []
 
 
-def test_apply_preseed_checks_the_preseed_first(lxd) -> None:
+def test_apply_preseed_checks_the_preseed_first(lxd: FakeLxd) -> None:
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443")
     with pytest.raises(PreseedError, match="unknown preseed key"):
         remote.apply_preseed("confg: {}\n")
 
 
-def test_apply_preseed_without_the_lxd_command(client, monkeypatch) -> None:
-    monkeypatch.setattr(client_module.shutil, "which", lambda *a, **k: None)
+def test_apply_preseed_without_the_lxd_command(
+    client: LxdClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     with pytest.raises(LxdError, match="lxd command is not installed"):
         client.apply_preseed("config: {}\n")
 
@@ -213,15 +229,17 @@ class FakeRun:
 
 
 @pytest.fixture
-def lxd_binary(monkeypatch) -> str:
+def lxd_binary(monkeypatch: pytest.MonkeyPatch) -> str:
     path = "/snap/bin/lxd"
-    monkeypatch.setattr(client_module.shutil, "which", lambda *a, **k: path)
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: path)
     return path
 
 
-def test_apply_preseed_runs_lxd_init_against_this_daemon(client, monkeypatch, lxd_binary) -> None:
+def test_apply_preseed_runs_lxd_init_against_this_daemon(
+    client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
+) -> None:
     run = FakeRun()
-    monkeypatch.setattr(client_module.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     client.apply_preseed({"config": {"core.https_address": "127.0.0.2:8443"}})
     [(args, kwargs)] = run.calls
     assert args == [lxd_binary, "init", "--preseed"]
@@ -231,9 +249,11 @@ def test_apply_preseed_runs_lxd_init_against_this_daemon(client, monkeypatch, lx
     assert kwargs["timeout"] == client_module.PRESEED_TIMEOUT
 
 
-def test_join_cluster_applies_a_join_preseed(client, monkeypatch, lxd_binary) -> None:
+def test_join_cluster_applies_a_join_preseed(
+    client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
+) -> None:
     run = FakeRun()
-    monkeypatch.setattr(client_module.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     client.join_cluster(
         "m3", "127.0.0.4:8443", "c2VjcmV0", [{"entity": "e", "name": "n", "key": "k"}]
     )
@@ -257,26 +277,36 @@ def test_join_cluster_applies_a_join_preseed(client, monkeypatch, lxd_binary) ->
     ],
 )
 def test_apply_preseed_reports_lxds_last_words(
-    client, monkeypatch, lxd_binary, stderr, stdout, expected: str
+    client: LxdClient,
+    monkeypatch: pytest.MonkeyPatch,
+    lxd_binary: str,
+    stderr: str | None,
+    stdout: str | None,
+    expected: str,
 ) -> None:
     failure = subprocess.CalledProcessError(1, [lxd_binary], output=stdout, stderr=stderr)
-    monkeypatch.setattr(client_module.subprocess, "run", FakeRun(failure))
+    monkeypatch.setattr(subprocess, "run", FakeRun(failure))
     with pytest.raises(LxdApiError) as caught:
         client.apply_preseed("config: {}\n")
     assert str(caught.value) == f"LXD refused the preseed: {expected}"
     assert caught.value.__cause__ is None
 
 
-def test_apply_preseed_that_hangs_is_unreachable(client, monkeypatch, lxd_binary) -> None:
-    monkeypatch.setattr(
-        client_module.subprocess, "run", FakeRun(subprocess.TimeoutExpired([lxd_binary], 300))
-    )
+def test_apply_preseed_that_hangs_is_unreachable(
+    client: LxdClient, monkeypatch: pytest.MonkeyPatch, lxd_binary: str
+) -> None:
+    monkeypatch.setattr(subprocess, "run", FakeRun(subprocess.TimeoutExpired([lxd_binary], 300)))
     with pytest.raises(LxdUnreachableError, match="did not finish within 300 seconds"):
         client.apply_preseed("config: {}\n")
 
 
-def test_apply_preseed_never_logs_the_preseed(client, monkeypatch, lxd_binary, caplog) -> None:
-    monkeypatch.setattr(client_module.subprocess, "run", FakeRun())
+def test_apply_preseed_never_logs_the_preseed(
+    client: LxdClient,
+    monkeypatch: pytest.MonkeyPatch,
+    lxd_binary: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(subprocess, "run", FakeRun())
     with caplog.at_level("DEBUG"):
         client.join_cluster("m3", "127.0.0.4:8443", "VERY-SECRET-TOKEN")
     assert "VERY-SECRET-TOKEN" not in caplog.text
@@ -292,7 +322,9 @@ def test_local_with_a_missing_socket_is_unreachable(tmp_path: Path) -> None:
         LxdClient.local(missing)
 
 
-def test_close_closes_the_session_and_removes_the_private_dir(lxd, tmp_path: Path) -> None:
+def test_close_closes_the_session_and_removes_the_private_dir(
+    lxd: FakeLxd, tmp_path: Path
+) -> None:
     private = tempfile.TemporaryDirectory(dir=tmp_path)
     directory = Path(private.name)
     remote = LxdClient(lxd, endpoint="https://127.0.0.2:8443", private_dir=private)
@@ -323,7 +355,7 @@ class Flaky:
 
 
 @pytest.fixture
-def no_sleep(monkeypatch) -> list[float]:
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Make tenacity's waits instant, recording them."""
     slept: list[float] = []
     monkeypatch.setattr("tenacity.nap.time.sleep", slept.append)
@@ -369,11 +401,13 @@ def test_retrying_does_not_retry_other_errors(no_sleep: list[float]) -> None:
     assert no_sleep == []
 
 
-def test_wait_ready_retries_server_info(lxd, reply, client, no_sleep: list[float]) -> None:
+def test_wait_ready_retries_server_info(
+    lxd: FakeLxd, reply: Replies, client: LxdClient, no_sleep: list[float]
+) -> None:
     # The socket refuses the first connection (daemon still starting), then answers.
     attempts = iter([requests.ConnectionError("[Errno 111] Connection refused"), None])
 
-    def answer(call):
+    def answer(call: Call) -> requests.Response:
         failure = next(attempts)
         if failure is not None:
             raise failure

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,11 @@ from lxd_common.errors import (
 )
 from lxd_common.lxd import Cluster, ClusterMember, JoinToken, decode_join_token
 from lxd_common.lxd._cluster import _parse_time
+
+if TYPE_CHECKING:
+    import requests
+
+    from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
 UTC = timezone.utc
 EXPIRY_TEXT = "2026-11-23T15:13:40.68955822Z"
@@ -244,12 +249,12 @@ JOIN_META_M3 = {
 
 
 @pytest.fixture
-def cluster(lxd) -> Cluster:
+def cluster(lxd: FakeLxd) -> Cluster:
     return Cluster(lxd)
 
 
 @pytest.fixture
-def clustered(lxd, reply) -> None:
+def clustered(lxd: FakeLxd, reply: Replies) -> None:
     """A clustered daemon `m2` with members m1 and m2 and no pending operations."""
     lxd.on("GET", CLUSTER, reply.sync(cluster_info()))
     lxd.on("GET", MEMBERS, reply.sync([member("m1"), member("m2")]))
@@ -258,7 +263,7 @@ def clustered(lxd, reply) -> None:
 # --- cluster state -----------------------------------------------------------
 
 
-def test_state_of_a_clustered_daemon(lxd, reply, cluster) -> None:
+def test_state_of_a_clustered_daemon(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     config = [
         {
             "entity": "storage-pool",
@@ -278,7 +283,7 @@ def test_state_of_a_clustered_daemon(lxd, reply, cluster) -> None:
     ]
 
 
-def test_state_of_a_standalone_daemon(lxd, reply, cluster) -> None:
+def test_state_of_a_standalone_daemon(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on(
         "GET", CLUSTER, reply.sync({"server_name": "", "enabled": False, "member_config": None})
     )
@@ -290,19 +295,25 @@ def test_state_of_a_standalone_daemon(lxd, reply, cluster) -> None:
     assert cluster.members() == []
 
 
-def test_members_is_one_request(lxd, reply, cluster, clustered) -> None:
+def test_members_is_one_request(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     """Hooks list members often: no separate GET /1.0/cluster first."""
     assert [m.name for m in cluster.members()] == ["m1", "m2"]
     assert [c.path for c in lxd.calls] == [MEMBERS]
 
 
-def test_members_refused_for_another_reason(lxd, reply, cluster) -> None:
+def test_members_refused_for_another_reason(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", MEMBERS, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError, match="listing cluster members: not authorized"):
         cluster.members()
 
 
-def test_members_with_status(lxd, reply, cluster, clustered) -> None:
+def test_members_with_status(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on("GET", MEMBERS, reply.sync([member("m1"), member("m2", status="Offline")]))
     members = cluster.members()
     assert members == [
@@ -320,7 +331,7 @@ def test_member_online_ignores_case() -> None:
     assert ClusterMember("m1", "", "Evacuated", []).online is False
 
 
-def test_cluster_state_refused(lxd, reply, cluster) -> None:
+def test_cluster_state_refused(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", CLUSTER, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError) as caught:
         _ = cluster.enabled
@@ -331,20 +342,26 @@ def test_cluster_state_refused(lxd, reply, cluster) -> None:
 # --- enable ------------------------------------------------------------------
 
 
-def test_enable_when_already_clustered_under_that_name_does_nothing(lxd, reply, cluster) -> None:
+def test_enable_when_already_clustered_under_that_name_does_nothing(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("m1")))
     cluster.enable("m1", "127.0.0.2:8443")
     assert [c.method for c in lxd.calls] == ["GET"]
 
 
-def test_enable_when_clustered_under_another_name_is_refused(lxd, reply, cluster) -> None:
+def test_enable_when_clustered_under_another_name_is_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("m1")))
     with pytest.raises(ClusterError, match="already clustered as 'm1', not 'other'"):
         cluster.enable("other", "127.0.0.2:8443")
     assert [c.method for c in lxd.calls] == ["GET"]
 
 
-def test_enable_sets_the_address_then_bootstraps_and_waits(lxd, reply, cluster) -> None:
+def test_enable_sets_the_address_then_bootstraps_and_waits(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     op_id = "5b0c2f3e-7f59-4b06-9f0c-0a7e2f6f3a11"
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     lxd.on("PATCH", "/1.0", reply.sync(None))
@@ -366,7 +383,7 @@ def test_enable_sets_the_address_then_bootstraps_and_waits(lxd, reply, cluster) 
     assert lxd.calls[2].json == {"server_name": "m1", "enabled": True}
 
 
-def test_enable_reports_a_failed_bootstrap(lxd, reply, cluster) -> None:
+def test_enable_reports_a_failed_bootstrap(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     op_id = "5b0c2f3e-7f59-4b06-9f0c-0a7e2f6f3a11"
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     lxd.on("PATCH", "/1.0", reply.sync(None))
@@ -382,7 +399,9 @@ def test_enable_reports_a_failed_bootstrap(lxd, reply, cluster) -> None:
         cluster.enable("m1", "127.0.0.2:8443")
 
 
-def test_enable_stops_when_the_address_is_refused(lxd, reply, cluster) -> None:
+def test_enable_stops_when_the_address_is_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     lxd.on("PATCH", "/1.0", reply.error(400, "Invalid address"))
     with pytest.raises(LxdApiError, match=r"bootstrapping the cluster as 'm1'.*Invalid address"):
@@ -393,11 +412,15 @@ def test_enable_stops_when_the_address_is_refused(lxd, reply, cluster) -> None:
 # --- join tokens -------------------------------------------------------------
 
 
-def operations_listing(reply, running: list[Any], success: list[Any] | None = None):
+def operations_listing(
+    reply: Replies, running: list[Any], success: list[Any] | None = None
+) -> requests.Response:
     return reply.sync({"running": running, "success": success or []})
 
 
-def test_join_tokens_lists_only_pending_join_tokens(lxd, reply, cluster) -> None:
+def test_join_tokens_lists_only_pending_join_tokens(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     trust_token = reply.operation("op-trust", "token", {"secret": "ad3d" + "c" * 60})
     join_m3 = reply.operation("op-m3", "token", JOIN_META_M3)
     join_m4 = reply.operation("op-m4", "token", dict(JOIN_META_M3, serverName="m4"))
@@ -420,12 +443,16 @@ def test_join_tokens_lists_only_pending_join_tokens(lxd, reply, cluster) -> None
 
 
 @pytest.mark.parametrize("metadata", [{}, None, {"success": []}])
-def test_join_tokens_with_no_running_operations(lxd, reply, cluster, metadata) -> None:
+def test_join_tokens_with_no_running_operations(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, metadata: dict[str, Any] | None
+) -> None:
     lxd.on("GET", OPERATIONS, reply.sync(metadata))
     assert cluster.join_tokens() == []
 
 
-def test_a_listed_token_decodes_like_an_lxd_token(lxd, reply, cluster) -> None:
+def test_a_listed_token_decodes_like_an_lxd_token(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on(
         "GET",
         OPERATIONS,
@@ -443,7 +470,9 @@ def test_a_listed_token_decodes_like_an_lxd_token(lxd, reply, cluster) -> None:
     assert (again.server_name, again.expires_at) == ("m3", EXPIRY)
 
 
-def test_revoke_join_tokens_deletes_only_that_names_operations(lxd, reply, cluster) -> None:
+def test_revoke_join_tokens_deletes_only_that_names_operations(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     ops = [
         reply.operation("op-a", "token", JOIN_META_M3),
         reply.operation("op-b", "token", dict(JOIN_META_M3, serverName="m4")),
@@ -456,13 +485,15 @@ def test_revoke_join_tokens_deletes_only_that_names_operations(lxd, reply, clust
     assert [c.path for c in lxd.requests("DELETE")] == [f"{OPERATIONS}/op-a", f"{OPERATIONS}/op-c"]
 
 
-def test_revoke_join_tokens_with_none_pending(lxd, reply, cluster) -> None:
+def test_revoke_join_tokens_with_none_pending(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     assert cluster.revoke_join_tokens("m3") == 0
     assert lxd.requests("DELETE") == []
 
 
-def test_add_join_token(lxd, reply, cluster, clustered) -> None:
+def test_add_join_token(lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     op = reply.operation("18002bbd-8d5b-4a0b-a0d6-bd7a6a9f2a01", "token", JOIN_META_M3)
     lxd.on("POST", MEMBERS, reply.async_op(op))
@@ -476,7 +507,9 @@ def test_add_join_token(lxd, reply, cluster, clustered) -> None:
     assert decode_join_token(token.token).server_name == "m3"
 
 
-def test_add_join_token_revokes_the_pending_one_first(lxd, reply, cluster, clustered) -> None:
+def test_add_join_token_revokes_the_pending_one_first(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on(
         "GET",
         OPERATIONS,
@@ -498,14 +531,16 @@ def test_add_join_token_revokes_the_pending_one_first(lxd, reply, cluster, clust
     assert token.operation_id == "new-m3"
 
 
-def test_add_join_token_for_an_existing_member_is_refused(lxd, reply, cluster, clustered) -> None:
+def test_add_join_token_for_an_existing_member_is_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     with pytest.raises(MemberExistsError, match="'m2' already exists"):
         cluster.add_join_token("m2")
     assert lxd.requests("POST") == []
     assert lxd.requests("DELETE") == []
 
 
-def test_add_join_token_needs_a_cluster(lxd, reply, cluster) -> None:
+def test_add_join_token_needs_a_cluster(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", CLUSTER, reply.sync(cluster_info("", enabled=False)))
     with pytest.raises(ClusterError, match="not clustered") as caught:
         cluster.add_join_token("m3")
@@ -513,7 +548,9 @@ def test_add_join_token_needs_a_cluster(lxd, reply, cluster) -> None:
     assert [c.path for c in lxd.calls] == [CLUSTER]
 
 
-def test_add_join_token_refused_by_lxd(lxd, reply, cluster, clustered) -> None:
+def test_add_join_token_refused_by_lxd(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on("GET", OPERATIONS, operations_listing(reply, []))
     lxd.on("POST", MEMBERS, reply.error(500, "There are no online cluster members"))
     with pytest.raises(LxdApiError, match=r"issuing a join token for 'm3'.*no online"):
@@ -535,7 +572,9 @@ def instance(name: str, location: str, project: str | None = "default") -> dict[
     return data
 
 
-def test_instances_on_filters_by_location_and_names_projects(lxd, reply, cluster) -> None:
+def test_instances_on_filters_by_location_and_names_projects(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on(
         "GET",
         INSTANCES,
@@ -559,12 +598,12 @@ def test_instances_on_filters_by_location_and_names_projects(lxd, reply, cluster
     }
 
 
-def test_instances_on_with_no_instances(lxd, reply, cluster) -> None:
+def test_instances_on_with_no_instances(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
     lxd.on("GET", INSTANCES, reply.sync(None))
     assert cluster.instances_on("m2") == []
 
 
-def test_remove_member(lxd, reply, cluster, clustered) -> None:
+def test_remove_member(lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance("web", "m1")]))
     lxd.on("DELETE", f"{MEMBERS}/m2", reply.sync(None))
     cluster.remove_member("m2")
@@ -573,20 +612,24 @@ def test_remove_member(lxd, reply, cluster, clustered) -> None:
     assert delete.params is None
 
 
-def test_remove_unknown_member(lxd, cluster, clustered) -> None:
+def test_remove_unknown_member(lxd: FakeLxd, cluster: Cluster, clustered: None) -> None:
     with pytest.raises(MemberNotFoundError, match="no cluster member is called 'm7'"):
         cluster.remove_member("m7")
     assert lxd.requests("DELETE") == []
     assert lxd.requests("GET", INSTANCES) == []
 
 
-def test_remove_member_of_a_standalone_daemon_is_not_found(lxd, reply, cluster) -> None:
+def test_remove_member_of_a_standalone_daemon_is_not_found(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
     lxd.on("GET", MEMBERS, reply.error(500, "Server is not clustered"))
     with pytest.raises(MemberNotFoundError):
         cluster.remove_member("m1")
 
 
-def test_remove_member_with_instances_is_refused(lxd, reply, cluster, clustered) -> None:
+def test_remove_member_with_instances_is_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on(
         "GET",
         INSTANCES,
@@ -600,7 +643,9 @@ def test_remove_member_with_instances_is_refused(lxd, reply, cluster, clustered)
     assert lxd.requests("DELETE") == []
 
 
-def test_remove_member_with_a_single_instance_is_refused(lxd, reply, cluster, clustered) -> None:
+def test_remove_member_with_a_single_instance_is_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance("last", "m2", "ci")]))
     with pytest.raises(MemberHasInstancesError, match=r"1 instance\(s\) \(ci/last\)"):
         cluster.remove_member("m2")
@@ -608,7 +653,7 @@ def test_remove_member_with_a_single_instance_is_refused(lxd, reply, cluster, cl
 
 
 def test_remove_member_with_many_instances_truncates_the_list(
-    lxd, reply, cluster, clustered
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     lxd.on("GET", INSTANCES, reply.sync([instance(f"c{i}", "m2") for i in range(8)]))
     with pytest.raises(MemberHasInstancesError) as caught:
@@ -617,7 +662,9 @@ def test_remove_member_with_many_instances_truncates_the_list(
     assert len(caught.value.instances) == 8
 
 
-def test_remove_member_refused_by_lxd(lxd, reply, cluster, clustered) -> None:
+def test_remove_member_refused_by_lxd(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
     lxd.on("GET", INSTANCES, reply.sync([]))
     lxd.on("DELETE", f"{MEMBERS}/m2", reply.error(400, "Node still has the following images"))
     with pytest.raises(LxdApiError, match=r"removing cluster member 'm2'.*images") as caught:
@@ -629,7 +676,7 @@ DEADLINE = "Failed to begin transaction: context deadline exceeded"
 
 
 def test_remove_member_waits_out_a_settling_cluster_database(
-    lxd, reply, cluster, clustered
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
     """Right after the member leading LXD's database leaves, LXD refuses for a moment."""
     lxd.on("GET", INSTANCES, reply.error(500, DEADLINE), reply.sync([]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +17,11 @@ from lxd_common.errors import (
     TrustEntryNotFoundError,
 )
 from lxd_common.lxd import ClientToken, TrustEntry, TrustStore
+
+if TYPE_CHECKING:
+    import requests
+
+    from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
 CERTS = "/1.0/certificates"
 PROJECTS = "/1.0/projects"
@@ -45,12 +50,12 @@ def item(
 
 
 @pytest.fixture
-def store(lxd) -> TrustStore:
+def store(lxd: FakeLxd) -> TrustStore:
     return TrustStore(lxd)
 
 
 @pytest.fixture
-def projects(lxd, reply) -> None:
+def projects(lxd: FakeLxd, reply: Replies) -> None:
     """The daemon has the projects `default` and `ci`."""
     lxd.on("GET", PROJECTS, reply.sync(["/1.0/projects/default", "/1.0/projects/ci"]))
 
@@ -58,7 +63,9 @@ def projects(lxd, reply) -> None:
 # --- listing and finding -----------------------------------------------------
 
 
-def test_entries_reads_the_store_with_recursion(lxd, reply, store, certs) -> None:
+def test_entries_reads_the_store_with_recursion(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     lxd.on(
         "GET",
         CERTS,
@@ -76,7 +83,9 @@ def test_entries_reads_the_store_with_recursion(lxd, reply, store, certs) -> Non
     assert lxd.requests("GET", CERTS)[0].params == {"recursion": "1"}
 
 
-def test_an_empty_or_null_store_has_no_entries(lxd, reply, store) -> None:
+def test_an_empty_or_null_store_has_no_entries(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     lxd.on("GET", CERTS, reply.sync([]), reply.sync(None))
     assert store.entries() == []
     assert store.entries() == []
@@ -93,14 +102,14 @@ def test_entry_defaults_for_missing_fields() -> None:
     )
 
 
-def test_entry_repr_leaves_out_the_certificate(certs) -> None:
+def test_entry_repr_leaves_out_the_certificate(certs: list[CertificatePair]) -> None:
     entry = TrustEntry.from_api(item(certs[0], "t1"))
     assert "BEGIN CERTIFICATE" not in repr(entry)
     assert "t1" in repr(entry)
 
 
 @pytest.fixture
-def three(lxd, reply) -> None:
+def three(lxd: FakeLxd, reply: Replies) -> None:
     """Three entries; two fingerprints share the prefix `abc1`."""
     lxd.on(
         "GET",
@@ -131,18 +140,20 @@ def three(lxd, reply) -> None:
         ("Alpha", None),
     ],
 )
-def test_find(three, store, key: str, expected: str | None) -> None:
+def test_find(three: None, store: TrustStore, key: str, expected: str | None) -> None:
     found = store.find(key)
     assert (found.name if found else None) == expected
 
 
 @pytest.mark.parametrize("key", ["", "   ", "\n"])
-def test_find_with_an_empty_key_asks_nothing(lxd, store, key: str) -> None:
+def test_find_with_an_empty_key_asks_nothing(lxd: FakeLxd, store: TrustStore, key: str) -> None:
     assert store.find(key) is None
     assert lxd.calls == []
 
 
-def test_a_name_match_beats_a_fingerprint_prefix(lxd, reply, store) -> None:
+def test_a_name_match_beats_a_fingerprint_prefix(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     lxd.on(
         "GET",
         CERTS,
@@ -153,7 +164,9 @@ def test_a_name_match_beats_a_fingerprint_prefix(lxd, reply, store) -> None:
     assert found.fingerprint == "1" * 64
 
 
-def test_find_all_returns_every_entry_with_the_name(lxd, reply, store) -> None:
+def test_find_all_returns_every_entry_with_the_name(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     lxd.on(
         "GET",
         CERTS,
@@ -172,7 +185,9 @@ def test_find_all_returns_every_entry_with_the_name(lxd, reply, store) -> None:
 # --- adding ------------------------------------------------------------------
 
 
-def _trust_answers(lxd, reply, pair: CertificatePair, entry: dict[str, Any]) -> str:
+def _trust_answers(
+    lxd: FakeLxd, reply: Replies, pair: CertificatePair, entry: dict[str, Any]
+) -> str:
     fp = fingerprint(pair.certificate)
     lxd.on("POST", CERTS, reply.sync(None))
     lxd.on("GET", f"{CERTS}/{fp}", reply.sync(entry))
@@ -190,11 +205,11 @@ def _trust_answers(lxd, reply, pair: CertificatePair, entry: dict[str, Any]) -> 
     ],
 )
 def test_add_sends_the_restriction(
-    lxd,
-    reply,
-    store,
-    certs,
-    projects,
+    lxd: FakeLxd,
+    reply: Replies,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    projects: None,
     given: list[str] | None,
     restricted: bool,
     sent_projects: list[str],
@@ -214,7 +229,9 @@ def test_add_sends_the_restriction(
     assert entry.projects == sent_projects
 
 
-def test_add_sends_the_certificate_without_pem_markers(lxd, reply, store, certs) -> None:
+def test_add_sends_the_certificate_without_pem_markers(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     _trust_answers(lxd, reply, certs[0], item(certs[0], "ci"))
     store.add(certs[0].certificate, "ci")
     body = lxd.requests("POST", CERTS)[0].json["certificate"]
@@ -224,14 +241,22 @@ def test_add_sends_the_certificate_without_pem_markers(lxd, reply, store, certs)
     assert hashlib.sha256(der).hexdigest() == fingerprint(certs[0].certificate)
 
 
-def test_add_reads_the_entry_back_by_fingerprint(lxd, reply, store, certs) -> None:
+def test_add_reads_the_entry_back_by_fingerprint(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     fp = _trust_answers(lxd, reply, certs[1], item(certs[1], "from-lxd"))
     entry = store.add(certs[1].certificate, "asked-for")
     assert entry.name == "from-lxd"
     assert [c.path for c in lxd.calls] == [CERTS, f"{CERTS}/{fp}"]
 
 
-def test_adding_a_trusted_certificate_updates_it(lxd, reply, store, certs, projects) -> None:
+def test_adding_a_trusted_certificate_updates_it(
+    lxd: FakeLxd,
+    reply: Replies,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    projects: None,
+) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
     lxd.on(
@@ -254,7 +279,9 @@ def test_adding_a_trusted_certificate_updates_it(lxd, reply, store, certs, proje
     assert (entry.name, entry.restricted, entry.projects) == ("new-name", True, ["ci"])
 
 
-def test_add_names_the_missing_project_and_adds_nothing(lxd, store, certs, projects) -> None:
+def test_add_names_the_missing_project_and_adds_nothing(
+    lxd: FakeLxd, store: TrustStore, certs: list[CertificatePair], projects: None
+) -> None:
     with pytest.raises(ProjectNotFoundError) as caught:
         store.add(certs[0].certificate, "ci", projects=["ci", "nope", "gone"])
     assert str(caught.value) == "project(s) nope, gone do not exist (existing: ci, default)"
@@ -263,7 +290,11 @@ def test_add_names_the_missing_project_and_adds_nothing(lxd, store, certs, proje
 
 
 def test_lxd_refusing_a_project_is_an_api_error_not_an_update(
-    lxd, reply, store, certs, projects
+    lxd: FakeLxd,
+    reply: Replies,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    projects: None,
 ) -> None:
     # The project vanished between our check and the POST.
     lxd.on("POST", CERTS, reply.error(404, "Project not found"))
@@ -275,7 +306,9 @@ def test_lxd_refusing_a_project_is_an_api_error_not_an_update(
     assert lxd.requests("PATCH") == []
 
 
-def test_other_refusals_are_raised(lxd, reply, store, certs) -> None:
+def test_other_refusals_are_raised(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     lxd.on("POST", CERTS, reply.error(400, "Certificate name is too long"))
     with pytest.raises(LxdApiError) as caught:
         store.add(certs[0].certificate, "x" * 300)
@@ -283,7 +316,7 @@ def test_other_refusals_are_raised(lxd, reply, store, certs) -> None:
     assert [c.method for c in lxd.calls] == ["POST"]
 
 
-def test_add_refuses_a_non_certificate_before_asking_lxd(lxd, store) -> None:
+def test_add_refuses_a_non_certificate_before_asking_lxd(lxd: FakeLxd, store: TrustStore) -> None:
     with pytest.raises(CertificateError):
         store.add("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", "x")
     assert lxd.calls == []
@@ -292,7 +325,9 @@ def test_add_refuses_a_non_certificate_before_asking_lxd(lxd, store) -> None:
 # --- updating ----------------------------------------------------------------
 
 
-def test_update_keeps_the_name_and_unrestricts_by_default(lxd, reply, store, certs) -> None:
+def test_update_keeps_the_name_and_unrestricts_by_default(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on(
         "GET",
@@ -311,7 +346,7 @@ def test_update_keeps_the_name_and_unrestricts_by_default(lxd, reply, store, cer
     assert entry.restricted is False
 
 
-def test_update_of_an_unknown_fingerprint(lxd, reply, store) -> None:
+def test_update_of_an_unknown_fingerprint(lxd: FakeLxd, reply: Replies, store: TrustStore) -> None:
     fp = "9" * 64
     lxd.on("GET", f"{CERTS}/{fp}", reply.error(404, "Certificate not found"))
     with pytest.raises(TrustEntryNotFoundError, match=f"fingerprint {fp}"):
@@ -319,7 +354,9 @@ def test_update_of_an_unknown_fingerprint(lxd, reply, store) -> None:
     assert lxd.requests("PATCH") == []
 
 
-def test_reading_an_entry_fails_for_other_reasons(lxd, reply, store) -> None:
+def test_reading_an_entry_fails_for_other_reasons(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     fp = "9" * 64
     lxd.on("GET", f"{CERTS}/{fp}", reply.error(500, "database is locked"))
     with pytest.raises(LxdApiError) as caught:
@@ -331,7 +368,9 @@ def test_reading_an_entry_fails_for_other_reasons(lxd, reply, store) -> None:
 # --- removing ----------------------------------------------------------------
 
 
-def test_remove_by_name_deletes_by_fingerprint(lxd, reply, store, three) -> None:
+def test_remove_by_name_deletes_by_fingerprint(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, three: None
+) -> None:
     fp = "d00d" + "1" * 60
     lxd.on("DELETE", f"{CERTS}/{fp}", reply.sync(None))
     removed = store.remove("gamma")
@@ -340,7 +379,9 @@ def test_remove_by_name_deletes_by_fingerprint(lxd, reply, store, three) -> None
 
 
 @pytest.mark.parametrize("key", ["nobody", "abc1", ""])
-def test_remove_unknown_or_ambiguous(lxd, store, three, key: str) -> None:
+def test_remove_unknown_or_ambiguous(
+    lxd: FakeLxd, store: TrustStore, three: None, key: str
+) -> None:
     with pytest.raises(TrustEntryNotFoundError) as caught:
         store.remove(key)
     assert repr(key) in str(caught.value)
@@ -365,11 +406,13 @@ TRUST_TOKEN_META = {
 }
 
 
-def _token_op(reply, meta: dict[str, Any]):
+def _token_op(reply: Replies, meta: dict[str, Any]) -> requests.Response:
     return reply.async_op(reply.operation("f1f1c4a4-8a1d-4d57-a2e6-1f9d1c3fbc21", "token", meta))
 
 
-def test_issue_token_encodes_what_lxc_expects(lxd, reply, store) -> None:
+def test_issue_token_encodes_what_lxc_expects(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     lxd.on("POST", CERTS, _token_op(reply, TRUST_TOKEN_META))
     token = store.issue_token("laptop")
 
@@ -390,7 +433,9 @@ def test_issue_token_encodes_what_lxc_expects(lxd, reply, store) -> None:
     }
 
 
-def test_issue_token_carries_the_expiry_when_lxd_sends_one(lxd, reply, store) -> None:
+def test_issue_token_carries_the_expiry_when_lxd_sends_one(
+    lxd: FakeLxd, reply: Replies, store: TrustStore
+) -> None:
     meta = dict(TRUST_TOKEN_META, expiresAt="2026-11-23T15:13:40.68955822Z")
     lxd.on("POST", CERTS, _token_op(reply, meta))
     token = store.issue_token("laptop")
@@ -399,20 +444,24 @@ def test_issue_token_carries_the_expiry_when_lxd_sends_one(lxd, reply, store) ->
     assert payload["expires_at"] == "2026-11-23T15:13:40.68955822Z"
 
 
-def test_issue_token_restricted_to_checked_projects(lxd, reply, store, projects) -> None:
+def test_issue_token_restricted_to_checked_projects(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, projects: None
+) -> None:
     lxd.on("POST", CERTS, _token_op(reply, TRUST_TOKEN_META))
     store.issue_token("laptop", projects=[" ci "])
     sent = lxd.requests("POST", CERTS)[0].json
     assert (sent["restricted"], sent["projects"]) == (True, ["ci"])
 
 
-def test_issue_token_for_a_missing_project_issues_nothing(lxd, store, projects) -> None:
+def test_issue_token_for_a_missing_project_issues_nothing(
+    lxd: FakeLxd, store: TrustStore, projects: None
+) -> None:
     with pytest.raises(ProjectNotFoundError, match="project\\(s\\) nope do not exist"):
         store.issue_token("laptop", projects=["nope"])
     assert lxd.requests("POST") == []
 
 
-def test_issue_token_refused(lxd, reply, store) -> None:
+def test_issue_token_refused(lxd: FakeLxd, reply: Replies, store: TrustStore) -> None:
     lxd.on("POST", CERTS, reply.error(403, "not authorized"))
     with pytest.raises(LxdApiError, match="issuing a client token for 'laptop'"):
         store.issue_token("laptop")
