@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lxd_charm.host
-from lxd_common.errors import LxdUnreachableError
+from lxd_common.errors import LxdNotFoundError, LxdUnreachableError
 from tests.harness.fake_lxd import FakeLxd
 
 
@@ -35,19 +35,32 @@ class FakeHost(lxd_charm.host.Host):
 
     ``lxd_missing`` with ``fake_lxd.unreachable`` models a machine whose LXD
     socket does not exist at all (as before the snap is installed).
+    ``lxd_not_found`` models no socket where LXD installs one (a daemon that
+    is not running). ``restart_lxd`` is counted in ``lxd_restarts`` and
+    clears both.
     """
 
     fake_lxd: FakeLxd = field(default_factory=FakeLxd)
     tuning: RecordedSetting = field(default_factory=RecordedSetting)
     hardened: RecordedSetting = field(default_factory=RecordedSetting)
     lxd_missing: bool = False
+    lxd_not_found: bool = False
+    lxd_restarts: int = 0
 
     def lxd(self) -> Any:
         """The fake daemon; connecting costs one request, as pylxd's client asks ``/1.0``."""
+        if self.lxd_not_found:
+            raise LxdNotFoundError(
+                "no LXD socket found (tried /var/snap/lxd/common/lxd/unix.socket)"
+            )
         if self.fake_lxd.unreachable and self.lxd_missing:
             raise LxdUnreachableError("no socket")
         self.fake_lxd.connect()
         return self.fake_lxd
+
+    def restart_lxd(self) -> None:
+        self.lxd_restarts += 1
+        self.lxd_not_found = self.lxd_missing = False
 
     def sysctl(self, app_name: str) -> Any:
         return self.tuning

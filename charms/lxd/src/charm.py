@@ -29,7 +29,7 @@ import ops
 
 import lxd_charm.host
 from lxd_charm import actions
-from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
+from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome, holds_join_token
 from lxd_charm.config import LxdConfig
 from lxd_charm.https_relation import HttpsRelation
 from lxd_charm.listeners import ListenerPlan, plan_listeners
@@ -345,6 +345,9 @@ class LxdCharm(ops.CharmBase):
             config,
             environ=os.environ,
             block_device=self._local_block_device(),
+            joining=config.mode == "cluster"
+            and not self.memory.initialised
+            and holds_join_token(self.model, self.unit),
         )
 
     def _machine_or_none(self) -> Machine | None:

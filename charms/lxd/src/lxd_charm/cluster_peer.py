@@ -22,6 +22,7 @@ import ops
 
 from lxd_charm import cluster
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
+from lxd_charm.half_join import leftover_pool_refusal
 from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
@@ -458,7 +459,15 @@ class ClusterPeer:
             raise WaitingError("the join token expired: asked the leader for a new one")
         member_config = cluster.member_config_for(app.member_config, self._machine.block_device)
         try:
-            join_with_retries(lxd, self._host.hostname, address, token, member_config)
+            try:
+                join_with_retries(lxd, self._host.hostname, address, token, member_config)
+            except LxdApiError as e:
+                if refusal(e) is not Refusal.MACHINE or not leftover_pool_refusal(str(e)):
+                    raise
+                # An earlier join died half-way and left its pools here: clear them
+                # (refused where that could lose data) and join again at once.
+                self._machine.clear_half_join(lxd, reason(e))
+                join_with_retries(lxd, self._host.hostname, address, token, member_config)
         except LxdApiError as e:
             why, said = refusal(e), f"LXD refused the join ({reason(e)})"
             if why is Refusal.TOKEN:
@@ -501,3 +510,12 @@ class ClusterPeer:
 def _owners(app: cluster.AppView) -> dict[str, str]:
     """Member name -> the unit that owns it, from the application databag's record."""
     return {member: unit for unit, member in app.members.items()}
+
+
+def holds_join_token(model: ops.Model, unit: ops.Unit) -> bool:
+    """Whether the leader (or a deputy) issued ``unit`` a join token (two databag reads)."""
+    peer = model.get_relation(PEER)
+    if peer is None or peer.app is None:
+        return False
+    app_bag = peer.data[peer.app]
+    return bool(app_bag.get(unit.name) or app_bag.get(cluster.LEADER_JOINING) == unit.name)

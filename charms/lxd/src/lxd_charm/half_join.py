@@ -61,6 +61,15 @@ def leftover_pool_refusal(message: str) -> bool:
     return any(marker in lowered for marker in LEFTOVER_POOL_MARKERS)
 
 
+_POOL_NAME = re.compile(r'storage pool "(?P<name>[^"]+)"|storage-pools/(?P<dir>[^/"\s]+)')
+
+
+def pools_named(refusal: str) -> list[str]:
+    """The storage pools a join refusal names (LXD quotes them, or names their directory)."""
+    names = {m["name"] or m["dir"] for m in _POOL_NAME.finditer(refusal)}
+    return sorted(names)
+
+
 def instances_on_disk(lxd_dir: Path) -> list[str]:
     """The instances a daemon's directory holds, readable while the daemon cannot start."""
     found: list[str] = []

@@ -47,9 +47,14 @@ class Host:
         """A client for the local daemon, waiting while it (re)starts."""
         return LxdClient.local(wait=self.lxd_wait)
 
+    daemon_dir: Path | None = None
+    """The daemon's directory, when not found the way the client finds it (tests)."""
+
     @property
     def lxd_dir(self) -> Path:
-        """The daemon's directory: `LXD_DIR` when set else the snap's."""
+        """The daemon's directory: `LXD_DIR` when set, else the snap's."""
+        if self.daemon_dir is not None:
+            return self.daemon_dir
         return Path(os.environ.get("LXD_DIR") or SNAP_LXD_DIR)
 
     @property

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lxd_charm import half_join
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host
 from lxd_charm.initialise import InitError, immutable_changes, initial_preseed, proxy_settings
@@ -62,12 +63,26 @@ class Machine:
         *,
         environ: Mapping[str, str],
         block_device: str | None = None,
+        joining: bool = False,
     ) -> None:
+        """Gather what the steps act on.
+
+        Args:
+            host: the machine.
+            memory: what this unit remembers doing.
+            config: the options.
+            environ: the hook's environment (the model's proxy settings).
+            block_device: the Juju `local` storage device, if attached.
+            joining: the leader issued this unit a join token it has not
+                joined with yet, so local cluster state LXD cannot start
+                from can only come from that join.
+        """
         self.host = host
         self.memory = memory
         self.config = config
         self._environ = environ
         self._block_device = block_device
+        self._joining = joining
 
     @property
     def block_device(self) -> str | None:
@@ -78,18 +93,91 @@ class Machine:
 
     @contextlib.contextmanager
     def lxd(self) -> Iterator[LxdClient]:
-        """The local daemon; not answering is a wait, not a failure."""
+        """The local daemon; not answering is a wait, failing to start is explained.
+
+        A daemon that cannot start because a cluster join died half-way is
+        reset and started again when that loses nothing (see `half_join`).
+        """
         try:
             client = self.host.lxd()
-        except LxdNotFoundError as e:
-            raise WaitingError(f"LXD is not installed yet: {e}") from None
-        except LxdUnreachableError as e:
-            raise WaitingError(f"LXD is not answering: {e}") from None
+        except (LxdNotFoundError, LxdUnreachableError) as e:
+            client = self._recover_or_explain(e)
         with client:
             try:
                 yield client
             except LxdUnreachableError as e:
                 raise WaitingError(f"LXD stopped answering: {e}") from None
+
+    def _recover_or_explain(self, error: LxdNotFoundError | LxdUnreachableError) -> LxdClient:
+        """Tell "not installed", "not running" and "cannot start" apart; undo a half join."""
+        with blocked_on(SnapError, "cannot ask snapd about LXD"):
+            installed = self.host.snap.installed() is not None
+        if not installed:
+            raise WaitingError(f"LXD is not installed yet: {error}") from None
+        reason = half_join.start_failure(self.host.lxd_log)
+        if reason is None:
+            if isinstance(error, LxdNotFoundError):
+                raise WaitingError(f"LXD is not running yet: {error}") from None
+            raise WaitingError(f"LXD is not answering: {error}") from None
+        lxd_dir = self.host.lxd_dir
+        if half_join.UNREGISTERED_MEMBER not in reason or self.memory.initialised:
+            raise BlockedError(f"LXD cannot start: {reason} (see {self.host.lxd_log})") from None
+        instances = half_join.instances_on_disk(lxd_dir)
+        if instances or not self._joining:
+            held = (
+                f"it holds instances ({', '.join(instances)})"
+                if instances
+                else ("this unit was not joining a cluster")
+            )
+            raise BlockedError(
+                f"LXD cannot start: {reason}. Its local database describes a cluster "
+                f"membership the cluster does not have, and {held}, so the charm does not "
+                f"reset it: move any instances away, remove {lxd_dir / 'database'}, then "
+                "restart LXD"
+            ) from None
+        try:
+            reset = half_join.reset_unregistered_member(lxd_dir)
+        except (OSError, ValueError) as e:
+            raise BlockedError(f"LXD cannot start: {reason}; resetting it failed: {e}") from None
+        logger.warning(
+            "LXD could not start (%s) after a cluster join that never finished: removed %s "
+            "and restarting it, to join again",
+            reason,
+            ", ".join(reset.removed),
+        )
+        with blocked_on(SnapError, "cannot restart LXD"):
+            self.host.restart_lxd()
+        try:
+            return self.host.lxd()
+        except (LxdNotFoundError, LxdUnreachableError) as e:
+            raise WaitingError(f"LXD is restarting after a reset: {e}") from None
+
+    def clear_half_join(self, lxd: LxdClient, refusal: str) -> list[str]:
+        """Delete the storage pools an unfinished join left, so the next join goes through.
+
+        Only on a machine that is not a member, holds no instance, and whose
+        pools hold no volume; returns the pools deleted.
+
+        Raises:
+            BlockedError: something is in the way that the charm must not delete.
+        """
+        pools = half_join.pools_named(refusal)
+        instances = lxd.instance_names()
+        volumes = {pool: lxd.storage_pool_volumes(pool) for pool in pools}
+        if lxd.cluster.server_name or instances or any(volumes.values()) or not pools:
+            held = ", ".join(f"{p}: {', '.join(v)}" for p, v in volumes.items() if v)
+            raise BlockedError(
+                f"LXD refused the join ({refusal}): an earlier join left this machine "
+                f"half-done, and it holds instances or volumes ({', '.join(instances)}"
+                f"{'; ' + held if held else ''}), so the charm does not clear it: move them "
+                f"away, then lxc storage delete {' '.join(pools) or '<pool>'}"
+            )
+        for pool in pools:
+            lxd.delete_storage_pool(pool)
+        logger.warning(
+            "an unfinished cluster join left storage pool(s) %s behind: deleted them", pools
+        )
+        return pools
 
     # --- before LXD runs ---------------------------------------------------
 

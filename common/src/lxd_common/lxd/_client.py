@@ -227,6 +227,30 @@ class LxdClient:
                 check(self._api.api.patch(json={"config": patch}), doing)
         return sorted(patch)
 
+    # --- what the daemon holds ---------------------------------------------
+
+    def instance_names(self) -> list[str]:
+        """Every instance, in every project (one request)."""
+        doing = "listing instances"
+        with translate_errors(doing):
+            response = self._api.api.instances.get(params={"all-projects": "true"})
+        urls: list[str] = check(response, doing)["metadata"] or []
+        return sorted(url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] for url in urls)
+
+    def storage_pool_volumes(self, pool: str) -> list[str]:
+        """The volumes in storage pool ``pool``, as ``type/name`` (one request)."""
+        doing = f"listing the volumes of storage pool {pool!r}"
+        with translate_errors(doing):
+            response = self._api.api.storage_pools[pool].volumes.get()
+        urls: list[str] = check(response, doing)["metadata"] or []
+        return sorted("/".join(url.split("?")[0].rstrip("/").split("/")[-2:]) for url in urls)
+
+    def delete_storage_pool(self, pool: str) -> None:
+        """Delete storage pool ``pool`` (LXD refuses while anything uses it)."""
+        doing = f"deleting storage pool {pool!r}"
+        with translate_errors(doing):
+            check(self._api.api.storage_pools[pool].delete(), doing)
+
     # --- initialisation ----------------------------------------------------
 
     def apply_preseed(self, preseed: str | Mapping[str, Any]) -> None:

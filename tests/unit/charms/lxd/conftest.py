@@ -31,7 +31,12 @@ def snapd() -> FakeSnapd:
 @pytest.fixture
 def host(tmp_path: Path, snapd: FakeSnapd, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHost]:
     set_boot(tmp_path, "boot-1")
-    fake = FakeHost(snap=LxdSnap(snapd), root=tmp_path, state_dir=tmp_path / "state")
+    fake = FakeHost(
+        snap=LxdSnap(snapd),
+        root=tmp_path,
+        state_dir=tmp_path / "state",
+        daemon_dir=tmp_path / "lxd",
+    )
     monkeypatch.setattr(lxd_charm.host, "make_host", lambda: fake)
     for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
         monkeypatch.delenv(var, raising=False)

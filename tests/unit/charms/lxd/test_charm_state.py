@@ -162,8 +162,8 @@ def test_a_bug_fails_the_hook(ctx: testing.Context[Any], host: FakeHost, snapd: 
 # --- the machine module alone ------------------------------------------------------
 
 
-def machine_for(host: FakeHost, memory: Memory, **options: Any) -> Machine:
-    return Machine(host, memory, LxdConfig(**options), environ={})
+def machine_for(host: FakeHost, memory: Memory, joining: bool = False, **options: Any) -> Machine:
+    return Machine(host, memory, LxdConfig(**options), environ={}, joining=joining)
 
 
 def test_a_refused_snap_config_leaves_the_pending_record_as_it_was(
@@ -179,9 +179,116 @@ def test_a_refused_snap_config_leaves_the_pending_record_as_it_was(
     assert memory.pending == before
 
 
-def test_the_machine_waits_for_an_lxd_that_is_not_there(host: FakeHost) -> None:
+def test_the_machine_waits_for_an_lxd_that_is_not_installed(host: FakeHost) -> None:
     host.lxd_missing = True
     host.fake_lxd.unreachable = True
     machine = machine_for(host, Memory())
-    with pytest.raises(WaitingError, match=r"^LXD is not answering: no socket$"), machine.lxd():
+    with (
+        pytest.raises(WaitingError, match=r"^LXD is not installed yet: no socket$"),
+        machine.lxd(),
+    ):
         pass
+
+
+def test_the_machine_waits_for_an_lxd_that_is_not_running(
+    host: FakeHost, snapd: FakeSnapd
+) -> None:
+    snapd.seed("lxd", "latest/stable")
+    host.lxd_not_found = True
+    machine = machine_for(host, Memory())
+    not_running = r"^LXD is not running yet: no LXD socket found"
+    with pytest.raises(WaitingError, match=not_running), machine.lxd():
+        pass
+
+
+def failed_start_log(host: FakeHost, reason: str) -> None:
+    """LXD 5.0's log lines when its daemon fails to start (captured)."""
+    log = host.lxd_log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        'time="2026-12-01T09:12:57Z" level=warning msg="Instance type not operational" '
+        'driver=qemu err="vhost_vsock kernel module not loaded" type=virtual-machine\n'
+        'time="2026-12-01T09:12:57Z" level=error msg="Failed to start the daemon" '
+        f'err="{reason}"\n'
+        'time="2026-12-01T09:12:57Z" level=warning msg="Could not handover member\'s '
+        'responsibilities" err="No dqlite node has address 10.0.0.2:8443: %!w(<nil>)"\n'
+    )
+
+
+UNREGISTERED = (
+    "Failed to initialize global database: No node registered with address 10.0.0.2:8443"
+)
+
+
+def test_an_lxd_that_cannot_start_says_why(host: FakeHost, snapd: FakeSnapd) -> None:
+    snapd.seed("lxd", "latest/stable")
+    host.lxd_not_found = True
+    failed_start_log(host, "Failed to listen on 10.0.0.9:8443: bind: address not available")
+    machine = machine_for(host, Memory())
+    with pytest.raises(BlockedError) as caught, machine.lxd():
+        pass
+    assert str(caught.value) == (
+        "LXD cannot start: Failed to listen on 10.0.0.9:8443: bind: address not available "
+        f"(see {host.lxd_log})"
+    )
+    assert host.lxd_restarts == 0
+
+
+def half_joined(host: FakeHost, *, instance: str = "") -> None:
+    """What a join killed after writing its local database leaves (captured from LXD 5.0)."""
+    lxd_dir = host.lxd_dir
+    for part in ("database/global", "containers", "virtual-machines"):
+        (lxd_dir / part).mkdir(parents=True, exist_ok=True)
+    (lxd_dir / "database/local.db").write_text("raft_nodes: 10.0.0.2:8443")
+    (lxd_dir / "database/global/db.bin").write_text("half a raft log")
+    (lxd_dir / "cluster.crt").write_text("cert")
+    (lxd_dir / "cluster.key").write_text("key")
+    for part in ("containers", "custom", "images"):
+        (lxd_dir / "storage-pools/local" / part).mkdir(parents=True, exist_ok=True)
+    (lxd_dir / "server.crt").write_text("this machine's own certificate stays")
+    if instance:
+        (lxd_dir / "containers" / instance).mkdir()
+    failed_start_log(host, UNREGISTERED)
+
+
+def test_a_join_that_died_half_way_is_reset_and_lxd_started_again(
+    host: FakeHost, snapd: FakeSnapd
+) -> None:
+    snapd.seed("lxd", "latest/stable")
+    host.lxd_not_found = True
+    half_joined(host)
+    machine = machine_for(host, Memory(), joining=True, mode="cluster")
+    with machine.lxd() as lxd:
+        assert lxd is host.fake_lxd  # type: ignore[comparison-overlap]  # the fake stands in
+    assert host.lxd_restarts == 1
+    left = sorted(str(p.relative_to(host.lxd_dir)) for p in host.lxd_dir.rglob("*"))
+    assert left == [
+        "containers",
+        "logs",
+        "logs/lxd.log",
+        "server.crt",
+        "storage-pools",
+        "virtual-machines",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("memory", "joining", "instance"),
+    [
+        (Memory(initialised=True), True, ""),  # it was a member: never reset
+        (Memory(), True, "precious"),  # an instance lives here
+        (Memory(), False, ""),  # no join of ours could have written that database
+    ],
+)
+def test_a_half_join_is_never_reset_where_that_could_lose_something(
+    host: FakeHost, snapd: FakeSnapd, memory: Memory, joining: bool, instance: str
+) -> None:
+    snapd.seed("lxd", "latest/stable")
+    host.lxd_not_found = True
+    half_joined(host, instance=instance)
+    machine = machine_for(host, memory, joining=joining, mode="cluster")
+    cannot_start = r"^LXD cannot start: Failed to initialize global"
+    with pytest.raises(BlockedError, match=cannot_start), machine.lxd():
+        pass
+    assert host.lxd_restarts == 0
+    assert (host.lxd_dir / "database/global/db.bin").exists()
