@@ -82,6 +82,11 @@ class LxdDaemon:
         return f"{self.host}:{LXD_PORT}"
 
     @property
+    def log(self) -> Path:
+        """The daemon's log (where the snap's daemon logs, under its directory)."""
+        return self.directory / "logs" / "lxd.log"
+
+    @property
     def socket(self) -> Path:
         """The daemon's Unix socket."""
         return self.directory / "unix.socket"
@@ -156,8 +161,10 @@ class LxdDaemon:
 
 
 def _start_lxd(directory: Path) -> subprocess.Popen[bytes]:
+    """The daemon, logging where the snap's does: ``logs/lxd.log`` under its directory."""
+    (directory / "logs").mkdir(exist_ok=True)
     return subprocess.Popen(
-        ["lxd", "--group", "root", "--logfile", str(directory / "lxd.log")],
+        ["lxd", "--group", "root", "--logfile", str(directory / "logs" / "lxd.log")],
         env=dict(os.environ, LXD_DIR=str(directory)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -229,12 +236,17 @@ class DaemonPool:
         self.daemons.append(daemon)
         return daemon
 
-    def restart(self, daemon: LxdDaemon) -> None:
-        """Start a daemon that was killed again, on its own directory (a machine coming back)."""
+    def restart(self, daemon: LxdDaemon, *, wait: bool = True) -> None:
+        """Start a daemon that was killed again, on its own directory (a machine coming back).
+
+        ``wait=False`` only starts it (as systemd restarts a failed service), for a
+        daemon that is expected to fail to start.
+        """
         if daemon.alive():
             raise RuntimeError(f"{daemon.name} is still running")
         daemon.process = _start_lxd(daemon.directory)
-        self._wait(daemon)
+        if wait:
+            self._wait(daemon)
 
     def _wait(self, daemon: LxdDaemon) -> None:
         result = subprocess.run(
@@ -245,7 +257,7 @@ class DaemonPool:
             check=False,
         )
         if result.returncode != 0 or not daemon.alive():
-            log = (daemon.directory / "lxd.log").read_text(errors="replace")[-2000:]
+            log = daemon.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"LXD in {daemon.directory} did not start: {result.stderr}\n{log}")
 
     def cleanup(self) -> None:

@@ -11,6 +11,7 @@ way it would on its own machine. snapd is the only thing replaced
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 from collections.abc import Iterator
@@ -97,13 +98,21 @@ class LxdUnits:
         units = self.sim.add_units(count, machines=started)
         for unit, daemon in zip(units, started, strict=True):
             self.daemons[unit.number] = daemon
-            self.hosts[unit.number] = self.host_module.Host(
+            host = self.host_module.Host(
                 snap=LxdSnap(FakeSnapd()),
                 root=self.root / "machine",
                 state_dir=self.root / f"state-{unit.number}",
                 hostname=hostname or f"node{unit.number}",
             )
+            host.restart_lxd = functools.partial(self._restart, daemon)
+            self.hosts[unit.number] = host
         return units
+
+    def _restart(self, daemon: LxdDaemon) -> None:
+        """What `snap restart lxd` does for a unit's machine: its daemon starts again."""
+        if daemon.alive():
+            daemon.kill()
+        self.pool.restart(daemon)
 
     def daemon(self, unit: str) -> LxdDaemon:
         """The daemon unit ``lxd/N`` runs on."""
