@@ -393,6 +393,7 @@ class FakeLxd:
         self.unreachable = False
         self.calls = 0
         self.count_connections = True
+        self.join_timeouts: list[float] = []
         self.cluster = FakeCluster(self)
 
     def __enter__(self) -> FakeLxd:
@@ -463,6 +464,9 @@ class FakeLxd:
         server_address: str,
         token: str,
         member_config: Sequence[Mapping[str, str]] = (),
+        *,
+        timeout: float = 300.0,
     ) -> None:
         """Like `LxdClient.join_cluster`: `lxd init` with the join preseed."""
+        self.join_timeouts.append(timeout)
         self.apply_preseed(join_preseed(server_name, server_address, token, member_config))

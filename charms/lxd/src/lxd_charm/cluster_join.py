@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
 import tenacity
@@ -27,6 +28,8 @@ from lxd_common.lxd import LxdClient, transient
 logger = logging.getLogger(__name__)
 
 JOIN_RETRY_SECONDS = 60.0
+MIN_ATTEMPT_SECONDS = 30.0
+"""The least a join attempt is given: LXD 5.0 joins here in well under a second."""
 
 UNREACHABLE_MARKERS = (
     "unable to connect to any of the cluster members",
@@ -81,12 +84,20 @@ def join_with_retries(
 ) -> None:
     """Join as ``server_name``; raises the last `LxdApiError` (see `refusal`).
 
-    Passing refusals are retried for ``retry_seconds`` (default `JOIN_RETRY_SECONDS`).
+    Passing refusals are retried, and the whole of it (every attempt's
+    ``lxd init`` and the waits between them) ends within ``retry_seconds``
+    (default `JOIN_RETRY_SECONDS`) plus `MIN_ATTEMPT_SECONDS`: each attempt
+    gets only the time left, so a slow join cannot hold the hook for long.
     """
+    budget = JOIN_RETRY_SECONDS if retry_seconds is None else retry_seconds
+    deadline = time.monotonic() + budget
+
+    def attempt() -> None:
+        left = max(deadline - time.monotonic(), MIN_ATTEMPT_SECONDS)
+        lxd.join_cluster(server_name, address, token, member_config, timeout=left)
+
     retryer = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(
-            JOIN_RETRY_SECONDS if retry_seconds is None else retry_seconds
-        ),
+        stop=tenacity.stop_before_delay(budget),
         wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
         retry=tenacity.retry_if_exception(_passing),
         before_sleep=lambda state: logger.info(
@@ -96,4 +107,4 @@ def join_with_retries(
         ),
         reraise=True,
     )
-    retryer(lxd.join_cluster, server_name, address, token, member_config)
+    retryer(attempt)

@@ -253,7 +253,9 @@ class LxdClient:
 
     # --- initialisation ----------------------------------------------------
 
-    def apply_preseed(self, preseed: str | Mapping[str, Any]) -> None:
+    def apply_preseed(
+        self, preseed: str | Mapping[str, Any], *, timeout: float = PRESEED_TIMEOUT
+    ) -> None:
         """Apply a preseed with ``lxd init --preseed`` against this daemon.
 
         The preseed is checked first (`PreseedError` names the problem);
@@ -265,6 +267,7 @@ class LxdClient:
             PreseedError: the preseed is malformed.
             LxdError: this is a remote client, or ``lxd`` is not installed.
             LxdApiError: LXD refused the preseed; the message is LXD's.
+            LxdUnreachableError: ``lxd init`` did not finish within ``timeout`` seconds.
         """
         data = parse_preseed(preseed)
         if self.socket is None:
@@ -282,7 +285,7 @@ class LxdClient:
                 capture_output=True,
                 text=True,
                 check=True,
-                timeout=PRESEED_TIMEOUT,
+                timeout=timeout,
             )
         except subprocess.CalledProcessError as e:
             reason = (e.stderr or e.stdout or "").strip().splitlines()
@@ -291,7 +294,7 @@ class LxdClient:
             ) from None
         except subprocess.TimeoutExpired:
             raise LxdUnreachableError(
-                f"lxd init did not finish within {PRESEED_TIMEOUT:.0f} seconds"
+                f"lxd init did not finish within {timeout:.0f} seconds"
             ) from None
 
     def join_cluster(
@@ -300,12 +303,17 @@ class LxdClient:
         server_address: str,
         token: str,
         member_config: Sequence[Mapping[str, str]] = (),
+        *,
+        timeout: float = PRESEED_TIMEOUT,
     ) -> None:
         """Join an existing cluster as ``server_name``, reachable at ``server_address``.
 
-        ``token`` comes from `Cluster.add_join_token` on an existing member.
+        ``token`` comes from `Cluster.add_join_token` on an existing member;
+        ``timeout`` bounds the whole ``lxd init``.
         """
-        self.apply_preseed(join_preseed(server_name, server_address, token, member_config))
+        self.apply_preseed(
+            join_preseed(server_name, server_address, token, member_config), timeout=timeout
+        )
 
 
 def _retrying(call: Callable[[], T], seconds: float) -> T:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
@@ -47,12 +49,16 @@ def test_reason_keeps_lxds_words_without_the_shared_preamble() -> None:
 class Joins:
     """An `LxdClient` stand-in whose join_cluster raises the given refusals, then succeeds."""
 
-    def __init__(self, *refusals: str) -> None:
+    def __init__(self, *refusals: str, takes: float = 0.0) -> None:
         self.refusals = list(refusals)
         self.calls = 0
+        self.takes = takes
+        self.timeouts: list[float] = []
 
-    def join_cluster(self, *_: object) -> None:
+    def join_cluster(self, *_: object, timeout: float) -> None:
         self.calls += 1
+        self.timeouts.append(timeout)
+        time.sleep(self.takes)
         if self.refusals:
             raise LxdApiError(self.refusals.pop(0))
 
@@ -76,3 +82,14 @@ def test_a_refusal_that_does_not_pass_is_raised_once_the_time_is_up() -> None:
     with pytest.raises(LxdApiError, match="Unable to connect"):
         join_with_retries(lxd, "n", "10.0.0.2:8443", "token", [], retry_seconds=0)  # type: ignore[arg-type]
     assert lxd.calls == 1
+
+
+def test_every_attempt_gets_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole join is bounded: an attempt started late cannot run lxd init for minutes."""
+    monkeypatch.setattr("lxd_charm.cluster_join.MIN_ATTEMPT_SECONDS", 0.01)
+    lxd = Joins(*[CAPTURED["leader-down"]] * 100, takes=0.05)
+    with pytest.raises(LxdApiError, match="Unable to connect"):
+        join_with_retries(lxd, "n", "10.0.0.2:8443", "token", [], retry_seconds=0.5)  # type: ignore[arg-type]
+    assert lxd.calls >= 2
+    assert lxd.timeouts[0] <= 0.5
+    assert all(b < a for a, b in zip(lxd.timeouts, lxd.timeouts[1:], strict=False))
