@@ -8,6 +8,9 @@ each piece of local state (tests/functional/test_lxd_charm_half_join.py):
   every later join is refused: "Failed to update storage pool "local": Pool
   source cannot be changed when not in pending state". Deleting those
   pools (they hold no volume yet) lets the next join through;
+- killed between writing the cluster certificate and its key, the daemon
+  never starts again: "failed to load TLS certificate: tls: failed to find
+  any PEM data in key input". The same reset as below undoes it;
 - killed once the global database's first segment is written, the daemon
   never starts again: "Failed to initialize global database: No node
   registered with address 10.0.0.2:8443". The cluster never registered the
@@ -28,8 +31,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-UNREGISTERED_MEMBER = "No node registered with address"
-"""Why a daemon whose join died after its local database was written cannot start."""
+HALF_JOINED_START_FAILURES = (
+    "No node registered with address",
+    "failed to load TLS certificate",
+)
+"""Why a daemon whose join died half-way cannot start: its local database was written
+(the cluster never registered the member), or the cluster certificate was written
+and its key not yet (captured from LXD 5.0)."""
 
 LEFTOVER_POOL_MARKERS = (
     "pool source cannot be changed when not in pending state",
@@ -41,6 +49,11 @@ _START_FAILURE = re.compile(r'msg="Failed to start the daemon" err="(?P<err>(?:[
 _LOG_TAIL_BYTES = 64 * 1024
 _INSTANCE_DIRS = ("containers", "virtual-machines")
 _POOL_CONTENT = ("containers", "virtual-machines", "custom", "images", "buckets")
+
+
+def half_joined(start_failure: str) -> bool:
+    """Whether LXD's reason for not starting is one a half-done join leaves."""
+    return any(marker in start_failure for marker in HALF_JOINED_START_FAILURES)
 
 
 def start_failure(log: Path) -> str | None:

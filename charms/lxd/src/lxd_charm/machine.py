@@ -120,7 +120,7 @@ class Machine:
                 raise WaitingError(f"LXD is not running yet: {error}") from None
             raise WaitingError(f"LXD is not answering: {error}") from None
         lxd_dir = self.host.lxd_dir
-        if half_join.UNREGISTERED_MEMBER not in reason or self.memory.initialised:
+        if not half_join.half_joined(reason) or self.memory.initialised:
             raise BlockedError(f"LXD cannot start: {reason} (see {self.host.lxd_log})") from None
         instances = half_join.instances_on_disk(lxd_dir)
         if instances or not self._joining:

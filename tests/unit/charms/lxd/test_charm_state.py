@@ -234,7 +234,7 @@ def test_an_lxd_that_cannot_start_says_why(host: FakeHost, snapd: FakeSnapd) -> 
     assert host.lxd_restarts == 0
 
 
-def half_joined(host: FakeHost, *, instance: str = "") -> None:
+def half_joined(host: FakeHost, *, instance: str = "", reason: str = UNREGISTERED) -> None:
     """What a join killed after writing its local database leaves (captured from LXD 5.0)."""
     lxd_dir = host.lxd_dir
     for part in ("database/global", "containers", "virtual-machines"):
@@ -248,15 +248,19 @@ def half_joined(host: FakeHost, *, instance: str = "") -> None:
     (lxd_dir / "server.crt").write_text("this machine's own certificate stays")
     if instance:
         (lxd_dir / "containers" / instance).mkdir()
-    failed_start_log(host, UNREGISTERED)
+    failed_start_log(host, reason)
 
 
+EMPTY_KEY = "failed to load TLS certificate: tls: failed to find any PEM data in key input"
+
+
+@pytest.mark.parametrize("reason", [UNREGISTERED, EMPTY_KEY])
 def test_a_join_that_died_half_way_is_reset_and_lxd_started_again(
-    host: FakeHost, snapd: FakeSnapd
+    host: FakeHost, snapd: FakeSnapd, reason: str
 ) -> None:
     snapd.seed("lxd", "latest/stable")
     host.lxd_not_found = True
-    half_joined(host)
+    half_joined(host, reason=reason)
     machine = machine_for(host, Memory(), joining=True, mode="cluster")
     with machine.lxd() as lxd:
         assert lxd is host.fake_lxd  # type: ignore[comparison-overlap]  # the fake stands in
