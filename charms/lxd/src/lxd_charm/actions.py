@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Final
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from lxd_charm import projects as project_names
 from lxd_common.certs import fingerprint, load_certificate, normalise_fingerprint, reshape_pem
 from lxd_common.errors import CertificateError, ProjectNotFoundError, TrustEntryNotFoundError
 from lxd_common.lxd import LxdClient, TrustEntry
@@ -85,13 +85,6 @@ NO_PROJECT: Final = "(none)"
 BUGINFO_COMMANDS: Final[tuple[str, ...]] = ("/snap/bin/lxd.buginfo", "lxd.buginfo")
 
 _TAIL_LINES: Final = 5
-
-# What LXD itself refuses in a project name (captured from LXD 5.0's
-# `lxc project create` and API answers): slashes, spaces, underscores, quotes,
-# and the reserved names below. Other whitespace and control characters are
-# refused too: no one means them, and they would make the entry unreadable.
-_PROJECT_BAD_CHARS: Final = re.compile(r"[/_'\"\s\x00-\x1f\x7f]")
-_PROJECT_RESERVED: Final = frozenset({"*", ".", ".."})
 
 
 class ActionError(Exception):
@@ -200,20 +193,13 @@ def parse_projects(text: str | None) -> list[str] | None:
     """
     if text is None:
         return None
-    projects: list[str] = []
-    for raw in text.split(","):
-        name = raw.strip()
-        if not name:
-            continue
-        if _PROJECT_BAD_CHARS.search(name) or name in _PROJECT_RESERVED:
-            raise ActionError(
-                f"invalid project name {name!r} in projects={text!r}: LXD project names "
-                "cannot contain slashes, spaces, underscores or quotes, nor be '*', '.' "
-                "or '..'; give comma-separated names, e.g. projects=dev,staging"
-            )
-        if name not in projects:
-            projects.append(name)
-    return projects
+    names, bad = project_names.split(text)
+    if bad:
+        raise ActionError(
+            f"invalid project name {bad[0]!r} in projects={text!r}: {project_names.RULES}; "
+            "give comma-separated names, e.g. projects=dev,staging"
+        )
+    return names
 
 
 def _show_projects(restricted: bool, projects: list[str]) -> str:
