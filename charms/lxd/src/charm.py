@@ -94,6 +94,7 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
         framework.observe(self.on.https_relation_broken, self._on_https_broken)
         for ceph_event in (
+            self.on.ceph_relation_created,
             self.on.ceph_relation_joined,
             self.on.ceph_relation_changed,
             self.on.ceph_relation_departed,
