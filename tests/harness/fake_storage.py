@@ -50,7 +50,6 @@ class FakeStoragePools:
         config: Mapping[str, str],
         *,
         members: Sequence[str] = (),
-        member_config: Mapping[str, str] | None = None,
     ) -> StoragePool:
         existing = self.pools.get(name)
         if existing is not None and existing.created:

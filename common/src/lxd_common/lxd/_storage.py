@@ -29,6 +29,9 @@ HTTP_NOT_FOUND = 404
 PRISTINE_KEY = "volatile.pool.pristine"
 """LXD 5.0 deletes a Ceph pool's OSD pool with it when this is "true"."""
 VOLUME_PREFIX = "/1.0/storage-pools/"
+MEMBER_KEYS = frozenset({"source", "size", "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name"})
+"""Keys a cluster takes per member only; LXD 5.0.2 refuses them in the global create
+(``Config key "source" is cluster member specific``, even for a Ceph pool)."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,13 @@ class StoragePools:
         config: Mapping[str, str],
         *,
         members: Sequence[str] = (),
-        member_config: Mapping[str, str] | None = None,
     ) -> StoragePool:
         """Create pool ``name`` unless it exists; returns it as LXD then reports it.
 
         ``members`` (a cluster's member names) turns on the two-step create:
-        each member gets a pending definition with ``member_config`` (the
-        member-specific keys, the same for every member here), then the
-        global create carries ``config``. A member that already has its
+        each member gets a pending definition with the member-specific keys
+        of ``config`` (`MEMBER_KEYS`, the same value on every member), then
+        the global create carries the rest. A member that already has its
         pending definition is skipped; a pool already created is left as it is.
 
         Raises:
@@ -119,11 +121,13 @@ class StoragePools:
         if existing is not None and existing.created:
             return existing
         defined = set(existing.locations) if existing is not None else set()
+        per_member = {k: v for k, v in config.items() if k in MEMBER_KEYS}
+        shared = {k: v for k, v in config.items() if k not in MEMBER_KEYS} if members else config
         for member in members:
             if member in defined:
                 continue
             doing = f"defining storage pool {name!r} on member {member!r}"
-            body = {"name": name, "driver": driver, "config": dict(member_config or {})}
+            body = {"name": name, "driver": driver, "config": per_member}
             with translate_errors(doing):
                 response = self._client.api.storage_pools.post(
                     json=body, params={"target": member}
@@ -132,7 +136,7 @@ class StoragePools:
         doing = f"creating storage pool {name!r} ({driver})"
         with translate_errors(doing):
             response = self._client.api.storage_pools.post(
-                json={"name": name, "driver": driver, "config": dict(config)}
+                json={"name": name, "driver": driver, "config": dict(shared)}
             )
         check(response, doing)
         created = self.get(name)

@@ -106,12 +106,13 @@ def test_cluster_create_defines_each_member_then_creates_globally(lxd, reply) ->
     )
     lxd.on("POST", POOLS, reply.sync())
     StoragePools(lxd).create(
-        "remote", "ceph", {"source": "lxd"}, members=["m1", "m2"], member_config={}
+        "remote", "ceph", {"source": "lxd", "ceph.user.name": "lxd"}, members=["m1", "m2"]
     )
     posts = lxd.requests("POST", POOLS)
     assert [p.params for p in posts] == [{"target": "m1"}, {"target": "m2"}, None]
-    assert posts[0].json == {"name": "remote", "driver": "ceph", "config": {}}
-    assert posts[2].json["config"] == {"source": "lxd"}
+    # LXD 5.0.2: 'Config key "source" is cluster member specific', even for Ceph.
+    assert posts[0].json == {"name": "remote", "driver": "ceph", "config": {"source": "lxd"}}
+    assert posts[2].json["config"] == {"ceph.user.name": "lxd"}
 
 
 def test_an_interrupted_create_finishes_without_redefining_members(lxd, reply) -> None:
