@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -196,7 +195,7 @@ def test_a_volume_needs_the_rbd_kernel_module(
         return
     assert "rbd --id lxd --cluster ceph --pool vols map custom_default_v1" in result.stderr
     assert RBD_MAP_REFUSAL in result.stderr, result.stderr
-    assert not os.path.exists("/sys/bus/rbd")
+    assert not Path("/sys/bus/rbd").exists()
     assert lxd.storage.volumes("vols") == []
 
 
