@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from ops import testing
 
+from lxd_common.errors import LxdApiError
 from lxd_common.lxd import LxdClient, StoragePools
 from tests.harness.ceph import CephCluster, missing_tools
 from tests.harness.clusters import form_cluster
@@ -241,5 +242,15 @@ def test_cluster_wide_pool_pending_on_each_member_then_created(
     joined = joiner.client().storage.get("shared")
     assert joined is not None and joined.created
     assert joiner.name in joined.locations
+    # A member whose LXD cannot read Ceph's files cannot join at all: the charm
+    # writes them before its cluster steps (`CephRelation.write_files`).
+    monkeypatch.setenv("CEPH_CONF", str(directory / "absent.conf"))
+    (blind,) = lxd_pool.start(1)
+    token = lxd.cluster.add_join_token(blind.name)
+    with pytest.raises(LxdApiError) as refused:
+        blind.client().join_cluster(blind.name, blind.address, token.token, at_bootstrap)
+    assert 'Failed to create storage pool "shared": Placeholder volume does not exist' in str(
+        refused.value
+    )
     assert pools.delete("shared", keep_backing=True)
     assert "shared" in ceph_cluster.admin("osd", "pool", "ls").split()
