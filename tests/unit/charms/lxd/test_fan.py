@@ -180,3 +180,23 @@ def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it
     assert pools.calls == [("define", "lxd", member), ("create", "lxd", "")]
     assert pools.pools["lxd"].created
     assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+def test_a_unit_waiting_to_join_already_has_cephs_files_and_asks_for_nothing(ctx, host) -> None:
+    """A joiner's LXD needs the files to join a cluster with a Ceph pool (captured refusal:
+    'Failed to create storage pool "shared": Placeholder volume does not exist')."""
+    pools = FakeStoragePools()
+    host.fake_lxd.storage = pools  # type: ignore[attr-defined]
+    mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}
+    rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={0: mon})
+    state = replace(
+        bootstrap_state(**{"snap-config-ceph-builtin": True, "ceph-create-pool": True}),
+        leader=False,
+    )
+    state = replace(state, relations={*state.relations, rel})
+    out = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+    assert isinstance(out.unit_status, testing.WaitingStatus)  # for its join token
+    keyring = host.root / "var/snap/lxd/common/ceph/ceph.client.lxd.keyring"
+    assert keyring.read_text() == f"[client.lxd]\n\tkey = {KEY}\n"
+    assert "broker_req" not in out.get_relation(9).local_unit_data  # the leader asks
+    assert pools.calls == []
