@@ -28,7 +28,8 @@ from typing import Any
 import ops
 
 import lxd_charm.host
-from lxd_charm import actions
+from lxd_charm import actions, fan
+from lxd_charm.ceph_relation import CephRelation
 from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome, holds_join_token
 from lxd_charm.config import LxdConfig
 from lxd_charm.https_relation import HttpsRelation
@@ -53,12 +54,14 @@ class Findings:
         https_problems: requiring units the `https` relation could not serve.
         cluster_summary: the cluster's state (see `ClusterPeer.summary`).
         listeners: where LXD listens, by listener name (`cluster` included).
+        ceph_problem: what the `ceph` relation is waiting or blocked on.
     """
 
     problem: CannotFinishError | None = None
     https_problems: list[str] = field(default_factory=list)
     cluster_summary: str = ""
     listeners: dict[str, str] = field(default_factory=dict)
+    ceph_problem: CannotFinishError | None = None
 
 
 class LxdCharm(ops.CharmBase):
@@ -90,6 +93,14 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.https_relation_changed, self._on_https_changed)
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
         framework.observe(self.on.https_relation_broken, self._on_https_broken)
+        for ceph_event in (
+            self.on.ceph_relation_created,
+            self.on.ceph_relation_joined,
+            self.on.ceph_relation_changed,
+            self.on.ceph_relation_departed,
+            self.on.ceph_relation_broken,
+        ):
+            framework.observe(ceph_event, self._on_change)
         framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
         framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
@@ -238,8 +249,12 @@ class LxdCharm(ops.CharmBase):
             problems = found.https_problems
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             return ops.BlockedStatus(f"https relation: {problems[0]}{more}")
+        if found.ceph_problem is not None:
+            waiting = isinstance(found.ceph_problem, WaitingError)
+            return (ops.WaitingStatus if waiting else ops.BlockedStatus)(str(found.ceph_problem))
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
+            + fan.fallback_note(self.memory.fan_fallback)
         )
 
     # --- reconciliation ----------------------------------------------------
@@ -268,6 +283,8 @@ class LxdCharm(ops.CharmBase):
             machine.sideload(self._resources())
             machine.ensure_snap()
             machine.apply_snap_config()
+            ceph = CephRelation(self, machine, clustered=config.mode == "cluster")
+            found.ceph_problem = ceph.write_files()  # before LXD: a joining member needs them
             peer = PeerOutcome()
             with machine.lxd() as lxd:
                 if config.mode == "standalone":
@@ -288,6 +305,7 @@ class LxdCharm(ops.CharmBase):
             found.https_problems = self._serve_https(
                 machine, found.listeners, https_departing, broken_https
             )
+            found.ceph_problem = found.ceph_problem or ceph.serve()
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:
@@ -348,7 +366,12 @@ class LxdCharm(ops.CharmBase):
             joining=config.mode == "cluster"
             and not self.memory.initialised
             and holds_join_token(self.model, self.unit),
+            fan_address=fan.fan_address(self.model) if self._bootstraps_cluster(config) else None,
         )
+
+    def _bootstraps_cluster(self, config: LxdConfig) -> bool:
+        """Only a cluster's first initialisation asks for the fan binding (one hook tool call)."""
+        return config.mode == "cluster" and not self.memory.initialised and self.unit.is_leader()
 
     def _machine_or_none(self) -> Machine | None:
         try:

@@ -159,3 +159,16 @@ class MemberHasInstancesError(ClusterError):
             f"member {member!r} still holds {len(instances)} instance(s) ({shown}); "
             "move or delete them before removing the member"
         )
+
+
+class StoragePoolInUseError(LxdError):
+    """A storage pool still holds volumes, so it is not deleted."""
+
+    def __init__(self, pool: str, volumes: list[str]) -> None:
+        self.pool = pool
+        self.volumes = volumes
+        shown = ", ".join(volumes[:5]) + (", ..." if len(volumes) > 5 else "")
+        super().__init__(
+            f"storage pool {pool!r} still holds {len(volumes)} volume(s) ({shown}); "
+            "move or delete them first"
+        )

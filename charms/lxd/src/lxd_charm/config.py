@@ -57,6 +57,9 @@ class LxdConfig:
     snap_config_lxcfs_pidfd: bool | None = None
     snap_config_openvswitch_builtin: bool | None = None
     snap_config_shiftfs_enable: str | None = None
+    ceph_create_pool: bool = False
+    ceph_rbd_pool: str = "lxd"
+    ceph_rbd_replicas: int = 3
 
     def __post_init__(self) -> None:
         """Reject values the charm cannot act on, with a message saying what to fix.
@@ -87,6 +90,15 @@ class LxdConfig:
                 f"invalid lxd-init-network {network!r}: use an interface name of up to "
                 "15 letters, digits or dashes, or empty for no network"
             )
+
+        pool = self.ceph_rbd_pool
+        if not pool or len(pool) > 63 or not pool.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(
+                f"invalid ceph-rbd-pool {pool!r}: use up to 63 letters, digits, dashes "
+                "or underscores"
+            )
+        if self.ceph_rbd_replicas < 1:
+            raise ValueError(f"invalid ceph-rbd-replicas {self.ceph_rbd_replicas}: set 1 or more")
 
     def listeners(self) -> dict[str, bool]:
         """Which `lxd-listen-*` listeners are switched on, by endpoint name."""

@@ -7,6 +7,7 @@ preseed on top of what happened since (see `InitRecord`).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from lxd_common.lxd import parse_preseed
 #: Drivers that can build a pool on a raw block device (the Juju `local` storage).
 BLOCK_DRIVERS = frozenset({"btrfs", "lvm", "zfs"})
 POOL_NAME = "default"
+FAN_NETWORK = "lxdfan0"
+"""The fan bridge's name, as `lxd init` names it for a cluster."""
 
 #: Juju's model proxy settings, as the charm's environment carries them.
 PROXY_ENV = {
@@ -33,12 +36,16 @@ def default_preseed(
     storage_driver: str,
     network: str,
     block_device: str | None = None,
+    fan_underlay: str | None = None,
 ) -> dict[str, Any]:
     """The preseed used when the operator gives none.
 
     One storage pool called `default` (on the Juju `local` block device when
     attached) and one managed bridge, both wired into the default profile,
-    so `lxc launch` works straight after deployment.
+    so `lxc launch` works straight after deployment. With ``fan_underlay``
+    (a cluster's bootstrap) the bridge is a fan overlay on that /16 instead,
+    called `lxdfan0` as `lxd init` calls it, so that instances on different
+    members reach each other.
 
     Raises:
         InitError: a block device is attached but the driver cannot use one.
@@ -56,7 +63,16 @@ def default_preseed(
             pool["config"] = {"source": block_device}
         preseed["storage_pools"] = [pool]
         devices["root"] = {"type": "disk", "path": "/", "pool": POOL_NAME}
-    if network:
+    if network and fan_underlay:
+        preseed["networks"] = [
+            {
+                "name": FAN_NETWORK,
+                "type": "bridge",
+                "config": {"bridge.mode": "fan", "fan.underlay_subnet": fan_underlay},
+            }
+        ]
+        devices["eth0"] = {"type": "nic", "name": "eth0", "network": FAN_NETWORK}
+    elif network:
         preseed["networks"] = [
             {
                 "name": network,
@@ -76,22 +92,50 @@ def initial_preseed(
     network: str,
     block_device: str | None,
     proxy: Mapping[str, str],
+    fan_underlay: str | None = None,
 ) -> dict[str, Any]:
     """The complete preseed for first initialisation, proxy settings included.
 
     The operator's own preseed wins over the proxy settings for any key it
-    sets itself.
+    sets itself, and over the fan (``fan_underlay``, see `default_preseed`).
     """
     if operator_preseed.strip():
         preseed = parse_preseed(operator_preseed)
     else:
-        preseed = default_preseed(storage_driver, network, block_device)
+        preseed = default_preseed(storage_driver, network, block_device, fan_underlay)
     if proxy:
         config = dict(preseed.get("config") or {})
         for key, value in proxy.items():
             config.setdefault(key, value)
         preseed["config"] = config
     return preseed
+
+
+def fan_underlay(address: str | None) -> str | None:
+    """The fan's underlay: the /16 holding the fan space's first IPv4 address.
+
+    None without an IPv4 address (the fan overlays IPv4 only).
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version != 4:
+        return None
+    return str(ipaddress.ip_network(f"{ip}/16", strict=False))
+
+
+def fan_refused(error: str) -> bool:
+    """Whether LXD's refusal of a preseed is its refusal of the fan bridge.
+
+    LXD names the network it failed to create (5.0.2 on a kernel without
+    fan support: ``Failed to create local member network "lxdfan0" in
+    project "default": Failed to run: ip link set dev lxdfan0-mtu mtu 1350:
+    ... (Cannot find device "lxdfan0-mtu")``).
+    """
+    return f'network "{FAN_NETWORK}"' in error or f"{FAN_NETWORK}-mtu" in error
 
 
 def proxy_settings(env: Mapping[str, str]) -> dict[str, str]:

@@ -22,7 +22,14 @@ from typing import Any
 from lxd_charm import half_join
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host
-from lxd_charm.initialise import InitError, immutable_changes, initial_preseed, proxy_settings
+from lxd_charm.initialise import (
+    InitError,
+    fan_refused,
+    fan_underlay,
+    immutable_changes,
+    initial_preseed,
+    proxy_settings,
+)
 from lxd_charm.listeners import ListenerPlan
 from lxd_charm.memory import Memory
 from lxd_charm.outcomes import BlockedError, WaitingError, blocked_on
@@ -64,6 +71,7 @@ class Machine:
         environ: Mapping[str, str],
         block_device: str | None = None,
         joining: bool = False,
+        fan_address: str | None = None,
     ) -> None:
         """Gather what the steps act on.
 
@@ -76,6 +84,8 @@ class Machine:
             joining: the leader issued this unit a join token it has not
                 joined with yet, so local cluster state LXD cannot start
                 from can only come from that join.
+            fan_address: the fan space's first IPv4 address, when this unit
+                bootstraps a cluster (the fan bridge's underlay is its /16).
         """
         self.host = host
         self.memory = memory
@@ -83,6 +93,7 @@ class Machine:
         self._environ = environ
         self._block_device = block_device
         self._joining = joining
+        self._fan_address = fan_address
 
     @property
     def block_device(self) -> str | None:
@@ -261,23 +272,30 @@ class Machine:
     def initialise(self, lxd: LxdClient, extra: Mapping[str, Any] | None = None) -> None:
         """Apply the first preseed (the operator's or the defaults), exactly once.
 
-        ``extra`` adds to it: the cluster protocol's bootstrap settings.
+        ``extra`` adds to it: the cluster protocol's bootstrap settings. A
+        cluster's bootstrap (``extra`` with a ``cluster`` section) builds a
+        fan bridge on the `fan` space; where LXD cannot (a kernel without
+        fan support), it falls back to a plain bridge and remembers why.
         """
         if self.memory.initialised:
             return
         config = self.config
         proxy = proxy_settings(self._environ)
+        bootstrap = bool(extra and "cluster" in extra)
+        underlay = fan_underlay(self._fan_address) if bootstrap else None
         try:
-            preseed = initial_preseed(
-                config.lxd_preseed,
-                config.lxd_init_storage,
-                config.lxd_init_network,
-                self._block_device,
-                proxy,
-            )
-            for key, value in (extra or {}).items():
-                preseed[key] = {**preseed.get(key, {}), **value} if key == "config" else value
-            lxd.apply_preseed(preseed)
+            try:
+                self._apply_initial(lxd, proxy, extra, underlay)
+            except LxdApiError as e:
+                if underlay is None or config.lxd_preseed.strip() or not fan_refused(str(e)):
+                    raise
+                logger.warning(
+                    "LXD cannot build the fan bridge (%s): a plain bridge instead, so instances "
+                    "on different members cannot reach each other (OVN can connect them)",
+                    e,
+                )
+                self._apply_initial(lxd, proxy, extra, None)
+                self.memory.fan_fallback = str(e)
         except (InitError, PreseedError) as e:
             raise BlockedError(str(e)) from None
         except LxdApiError as e:
@@ -288,6 +306,26 @@ class Machine:
         logger.info(
             "LXD initialised (%s)", "operator preseed" if config.lxd_preseed else "defaults"
         )
+
+    def _apply_initial(
+        self,
+        lxd: LxdClient,
+        proxy: Mapping[str, str],
+        extra: Mapping[str, Any] | None,
+        underlay: str | None,
+    ) -> None:
+        config = self.config
+        preseed = initial_preseed(
+            config.lxd_preseed,
+            config.lxd_init_storage,
+            config.lxd_init_network,
+            self._block_device,
+            proxy,
+            underlay,
+        )
+        for key, value in (extra or {}).items():
+            preseed[key] = {**preseed.get(key, {}), **value} if key == "config" else value
+        lxd.apply_preseed(preseed)
 
     def record_initialised(self) -> None:
         """Remember that LXD runs with these options (after a preseed, or a cluster join)."""

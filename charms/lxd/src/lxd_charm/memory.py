@@ -44,6 +44,8 @@ class Memory:
         https_clients: trust entries it made for standalone `https`
             requirers (a cluster keeps these in its peer application bag,
             so that a new leader inherits them).
+        fan_fallback: LXD's refusal of the fan bridge, when this unit
+            bootstrapped a cluster on a plain bridge instead (for the status).
     """
 
     initialised: bool = False
@@ -52,6 +54,7 @@ class Memory:
     pending: PendingConfig = field(default_factory=PendingConfig)
     sideloaded_snap: str = ""
     https_clients: HttpsRecords = field(default_factory=dict)
+    fan_fallback: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -62,6 +65,7 @@ class Memory:
             "pending": self.pending.to_dict(),
             "sideloaded_snap": self.sideloaded_snap,
             "https_clients": {rel: dict(units) for rel, units in self.https_clients.items()},
+            "fan_fallback": self.fan_fallback,
         }
 
     @classmethod
@@ -79,6 +83,7 @@ class Memory:
                 str(rel): _strings(units)
                 for rel, units in (clients.items() if isinstance(clients, Mapping) else ())
             },
+            fan_fallback=str(data.get("fan_fallback") or ""),
         )
 
 

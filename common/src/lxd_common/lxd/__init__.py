@@ -12,6 +12,7 @@ certificate pinned)::
         lxd.set_server_config({"core.https_address": "10.0.0.1:8443"})
         entry = lxd.trust.add(cert_pem, name="ci", projects=["ci"])
         token = lxd.cluster.add_join_token("node2")
+        StoragePools(lxd.pylxd).create("remote", "ceph", {"source": "lxd"}, members=["m1"])
 
 Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 
@@ -22,6 +23,7 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 - ``ProjectNotFoundError``, ``TrustEntryNotFoundError``: trust store lookups.
 - ``MemberExistsError``, ``MemberNotFoundError``, ``MemberHasInstancesError``,
   ``ClusterError``: cluster membership.
+- ``StoragePoolInUseError``: a pool to delete still holds volumes.
 - ``LxdApiError``: LXD refused a request; the message is LXD's reason.
 """
 
@@ -30,6 +32,7 @@ from ._client import LxdClient
 from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
 from ._preseed import join_preseed, parse_preseed
 from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
+from ._storage import StoragePool, StoragePools
 from ._trust import ClientToken, TrustEntry, TrustStore
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "ClusterMember",
     "JoinToken",
     "LxdClient",
+    "StoragePool",
+    "StoragePools",
     "TrustEntry",
     "TrustStore",
     "decode_join_token",

@@ -34,6 +34,7 @@ from ._api import check, translate_errors
 from ._cluster import Cluster
 from ._preseed import dump_preseed, join_preseed, parse_preseed
 from ._socket import find_socket
+from ._storage import StoragePools
 from ._trust import TrustStore
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ PRESEED_TIMEOUT = 300.0
 
 
 class LxdClient:
-    """One daemon, with the trust store and cluster operations on it."""
+    """One daemon, with the trust store, cluster and storage pool operations on it."""
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class LxdClient:
         self._private_dir = private_dir
         self.trust = TrustStore(api)
         self.cluster = Cluster(api)
+        self.storage = StoragePools(api)
 
     # --- connecting --------------------------------------------------------
 

@@ -33,6 +33,7 @@ MEMORY_FIELDS = {
     "pending",
     "sideloaded_snap",
     "https_clients",
+    "fan_fallback",
 }
 
 

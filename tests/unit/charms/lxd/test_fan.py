@@ -1,0 +1,202 @@
+"""The fan network at a cluster's bootstrap, and its plain-bridge fallback; Ceph in a cluster.
+
+LXD's refusal of the fan bridge is the one a real LXD 5.0.2 gave on Debian's
+kernel (tests/functional/test_fan.py gets it again, for real); the fan's own
+preseed is what `lxd init` builds for a cluster (bridge.mode=fan on the /16
+of the fan space's address).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ops import testing
+
+from lxd_charm.initialise import fan_refused, fan_underlay
+from lxd_common.errors import LxdApiError
+from tests.harness.fake_host import FakeHost
+from tests.harness.fake_storage import FakeStoragePools
+
+EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
+FAN_REFUSAL = (
+    'Failed to create local member network "lxdfan0" in project "default": Failed to run: '
+    "ip link set dev lxdfan0-mtu mtu 1350: exit status 1 "
+    '(Cannot find device "lxdfan0-mtu")'
+)
+"""LXD 5.0.2's words on Debian 12's kernel (no fan support), captured with `lxd init --preseed`."""
+KEY = "AQBKjA5rHe5WEBAALWvAS4Nfhz5Ye27XGJmpmg=="
+
+
+def network(name: str, ip: str) -> testing.Network:
+    return testing.Network(name, [testing.BindAddress([testing.Address(ip)])])
+
+
+def bootstrap_state(*, fan_ip: str | None = "10.20.30.40", **config: Any) -> testing.State:
+    networks = {network("cluster", "10.0.0.1")}
+    if fan_ip:
+        networks.add(network("fan", fan_ip))
+    return testing.State(
+        leader=True,
+        config={"mode": "cluster", **config},
+        relations={testing.PeerRelation("cluster", id=1)},
+        networks=networks,
+        resources=EMPTY,
+    )
+
+
+def preseed_networks(host: FakeHost) -> list[dict[str, Any]]:
+    return [n for p in host.fake_lxd.preseeds for n in p.get("networks") or []]
+
+
+def test_the_bootstrapping_leader_builds_a_fan_bridge_on_the_fan_space(ctx, host) -> None:
+    out = ctx.run(ctx.on.install(), bootstrap_state())
+    (preseed,) = host.fake_lxd.preseeds
+    assert preseed["networks"] == [
+        {
+            "name": "lxdfan0",
+            "type": "bridge",
+            "config": {"bridge.mode": "fan", "fan.underlay_subnet": "10.20.0.0/16"},
+        }
+    ]
+    eth0 = preseed["profiles"][0]["devices"]["eth0"]
+    assert eth0 == {"type": "nic", "name": "eth0", "network": "lxdfan0"}
+    assert preseed["cluster"]["enabled"] is True
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert "no fan" not in out.unit_status.message
+
+
+def test_a_kernel_without_fan_gets_a_plain_bridge_said_in_status_and_log(
+    ctx, host, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_apply = host.fake_lxd.apply_preseed
+
+    def no_fan(preseed: Any) -> None:
+        modes = [n.get("config", {}).get("bridge.mode") for n in preseed.get("networks") or []]
+        if "fan" in modes:
+            raise LxdApiError(f"LXD refused the preseed: {FAN_REFUSAL}")
+        real_apply(preseed)
+
+    monkeypatch.setattr(host.fake_lxd, "apply_preseed", no_fan)
+    out = ctx.run(ctx.on.install(), bootstrap_state())
+    (preseed,) = host.fake_lxd.preseeds
+    assert preseed["networks"][0]["name"] == "lxdbr0"
+    assert "bridge.mode" not in preseed["networks"][0]["config"]
+    assert preseed["cluster"]["enabled"] is True
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert out.unit_status.message.endswith(
+        "; no fan on this kernel: plain bridge, instances on different members "
+        "cannot reach each other (relate OVN)"
+    )
+    assert "LXD cannot build the fan bridge" in caplog.text
+    assert 'Cannot find device "lxdfan0-mtu"' in caplog.text
+    later = ctx.run(ctx.on.config_changed(), out)
+    assert later.unit_status == out.unit_status  # remembered, not re-learnt
+
+
+def test_another_refusal_is_not_taken_for_the_fans(ctx, host, monkeypatch) -> None:
+    host.fake_lxd.refuse_preseed = 'Failed to create storage pool "default": no space'
+    out = ctx.run(ctx.on.install(), bootstrap_state())
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert "no space" in out.unit_status.message
+    assert host.fake_lxd.preseeds == []
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (bootstrap_state(fan_ip="2001:db8::5"), "lxdbr0"),  # the fan overlays IPv4 only
+        (bootstrap_state(**{"lxd-init-network": ""}), None),  # no network asked for
+        (
+            bootstrap_state(**{"lxd-preseed": "networks:\n- name: mine\n  type: bridge\n"}),
+            "mine",
+        ),
+    ],
+)
+def test_no_fan_without_an_ipv4_fan_address_or_a_network_or_with_a_preseed(
+    ctx, host, state: testing.State, expected: str | None
+) -> None:
+    ctx.run(ctx.on.install(), state)
+    names = [n["name"] for n in preseed_networks(host)]
+    assert names == ([expected] if expected else [])
+    assert all("bridge.mode" not in (n.get("config") or {}) for n in preseed_networks(host))
+
+
+def test_standalone_units_never_build_a_fan(ctx, host) -> None:
+    state = testing.State(networks={network("fan", "10.20.30.40")}, resources=EMPTY)
+    ctx.run(ctx.on.install(), state)
+    assert [n["name"] for n in preseed_networks(host)] == ["lxdbr0"]
+
+
+@pytest.mark.parametrize(
+    ("address", "underlay"),
+    [
+        ("10.20.30.40", "10.20.0.0/16"),
+        ("192.0.2.2", "192.0.0.0/16"),
+        ("2001:db8::1", None),
+        ("", None),
+        (None, None),
+        ("not-an-ip", None),
+    ],
+)
+def test_fan_underlay_is_the_16_of_the_address(address: str | None, underlay: str | None) -> None:
+    assert fan_underlay(address) == underlay
+
+
+def test_fan_refused_recognises_lxds_words_only() -> None:
+    assert fan_refused(f"LXD refused the preseed: {FAN_REFUSAL}")
+    assert not fan_refused('Failed to create storage pool "default": no space')
+
+
+# --- Ceph in a cluster: the leader makes the pool cluster-wide -------------------------
+
+
+def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it(
+    ctx, host
+) -> None:
+    pools = FakeStoragePools()
+    host.fake_lxd.storage = pools  # type: ignore[attr-defined]
+    config = {"snap-config-ceph-builtin": True, "ceph-create-pool": True, "lxd-init-network": ""}
+    state = ctx.run(ctx.on.install(), bootstrap_state(**config))
+    mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}
+    rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={0: mon})
+    state = replace(state, relations={*state.relations, rel})
+    first = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+    request = json.loads(first.get_relation(9).local_unit_data["broker_req"])
+    reply = {"exit-code": 0, "request-id": request["request-id"]}
+    rel = replace(
+        rel,
+        remote_units_data={0: {**mon, "broker-rsp-lxd-0": json.dumps(reply)}},
+        local_unit_data=first.get_relation(9).local_unit_data,
+    )
+    others = {r for r in first.relations if r.endpoint != "ceph"}
+    out = ctx.run(
+        ctx.on.relation_changed(rel, remote_unit=0), replace(first, relations={*others, rel})
+    )
+    member = host.fake_lxd.cluster.server_name
+    assert pools.calls == [("define", "lxd", member), ("create", "lxd", "")]
+    assert pools.pools["lxd"].created
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+def test_a_unit_waiting_to_join_already_has_cephs_files_and_asks_for_nothing(ctx, host) -> None:
+    """A joiner's LXD needs the files to join a cluster with a Ceph pool (captured refusal:
+    'Failed to create storage pool "shared": Placeholder volume does not exist')."""
+    pools = FakeStoragePools()
+    host.fake_lxd.storage = pools  # type: ignore[attr-defined]
+    mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}
+    rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={0: mon})
+    state = replace(
+        bootstrap_state(**{"snap-config-ceph-builtin": True, "ceph-create-pool": True}),
+        leader=False,
+    )
+    state = replace(state, relations={*state.relations, rel})
+    out = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+    assert isinstance(out.unit_status, testing.WaitingStatus)  # for its join token
+    keyring = host.root / "var/snap/lxd/common/ceph/ceph.client.lxd.keyring"
+    assert keyring.read_text() == f"[client.lxd]\n\tkey = {KEY}\n"
+    assert "broker_req" not in out.get_relation(9).local_unit_data  # the leader asks
+    assert pools.calls == []
