@@ -28,7 +28,7 @@ from typing import Any
 import ops
 
 import lxd_charm.host
-from lxd_charm import actions
+from lxd_charm import actions, ovn_relation, ovn_tls
 from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
 from lxd_charm.config import LxdConfig
 from lxd_charm.https_relation import HttpsRelation
@@ -53,12 +53,14 @@ class Findings:
         https_problems: requiring units the `https` relation could not serve.
         cluster_summary: the cluster's state (see `ClusterPeer.summary`).
         listeners: where LXD listens, by listener name (`cluster` included).
+        ovn: what the `ovsdb-cms` and `certificates` relations came to.
     """
 
     problem: CannotFinishError | None = None
     https_problems: list[str] = field(default_factory=list)
     cluster_summary: str = ""
     listeners: dict[str, str] = field(default_factory=dict)
+    ovn: ovn_relation.OvnReport = field(default_factory=ovn_relation.OvnReport)
 
 
 class LxdCharm(ops.CharmBase):
@@ -73,6 +75,7 @@ class LxdCharm(ops.CharmBase):
         self.host = lxd_charm.host.make_host()  # the one seam tests replace
         self._found: Findings | None = None
         """None until the hook looks at anything; then the status is decided from it."""
+        self._ovn_tls = ovn_tls.attach(self)  # before the observers below: it sends the CSR
         for event in (
             self.on.install,
             self.on.start,
@@ -81,6 +84,7 @@ class LxdCharm(ops.CharmBase):
             self.on.local_storage_attached,
             self.on.leader_elected,
             self.on.secret_changed,
+            *ovn_relation.observed_events(self),
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -238,8 +242,10 @@ class LxdCharm(ops.CharmBase):
             problems = found.https_problems
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             return ops.BlockedStatus(f"https relation: {problems[0]}{more}")
+        if (ovn_status := found.ovn.status()) is not None:
+            return ovn_status
         return ops.ActiveStatus(
-            active_message(self._mode(), found.cluster_summary, found.listeners)
+            active_message(self._mode(), found.cluster_summary, found.listeners) + found.ovn.suffix
         )
 
     # --- reconciliation ----------------------------------------------------
@@ -288,6 +294,7 @@ class LxdCharm(ops.CharmBase):
             found.https_problems = self._serve_https(
                 machine, found.listeners, https_departing, broken_https
             )
+            found.ovn = ovn_relation.OvnRelation(self, machine, self._ovn_tls).serve()
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:

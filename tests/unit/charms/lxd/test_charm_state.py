@@ -32,6 +32,7 @@ MEMORY_FIELDS = {
     "pending",
     "sideloaded_snap",
     "https_clients",
+    "ovn",
 }
 
 
