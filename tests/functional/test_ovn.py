@@ -26,9 +26,9 @@ from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 from tests.harness.ovn import (
     Chassis,
+    OvnCa,
     OvnCentral,
     OvnDaemonPool,
-    OvnCa,
     create_ovn_network,
     legacy_answer,
     lxc,
@@ -121,7 +121,9 @@ def issued_v4(ovn: Ovn) -> testing.State:
     state = changed(ovn, state, state.get_relation(CERTS_ID))
     sent = dict(state.get_relation(CERTS_ID).local_unit_data)
     assert "certificate_signing_requests" in sent, sent
-    assert state.unit_status == testing.WaitingStatus("waiting for a client certificate from vault")
+    assert state.unit_status == testing.WaitingStatus(
+        "waiting for a client certificate from vault"
+    )
     answered = replace(state.get_relation(CERTS_ID), remote_app_data=v4_answer(ovn.ca, sent))
     return changed(ovn, state, answered)
 

@@ -242,9 +242,7 @@ class Probe:
     detail: str = ""
 
 
-def probe_northbound(
-    address: str, material: TlsMaterial, timeout: float = PROBE_TIMEOUT
-) -> Probe:
+def probe_northbound(address: str, material: TlsMaterial, timeout: float = PROBE_TIMEOUT) -> Probe:
     """Connect to the northbound database at ``address`` as LXD will, and ask it one thing.
 
     The TLS handshake alone cannot tell whether the server accepted our
