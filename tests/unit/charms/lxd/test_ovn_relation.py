@@ -377,3 +377,31 @@ def test_interface_fields_in_use_are_the_documented_ones() -> None:
     for key in (ovn_relation.CMS_CLIENT_KEY, ovn_relation.BOUND_ADDRESS_KEY):
         assert f"`{key}`" in doc
     assert json.dumps("10.0.0.5") in doc
+
+
+# --- in a cluster ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("leader", [True, False])
+def test_in_a_cluster_every_member_writes_files_and_only_the_leader_sets_lxds_keys(
+    ctx, lxd, probes, host, leader
+) -> None:
+    """LXD 5.0 reads the files on each member; its OVN server keys are cluster-wide."""
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+
+    state = base(relations={legacy(), cms('"10.0.0.1"')}, leader=leader)
+    with ctx(ctx.on.update_status(), state) as manager:
+        memory = Memory(initialised=True)
+        machine = Machine(host, memory, LxdConfig(mode="cluster"), environ={})
+        report = ovn_relation.OvnRelation(manager.charm, machine, None).serve()
+        # Checked before the context runs the hook itself on leaving the block.
+        assert report.problem is None
+        assert report.summary == "ovn northbound reachable (1/1)"
+        assert files(host).present()
+        assert nb(lxd) == ("ssl:10.0.0.1:6641" if leader else None)
+        assert ("northbound" in memory.ovn) is leader
+        published = manager.charm.model.get_relation("ovsdb-cms", CMS_ID)
+        assert published is not None
+        assert published.data[manager.charm.unit]["cms-client-bound-address"] == '"10.0.0.5"'
