@@ -238,6 +238,13 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
     second = (ovn.etc_ovn / "cert_host").read_text()
     assert second != first
     assert state.unit_status.name == "active", state.unit_status
+    # LXD reads the files each time it talks to OVN: the renewed pair works at once.
+    with uplink_bridge() as bridge:
+        uplink(ovn, bridge)
+        result = create_ovn_network(ovn.daemon, "upl", "ovn4", 5)
+        assert result.returncode == 0, result.stderr
+        assert lxc(ovn.daemon, "network", "delete", "ovn4").returncode == 0
+        assert lxc(ovn.daemon, "network", "delete", "upl").returncode == 0
 
     state = replace(state, relations={state.get_relation(CMS_ID), certs})
     state = ovn.ctx.run(ovn.ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
@@ -254,3 +261,24 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
     )
     assert nb_connection(ovn) == ""
     assert broken.unit_status.name == "active"
+
+
+def test_a_ca_that_did_not_sign_the_central_certificate_is_named(ovn: Ovn) -> None:
+    other = OvnCa("another-ca")
+    cert, key = other.issue("lxd-0")
+    state = installed(ovn, certs_relation(remote_units_data={0: legacy_answer(other, cert, key)}))
+    state = changed(ovn, state, cms_relation(ovn.daemon.host))
+
+    assert state.unit_status.name == "blocked"
+    assert state.unit_status.message.startswith(
+        f"ovn: the certificate of ovn-central/0 at {ovn.daemon.host}:6641 is not signed by "
+        "the CA from vault/0 (self-signed certificate in certificate chain)"
+    ), state.unit_status.message
+    with uplink_bridge() as bridge:
+        uplink(ovn, bridge)
+        result = create_ovn_network(ovn.daemon, "upl", "ovn3", 4)
+    assert result.returncode != 0
+    # LXD's words (captured): "SSL_connect: error:0A000086:SSL routines::certificate
+    # verify failed ... ssl:<addr>:6641: database connection failed (Protocol error)"
+    assert "certificate verify failed" in result.stderr
+    assert f"ssl:{ovn.daemon.host}:6641: database connection failed" in result.stderr
