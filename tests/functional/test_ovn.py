@@ -164,7 +164,7 @@ def test_lxd_creates_an_ovn_network_with_the_certificate_the_charm_got_for_its_c
         "standalone; no network listener; ovn northbound reachable (1/1)"
     )
     sent = state.get_relation(CMS_ID).local_unit_data
-    assert json.loads(sent["cms-client-bound-address"]) == ovn.daemon.host
+    assert sent["cms-client-bound-address"] == ovn.daemon.host
     with uplink_bridge() as bridge:
         uplink(ovn, bridge)
         result = create_ovn_network(ovn.daemon, "upl", "ovn0", 1)

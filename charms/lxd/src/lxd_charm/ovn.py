@@ -98,12 +98,12 @@ def northbound_connection(addresses: Iterable[str]) -> str:
 
 
 def cms_client_address(address: str) -> str:
-    """This unit's `cms-client-bound-address`, JSON-encoded as ovn-central's side reads it.
+    """This unit's `cms-client-bound-address`: the bare IP, as CMS charms in the field send it.
 
-    ovn-central opens its firewall to this address, so it is the bare IP:
-    brackets around an IPv6 address would not be one.
+    ovn-central opens its firewall to this address, so it is the address
+    itself: brackets around an IPv6 address, or JSON quotes, would not be one.
     """
-    return json.dumps(str(ipaddress.ip_address(address)))
+    return str(ipaddress.ip_address(address))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import stat
 import subprocess
 import sys
@@ -98,7 +97,7 @@ def test_ovsdb_cms_without_certificates_blocks_naming_the_ca_and_still_publishes
     state = installed(ctx, cms('"10.0.0.9"'))
     out = ctx.run(ctx.on.relation_joined(state.get_relation(CMS_ID), remote_unit=0), state)
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
-    assert out.get_relation(CMS_ID).local_unit_data["cms-client-bound-address"] == '"10.0.0.5"'
+    assert out.get_relation(CMS_ID).local_unit_data["cms-client-bound-address"] == "10.0.0.5"
     assert nb(lxd) is None
     assert probes.asked == []
 
@@ -376,7 +375,7 @@ def test_interface_fields_in_use_are_the_documented_ones() -> None:
     doc = (Path(__file__).parents[4] / "docs/interfaces/ovsdb-cms.md").read_text()
     for key in (ovn_relation.CMS_CLIENT_KEY, ovn_relation.BOUND_ADDRESS_KEY):
         assert f"`{key}`" in doc
-    assert json.dumps("10.0.0.5") in doc
+    assert "cms-client-bound-address: 10.0.0.5" in doc
 
 
 # --- in a cluster ----------------------------------------------------------------
@@ -404,4 +403,4 @@ def test_in_a_cluster_every_member_writes_files_and_only_the_leader_sets_lxds_ke
         assert ("northbound" in memory.ovn) is leader
         published = manager.charm.model.get_relation("ovsdb-cms", CMS_ID)
         assert published is not None
-        assert published.data[manager.charm.unit]["cms-client-bound-address"] == '"10.0.0.5"'
+        assert published.data[manager.charm.unit]["cms-client-bound-address"] == "10.0.0.5"
