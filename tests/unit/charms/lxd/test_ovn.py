@@ -138,3 +138,13 @@ def test_a_self_signed_pair_still_needs_a_ca() -> None:
 def test_probe_summary_prefers_reachable_then_what_the_operator_can_fix(kinds, verdict) -> None:
     probes = {unit: ovn.Probe(f"{unit}:6641", kind) for unit, kind in kinds.items()}
     assert ovn.probe_summary(probes) == verdict
+
+
+def test_json_encoded_pem_is_repaired() -> None:
+    """A reactive provider's `to_publish` JSON-encodes: quotes and literal \\n arrive."""
+    import json
+
+    material = ovn.TlsMaterial.from_pem(
+        json.dumps(CA.pem), json.dumps(CERT), json.dumps(KEY), "vault/0"
+    )
+    assert (material.ca, material.certificate) == (CA.pem, CERT)
