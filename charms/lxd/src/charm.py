@@ -28,7 +28,7 @@ from typing import Any
 import ops
 
 import lxd_charm.host
-from lxd_charm import actions, fan
+from lxd_charm import actions, fan, ovn_relation, ovn_tls
 from lxd_charm.ceph_relation import CephRelation
 from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome, holds_join_token
 from lxd_charm.config import LxdConfig
@@ -55,6 +55,7 @@ class Findings:
         cluster_summary: the cluster's state (see `ClusterPeer.summary`).
         listeners: where LXD listens, by listener name (`cluster` included).
         ceph_problem: what the `ceph` relation is waiting or blocked on.
+        ovn: what the `ovsdb-cms` and `certificates` relations came to.
     """
 
     problem: CannotFinishError | None = None
@@ -62,6 +63,7 @@ class Findings:
     cluster_summary: str = ""
     listeners: dict[str, str] = field(default_factory=dict)
     ceph_problem: CannotFinishError | None = None
+    ovn: ovn_relation.OvnReport = field(default_factory=ovn_relation.OvnReport)
 
 
 class LxdCharm(ops.CharmBase):
@@ -76,6 +78,7 @@ class LxdCharm(ops.CharmBase):
         self.host = lxd_charm.host.make_host()  # the one seam tests replace
         self._found: Findings | None = None
         """None until the hook looks at anything; then the status is decided from it."""
+        self._ovn_tls = ovn_tls.attach(self)  # before the observers below: it sends the CSR
         for event in (
             self.on.install,
             self.on.start,
@@ -84,6 +87,7 @@ class LxdCharm(ops.CharmBase):
             self.on.local_storage_attached,
             self.on.leader_elected,
             self.on.secret_changed,
+            *ovn_relation.observed_events(self),
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -252,8 +256,11 @@ class LxdCharm(ops.CharmBase):
         if found.ceph_problem is not None:
             waiting = isinstance(found.ceph_problem, WaitingError)
             return (ops.WaitingStatus if waiting else ops.BlockedStatus)(str(found.ceph_problem))
+        if (ovn_status := found.ovn.status()) is not None:
+            return ovn_status
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
+            + found.ovn.suffix
             + fan.fallback_note(self.memory.fan_fallback)
         )
 
@@ -306,6 +313,7 @@ class LxdCharm(ops.CharmBase):
                 machine, found.listeners, https_departing, broken_https
             )
             found.ceph_problem = found.ceph_problem or ceph.serve()
+            found.ovn = ovn_relation.OvnRelation(self, machine, self._ovn_tls).serve()
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:

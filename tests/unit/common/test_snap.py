@@ -204,6 +204,7 @@ def test_config_keys_table() -> None:
         "lxcfs-loadavg": "lxcfs.loadavg",
         "lxcfs-pidfd": "lxcfs.pidfd",
         "openvswitch-builtin": "openvswitch.builtin",
+        "ovn-builtin": "ovn.builtin",
         "shiftfs-enable": "shiftfs.enable",
     }
     assert frozenset({"lxcfs.cfs", "lxcfs.loadavg", "lxcfs.pidfd"}) == REBOOT_REQUIRED

@@ -31,7 +31,9 @@ class LxdConfig:
 
     Defaults mirror charmcraft.yaml so the class can be built on its own in
     tests. `snap-config-*` options have no default in charmcraft.yaml: unset
-    (None) means "leave the snap's own default alone".
+    (None) means "leave the snap's own default alone". The exception is
+    `snap-config-ovn-builtin`, true by default as in the charm our users
+    switch from: the OVN relations need it.
     """
 
     mode: Mode = "standalone"
@@ -56,6 +58,7 @@ class LxdConfig:
     snap_config_lxcfs_loadavg: bool | None = None
     snap_config_lxcfs_pidfd: bool | None = None
     snap_config_openvswitch_builtin: bool | None = None
+    snap_config_ovn_builtin: bool | None = True
     snap_config_shiftfs_enable: str | None = None
     ceph_create_pool: bool = False
     ceph_rbd_pool: str = "lxd"

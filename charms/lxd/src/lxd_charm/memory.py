@@ -46,6 +46,8 @@ class Memory:
             so that a new leader inherits them).
         fan_fallback: LXD's refusal of the fan bridge, when this unit
             bootstrapped a cluster on a plain bridge instead (for the status).
+        ovn: what the OVN relations set, so that exactly that is undone
+            when they go (see `lxd_charm.ovn_relation`).
     """
 
     initialised: bool = False
@@ -55,6 +57,7 @@ class Memory:
     sideloaded_snap: str = ""
     https_clients: HttpsRecords = field(default_factory=dict)
     fan_fallback: str = ""
+    ovn: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -66,6 +69,7 @@ class Memory:
             "sideloaded_snap": self.sideloaded_snap,
             "https_clients": {rel: dict(units) for rel, units in self.https_clients.items()},
             "fan_fallback": self.fan_fallback,
+            "ovn": dict(self.ovn),
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class Memory:
                 for rel, units in (clients.items() if isinstance(clients, Mapping) else ())
             },
             fan_fallback=str(data.get("fan_fallback") or ""),
+            ovn=_strings(data.get("ovn")),
         )
 
 

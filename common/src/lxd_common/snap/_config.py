@@ -19,6 +19,7 @@ CONFIG_KEYS: dict[str, str] = {
     "lxcfs-loadavg": "lxcfs.loadavg",
     "lxcfs-pidfd": "lxcfs.pidfd",
     "openvswitch-builtin": "openvswitch.builtin",
+    "ovn-builtin": "ovn.builtin",
     "shiftfs-enable": "shiftfs.enable",
 }
 """Charm config-key suffix (after `snap-config-`) to the LXD snap's config key."""

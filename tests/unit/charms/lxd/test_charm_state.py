@@ -34,6 +34,7 @@ MEMORY_FIELDS = {
     "sideloaded_snap",
     "https_clients",
     "fan_fallback",
+    "ovn",
 }
 
 

@@ -1,0 +1,305 @@
+"""Serving `ovsdb-cms` and `certificates` with Juju: LXD as a client of OVN central.
+
+`ovsdb-cms` says where OVN's northbound database is (each central unit's
+`bound-address`); `certificates` brings the client certificate it demands.
+Each hook this module puts the TLS material where LXD reads it, points
+LXD's `network.ovn.northbound_connection` at the central units, publishes
+this unit's `cms-client-bound-address` (ovn-central opens its firewall to
+it), and probes the database with the same certificate, so the status can
+say whether OVN is reachable, refuses the certificate, or cannot be reached.
+What it set is remembered (`Memory.ovn`) and undone when a relation goes.
+
+In a cluster, LXD's OVN server keys are cluster-wide: the leader sets them.
+LXD 5.0 reads the TLS material from files on each member, so every unit
+writes its own. The interfaces are docs/interfaces/ovsdb-cms.md and
+docs/interfaces/tls-certificates.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import ops
+
+from lxd_charm import ovn, ovn_tls
+from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
+from lxd_common.errors import CertificateError, EndpointError, LxdApiError
+from lxd_common.lxd import LxdClient
+
+if TYPE_CHECKING:
+    from charmlibs.interfaces.tls_certificates import TLSCertificatesRequiresV4
+
+    from lxd_charm.machine import Machine
+
+logger = logging.getLogger(__name__)
+
+RELATION: Final = "ovsdb-cms"
+CERTIFICATES: Final = ovn_tls.RELATION
+CMS_CLIENT_KEY: Final = "cms-client-bound-address"
+BOUND_ADDRESS_KEY: Final = "bound-address"
+CA_CHARM: Final = "vault"
+"""The certificate authority the OVN charms use, named in the blocked status."""
+
+
+def observed_events(charm: ops.CharmBase) -> list[ops.BoundEvent]:
+    """The relation events after which the charm reconciles OVN."""
+    on = charm.on
+    return [
+        on[RELATION].relation_joined,
+        on[RELATION].relation_changed,
+        on[RELATION].relation_departed,
+        on[RELATION].relation_broken,
+        on[CERTIFICATES].relation_changed,
+        on[CERTIFICATES].relation_departed,
+        on[CERTIFICATES].relation_broken,
+    ]
+
+
+@dataclass
+class OvnReport:
+    """What the OVN relations came to in this hook, for the status.
+
+    Attributes:
+        problem: why OVN is not usable (blocked: the operator acts; waiting:
+            a later hook retries).
+        summary: for the active status, e.g. "ovn northbound reachable (1/1)".
+        ignored: central units whose data was unusable (named in the summary).
+    """
+
+    problem: CannotFinishError | None = None
+    summary: str = ""
+    ignored: list[str] = field(default_factory=list)
+
+    def status(self) -> ops.StatusBase | None:
+        """The unit status OVN needs, or None when it has nothing to say against active."""
+        if isinstance(self.problem, WaitingError):
+            return ops.WaitingStatus(str(self.problem))
+        if self.problem is not None:
+            return ops.BlockedStatus(str(self.problem))
+        return None
+
+    @property
+    def suffix(self) -> str:
+        """What to add to the active message."""
+        return f"; {self.summary}" if self.summary else ""
+
+
+class OvnRelation:
+    """The requirer side of `ovsdb-cms` and `certificates` for one hook."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        machine: Machine,
+        tls: TLSCertificatesRequiresV4 | None,
+    ) -> None:
+        self._charm = charm
+        self._model = charm.model
+        self._unit = charm.unit
+        self._app = charm.app
+        self._machine = machine
+        self._memory = machine.memory
+        self._tls = tls
+        self._files = ovn.OvnFiles(machine.host.root)
+
+    def serve(self) -> OvnReport:
+        """Converge LXD's OVN settings with the two relations; never raises for them.
+
+        A problem here does not stop the rest of the charm's work, so it is
+        returned in the report instead of raised.
+        """
+        cms = list(self._model.relations.get(RELATION) or [])
+        certificates = list(self._model.relations.get(CERTIFICATES) or [])
+        if not self._memory.initialised or not (cms or certificates or self._memory.ovn):
+            return OvnReport()
+        report = OvnReport()
+        try:
+            with self._machine.lxd() as lxd:
+                self._serve(lxd, cms, certificates, report)
+        except CannotFinishError as e:
+            logger.warning("ovn: %s", e)
+            report.problem = e
+        except LxdApiError as e:
+            report.problem = BlockedError(f"ovn: {e}")
+            logger.warning("ovn: %s", e)
+        return report
+
+    def _serve(
+        self,
+        lxd: LxdClient,
+        cms: Sequence[ops.Relation],
+        certificates: Sequence[ops.Relation],
+        report: OvnReport,
+    ) -> None:
+        if cms:
+            self._publish_address(cms)
+        else:
+            self._unset_northbound(lxd)
+        if not certificates:
+            self._remove_material(lxd)
+            if cms:
+                raise BlockedError(
+                    f"{RELATION} needs the certificates relation: juju integrate "
+                    f"{self._app.name}:certificates {CA_CHARM} (the certificate authority "
+                    "ovn-central uses)"
+                )
+            return
+        extensions = set(lxd.server_info().get("api_extensions") or [])
+        if cms:
+            self._require_ovn(extensions)
+        try:
+            material = ovn_tls.current_material(self._charm, self._tls)
+        except CertificateError as e:
+            raise BlockedError(f"certificates: {e}") from None
+        if material is None:
+            raise WaitingError(
+                f"waiting for a client certificate from {ovn_tls.provider_name(self._charm)}"
+            )
+        self._install_material(lxd, material, extensions)
+        if not cms:
+            return
+        addresses = self._central_addresses(cms, report)
+        self._set_northbound(lxd, ovn.northbound_connection(addresses.values()))
+        self._report_probes(addresses, material, report)
+
+    # --- ovsdb-cms ---------------------------------------------------------
+
+    def _publish_address(self, relations: Sequence[ops.Relation]) -> None:
+        address = self._bound_address()
+        if address is None:
+            return
+        value = ovn.cms_client_address(address)
+        for relation in relations:
+            bag = relation.data[self._unit]
+            if bag.get(CMS_CLIENT_KEY) != value:
+                bag[CMS_CLIENT_KEY] = value
+
+    def _bound_address(self) -> str | None:
+        try:
+            binding = self._model.get_binding(RELATION)
+            address = binding.network.bind_address if binding else None
+        except ops.ModelError:
+            address = None
+        return str(address) if address else None
+
+    def _require_ovn(self, extensions: set[str]) -> None:
+        if ovn.OVN_EXTENSION not in extensions:
+            raise BlockedError(
+                f"this LXD has no OVN networks (API extension {ovn.OVN_EXTENSION}): "
+                f"set snap-channel to a newer LXD, or remove the {RELATION} relation"
+            )
+        if self._machine.config.snap_config_ovn_builtin is False:
+            raise BlockedError(
+                f"{RELATION} needs the snap's own OVN tools: "
+                f"juju config {self._app.name} snap-config-ovn-builtin=true"
+            )
+
+    def _central_addresses(
+        self, relations: Sequence[ops.Relation], report: OvnReport
+    ) -> dict[str, str]:
+        """Each central unit's address, by unit name; unusable ones are named in the report."""
+        addresses: dict[str, str] = {}
+        bad: list[str] = []
+        for relation in relations:
+            for unit in sorted(relation.units, key=lambda u: u.name):
+                value = relation.data[unit].get(BOUND_ADDRESS_KEY, "")
+                if not value:
+                    continue
+                try:
+                    addresses[unit.name] = ovn.parse_bound_address(value)
+                except EndpointError as e:
+                    logger.warning("ovn: %s sent %s", unit.name, e)
+                    bad.append(f"{unit.name} sent {e}")
+        report.ignored = bad
+        if not addresses:
+            if bad:
+                raise BlockedError(f"{RELATION}: {bad[0]}; fix ovn-central's bound address")
+            raise WaitingError(f"waiting for the {RELATION} units to publish their address")
+        return addresses
+
+    def _may_set_cluster_keys(self) -> bool:
+        """A standalone unit sets its own; in a cluster the keys are shared, the leader's."""
+        return self._machine.config.mode == "standalone" or self._unit.is_leader()
+
+    def _set_northbound(self, lxd: LxdClient, connection: str) -> None:
+        if not self._may_set_cluster_keys():
+            return
+        if lxd.set_server_config({ovn.NORTHBOUND_KEY: connection}):
+            logger.info("ovn: LXD's northbound connection is now %s", connection)
+        self._memory.ovn["northbound"] = connection
+
+    def _unset_northbound(self, lxd: LxdClient) -> None:
+        ours = self._memory.ovn.pop("northbound", None)
+        if ours is None or not self._may_set_cluster_keys():
+            return
+        if lxd.server_config().get(ovn.NORTHBOUND_KEY) == ours:
+            lxd.set_server_config({ovn.NORTHBOUND_KEY: None})
+            logger.info("ovn: %s is gone; LXD's northbound connection unset", RELATION)
+
+    # --- certificates --------------------------------------------------------
+
+    def _install_material(
+        self, lxd: LxdClient, material: ovn.TlsMaterial, extensions: set[str]
+    ) -> None:
+        """The material where this LXD reads it: server keys if it has them, else files."""
+        if ovn.SSL_CONFIG_EXTENSION in extensions:
+            if self._may_set_cluster_keys():
+                if lxd.set_server_config(material.server_config()):
+                    logger.info("ovn: LXD's OVN TLS keys set from %s", material.source)
+                self._memory.ovn["server-keys"] = "true"
+            return
+        try:
+            if self._files.write(material):
+                logger.info(
+                    "ovn: TLS material from %s written to %s",
+                    material.source,
+                    self._files.directory,
+                )
+        except OSError as e:
+            raise BlockedError(f"cannot write OVN's TLS files: {e}") from None
+        self._memory.ovn["files"] = "true"
+
+    def _remove_material(self, lxd: LxdClient) -> None:
+        if self._memory.ovn.pop("files", None) is not None:
+            self._files.remove()
+            logger.info("ovn: certificates gone; TLS files removed")
+        if self._memory.ovn.pop("server-keys", None) is not None and self._may_set_cluster_keys():
+            lxd.set_server_config(dict.fromkeys(ovn.SSL_SERVER_KEYS.values()))
+            logger.info("ovn: certificates gone; LXD's OVN TLS keys unset")
+
+    # --- the status ----------------------------------------------------------
+
+    def _report_probes(
+        self, addresses: dict[str, str], material: ovn.TlsMaterial, report: OvnReport
+    ) -> None:
+        probes = {
+            unit: ovn.probe_northbound(address, material) for unit, address in addresses.items()
+        }
+        kind, unit = ovn.probe_summary(probes)
+        probe = probes[unit]
+        if kind == "reachable":
+            reachable = sum(1 for p in probes.values() if p.kind == "reachable")
+            ignored = f", {len(report.ignored)} ignored" if report.ignored else ""
+            report.summary = f"ovn northbound reachable ({reachable}/{len(probes)}{ignored})"
+            return
+        where = f"{unit} at {probe.target}"
+        if kind == "refused":
+            raise BlockedError(
+                f"ovn: {where} refused the client certificate from {material.source} "
+                f"({probe.detail}): relate {self._app.name}:certificates to the CA that "
+                "signs ovn-central's"
+            )
+        if kind == "untrusted":
+            raise BlockedError(
+                f"ovn: the certificate of {where} is not signed by the CA from "
+                f"{material.source} ({probe.detail})"
+            )
+        if kind == "not-ovn":
+            raise BlockedError(f"ovn: {where} is not OVN's northbound database")
+        raise WaitingError(f"ovn: central unreachable: {where}: {probe.detail}")
+
+
+__all__ = ["OvnRelation", "OvnReport", "observed_events"]
