@@ -62,17 +62,22 @@ class FakeTrust:
         return [e for e in self.entries() if e.name == name]
 
     def add(
-        self, certificate_pem: str, name: str, projects: list[str] | None = None
+        self,
+        certificate_pem: str,
+        name: str,
+        projects: list[str] | None = None,
+        *,
+        kind: str = "client",
     ) -> TrustEntry:
         fp = fingerprint(load_certificate(certificate_pem))
         missing = [p for p in projects or [] if p not in self.projects]
         if missing:
             raise ProjectNotFoundError(f"project(s) {', '.join(missing)} do not exist")
         existing = self.by_fingerprint.get(fp)
-        if existing is not None and existing.type != "client":
-            raise LxdApiError("already trusted as server certificate", 409)
+        if existing is not None and existing.type != kind:
+            raise LxdApiError(f"already trusted as {existing.type} certificate", 409)
         entry = TrustEntry(
-            name, fp, "client", projects is not None, list(projects or []), certificate_pem
+            name, fp, kind, projects is not None, list(projects or []), certificate_pem
         )
         self.by_fingerprint[fp] = entry
         return entry
@@ -143,6 +148,8 @@ class ClusterDatabase:
     """(project, instance) -> the member it lives on."""
     views: dict[str, FakeCluster] = field(default_factory=dict)
     """Each member's own daemon, so a removed member stops being clustered."""
+    server_pair: Any = None
+    """The cluster certificate: the first member's, which every joining member presents."""
 
 
 #: The clusters a joining daemon can reach, by certificate fingerprint: the
@@ -377,6 +384,9 @@ class FakeCluster:
             name=name, url=f"https://{address}", status="Online", roles=roles
         )
         database.views[name] = self
+        if database.server_pair is None:
+            database.server_pair = self._lxd.server_pair
+        self._lxd.server_pair = database.server_pair
         self.database, self.name = database, name
         self._lxd.config["cluster.https_address"] = address
 

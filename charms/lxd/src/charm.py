@@ -27,6 +27,7 @@ from typing import Any
 
 import ops
 
+import lxd_charm.cos
 import lxd_charm.host
 from lxd_charm import actions
 from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
@@ -53,12 +54,14 @@ class Findings:
         https_problems: requiring units the `https` relation could not serve.
         cluster_summary: the cluster's state (see `ClusterPeer.summary`).
         listeners: where LXD listens, by listener name (`cluster` included).
+        cos_problems: what keeps the COS relations from working (`lxd_charm.cos`).
     """
 
     problem: CannotFinishError | None = None
     https_problems: list[str] = field(default_factory=list)
     cluster_summary: str = ""
     listeners: dict[str, str] = field(default_factory=dict)
+    cos_problems: list[str] = field(default_factory=list)
 
 
 class LxdCharm(ops.CharmBase):
@@ -90,6 +93,15 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.https_relation_changed, self._on_https_changed)
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
         framework.observe(self.on.https_relation_broken, self._on_https_broken)
+        self._cos_broken: int | None = None
+        for cos_event in (
+            self.on.metrics_endpoint_relation_joined,
+            self.on.metrics_endpoint_relation_changed,
+            self.on.metrics_endpoint_relation_departed,
+            self.on.metrics_endpoint_relation_broken,
+            self.on.cluster_relation_changed,  # after _on_peer_change: a peer's address or key
+        ):
+            framework.observe(cos_event, self._on_cos_change)
         framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
         framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
@@ -170,6 +182,16 @@ class LxdCharm(ops.CharmBase):
     def _on_https_broken(self, event: ops.RelationBrokenEvent) -> None:
         self._reconcile_for_https(broken_https=event.relation.id)
 
+    def _on_cos_change(self, event: ops.RelationEvent) -> None:
+        """A COS relation changed, or a peer did (unless this hook already reconciled)."""
+        broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
+        if self._found is not None or not lxd_charm.cos.wanted(self.model, broken):
+            return
+        if event.relation.name == "cluster" and self._is_cluster():
+            return  # only standalone units act on a peer's data (the leader's secrets)
+        self._cos_broken = broken
+        self._reconcile()
+
     def _on_cluster_departed(self, event: ops.RelationDepartedEvent) -> None:
         """A unit is leaving: its member leaves the cluster through the leader."""
         departing = event.departing_unit
@@ -238,6 +260,8 @@ class LxdCharm(ops.CharmBase):
             problems = found.https_problems
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             return ops.BlockedStatus(f"https relation: {problems[0]}{more}")
+        if found.cos_problems:
+            return ops.BlockedStatus(found.cos_problems[0])
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
         )
@@ -288,6 +312,7 @@ class LxdCharm(ops.CharmBase):
             found.https_problems = self._serve_https(
                 machine, found.listeners, https_departing, broken_https
             )
+            found.cos_problems = self._serve_cos(machine, found.listeners)
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:
@@ -323,6 +348,20 @@ class LxdCharm(ops.CharmBase):
             return relation.serve(
                 lxd, departing_unit=departing_unit, broken_relation=broken_relation
             )
+
+    def _serve_cos(self, machine: Machine, listeners: dict[str, str]) -> list[str]:
+        if not self.memory.initialised or not lxd_charm.cos.wanted(self.model, self._cos_broken):
+            return []
+        from lxd_charm.cos.metrics_endpoint import MetricsEndpoint  # noqa: PLC0415  (COS only)
+
+        relation = MetricsEndpoint(
+            self,
+            clustered=machine.config.mode == "cluster",
+            listeners=listeners,
+            broken_relation=self._cos_broken,
+        )
+        with machine.lxd() as lxd:
+            return relation.serve(lxd)
 
     # --- what Juju knows ---------------------------------------------------
 

@@ -1,0 +1,31 @@
+"""The LXD charm in COS: what Prometheus, Grafana and Loki are told, and the trust behind it.
+
+`scrape` holds the pure decisions (which address each job targets, the
+jobs' shape, trust entry names); `metrics_endpoint` is the Juju side of the
+`metrics-endpoint` relation. The alert rules (`alert_rules.yaml`) ship
+inside this package, so they are in every built charm. Nothing here is
+imported on hooks that have no COS relation: `charm.py` imports
+`metrics_endpoint` only when such a relation exists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ops
+
+ENDPOINTS = ("metrics-endpoint",)
+"""The COS relations this package serves."""
+
+
+def wanted(model: ops.Model, broken_relation: int | None) -> bool:
+    """Whether this hook has COS work: a relation exists, one just broke, or one left a record.
+
+    Checked before anything of this package beyond this module is imported,
+    so hooks of charms without COS relations pay nothing for it.
+    """
+    if broken_relation is not None or any(model.relations[name] for name in ENDPOINTS):
+        return True
+    peer = model.get_relation("cluster")
+    return bool(peer and peer.data[model.app].get("metrics-endpoint-secrets"))

@@ -1,0 +1,216 @@
+"""The `metrics-endpoint` relation (provides, `prometheus_scrape`): LXD's metrics for Prometheus.
+
+For each related scraping application the leader makes a client
+certificate, keeps it in an application-owned Juju secret (a new leader
+finds the same one) and records the secret's id in the peer application
+bag. The certificate is trusted as LXD's `metrics` type, so it opens
+`/1.0/metrics` and nothing else: by the cluster's leader for the whole
+cluster (one trust store), or by every standalone unit in its own LXD.
+
+Each unit tells its peers where it serves metrics and which certificate it
+presents there; the leader turns that into the scrape jobs (see
+`lxd_charm.cos.scrape`). A relation that goes loses its trust entries and
+its secret; a new scraping application is a new relation, so it gets a new
+certificate. The interface is docs/interfaces/prometheus_scrape.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+import ops
+
+from lxd_charm.cos import scrape
+from lxd_common.certs import fingerprint, generate_client_certificate
+from lxd_common.errors import TrustEntryNotFoundError
+from lxd_common.lxd import LxdClient
+
+logger = logging.getLogger(__name__)
+
+RELATION = "metrics-endpoint"
+PEER = "cluster"
+SECRET_LABEL = "metrics-endpoint-{}"
+UNIT_ADDRESS = "prometheus_scrape_unit_address"
+UNIT_NAME = "prometheus_scrape_unit_name"
+
+
+class MetricsEndpoint:
+    """The provider side of every `metrics-endpoint` relation of this unit, for one hook."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        *,
+        clustered: bool,
+        listeners: Mapping[str, str],
+        broken_relation: int | None = None,
+    ) -> None:
+        self._charm = charm
+        self._unit = charm.unit
+        self._app = charm.app
+        self._model = charm.model
+        self._clustered = clustered
+        self._listeners = listeners
+        self._broken = broken_relation
+
+    def serve(self, lxd: LxdClient) -> list[str]:
+        """Publish, trust and clean up; returns the problems for the status."""
+        relations = [r for r in self._model.relations[RELATION] if r.id != self._broken]
+        peer = self._model.get_relation(PEER)
+        problems: list[str] = []
+        certificate = ""
+        if relations:
+            certificate = lxd.server_info()["environment"]["certificate"]
+            try:
+                address = scrape.metrics_address(self._listeners)
+            except scrape.NoListenerError as e:
+                problems.append(f"{RELATION}: {e}")
+                address = ""
+            self._tell_where(peer, relations, address, certificate)
+        leader = self._unit.is_leader()
+        ids = scrape.secret_ids(peer.data[self._app].get(scrape.SECRETS_KEY) if peer else None)
+        if leader:
+            ids = self._keep_secrets(peer, relations, ids)
+        clients = {r.id: self._client(ids.get(r.id)) for r in relations}
+        if leader or not self._clustered:
+            self._trust(lxd, relations, clients)
+        if leader:
+            for relation in relations:
+                client = clients.get(relation.id)
+                if client is not None:
+                    self._publish(peer, relation, client, certificate)
+        return problems
+
+    # --- each unit: where it serves -------------------------------------------
+
+    def _tell_where(
+        self,
+        peer: ops.Relation | None,
+        relations: list[ops.Relation],
+        address: str,
+        certificate: str,
+    ) -> None:
+        """This unit's listener, to its peers (for the leader's jobs) and to scrapers.
+
+        The unit bag's address lets the consumer label each target with the
+        unit it belongs to.
+        """
+        if peer is not None:
+            peer.data[self._unit].update(
+                {
+                    scrape.ADDRESS_KEY: address,
+                    scrape.CERTIFICATE_KEY: certificate if address else "",
+                }
+            )
+        for relation in relations:
+            relation.data[self._unit].update(
+                {
+                    UNIT_ADDRESS: scrape.host_of(address) if address else "",
+                    UNIT_NAME: self._unit.name if address else "",
+                }
+            )
+
+    # --- the leader: one secret per scraping application ----------------------
+
+    def _keep_secrets(
+        self, peer: ops.Relation | None, relations: list[ops.Relation], ids: dict[int, str]
+    ) -> dict[int, str]:
+        live = {r.id for r in relations}
+        for relation_id in [rel for rel in ids if rel not in live]:
+            try:
+                self._model.get_secret(id=ids[relation_id]).remove_all_revisions()
+            except (ops.SecretNotFoundError, ops.ModelError):
+                pass  # already gone: hooks are retried
+            del ids[relation_id]
+        for relation in relations:
+            if relation.id in ids and self._client(ids[relation.id]) is not None:
+                continue
+            name = f"{relation.app.name}-metrics" if relation.app else "metrics"
+            pair = generate_client_certificate(name)
+            secret = self._app.add_secret(
+                {"certificate": pair.certificate, "private-key": pair.private_key},
+                label=SECRET_LABEL.format(relation.id),
+                description=f"metrics-only LXD client certificate for {name}",
+            )
+            assert secret.id is not None  # ops sets it on creation
+            ids[relation.id] = secret.id
+            logger.info("metrics-endpoint: new metrics certificate for relation %d", relation.id)
+        if peer is not None:
+            peer.data[self._app][scrape.SECRETS_KEY] = scrape.dump_secret_ids(ids)
+        return ids
+
+    def _client(self, secret_id: str | None) -> scrape.ClientCertificate | None:
+        if not secret_id:
+            return None
+        try:
+            content = self._model.get_secret(id=secret_id).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError):
+            return None
+        certificate, key = content.get("certificate", ""), content.get("private-key", "")
+        return scrape.ClientCertificate(certificate, key) if certificate and key else None
+
+    # --- trust: the leader for a cluster, every standalone unit for itself ----
+
+    def _trust(
+        self,
+        lxd: LxdClient,
+        relations: list[ops.Relation],
+        clients: Mapping[int, scrape.ClientCertificate | None],
+    ) -> None:
+        wanted: dict[str, str] = {}
+        for relation in relations:
+            client = clients.get(relation.id)
+            if client is None or relation.app is None:
+                continue
+            name = scrape.trust_name(relation.app.name, relation.id)
+            lxd.trust.add(client.certificate, name=name, kind="metrics")
+            wanted[name] = fingerprint(client.certificate)
+        live = {r.id for r in relations}
+        ours = [(e.name, e.fingerprint) for e in lxd.trust.entries() if e.type == "metrics"]
+        stale = scrape.stale_entries(ours, live)
+        stale += [fp for name, fp in ours if name in wanted and fp != wanted[name]]
+        for fp in stale:
+            try:
+                removed = lxd.trust.remove(fp)
+            except TrustEntryNotFoundError:
+                continue
+            logger.info("metrics-endpoint: removed trust entry %s", removed.name)
+
+    # --- the leader: the jobs ------------------------------------------------------
+
+    def _publish(
+        self,
+        peer: ops.Relation | None,
+        relation: ops.Relation,
+        client: scrape.ClientCertificate,
+        own_certificate: str,
+    ) -> None:
+        bags: dict[str, Mapping[str, str]] = {self._unit.name: _own_bag(peer, self._unit)}
+        if peer is not None:
+            bags.update({unit.name: peer.data[unit] for unit in peer.units})
+        targets, _waiting = scrape.targets_from_peers(bags)
+        if self._clustered:
+            # Members present the cluster's certificate; a unit that does not
+            # (not joined yet) is left out until it does.
+            targets = [t for t in targets if t.certificate == own_certificate]
+        jobs = scrape.scrape_jobs(self._app.name, targets, client, clustered=self._clustered)
+        topology = scrape.topology(
+            self._model.name,
+            self._model.uuid,
+            self._app.name,
+            self._unit.name,
+            self._charm.meta.name,
+        )
+        relation.data[self._app].update(
+            {
+                "scrape_jobs": json.dumps(jobs, sort_keys=True),
+                "scrape_metadata": json.dumps(topology, sort_keys=True),
+                "alert_rules": json.dumps(scrape.alert_rules(), sort_keys=True),
+            }
+        )
+
+
+def _own_bag(peer: ops.Relation | None, unit: ops.Unit) -> Mapping[str, str]:
+    return peer.data[unit] if peer is not None else {}
