@@ -352,7 +352,8 @@ class LxdCharm(ops.CharmBase):
     def _serve_cos(self, machine: Machine, listeners: dict[str, str]) -> list[str]:
         if not self.memory.initialised or not lxd_charm.cos.wanted(self.model, self._cos_broken):
             return []
-        from lxd_charm.cos.metrics_endpoint import MetricsEndpoint  # noqa: PLC0415  (COS only)
+        # Imported here: hooks of a unit without COS relations never load it.
+        from lxd_charm.cos.metrics_endpoint import MetricsEndpoint
 
         relation = MetricsEndpoint(
             self,

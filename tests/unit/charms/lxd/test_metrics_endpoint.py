@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from ops import testing
 
 from lxd_common.certs import check_key_matches, fingerprint, generate_client_certificate
 from tests.harness.fake_host import FakeHost
+from tests.harness.juju_sim import Sim, SimUnit
+from tests.unit.charms.lxd.test_charm_cluster import Machine, formed, run
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
 PEER_CERT = generate_client_certificate("peer-server").certificate
@@ -305,3 +308,114 @@ def test_no_cos_relation_costs_no_lxd_call_and_writes_nothing(ctx, host: FakeHos
     peer = state.get_relation(1)
     assert "metrics-address" not in peer.local_unit_data
     assert "metrics-endpoint-secrets" not in peer.local_app_data
+
+
+# --- cluster ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def sim(charm_module: ModuleType, host: FakeHost) -> Sim:
+    """A cluster-mode application whose units each run on their own fake machine."""
+    state_root = host.state_dir
+
+    def on_its_machine(unit: SimUnit) -> None:
+        machine: Machine = unit.machine
+        host.fake_lxd, host.hostname = machine.lxd, machine.hostname
+        host.state_dir = state_root / f"unit-{unit.number}"
+
+    return Sim(
+        charm_module.LxdCharm,
+        app="lxd",
+        peer="cluster",
+        config={"mode": "cluster", "lxd-listen-metrics": True},
+        before_hook=on_its_machine,
+        networks=lambda unit: [unit.machine.binding, net("metrics", unit.machine.ip)],
+        resources=EMPTY,
+    )
+
+
+def relate(sim: Sim, *units: int, rel: testing.Relation | None = None) -> None:
+    """Put the scraper relation into these units' states (Juju's relation-created)."""
+    for unit in units:
+        sim_unit = sim.units[f"lxd/{unit}"]
+        others = {r for r in sim_unit.state.relations if r.endpoint != "metrics-endpoint"}
+        sim_unit.state = replace(sim_unit.state, relations={*others, rel or scraper()})
+
+
+def test_cluster_leader_publishes_one_job_over_every_member(sim: Sim, host: FakeHost) -> None:
+    machines = formed(sim, 3)
+    relate(sim, 0, 1, 2)
+    for unit in (1, 2):
+        out = run(sim, unit, "config_changed")
+        assert "scrape_jobs" not in out.get_relation(9).local_app_data
+        assert out.get_relation(9).local_unit_data["prometheus_scrape_unit_name"] == f"lxd/{unit}"
+    # Members trust nothing themselves: the cluster's store is the leader's.
+    assert all(not m.lxd.trust.entries() for m in machines[1:])
+    out = run(sim, 0, "relation_changed", 1)
+    assert out.unit_status.name == "active", out.unit_status.message
+    [job] = jobs_of(out)
+    assert job["job_name"] == "lxd"
+    assert job["static_configs"] == [
+        {"targets": ["10.0.0.1:8444", "10.0.0.2:8444", "10.0.0.3:8444"]}
+    ]
+    assert job["tls_config"]["ca_file"] == machines[0].lxd.server_pair.certificate
+    [entry] = [e for e in machines[0].lxd.trust.entries() if e.type == "metrics"]
+    assert entry.fingerprint == fingerprint(job["tls_config"]["cert_file"])
+
+
+def test_cluster_leaves_out_a_unit_that_is_not_a_member_yet(sim: Sim, host: FakeHost) -> None:
+    formed(sim, 2)
+    stranger = Machine("node-x", "10.0.0.9")
+    sim.place_unit(
+        {"metrics-address": "10.0.0.9:8444", "metrics-certificate": PEER_CERT},
+        machine=stranger,
+    )
+    relate(sim, 0, 1)
+    out = run(sim, 1, "config_changed")
+    out = run(sim, 0, "relation_changed", 1)
+    [job] = jobs_of(out)
+    assert job["static_configs"] == [{"targets": ["10.0.0.1:8444", "10.0.0.2:8444"]}]
+
+
+def test_cluster_leader_change_keeps_the_certificate(sim: Sim, host: FakeHost) -> None:
+    machines = formed(sim, 3)
+    relate(sim, 0, 1, 2)
+    for unit in (1, 2):
+        run(sim, unit, "config_changed")
+    before = jobs_of(run(sim, 0, "relation_changed", 1))[0]
+    secrets_before = set(sim.app_secrets)
+    sim.set_leader("lxd/1")
+    out = run(sim, 1, "leader_elected")
+    after = jobs_of(out)[0]
+    assert after["tls_config"]["cert_file"] == before["tls_config"]["cert_file"]
+    assert after["static_configs"] == before["static_configs"]
+    assert set(sim.app_secrets) == secrets_before
+    # The new leader's member trusts it (the fake's stores are per member; LXD's is shared).
+    [entry] = [e for e in machines[1].lxd.trust.entries() if e.type == "metrics"]
+    assert entry.fingerprint == fingerprint(before["tls_config"]["cert_file"])
+
+
+def test_cluster_relation_broken_removes_the_entry_and_the_secret(
+    sim: Sim, host: FakeHost
+) -> None:
+    machines = formed(sim, 2)
+    relate(sim, 0, 1)
+    run(sim, 1, "config_changed")
+    out = run(sim, 0, "relation_changed", 1)
+    assert [e.type for e in machines[0].lxd.trust.entries()] == ["metrics"]
+    assert len(sim.app_secrets) == 1
+    sim.run("lxd/0", sim.on.relation_broken(out.get_relation(9)))
+    assert machines[0].lxd.trust.entries() == []
+    assert "metrics-endpoint-secrets" not in sim.app_data
+    assert sim.app_secrets == {}
+
+
+def test_cluster_member_that_does_not_lead_ignores_peer_changes_for_cos(
+    sim: Sim, host: FakeHost
+) -> None:
+    formed(sim, 2)
+    relate(sim, 0, 1)
+    run(sim, 1, "config_changed")
+    calls = sim.units["lxd/1"].machine.lxd.calls
+    run(sim, 1, "relation_changed", 0)
+    assert sim.units["lxd/1"].machine.lxd.calls == calls

@@ -16,6 +16,7 @@ certificate. The interface is docs/interfaces/prometheus_scrape.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 RELATION = "metrics-endpoint"
 PEER = "cluster"
-SECRET_LABEL = "metrics-endpoint-{}"
+SECRET_LABEL = "metrics-endpoint-{}"  # noqa: S105  (a label, not a secret)
 UNIT_ADDRESS = "prometheus_scrape_unit_address"
 UNIT_NAME = "prometheus_scrape_unit_name"
 
@@ -119,10 +120,9 @@ class MetricsEndpoint:
     ) -> dict[int, str]:
         live = {r.id for r in relations}
         for relation_id in [rel for rel in ids if rel not in live]:
-            try:
+            with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
+                # Already gone is fine: hooks are retried.
                 self._model.get_secret(id=ids[relation_id]).remove_all_revisions()
-            except (ops.SecretNotFoundError, ops.ModelError):
-                pass  # already gone: hooks are retried
             del ids[relation_id]
         for relation in relations:
             if relation.id in ids and self._client(ids[relation.id]) is not None:
@@ -134,8 +134,7 @@ class MetricsEndpoint:
                 label=SECRET_LABEL.format(relation.id),
                 description=f"metrics-only LXD client certificate for {name}",
             )
-            assert secret.id is not None  # ops sets it on creation
-            ids[relation.id] = secret.id
+            ids[relation.id] = str(secret.id)  # set by Juju on creation
             logger.info("metrics-endpoint: new metrics certificate for relation %d", relation.id)
         if peer is not None:
             peer.data[self._app][scrape.SECRETS_KEY] = scrape.dump_secret_ids(ids)

@@ -79,9 +79,10 @@ def server_name(certificate_pem: str) -> str | None:
     LXD's certificates name the host (and 127.0.0.1, ::1), never the address
     scrapers connect to, so verification has to be told which name to expect.
     """
-    from cryptography import x509  # noqa: PLC0415  (only the metrics path pays for it)
+    # Imported here: only hooks with a metrics relation pay for X.509 parsing.
+    from cryptography import x509
 
-    from lxd_common.certs import load_certificate  # noqa: PLC0415
+    from lxd_common.certs import load_certificate
 
     cert = load_certificate(certificate_pem)
     try:
@@ -181,12 +182,13 @@ def secret_ids(raw: str | None) -> dict[int, str]:
 
 
 def dump_secret_ids(ids: Mapping[int, str]) -> str:
+    """The record for the peer application bag; empty (the key removed) when none is left."""
     return json.dumps({str(k): v for k, v in sorted(ids.items())}, sort_keys=True) if ids else ""
 
 
 def alert_rules() -> dict[str, Any]:
     """The alert rules shipped with the charm, as the interface's `alert_rules` object."""
-    import yaml  # noqa: PLC0415  (only the metrics path pays for it)
+    import yaml  # here: only hooks with a metrics relation pay for it
 
     text = resources.files(__package__).joinpath("alert_rules.yaml").read_text()
     rules: dict[str, Any] = yaml.safe_load(text)
