@@ -94,14 +94,13 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.https_relation_departed, self._on_https_departed)
         framework.observe(self.on.https_relation_broken, self._on_https_broken)
         self._cos_broken: int | None = None
-        for cos_event in (
-            self.on.metrics_endpoint_relation_joined,
-            self.on.metrics_endpoint_relation_changed,
-            self.on.metrics_endpoint_relation_departed,
-            self.on.metrics_endpoint_relation_broken,
-            self.on.cluster_relation_changed,  # after _on_peer_change: a peer's address or key
-        ):
-            framework.observe(cos_event, self._on_cos_change)
+        for endpoint in lxd_charm.cos.ENDPOINTS:
+            for kind in ("joined", "changed", "departed", "broken"):
+                framework.observe(
+                    getattr(self.on[endpoint], f"relation_{kind}"), self._on_cos_change
+                )
+        # After _on_peer_change: a peer's metrics address, or the leader's record of keys.
+        framework.observe(self.on.cluster_relation_changed, self._on_cos_change)
         framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
         framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
@@ -353,16 +352,16 @@ class LxdCharm(ops.CharmBase):
         if not self.memory.initialised or not lxd_charm.cos.wanted(self.model, self._cos_broken):
             return []
         # Imported here: hooks of a unit without COS relations never load it.
-        from lxd_charm.cos.metrics_endpoint import MetricsEndpoint
+        from lxd_charm.cos.serve import serve
 
-        relation = MetricsEndpoint(
-            self,
-            clustered=machine.config.mode == "cluster",
-            listeners=listeners,
-            broken_relation=self._cos_broken,
-        )
         with machine.lxd() as lxd:
-            return relation.serve(lxd)
+            return serve(
+                self,
+                lxd,
+                clustered=machine.config.mode == "cluster",
+                listeners=listeners,
+                broken_relation=self._cos_broken,
+            )
 
     # --- what Juju knows ---------------------------------------------------
 

@@ -1,11 +1,12 @@
 """The LXD charm in COS: what Prometheus, Grafana and Loki are told, and the trust behind it.
 
 `scrape` holds the pure decisions (which address each job targets, the
-jobs' shape, trust entry names); `metrics_endpoint` is the Juju side of the
-`metrics-endpoint` relation. The alert rules (`alert_rules.yaml`) ship
-inside this package, so they are in every built charm. Nothing here is
-imported on hooks that have no COS relation: `charm.py` imports
-`metrics_endpoint` only when such a relation exists.
+jobs' shape, trust entry names); `metrics_endpoint` and `dashboards` are
+the Juju side of `metrics-endpoint` and `grafana-dashboard-k8s`, and
+`serve` runs them all. The alert rules (`alert_rules.yaml`) and the
+dashboard (`dashboard.json`) ship inside this package, so they are in
+every built charm. Nothing beyond this module is imported on hooks that
+have no COS relation: `charm.py` imports `serve` only when `wanted` says so.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ops
 
-ENDPOINTS = ("metrics-endpoint",)
+ENDPOINTS = ("metrics-endpoint", "grafana-dashboard-k8s")
 """The COS relations this package serves."""
 
 
