@@ -397,6 +397,8 @@ class FakeLxd:
     def __init__(self) -> None:
         self.trust = FakeTrust({"default"})
         self.server_pair = generate_client_certificate("fake-lxd-server")
+        self.api_extensions: list[str] = []
+        """What `GET /1.0` lists; tests set it from a captured answer."""
         self.config: dict[str, str] = {}
         self.preseeds: list[dict[str, Any]] = []
         self.refuse_preseed: str | None = None
@@ -419,6 +421,7 @@ class FakeLxd:
         self._call()
         return {
             "auth": "trusted",
+            "api_extensions": list(self.api_extensions),
             "config": dict(self.config),
             "environment": {
                 "certificate": self.server_pair.certificate,

@@ -357,6 +357,7 @@ class LxdCharm(ops.CharmBase):
         with machine.lxd() as lxd:
             return serve(
                 self,
+                self.memory,
                 lxd,
                 clustered=machine.config.mode == "cluster",
                 listeners=listeners,

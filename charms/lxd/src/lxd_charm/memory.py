@@ -44,6 +44,8 @@ class Memory:
         https_clients: trust entries it made for standalone `https`
             requirers (a cluster keeps these in its peer application bag,
             so that a new leader inherits them).
+        loki_url: the `loki.api.url` it set for a standalone unit's
+            `logging` relation, so it unsets exactly that.
     """
 
     initialised: bool = False
@@ -52,6 +54,7 @@ class Memory:
     pending: PendingConfig = field(default_factory=PendingConfig)
     sideloaded_snap: str = ""
     https_clients: HttpsRecords = field(default_factory=dict)
+    loki_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -62,6 +65,7 @@ class Memory:
             "pending": self.pending.to_dict(),
             "sideloaded_snap": self.sideloaded_snap,
             "https_clients": {rel: dict(units) for rel, units in self.https_clients.items()},
+            "loki_url": self.loki_url,
         }
 
     @classmethod
@@ -79,6 +83,7 @@ class Memory:
                 str(rel): _strings(units)
                 for rel, units in (clients.items() if isinstance(clients, Mapping) else ())
             },
+            loki_url=str(data.get("loki_url") or ""),
         )
 
 

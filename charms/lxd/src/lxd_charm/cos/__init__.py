@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ops
 
-ENDPOINTS = ("metrics-endpoint", "grafana-dashboard-k8s")
+ENDPOINTS = ("metrics-endpoint", "grafana-dashboard-k8s", "logging")
 """The COS relations this package serves."""
 
 
@@ -29,4 +29,5 @@ def wanted(model: ops.Model, broken_relation: int | None) -> bool:
     if broken_relation is not None or any(model.relations[name] for name in ENDPOINTS):
         return True
     peer = model.get_relation("cluster")
-    return bool(peer and peer.data[model.app].get("metrics-endpoint-secrets"))
+    bag = peer.data[model.app] if peer else {}
+    return bool(bag.get("metrics-endpoint-secrets") or bag.get("logging-loki-url"))

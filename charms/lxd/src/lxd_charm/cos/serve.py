@@ -10,12 +10,15 @@ from collections.abc import Mapping
 import ops
 
 from lxd_charm.cos.dashboards import GrafanaDashboards
+from lxd_charm.cos.loki import LokiLogging
 from lxd_charm.cos.metrics_endpoint import MetricsEndpoint
+from lxd_charm.memory import Memory
 from lxd_common.lxd import LxdClient
 
 
 def serve(
     charm: ops.CharmBase,
+    memory: Memory,
     lxd: LxdClient,
     *,
     clustered: bool,
@@ -27,4 +30,7 @@ def serve(
         charm, clustered=clustered, listeners=listeners, broken_relation=broken_relation
     ).serve(lxd)
     problems += GrafanaDashboards(charm, broken_relation).serve()
+    problems += LokiLogging(
+        charm, memory, clustered=clustered, broken_relation=broken_relation
+    ).serve(lxd)
     return problems
