@@ -128,3 +128,53 @@ def test_publishing_again_changes_nothing(ctx, host: FakeHost) -> None:
 def test_a_unit_that_does_not_lead_publishes_nothing(ctx, host: FakeHost) -> None:
     state = run(ctx, leader=False)
     assert "dashboards" not in state.get_relation(21).local_app_data
+
+
+# --- grafana-dashboard (machine Grafana) -------------------------------------------
+
+
+def machine_grafana() -> testing.Relation:
+    return testing.Relation(
+        "grafana-dashboard", interface="grafana-dashboard", remote_app_name="grafana", id=22
+    )
+
+
+def prometheus2() -> testing.Relation:
+    return testing.Relation(
+        "prometheus-manual", interface="prometheus-manual", remote_app_name="prom2", id=23
+    )
+
+
+def test_machine_grafana_needs_prometheus_manual_for_its_datasource(ctx, host: FakeHost) -> None:
+    state = testing.State(
+        config={"lxd-init-network": ""},
+        resources=EMPTY,
+        relations={machine_grafana()},
+        leader=True,
+    )
+    state = ctx.run(ctx.on.install(), state)
+    assert state.unit_status == testing.BlockedStatus(
+        "grafana-dashboard: the dashboard reads prometheus2's data source: "
+        "juju integrate lxd:prometheus-manual prometheus2:manual-jobs"
+    )
+    assert "dashboard" not in state.get_relation(22).local_app_data
+
+
+def test_machine_grafana_gets_the_dashboard_on_prometheus2s_source(ctx, host: FakeHost) -> None:
+    state = testing.State(
+        config={"lxd-init-network": "", "lxd-listen-https": True},
+        networks={testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])},
+        resources=EMPTY,
+        relations={machine_grafana(), prometheus2()},
+        leader=True,
+    )
+    state = ctx.run(ctx.on.install(), state)
+    assert state.unit_status.name == "active", state.unit_status.message
+    bag = state.get_relation(22).local_app_data
+    assert bag["name"] == "LXD"
+    board = json.loads(bag["dashboard"])
+    assert "${prometheusds}" not in bag["dashboard"]
+    assert {v["name"] for v in board["templating"]["list"]} == {"unit", "project"}
+    sources = {p["datasource"] for p in board["panels"]}
+    assert sources == {"prom2 - Juju generated source"}
+    assert [t["expr"] for p in board["panels"] for t in p["targets"]] == expressions()

@@ -419,3 +419,78 @@ def test_cluster_member_that_does_not_lead_ignores_peer_changes_for_cos(
     calls = sim.units["lxd/1"].machine.lxd.calls
     run(sim, 1, "relation_changed", 0)
     assert sim.units["lxd/1"].machine.lxd.calls == calls
+
+
+# --- prometheus-manual -------------------------------------------------------------
+
+
+def manual(relation_id: int = 40) -> testing.Relation:
+    return testing.Relation(
+        "prometheus-manual",
+        interface="prometheus-manual",
+        remote_app_name="prometheus2",
+        id=relation_id,
+        remote_units_data={0: {"junk": "{{"}},
+    )
+
+
+def requests_in(bag: Any) -> dict[str, dict[str, Any]]:
+    return {k: json.loads(v) for k, v in bag.items() if k.startswith("request_")}
+
+
+def test_prometheus_manual_standalone_unit_sends_its_own_verified_job(ctx, host: FakeHost) -> None:
+    state = installed(ctx, manual(), peers())
+    state = ctx.run(ctx.on.relation_changed(state.get_relation(40), remote_unit=0), state)
+    assert state.unit_status.name == "active", state.unit_status.message
+    [(key, request)] = requests_in(state.get_relation(40).local_unit_data).items()
+    assert key == f"request_{request['request_id']}"
+    assert request["request_id"].endswith("_lxd_0")
+    assert request["job_name"] == "lxd/0"
+    job = request["job_data"]
+    assert job["metrics_path"] == "/1.0/metrics" and job["scheme"] == "https"
+    assert job["static_configs"] == [{"targets": ["10.0.9.5:8444"]}]
+    assert job["tls_config"]["ca_file"] == "__ca_file__"
+    assert request["ca_cert"] == host.fake_lxd.server_pair.certificate
+    check_key_matches(request["client_cert"], request["client_key"])
+    entry = metrics_entries(host)["juju-metrics-prometheus2-40"]
+    assert entry.fingerprint == fingerprint(request["client_cert"])
+    assert "scrape_jobs" not in state.get_relation(40).local_app_data
+
+    state = ctx.run(ctx.on.relation_broken(state.get_relation(40)), state)
+    assert metrics_entries(host) == {}
+    assert [s for s in state.secrets if s.owner == "app"] == []
+
+
+def test_prometheus_manual_without_a_listener_blocks_and_sends_nothing(
+    ctx, host: FakeHost
+) -> None:
+    state = installed(ctx, manual(), peers(), metrics=False)
+    assert state.unit_status == testing.BlockedStatus(
+        "prometheus-manual: scrapers cannot reach LXD: set lxd-listen-metrics=true "
+        "(or lxd-listen-https=true)"
+    )
+    assert requests_in(state.get_relation(40).local_unit_data) == {}
+
+
+def test_prometheus_manual_cluster_job_comes_from_the_leader_only(
+    sim: Sim, host: FakeHost
+) -> None:
+    formed(sim, 2)
+    relate(sim, 0, 1, rel=manual())
+    stale = {"request_old": "{}"}
+    unit1 = sim.units["lxd/1"]
+    unit1.state = replace(
+        unit1.state,
+        relations={
+            *(r for r in unit1.state.relations if r.endpoint != "prometheus-manual"),
+            replace(manual(), local_unit_data=stale),
+        },
+    )
+    out1 = run(sim, 1, "config_changed")
+    assert requests_in(out1.get_relation(40).local_unit_data) == {}
+    out0 = run(sim, 0, "relation_changed", 1)
+    [request] = requests_in(out0.get_relation(40).local_unit_data).values()
+    assert request["job_name"] == "lxd"
+    assert request["job_data"]["static_configs"] == [
+        {"targets": ["10.0.0.1:8444", "10.0.0.2:8444"]}
+    ]

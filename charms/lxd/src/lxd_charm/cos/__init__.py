@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ops
 
-ENDPOINTS = ("metrics-endpoint", "grafana-dashboard-k8s", "logging")
+ENDPOINTS = (
+    "metrics-endpoint",
+    "prometheus-manual",
+    "grafana-dashboard-k8s",
+    "grafana-dashboard",
+    "logging",
+)
 """The COS relations this package serves."""
 
 

@@ -31,6 +31,8 @@ from lxd_common.lxd import LxdClient
 logger = logging.getLogger(__name__)
 
 RELATION = "metrics-endpoint"
+MANUAL = "prometheus-manual"
+"""The machine prometheus2 charm's interface: each unit bag carries a `request_<id>` job."""
 PEER = "cluster"
 SECRET_LABEL = "metrics-endpoint-{}"  # noqa: S105  (a label, not a secret)
 UNIT_ADDRESS = "prometheus_scrape_unit_address"
@@ -57,19 +59,25 @@ class MetricsEndpoint:
         self._broken = broken_relation
 
     def serve(self, lxd: LxdClient) -> list[str]:
-        """Publish, trust and clean up; returns the problems for the status."""
-        relations = [r for r in self._model.relations[RELATION] if r.id != self._broken]
+        """Publish, trust and clean up; returns the problems for the status.
+
+        `prometheus-manual` relations get their certificates the same way
+        (one per related application); only what is published differs.
+        """
+        scrapers = [r for r in self._model.relations[RELATION] if r.id != self._broken]
+        manual = [r for r in self._model.relations[MANUAL] if r.id != self._broken]
+        relations = scrapers + manual
         peer = self._model.get_relation(PEER)
         problems: list[str] = []
-        certificate = ""
+        certificate = address = ""
         if relations:
             certificate = lxd.server_info()["environment"]["certificate"]
             try:
                 address = scrape.metrics_address(self._listeners)
             except scrape.NoListenerError as e:
-                problems.append(f"{RELATION}: {e}")
-                address = ""
-            self._tell_where(peer, relations, address, certificate)
+                endpoint = RELATION if scrapers else MANUAL
+                problems.append(f"{endpoint}: {e}")
+            self._tell_where(peer, scrapers, address, certificate)
         leader = self._unit.is_leader()
         ids = scrape.secret_ids(peer.data[self._app].get(scrape.SECRETS_KEY) if peer else None)
         if leader:
@@ -78,11 +86,53 @@ class MetricsEndpoint:
         if leader or not self._clustered:
             self._trust(lxd, relations, clients)
         if leader:
-            for relation in relations:
+            for relation in scrapers:
                 client = clients.get(relation.id)
                 if client is not None:
                     self._publish(peer, relation, client, certificate)
+        for relation in manual:
+            self._publish_manual(peer, relation, clients.get(relation.id), address, certificate)
         return problems
+
+    # --- prometheus-manual: a request in a unit bag -----------------------------
+
+    def _publish_manual(
+        self,
+        peer: ops.Relation | None,
+        relation: ops.Relation,
+        client: scrape.ClientCertificate | None,
+        address: str,
+        certificate: str,
+    ) -> None:
+        """This unit's job (standalone), or the cluster's (its leader), or none.
+
+        A cluster member that does not lead clears what it may have sent as
+        leader, so prometheus2 never scrapes the cluster twice.
+        """
+        bag = relation.data[self._unit]
+        stale = [key for key in bag if key.startswith("request_")]
+        request = None
+        if client is not None and address and (self._unit.is_leader() or not self._clustered):
+            if self._clustered:
+                bags: dict[str, Mapping[str, str]] = {self._unit.name: _own_bag(peer, self._unit)}
+                if peer is not None:
+                    bags.update({unit.name: peer.data[unit] for unit in peer.units})
+                targets, _ = scrape.targets_from_peers(bags)
+                addresses = [t.address for t in targets if t.certificate == certificate]
+                request_id = f"{self._model.name}_{self._app.name}"
+                job_name = self._app.name
+            else:
+                addresses = [address]
+                request_id = f"{self._model.name}_{self._unit.name.replace('/', '_')}"
+                job_name = self._unit.name
+            request = scrape.manual_request(
+                request_id, job_name, addresses or [address], certificate, client
+            )
+        for key in stale:
+            if request is None or key != request[0]:
+                del bag[key]
+        if request is not None:
+            bag[request[0]] = request[1]
 
     # --- each unit: where it serves -------------------------------------------
 

@@ -158,6 +158,40 @@ def scrape_jobs(
     ]
 
 
+def manual_request(
+    request_id: str,
+    job_name: str,
+    addresses: Sequence[str],
+    server_certificate: str,
+    client: ClientCertificate,
+) -> tuple[str, str]:
+    """A `prometheus-manual` job request: its unit bag key, and the JSON value.
+
+    prometheus2 writes `ca_cert` to a file and puts its name where
+    `tls_config.ca_file` says, so the server certificate is verified here
+    too; the client certificate and key travel as the upstream charm sends
+    them (`client_cert`, `client_key`).
+    """
+    tls = {"ca_file": "__ca_file__"}
+    name = server_name(server_certificate)
+    if name:
+        tls["server_name"] = name
+    request = {
+        "request_id": request_id,
+        "job_name": job_name,
+        "job_data": {
+            "metrics_path": METRICS_PATH,
+            "scheme": "https",
+            "static_configs": [{"targets": list(addresses)}],
+            "tls_config": tls,
+        },
+        "ca_cert": server_certificate,
+        "client_cert": client.certificate,
+        "client_key": client.private_key,
+    }
+    return f"request_{request_id}", json.dumps(request, sort_keys=True)
+
+
 def targets_from_peers(bags: Mapping[str, Mapping[str, str]]) -> tuple[list[Target], list[str]]:
     """Each unit's target from its peer bag; also the units whose bag is not usable yet."""
     targets, missing = [], []
