@@ -22,7 +22,7 @@ from tests.harness import prometheus
 from tests.harness.juju_sim import SimUnit
 from tests.harness.lxd_daemons import DaemonPool
 from tests.harness.lxd_units import LxdUnits
-from tests.harness.prometheus import Prometheus, consumer_jobs
+from tests.harness.prometheus import Prometheus, consumer_jobs, manual_jobs
 
 CAPTURE = Path(__file__).parent.parent / "data" / "lxd-5.0.2-metrics.txt"
 RELATION_ID = 77
@@ -44,19 +44,18 @@ class MetricsUnits(LxdUnits):
         ]
 
 
-def scraper() -> testing.Relation:
+def scraper(endpoint: str = "metrics-endpoint") -> testing.Relation:
     return testing.Relation(
-        "metrics-endpoint",
-        interface="prometheus_scrape",
+        endpoint,
         remote_app_name="prometheus",
         id=RELATION_ID,
         remote_units_data={0: {}},
     )
 
 
-def relate(units: LxdUnits) -> None:
+def relate(units: LxdUnits, endpoint: str = "metrics-endpoint") -> None:
     """Juju relates the application to Prometheus: every unit gets relation-changed."""
-    rel = scraper()
+    rel = scraper(endpoint)
     for unit in units.sim.units.values():
         unit.state = replace(unit.state, relations={*unit.state.relations, rel})
     for name in units.sim.units:
@@ -160,6 +159,22 @@ def test_a_cluster_is_scraped_as_one_job_and_an_instance_shows_on_its_member(
     assert series[0]["metric"]["project"] == "default"
     _check_capture(prom)
     _check_dashboard(prom)
+
+
+def test_prometheus2_scrapes_standalone_units_through_their_manual_requests(
+    lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prom: Prometheus
+) -> None:
+    units = MetricsUnits(
+        lxd_pool, tmp_path, monkeypatch, config={"mode": "standalone", "lxd-listen-metrics": True}
+    )
+    units.add(2)
+    units.sim.settle()
+    relate(units, "prometheus-manual")
+    _, unit_bags = published(units)
+    jobs = manual_jobs(unit_bags, tmp_path / "certs")
+    assert len(jobs) == 2
+    prom.start(jobs)
+    prom.wait_for(lambda: up_targets(prom) == {"lxd/0": "up", "lxd/1": "up"}, what="both units up")
 
 
 def _check_dashboard(prom: Prometheus) -> None:

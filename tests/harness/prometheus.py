@@ -98,6 +98,43 @@ def consumer_jobs(
     return result
 
 
+def manual_jobs(unit_bags: Mapping[str, Mapping[str, str]], certs: Path) -> list[dict[str, Any]]:
+    """Scrape configs from `prometheus-manual` requests, as prometheus2 builds them.
+
+    Each `request_*` value carries `job_data` (the job), `ca_cert` (written to
+    a file whose name replaces `tls_config.ca_file`) and the client
+    certificate and key (written to files, named in `cert_file`/`key_file`).
+    """
+    certs.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for unit, bag in sorted(unit_bags.items()):
+        for key, value in sorted(bag.items()):
+            if not key.startswith("request_"):
+                continue
+            request = json.loads(value)
+            job = dict(request["job_data"])
+            job["job_name"] = f"{request['job_name']}-{request['request_id']}"
+            job["scrape_interval"] = job["scrape_timeout"] = SCRAPE_INTERVAL
+            tls = dict(job.get("tls_config") or {})
+            stem = certs / request["request_id"]
+            for field, content in (
+                ("ca_file", request.get("ca_cert")),
+                ("cert_file", request.get("client_cert")),
+                ("key_file", request.get("client_key")),
+            ):
+                if content:
+                    path = stem.with_suffix(f".{field}")
+                    path.write_text(content)
+                    path.chmod(0o600)
+                    tls[field] = str(path)
+            job["tls_config"] = tls
+            job["static_configs"] = [
+                {**static, "labels": {"juju_unit": unit}} for static in job["static_configs"]
+            ]
+            jobs.append(job)
+    return jobs
+
+
 def _files_for_tls(job: dict[str, Any], certs: Path) -> None:
     """Relation data carries file contents; Prometheus wants file names."""
     tls = dict(job.get("tls_config") or {})
