@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from ops import testing
 
+from lxd_charm.cos import dashboards
 from lxd_common.certs import check_key_matches, fingerprint, generate_client_certificate
 from tests.harness.fake_host import FakeHost
 from tests.harness.juju_sim import Sim, SimUnit
@@ -494,3 +495,44 @@ def test_prometheus_manual_cluster_job_comes_from_the_leader_only(
     assert request["job_data"]["static_configs"] == [
         {"targets": ["10.0.0.1:8444", "10.0.0.2:8444"]}
     ]
+
+
+# --- cos-agent ---------------------------------------------------------------------
+
+
+def agent(relation_id: int = 50) -> testing.Relation:
+    """The principal's side of the subordinate's container-scoped relation."""
+    return testing.Relation(
+        "cos-agent",
+        interface="cos_agent",
+        remote_app_name="grafana-agent",
+        id=relation_id,
+        remote_units_data={0: {"config": "{{ not what we expect"}},
+    )
+
+
+def test_cos_agent_gets_this_units_job_rules_dashboard_and_log_slot(ctx, host: FakeHost) -> None:
+    state = installed(ctx, agent(), peers())
+    state = ctx.run(ctx.on.relation_changed(state.get_relation(50), remote_unit=0), state)
+    assert state.unit_status.name == "active", state.unit_status.message
+    config = json.loads(state.get_relation(50).local_unit_data["config"])
+    [job] = config["metrics_scrape_jobs"]
+    assert job["static_configs"] == [{"targets": ["10.0.9.5:8444"]}]
+    assert job["tls_config"]["ca_file"] == host.fake_lxd.server_pair.certificate
+    entry = metrics_entries(host)["juju-metrics-grafana-agent-50"]
+    assert entry.fingerprint == fingerprint(job["tls_config"]["cert_file"])
+    rules = config["metrics_alert_rules"]["groups"][0]["rules"]
+    assert rules[0]["alert"] == "LXDUnreachable"
+    [encoded] = config["dashboards"]
+    assert json.loads(dashboards.decode(encoded))["title"] == "LXD"
+    assert config["log_slots"] == ["lxd:logs"]
+    assert config["log_alert_rules"] == {}
+
+
+def test_cos_agent_on_a_cluster_member_scrapes_that_member(sim: Sim, host: FakeHost) -> None:
+    formed(sim, 2)
+    relate(sim, 0, 1, rel=agent())
+    run(sim, 0, "config_changed")  # the leader makes the key
+    out = run(sim, 1, "config_changed")
+    config = json.loads(out.get_relation(50).local_unit_data["config"])
+    assert config["metrics_scrape_jobs"][0]["static_configs"] == [{"targets": ["10.0.0.2:8444"]}]

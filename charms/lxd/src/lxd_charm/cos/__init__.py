@@ -22,6 +22,7 @@ ENDPOINTS = (
     "grafana-dashboard-k8s",
     "grafana-dashboard",
     "logging",
+    "cos-agent",
 )
 """The COS relations this package serves."""
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import ops
 
-from lxd_charm.cos import scrape
+from lxd_charm.cos import dashboards, scrape
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.errors import TrustEntryNotFoundError
 from lxd_common.lxd import LxdClient
@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 RELATION = "metrics-endpoint"
 MANUAL = "prometheus-manual"
 """The machine prometheus2 charm's interface: each unit bag carries a `request_<id>` job."""
+AGENT = "cos-agent"
+"""The agent subordinate on the same machine (grafana-agent, opentelemetry-collector)."""
+LOG_SLOTS = ("lxd:logs",)
 PEER = "cluster"
 SECRET_LABEL = "metrics-endpoint-{}"  # noqa: S105  (a label, not a secret)
 UNIT_ADDRESS = "prometheus_scrape_unit_address"
@@ -66,7 +69,8 @@ class MetricsEndpoint:
         """
         scrapers = [r for r in self._model.relations[RELATION] if r.id != self._broken]
         manual = [r for r in self._model.relations[MANUAL] if r.id != self._broken]
-        relations = scrapers + manual
+        agents = [r for r in self._model.relations[AGENT] if r.id != self._broken]
+        relations = scrapers + manual + agents
         peer = self._model.get_relation(PEER)
         problems: list[str] = []
         certificate = address = ""
@@ -92,7 +96,32 @@ class MetricsEndpoint:
                     self._publish(peer, relation, client, certificate)
         for relation in manual:
             self._publish_manual(peer, relation, clients.get(relation.id), address, certificate)
+        for relation in agents:
+            self._publish_agent(relation, clients.get(relation.id), address, certificate)
         return problems
+
+    # --- cos-agent: this unit's own job, for the agent on its machine -----------
+
+    def _publish_agent(
+        self,
+        relation: ops.Relation,
+        client: scrape.ClientCertificate | None,
+        address: str,
+        certificate: str,
+    ) -> None:
+        """Every unit, cluster member or not, hands its own listener to its own agent."""
+        jobs = []
+        if client is not None and address:
+            target = scrape.Target(self._unit.name, address, certificate)
+            jobs = scrape.scrape_jobs(self._app.name, [target], client, clustered=False)
+        config = {
+            "metrics_alert_rules": scrape.alert_rules(),
+            "log_alert_rules": {},
+            "dashboards": [dashboards.encode(dashboards.dashboard_json())],
+            "metrics_scrape_jobs": jobs,
+            "log_slots": list(LOG_SLOTS),
+        }
+        relation.data[self._unit]["config"] = json.dumps(config, sort_keys=True)
 
     # --- prometheus-manual: a request in a unit bag -----------------------------
 
