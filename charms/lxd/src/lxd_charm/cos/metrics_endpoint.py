@@ -79,7 +79,7 @@ class MetricsEndpoint:
             try:
                 address = scrape.metrics_address(self._listeners)
             except scrape.NoListenerError as e:
-                endpoint = RELATION if scrapers else MANUAL
+                endpoint = next(r.name for r in relations)
                 problems.append(f"{endpoint}: {e}")
             self._tell_where(peer, scrapers, address, certificate)
         leader = self._unit.is_leader()
