@@ -7,6 +7,13 @@ the Juju side of `metrics-endpoint` and `grafana-dashboard-k8s`, and
 dashboard (`dashboard.json`) ship inside this package, so they are in
 every built charm. Nothing beyond this module is imported on hooks that
 have no COS relation: `charm.py` imports `serve` only when `wanted` says so.
+
+`cosl` is not used: the topology it would give is five keys, and the
+dashboard encoding is LZMA and base64 from the standard library, while
+importing it (it pulls pydantic) cost about 200 ms per hook when measured
+(fresh interpreter with ops: 152 ms without, 355 ms with). This package's
+own import adds no measurable time to a hook: the libraries it uses
+(cryptography, yaml) are loaded by the charm already.
 """
 
 from __future__ import annotations
