@@ -26,6 +26,7 @@ from tests.harness.prometheus import Prometheus, consumer_jobs, manual_jobs
 
 CAPTURE = Path(__file__).parent.parent / "data" / "lxd-5.0.2-metrics.txt"
 RELATION_ID = 77
+AGENT_RELATION_ID = 78
 NO_NIC_PANELS = {"Network received by member and project", "Network sent by member and project"}
 
 pytestmark = pytest.mark.skipif(prometheus.missing() is not None, reason=str(prometheus.missing()))
@@ -44,18 +45,22 @@ class MetricsUnits(LxdUnits):
         ]
 
 
-def scraper(endpoint: str = "metrics-endpoint") -> testing.Relation:
+def scraper(
+    endpoint: str = "metrics-endpoint", relation_id: int = RELATION_ID
+) -> testing.Relation:
     return testing.Relation(
         endpoint,
         remote_app_name="prometheus",
-        id=RELATION_ID,
+        id=relation_id,
         remote_units_data={0: {}},
     )
 
 
-def relate(units: LxdUnits, endpoint: str = "metrics-endpoint") -> None:
+def relate(
+    units: LxdUnits, endpoint: str = "metrics-endpoint", relation_id: int = RELATION_ID
+) -> None:
     """Juju relates the application to Prometheus: every unit gets relation-changed."""
-    rel = scraper(endpoint)
+    rel = scraper(endpoint, relation_id)
     for unit in units.sim.units.values():
         unit.state = replace(unit.state, relations={*unit.state.relations, rel})
     for name in units.sim.units:
@@ -159,6 +164,21 @@ def test_a_cluster_is_scraped_as_one_job_and_an_instance_shows_on_its_member(
     assert series[0]["metric"]["project"] == "default"
     _check_capture(prom)
     _check_dashboard(prom)
+
+    # The agent on each machine scrapes its own member with the job that unit handed it.
+    relate(units, "cos-agent", AGENT_RELATION_ID)
+    agent_jobs = []
+    for name, unit in units.sim.units.items():
+        config = json.loads(unit.state.get_relation(AGENT_RELATION_ID).local_unit_data["config"])
+        [job] = config["metrics_scrape_jobs"]
+        assert job["static_configs"] == [{"targets": [f"{units.daemon(name).host}:8444"]}]
+        bag = {"scrape_jobs": json.dumps([job]), "scrape_metadata": app_bag["scrape_metadata"]}
+        agent_jobs += consumer_jobs(bag, {name: unit_bags[name]}, tmp_path / f"agent-{name}")
+    prom.reload(jobs + agent_jobs)
+    prom.wait_for(
+        lambda: len([t for t in prom.targets() if t["health"] == "up"]) == 6,
+        what="the agents' jobs up too",
+    )
 
 
 def test_prometheus2_scrapes_standalone_units_through_their_manual_requests(
