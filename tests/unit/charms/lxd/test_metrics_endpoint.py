@@ -9,6 +9,9 @@ docs/interfaces/prometheus_scrape.md.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -536,3 +539,29 @@ def test_cos_agent_on_a_cluster_member_scrapes_that_member(sim: Sim, host: FakeH
     out = run(sim, 1, "config_changed")
     config = json.loads(out.get_relation(50).local_unit_data["config"])
     assert config["metrics_scrape_jobs"][0]["static_configs"] == [{"targets": ["10.0.0.2:8444"]}]
+
+
+def test_a_departing_prometheus_unit_keeps_the_applications_certificate(
+    ctx, host: FakeHost
+) -> None:
+    state = changed(ctx, installed(ctx, scraper(remote_units_data={0: {}, 1: {}}), peers()))
+    cert = jobs_of(state)[0]["tls_config"]["cert_file"]
+    rel = state.get_relation(9)
+    state = ctx.run(ctx.on.relation_departed(rel, remote_unit=1, departing_unit=1), state)
+    assert jobs_of(state)[0]["tls_config"]["cert_file"] == cert
+    assert list(metrics_entries(host)) == ["juju-metrics-prometheus-9"]
+
+
+def test_charm_py_does_not_import_the_cos_modules_on_every_hook() -> None:
+    """Hook start-up: `lxd_charm.cos.serve` and what it imports load only on COS work."""
+    code = (
+        "import sys, charm; "
+        "print(sorted(m for m in sys.modules if m.startswith('lxd_charm.cos.')))"
+    )
+    src = Path(__file__).parents[4] / "charms/lxd/src"
+    common = Path(__file__).parents[4] / "common/src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{common}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.strip() == "[]"
