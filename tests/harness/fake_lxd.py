@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from lxd_common.certs import fingerprint, generate_client_certificate, load_certificate
+from lxd_common.certs import (
+    CertificatePair,
+    fingerprint,
+    generate_client_certificate,
+    load_certificate,
+)
 from lxd_common.errors import (
     ClusterError,
     LxdApiError,
@@ -148,7 +153,7 @@ class ClusterDatabase:
     """(project, instance) -> the member it lives on."""
     views: dict[str, FakeCluster] = field(default_factory=dict)
     """Each member's own daemon, so a removed member stops being clustered."""
-    server_pair: Any = None
+    server_pair: CertificatePair | None = None
     """The cluster certificate: the first member's, which every joining member presents."""
 
 
