@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pylxd
 import pytest
+import requests
 from pylxd.client import get_session_for_url
 
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.errors import (
     CertificateError,
+    LxdApiError,
     ProjectNotFoundError,
     TrustEntryNotFoundError,
 )
@@ -116,3 +119,33 @@ def test_client_token_gets_a_real_pylxd_client_trusted(
     assert entry is not None
     assert entry.fingerprint == fingerprint(pair.certificate)
     assert (entry.restricted, entry.projects) == (True, ["tokens"])
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_metrics_certificate_reads_metrics_and_nothing_else(
+    listening: LxdDaemon, tmp_path
+) -> None:
+    lxd = listening.client()
+    pair = generate_client_certificate("scraper")
+    entry = lxd.trust.add(pair.certificate, name="scraper", kind="metrics")
+    assert (entry.type, entry.restricted) == ("metrics", False)
+    again = lxd.trust.add(pair.certificate, name="scraper-renamed", kind="metrics")
+    assert (again.type, again.name) == ("metrics", "scraper-renamed")
+    with pytest.raises(LxdApiError, match="already trusted as metrics certificate"):
+        lxd.trust.add(pair.certificate, name="scraper", kind="client")
+
+    cert, key = tmp_path / "c.crt", tmp_path / "c.key"
+    cert.write_text(pair.certificate)
+    key.write_text(pair.private_key)
+    session = requests.Session()
+    session.trust_env = False
+    base = f"https://{listening.address}/1.0"
+    kwargs: dict[str, Any] = {"cert": (str(cert), str(key)), "verify": False, "timeout": 10}
+    metrics = session.get(f"{base}/metrics", **kwargs)
+    assert metrics.status_code == 200
+    assert metrics.text.rstrip().endswith("# EOF")  # OpenMetrics, empty without instances
+    assert session.get(base, **kwargs).json()["metadata"]["auth"] == "untrusted"
+    assert session.get(f"{base}/instances", **kwargs).status_code == 403
+
+    lxd.trust.remove(again.fingerprint)
+    assert session.get(f"{base}/metrics", **kwargs).status_code == 403

@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from lxd_common.certs import fingerprint, generate_client_certificate, load_certificate
+from lxd_common.certs import (
+    CertificatePair,
+    fingerprint,
+    generate_client_certificate,
+    load_certificate,
+)
 from lxd_common.errors import (
     ClusterError,
     LxdApiError,
@@ -62,17 +67,22 @@ class FakeTrust:
         return [e for e in self.entries() if e.name == name]
 
     def add(
-        self, certificate_pem: str, name: str, projects: list[str] | None = None
+        self,
+        certificate_pem: str,
+        name: str,
+        projects: list[str] | None = None,
+        *,
+        kind: str = "client",
     ) -> TrustEntry:
         fp = fingerprint(load_certificate(certificate_pem))
         missing = [p for p in projects or [] if p not in self.projects]
         if missing:
             raise ProjectNotFoundError(f"project(s) {', '.join(missing)} do not exist")
         existing = self.by_fingerprint.get(fp)
-        if existing is not None and existing.type != "client":
-            raise LxdApiError("already trusted as server certificate", 409)
+        if existing is not None and existing.type != kind:
+            raise LxdApiError(f"already trusted as {existing.type} certificate", 409)
         entry = TrustEntry(
-            name, fp, "client", projects is not None, list(projects or []), certificate_pem
+            name, fp, kind, projects is not None, list(projects or []), certificate_pem
         )
         self.by_fingerprint[fp] = entry
         return entry
@@ -143,6 +153,8 @@ class ClusterDatabase:
     """(project, instance) -> the member it lives on."""
     views: dict[str, FakeCluster] = field(default_factory=dict)
     """Each member's own daemon, so a removed member stops being clustered."""
+    server_pair: CertificatePair | None = None
+    """The cluster certificate: the first member's, which every joining member presents."""
 
 
 #: The clusters a joining daemon can reach, by certificate fingerprint: the
@@ -377,6 +389,9 @@ class FakeCluster:
             name=name, url=f"https://{address}", status="Online", roles=roles
         )
         database.views[name] = self
+        if database.server_pair is None:
+            database.server_pair = self._lxd.server_pair
+        self._lxd.server_pair = database.server_pair
         self.database, self.name = database, name
         self._lxd.config["cluster.https_address"] = address
 
@@ -387,6 +402,8 @@ class FakeLxd:
     def __init__(self) -> None:
         self.trust = FakeTrust({"default"})
         self.server_pair = generate_client_certificate("fake-lxd-server")
+        self.api_extensions: list[str] = []
+        """What `GET /1.0` lists; tests set it from a captured answer."""
         self.config: dict[str, str] = {}
         self.preseeds: list[dict[str, Any]] = []
         self.refuse_preseed: str | None = None
@@ -416,6 +433,7 @@ class FakeLxd:
         self._call()
         return {
             "auth": "trusted",
+            "api_extensions": list(self.api_extensions),
             "config": dict(self.config),
             "environment": {
                 "certificate": self.server_pair.certificate,

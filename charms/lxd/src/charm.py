@@ -27,6 +27,7 @@ from typing import Any
 
 import ops
 
+import lxd_charm.cos
 import lxd_charm.host
 from lxd_charm import actions, fan, ovn_relation, ovn_tls
 from lxd_charm.ceph_relation import CephRelation
@@ -56,6 +57,7 @@ class Findings:
         listeners: where LXD listens, by listener name (`cluster` included).
         ceph_problem: what the `ceph` relation is waiting or blocked on.
         ovn: what the `ovsdb-cms` and `certificates` relations came to.
+        cos_problems: what keeps the COS relations from working (`lxd_charm.cos`).
     """
 
     problem: CannotFinishError | None = None
@@ -64,6 +66,7 @@ class Findings:
     listeners: dict[str, str] = field(default_factory=dict)
     ceph_problem: CannotFinishError | None = None
     ovn: ovn_relation.OvnReport = field(default_factory=ovn_relation.OvnReport)
+    cos_problems: list[str] = field(default_factory=list)
 
 
 class LxdCharm(ops.CharmBase):
@@ -105,6 +108,14 @@ class LxdCharm(ops.CharmBase):
             self.on.ceph_relation_broken,
         ):
             framework.observe(ceph_event, self._on_change)
+        self._cos_broken: int | None = None
+        for endpoint in lxd_charm.cos.ENDPOINTS:
+            for kind in ("joined", "changed", "departed", "broken"):
+                framework.observe(
+                    getattr(self.on[endpoint], f"relation_{kind}"), self._on_cos_change
+                )
+        # After _on_peer_change: a peer's metrics address, or the leader's record of keys.
+        framework.observe(self.on.cluster_relation_changed, self._on_cos_change)
         framework.observe(self.on.add_trusted_client_action, self._on_add_trusted_client)
         framework.observe(self.on.remove_trusted_client_action, self._on_remove_trusted_client)
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
@@ -185,6 +196,16 @@ class LxdCharm(ops.CharmBase):
     def _on_https_broken(self, event: ops.RelationBrokenEvent) -> None:
         self._reconcile_for_https(broken_https=event.relation.id)
 
+    def _on_cos_change(self, event: ops.RelationEvent) -> None:
+        """A COS relation changed, or a peer did (unless this hook already reconciled)."""
+        broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
+        if self._found is not None or not lxd_charm.cos.wanted(self.model, broken):
+            return
+        if event.relation.name == "cluster" and self._is_cluster():
+            return  # only standalone units act on a peer's data (the leader's secrets)
+        self._cos_broken = broken
+        self._reconcile()
+
     def _on_cluster_departed(self, event: ops.RelationDepartedEvent) -> None:
         """A unit is leaving: its member leaves the cluster through the leader."""
         departing = event.departing_unit
@@ -258,6 +279,8 @@ class LxdCharm(ops.CharmBase):
             return (ops.WaitingStatus if waiting else ops.BlockedStatus)(str(found.ceph_problem))
         if (ovn_status := found.ovn.status()) is not None:
             return ovn_status
+        if found.cos_problems:
+            return ops.BlockedStatus(found.cos_problems[0])
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
             + found.ovn.suffix
@@ -314,6 +337,7 @@ class LxdCharm(ops.CharmBase):
             )
             found.ceph_problem = found.ceph_problem or ceph.serve()
             found.ovn = ovn_relation.OvnRelation(self, machine, self._ovn_tls).serve()
+            found.cos_problems = self._serve_cos(machine, found.listeners)
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:
@@ -348,6 +372,22 @@ class LxdCharm(ops.CharmBase):
         with machine.lxd() as lxd:
             return relation.serve(
                 lxd, departing_unit=departing_unit, broken_relation=broken_relation
+            )
+
+    def _serve_cos(self, machine: Machine, listeners: dict[str, str]) -> list[str]:
+        if not self.memory.initialised or not lxd_charm.cos.wanted(self.model, self._cos_broken):
+            return []
+        # Imported here: hooks of a unit without COS relations never load it.
+        from lxd_charm.cos.serve import serve
+
+        with machine.lxd() as lxd:
+            return serve(
+                self,
+                self.memory,
+                lxd,
+                clustered=machine.config.mode == "cluster",
+                listeners=listeners,
+                broken_relation=self._cos_broken,
             )
 
     # --- what Juju knows ---------------------------------------------------

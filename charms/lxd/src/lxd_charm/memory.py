@@ -48,6 +48,8 @@ class Memory:
             bootstrapped a cluster on a plain bridge instead (for the status).
         ovn: what the OVN relations set, so that exactly that is undone
             when they go (see `lxd_charm.ovn_relation`).
+        loki_url: the `loki.api.url` it set for a standalone unit's
+            `logging` relation, so it unsets exactly that.
     """
 
     initialised: bool = False
@@ -58,6 +60,7 @@ class Memory:
     https_clients: HttpsRecords = field(default_factory=dict)
     fan_fallback: str = ""
     ovn: dict[str, str] = field(default_factory=dict)
+    loki_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -70,6 +73,7 @@ class Memory:
             "https_clients": {rel: dict(units) for rel, units in self.https_clients.items()},
             "fan_fallback": self.fan_fallback,
             "ovn": dict(self.ovn),
+            "loki_url": self.loki_url,
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class Memory:
             },
             fan_fallback=str(data.get("fan_fallback") or ""),
             ovn=_strings(data.get("ovn")),
+            loki_url=str(data.get("loki_url") or ""),
         )
 
 

@@ -33,11 +33,13 @@ from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
 from ._preseed import join_preseed, parse_preseed
 from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
 from ._storage import StoragePool, StoragePools
-from ._trust import ClientToken, TrustEntry, TrustStore
+from ._trust import CERTIFICATE_TYPES, CertificateType, ClientToken, TrustEntry, TrustStore
 
 __all__ = [
+    "CERTIFICATE_TYPES",
     "DEBIAN_SOCKET",
     "SNAP_SOCKET",
+    "CertificateType",
     "ClientToken",
     "Cluster",
     "ClusterMember",

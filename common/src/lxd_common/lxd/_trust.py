@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
+
+CertificateType = Literal["client", "metrics"]
+"""The trust types a caller may add: full API clients, or scrapers of ``/1.0/metrics`` only.
+
+LXD (5.0 and later, API extension ``metrics``) answers a ``metrics``
+certificate on ``/1.0/metrics`` and treats it as untrusted everywhere else,
+which is what a monitoring system should hold.
+"""
+
+CERTIFICATE_TYPES: Final[tuple[str, ...]] = get_args(CertificateType)
 
 
 @dataclass(frozen=True)
@@ -98,24 +108,31 @@ class TrustStore:
         certificate_pem: str,
         name: str,
         projects: Sequence[str] | None = None,
+        *,
+        kind: CertificateType = "client",
     ) -> TrustEntry:
         """Trust a client certificate, restricted to ``projects`` if given.
 
         ``projects=None`` means unrestricted; an empty list means restricted
         to no project at all (the client can authenticate but see nothing).
-        Adding a certificate that is already trusted updates its name and
-        restriction instead of failing, so callers can re-run safely.
+        ``kind="metrics"`` (LXD's certificate ``type``) trusts it for ``/1.0/metrics`` only.
+        Adding a certificate that is already trusted with the same type
+        updates its name and restriction instead of failing, so callers can
+        re-run safely; one trusted with another type is refused, because
+        changing what a certificate may do is a decision for its owner.
 
         Raises:
             CertificateError: the PEM is not a certificate.
             ProjectNotFoundError: a named project does not exist.
             LxdApiError: LXD refused for another reason.
         """
+        if kind not in CERTIFICATE_TYPES:
+            raise ValueError(f"unknown certificate type {kind!r} (one of {CERTIFICATE_TYPES})")
         cert = load_certificate(certificate_pem)
         wanted_fp = fingerprint(cert)
         project_list = self._checked_projects(projects)
         request: dict[str, Any] = {
-            "type": "client",
+            "type": kind,
             "certificate": _pem_body(cert),
             "name": name,
             "restricted": project_list is not None,
@@ -129,9 +146,10 @@ class TrustStore:
             if e.status != HTTP_CONFLICT:
                 raise
             existing = self._get(wanted_fp)
-            if existing.type != "client":
-                # A cluster member's own certificate: renaming or restricting it
-                # would lock that member out of the cluster.
+            if existing.type != kind:
+                # A cluster member's own certificate (renaming or restricting it
+                # would lock that member out of the cluster), or one trusted for
+                # more or less than asked: either way not ours to change.
                 raise LxdApiError(
                     f"this certificate is already trusted as {existing.type} certificate "
                     f"{existing.name!r}; it is not changed",

@@ -35,6 +35,7 @@ MEMORY_FIELDS = {
     "https_clients",
     "fan_fallback",
     "ovn",
+    "loki_url",
 }
 
 
@@ -62,6 +63,7 @@ def test_memory_round_trips_through_plain_data() -> None:
         pending=PendingConfig({"lxcfs.cfs": "true"}, {"daemon.debug": "true"}, "boot-1"),
         sideloaded_snap="ab" * 32,
         https_clients={"3": {"client/0": "f" * 64}},
+        loki_url="http://loki:3100",
     )
     assert Memory.from_dict(memory.to_dict()) == memory
     assert Memory.from_dict({}) == Memory()

@@ -34,6 +34,7 @@ def item(
     fp: str | None = None,
     restricted: bool = False,
     projects: list[str] | None = None,
+    type_: str = "client",
 ) -> dict[str, Any]:
     """One trust store entry as ``GET /1.0/certificates?recursion=1`` lists it."""
     if pair is not None:
@@ -41,7 +42,7 @@ def item(
     assert fp is not None
     return {
         "name": name,
-        "type": "client",
+        "type": type_,
         "restricted": restricted,
         "projects": projects or [],
         "certificate": pair.certificate if pair else "",
@@ -319,6 +320,51 @@ def test_other_refusals_are_raised(
 def test_add_refuses_a_non_certificate_before_asking_lxd(lxd: FakeLxd, store: TrustStore) -> None:
     with pytest.raises(CertificateError):
         store.add("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", "x")
+    assert lxd.calls == []
+
+
+def test_add_a_metrics_certificate(lxd, reply, store, certs) -> None:
+    stored = item(certs[0], "prom", type_="metrics")
+    _trust_answers(lxd, reply, certs[0], stored)
+    entry = store.add(certs[0].certificate, "prom", kind="metrics")
+    [post] = lxd.requests("POST", CERTS)
+    assert post.json["type"] == "metrics"
+    assert post.json["restricted"] is False
+    assert entry.type == "metrics"
+
+
+def test_re_adding_a_metrics_certificate_keeps_its_type(lxd, reply, store, certs) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
+    lxd.on(
+        "GET",
+        f"{CERTS}/{fp}",
+        reply.sync(item(certs[0], "old", type_="metrics")),
+        reply.sync(item(certs[0], "old", type_="metrics")),
+        reply.sync(item(certs[0], "new", type_="metrics")),
+    )
+    lxd.on("PATCH", f"{CERTS}/{fp}", reply.sync(None))
+    entry = store.add(certs[0].certificate, "new", kind="metrics")
+    [patch] = lxd.requests("PATCH", f"{CERTS}/{fp}")
+    assert patch.json["type"] == "metrics"
+    assert entry.name == "new"
+
+
+@pytest.mark.parametrize(("trusted", "asked"), [("client", "metrics"), ("metrics", "client")])
+def test_a_certificate_trusted_with_another_type_is_not_changed(
+    lxd, reply, store, certs, trusted: str, asked: Any
+) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
+    lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "x", type_=trusted)))
+    with pytest.raises(LxdApiError, match=f"already trusted as {trusted} certificate"):
+        store.add(certs[0].certificate, "x", kind=asked)
+    assert lxd.requests("PATCH") == []
+
+
+def test_an_unknown_certificate_type_asks_nothing(lxd, store, certs) -> None:
+    with pytest.raises(ValueError, match="unknown certificate type 'server'"):
+        store.add(certs[0].certificate, "x", kind="server")  # type: ignore[arg-type]
     assert lxd.calls == []
 
 
