@@ -367,7 +367,11 @@ class LxdCharm(ops.CharmBase):
         if not self.memory.initialised:
             return []
         relation = HttpsRelation(
-            self, self.memory, clustered=machine.config.mode == "cluster", listeners=listeners
+            self,
+            self.memory,
+            clustered=machine.config.mode == "cluster",
+            listeners=listeners,
+            ceiling=machine.config.https_project_ceiling(),
         )
         with machine.lxd() as lxd:
             return relation.serve(

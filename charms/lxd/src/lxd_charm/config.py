@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final, Literal, get_args
 
+from lxd_charm import projects
 from lxd_common.errors import PreseedError, SnapChannelError
 from lxd_common.lxd import parse_preseed
 from lxd_common.snap import CONFIG_KEYS, parse_channel
@@ -41,6 +42,7 @@ class LxdConfig:
     lxd_preseed: str = ""
     lxd_init_storage: str = "dir"
     lxd_init_network: str = "lxdbr0"
+    https_allowed_projects: str = ""
     lxd_listen_https: bool = False
     lxd_listen_bgp: bool = False
     lxd_listen_dns: bool = False
@@ -87,6 +89,12 @@ class LxdConfig:
                 f"invalid lxd-init-storage {self.lxd_init_storage!r}: set one of {drivers}, "
                 "or empty for no storage pool"
             )
+        _, bad = projects.split(self.https_allowed_projects)
+        if bad:
+            raise ValueError(
+                f"invalid https-allowed-projects: {bad[0]!r} is not a project name "
+                f"({projects.RULES}); give comma-separated names, e.g. ci,staging"
+            )
         network = self.lxd_init_network
         if network and (len(network) > 15 or not network.replace("-", "").isalnum()):
             raise ValueError(
@@ -102,6 +110,11 @@ class LxdConfig:
             )
         if self.ceph_rbd_replicas < 1:
             raise ValueError(f"invalid ceph-rbd-replicas {self.ceph_rbd_replicas}: set 1 or more")
+
+    def https_project_ceiling(self) -> frozenset[str] | None:
+        """The projects `https` requirers may be trusted with; None: no ceiling."""
+        names, _ = projects.split(self.https_allowed_projects)
+        return frozenset(names) if names else None
 
     def listeners(self) -> dict[str, bool]:
         """Which `lxd-listen-*` listeners are switched on, by endpoint name."""

@@ -44,20 +44,51 @@ class ClientOutcome:
     error: str | None = None
 
 
+def ceiling_refusal(
+    unit: str, request: ClientRequest, allowed: frozenset[str] | None
+) -> str | None:
+    """Why the operator's ceiling (`https-allowed-projects`) refuses this request, or None.
+
+    Unrestricted access is root on every member, so under a ceiling it is
+    refused like any project outside the list.
+    """
+    if allowed is None:
+        return None
+    shown = ", ".join(sorted(allowed))
+    if request.projects is None:
+        return f"{unit} asked for unrestricted access; allowed: {shown}"
+    if set(request.projects) <= allowed:
+        return None
+    asked = ", ".join(request.projects)
+    plural = "s" if len(request.projects) > 1 else ""
+    return f"{unit} asked for project{plural} {asked}; allowed: {shown}"
+
+
 def serve_client(
-    trust: TrustStore, unit: str, bag: Mapping[str, str], recorded: str | None
+    trust: TrustStore,
+    unit: str,
+    bag: Mapping[str, str],
+    recorded: str | None,
+    allowed: frozenset[str] | None = None,
 ) -> ClientOutcome:
     """Bring one requiring unit's trust entry in line with what it asks for.
 
     A request that cannot be honoured (not a certificate, unknown project,
-    unsupported version) removes the unit's previous entry: no access is
-    safer than access nobody asked for any more.
+    unsupported version, beyond the operator's ceiling ``allowed``) removes
+    the unit's previous entry: no access is safer than access nobody asked
+    for any more, or that the operator no longer allows.
     """
     try:
         request = ClientRequest.from_databag(bag)
         if request is None:
             forget(trust, [recorded] if recorded else [])
             return ClientOutcome(unit)
+        refused = ceiling_refusal(unit, request, allowed)
+        if refused is not None:
+            removed = forget(trust, [recorded] if recorded else [])
+            if removed:
+                refused += f" (its trust entry {removed[0]} was removed)"
+            return ClientOutcome(unit, error=refused)
         name = trust_name(unit, request.autoremove)
         projects = None if request.projects is None else list(request.projects)
         entry = trust.add(request.certificate, name=name, projects=projects)
@@ -70,11 +101,17 @@ def serve_client(
     return ClientOutcome(unit, fingerprint=entry.fingerprint)
 
 
-def forget(trust: TrustStore, fingerprints: Iterable[str]) -> None:
-    """Remove these entries; one already gone is fine (hooks are retried)."""
+def forget(trust: TrustStore, fingerprints: Iterable[str]) -> list[str]:
+    """Remove these entries; one already gone is fine (hooks are retried).
+
+    Returns the names of the entries removed.
+    """
+    names = []
     for fingerprint in fingerprints:
         try:
             removed = trust.remove(fingerprint)
         except TrustEntryNotFoundError:
             continue
         logger.info("https relation: removed trust entry %s", removed.name)
+        names.append(removed.name)
+    return names

@@ -44,6 +44,7 @@ class HttpsRelation:
         *,
         clustered: bool,
         listeners: Mapping[str, str],
+        ceiling: frozenset[str] | None = None,
     ) -> None:
         self._unit = charm.unit
         self._app = charm.app
@@ -51,6 +52,7 @@ class HttpsRelation:
         self._memory = memory
         self._clustered = clustered
         self._listeners = listeners
+        self._ceiling = ceiling
 
     def serve(
         self,
@@ -81,7 +83,12 @@ class HttpsRelation:
                 problems += self._serve_relation(lxd, relation, clients, departing_unit)
                 if info is not None:
                     answer_bag = self._app if self._clustered else self._unit
-                    relation.data[answer_bag].update(info.to_databag())
+                    answer = info.to_databag()
+                    if self._ceiling is not None and not clients:
+                        # Under the operator's ceiling, a relation none of whose units is
+                        # trusted gets no answer at all (an empty value deletes the key).
+                        answer = dict.fromkeys(answer, "")
+                    relation.data[answer_bag].update(answer)
         finally:
             self._save_records(recorded)
         if relations and not self._clustered and "https" not in self._listeners:
@@ -105,7 +112,7 @@ class HttpsRelation:
         problems = []
         for unit in _sorted_units(relation, present):
             outcome = https_provider.serve_client(
-                lxd.trust, unit.name, relation.data[unit], clients.get(unit.name)
+                lxd.trust, unit.name, relation.data[unit], clients.get(unit.name), self._ceiling
             )
             if outcome.fingerprint:
                 clients[unit.name] = outcome.fingerprint
