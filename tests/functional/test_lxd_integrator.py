@@ -25,6 +25,7 @@ import pylxd
 import pytest
 from ops import testing
 from pylxd.client import get_session_for_url
+from pylxd.exceptions import LXDAPIException
 
 import lxd_integrator.connection
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
@@ -359,3 +360,64 @@ def test_the_client_key_lives_only_during_the_hook(
             "files": {"client.crt": 0o644, "client.key": 0o600, "server.crt": 0o644},
         }
     ]
+
+
+# --- the operator's ceiling (allowed-projects) -------------------------------------------
+
+
+def reaches_only_ci(address: str, pair: CertificatePair, server_cert: str) -> None:
+    with LxdClient.remote(address, pair, server_cert) as remote:
+        remote.require_trusted()
+        assert {p.name for p in remote.pylxd.projects.all()} == {"ci"}
+        assert remote.pylxd.api.instances.get(params={"project": "ci"}).json()["metadata"] == []
+        with pytest.raises(LXDAPIException, match="not authorized"):
+            remote.pylxd.api.instances.get(params={"project": "default"})
+
+
+def registered(daemon: LxdDaemon, pair: CertificatePair) -> tuple[bool, list[str]]:
+    found = {e.fingerprint: e for e in daemon.client().trust.entries()}[
+        fingerprint(pair.certificate)
+    ]
+    return found.restricted, found.projects
+
+
+def test_a_standalone_server_registers_under_the_ceiling(
+    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+) -> None:
+    lxd = listening.client()
+    lxd.trust.add(credential.certificate, name="juju-credential")
+    lxd.pylxd.projects.create("ci")
+    unit = generate_client_certificate("myapp-0")
+    relation = api([unit.certificate])
+    state = trusted_state(listening, credential, relation)
+    state = dataclasses.replace(state, config={"allowed-projects": "ci"})
+    state = integrator.run(integrator.on.relation_changed(relation, remote_unit=0), state)
+    assert state.unit_status.name == "active", state.unit_status.message
+    assert registered(listening, unit) == (True, ["ci"])
+    reaches_only_ci(listening.address, unit, listening.server_cert)
+
+    # Lifting the ceiling re-registers it unrestricted, as before the option existed.
+    state = integrator.run(integrator.on.config_changed(), dataclasses.replace(state, config={}))
+    assert registered(listening, unit) == (False, [])
+
+
+def test_every_member_of_a_cluster_holds_the_certificate_to_the_ceiling(
+    cluster: list[LxdDaemon], integrator: testing.Context[Any], credential: CertificatePair
+) -> None:
+    first = cluster[0]
+    first.client().trust.add(credential.certificate, name="juju-credential")
+    first.client().pylxd.projects.create("ci")
+    unit = generate_client_certificate("myapp-0")
+    relation = api([unit.certificate])
+    state = trusted_state(first, credential, relation)
+    # Registered unrestricted first, then the operator sets the ceiling.
+    state = integrator.run(integrator.on.relation_changed(relation, remote_unit=0), state)
+    assert registered(first, unit) == (False, [])
+    state = integrator.run(
+        integrator.on.config_changed(),
+        dataclasses.replace(state, config={"allowed-projects": "ci"}),
+    )
+    assert state.unit_status.name == "active", state.unit_status.message
+    for member in cluster:
+        assert registered(member, unit) == (True, ["ci"])
+        reaches_only_ci(member.address, unit, first.server_cert)

@@ -152,7 +152,7 @@ class LxdIntegratorCharm(ops.CharmBase):
                 if only_if_changed and not self._stored.pending and self._published(nodes):
                     return
                 self._stored.pending = True
-                self._register_and_publish(lxd, nodes, departed)
+                self._register_and_publish(lxd, nodes, departed, config.project_ceiling())
                 self._stored.pending = False
         except connection.LxdConnectionProblem as e:
             logger.warning("LXD is not usable: %s", e)
@@ -167,12 +167,16 @@ class LxdIntegratorCharm(ops.CharmBase):
             raise
 
     def _register_and_publish(
-        self, lxd: LxdClient, nodes: tuple[Node, ...], departed: tuple[int, str] | None
+        self,
+        lxd: LxdClient,
+        nodes: tuple[Node, ...],
+        departed: tuple[int, str] | None,
+        ceiling: tuple[str, ...] | None,
     ) -> None:
         relations = self.model.relations[RELATION]
         wanted, errors = self._requests(relations, departed)
         names = EntryNames(app=self.app.name, model_uuid=self.model.uuid)
-        plan = plan_trust(wanted, lxd.trust.entries(), names)
+        plan = plan_trust(wanted, lxd.trust.entries(), names, ceiling)
         trusted, refusals = plan.present, dict(plan.refusals)
         if self.unit.is_leader():
             result = apply_plan(lxd.trust, plan)
@@ -244,7 +248,10 @@ class LxdIntegratorCharm(ops.CharmBase):
                 application (or was removed).
             CredentialsInvalid: the secret has no `client-key` field.
         """
-        config = self.load_config(IntegratorConfig)
+        try:
+            config = self.load_config(IntegratorConfig)
+        except ValueError as e:  # an option the charm cannot use: the message says which
+            raise CredentialsInvalid(str(e)) from None
         secret = config.lxd_client_key_secret
         if secret is None:
             if config.uses_deprecated_key():

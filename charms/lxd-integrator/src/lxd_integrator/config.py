@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from lxd_common import projects
+
 #: The field of the user secret that holds the PEM key.
 CLIENT_KEY_FIELD = "client-key"
 KEY_SECRET_OPTION = "lxd-client-key-secret"  # noqa: S105 - an option name, not a secret
@@ -59,6 +61,8 @@ class IntegratorConfig:
             plain option.
         lxd_client_key_secret: the user secret holding the key, if set.
         lxd_server_cert: PEM certificate of the LXD server, to verify it.
+        allowed_projects: the projects registered certificates are
+            restricted to (the operator's ceiling; empty: unrestricted).
     """
 
     lxd_endpoint: str = ""
@@ -66,6 +70,25 @@ class IntegratorConfig:
     lxd_client_key: str = ""
     lxd_client_key_secret: SecretLike | None = None
     lxd_server_cert: str = ""
+    allowed_projects: str = ""
+
+    def __post_init__(self) -> None:
+        """Refuse a project ceiling LXD could not take, saying what to fix.
+
+        Raises:
+            ValueError: ``allowed-projects`` names something that is not a project name.
+        """
+        _, bad = projects.split(self.allowed_projects)
+        if bad:
+            raise ValueError(
+                f"invalid allowed-projects: {bad[0]!r} is not a project name "
+                f"({projects.RULES}); give comma-separated names, e.g. ci,staging"
+            )
+
+    def project_ceiling(self) -> tuple[str, ...] | None:
+        """The projects registered certificates are restricted to; None: unrestricted."""
+        names, _ = projects.split(self.allowed_projects)
+        return tuple(sorted(names)) if names else None
 
     def with_client_key(self, key: str) -> IntegratorConfig:
         """This configuration with the key read from `lxd_client_key_secret`."""

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lxd_common.errors import LxdApiError, TrustEntryNotFoundError
+from lxd_common.errors import LxdApiError, ProjectNotFoundError, TrustEntryNotFoundError
 from lxd_common.interfaces.lxd import ClientCertificate, RequirerData
 from lxd_common.lxd import TrustEntry, TrustStore
 
@@ -100,6 +100,14 @@ class Rename:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """One of our entries whose project restriction is not the operator's ceiling."""
+
+    fingerprint: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Removal:
     """One of our entries nobody asks for any more."""
 
@@ -115,20 +123,25 @@ class TrustPlan:
         additions: certificates to add.
         renames: entries to rename to a unit that still wants them.
         removals: our entries to remove.
+        restrictions: our entries to restrict to ``projects``.
         present: fingerprints already trusted as client certificates.
         refusals: why some units' certificates cannot be trusted.
+        projects: the restriction of every entry this integrator makes (the
+            operator's `allowed-projects`); None: unrestricted.
     """
 
     additions: tuple[Addition, ...] = ()
     renames: tuple[Rename, ...] = ()
     removals: tuple[Removal, ...] = ()
+    restrictions: tuple[Restriction, ...] = ()
     present: frozenset[str] = frozenset()
     refusals: Mapping[Requester, str] = field(default_factory=dict)
+    projects: tuple[str, ...] | None = None
 
     @property
     def changes(self) -> bool:
         """True when applying the plan would change the trust store."""
-        return bool(self.additions or self.renames or self.removals)
+        return bool(self.additions or self.renames or self.removals or self.restrictions)
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ def plan_trust(
     wanted: Mapping[Requester, RequirerData],
     entries: Sequence[TrustEntry],
     names: EntryNames,
+    projects: tuple[str, ...] | None = None,
 ) -> TrustPlan:
     """Compare what requirers ask for with the trust store's entries.
 
@@ -150,6 +164,8 @@ def plan_trust(
         wanted: each requiring unit's (valid) request.
         entries: every entry of the trust store.
         names: this integrator's naming.
+        projects: what every entry this integrator makes is restricted to
+            (the operator's ceiling); None: unrestricted.
 
     Returns:
         The plan; applying it leaves exactly the wanted certificates in
@@ -165,6 +181,7 @@ def plan_trust(
 
     additions: list[Addition] = []
     renames: list[Rename] = []
+    restrictions: list[Restriction] = []
     present: set[str] = set()
     refusals: dict[Requester, list[str]] = {}
     for fp, requesters in askers.items():
@@ -185,6 +202,8 @@ def plan_trust(
         owner = names.requester(entry.name)
         if owner is not None and owner not in requesters:
             renames.append(Rename(fp, entry.name, names.name(requesters[0])))
+        elif owner is not None and _restriction(entry) != projects:
+            restrictions.append(Restriction(fp, entry.name))
 
     removals = [
         Removal(entry.fingerprint, entry.name)
@@ -197,9 +216,16 @@ def plan_trust(
         additions=tuple(additions),
         renames=tuple(renames),
         removals=tuple(sorted(removals, key=lambda r: (r.name, r.fingerprint))),
+        restrictions=tuple(restrictions),
         present=frozenset(present),
         refusals={r: "; ".join(reasons) for r, reasons in refusals.items()},
+        projects=projects,
     )
+
+
+def _restriction(entry: TrustEntry) -> tuple[str, ...] | None:
+    """An entry's project restriction in the plan's terms (None: unrestricted)."""
+    return tuple(sorted(entry.projects)) if entry.restricted else None
 
 
 def apply_plan(trust: TrustStore, plan: TrustPlan) -> ApplyResult:
@@ -217,21 +243,43 @@ def apply_plan(trust: TrustStore, plan: TrustPlan) -> ApplyResult:
         with contextlib.suppress(TrustEntryNotFoundError):  # gone already: fine
             trust.remove(removal.fingerprint)
         logger.info("removed trusted certificate %s (%s)", removal.fingerprint[:12], removal.name)
+    projects = None if plan.projects is None else list(plan.projects)
     for rename in plan.renames:
         try:
-            trust.update(rename.fingerprint, name=rename.new_name, projects=None)
+            trust.update(rename.fingerprint, name=rename.new_name, projects=projects)
         except TrustEntryNotFoundError:
+            trusted.discard(rename.fingerprint)
+            continue
+        except ProjectNotFoundError:
+            _withdraw(trust, rename.fingerprint, rename.old_name)
             trusted.discard(rename.fingerprint)
             continue
         logger.info(
             "trusted certificate %s now belongs to %s", rename.fingerprint[:12], rename.new_name
         )
+    for restriction in plan.restrictions:
+        try:
+            trust.update(restriction.fingerprint, projects=projects)
+        except TrustEntryNotFoundError:
+            trusted.discard(restriction.fingerprint)
+            continue
+        except ProjectNotFoundError:
+            # Access beyond the ceiling must not stay: no access until the project exists.
+            _withdraw(trust, restriction.fingerprint, restriction.name)
+            trusted.discard(restriction.fingerprint)
+            continue
+        logger.info(
+            "trusted certificate %s (%s) now restricted to %s",
+            restriction.fingerprint[:12],
+            restriction.name,
+            ", ".join(projects) if projects is not None else "no project restriction",
+        )
     refusals: dict[Requester, list[str]] = {}
     for addition in plan.additions:
         fp = addition.certificate.fingerprint
         try:
-            trust.add(addition.certificate.pem, name=addition.name, projects=None)
-        except LxdApiError as e:
+            trust.add(addition.certificate.pem, name=addition.name, projects=projects)
+        except (LxdApiError, ProjectNotFoundError) as e:
             logger.warning("LXD refused to trust certificate %s: %s", fp[:12], e)
             for requester in addition.requesters:
                 refusals.setdefault(requester, []).append(f"certificate {fp[:12]}: {e}")
@@ -241,6 +289,17 @@ def apply_plan(trust: TrustStore, plan: TrustPlan) -> ApplyResult:
     return ApplyResult(
         trusted=frozenset(trusted),
         refusals={r: "; ".join(reasons) for r, reasons in refusals.items()},
+    )
+
+
+def _withdraw(trust: TrustStore, fingerprint: str, name: str) -> None:
+    """Remove an entry that cannot be held to the ceiling (a project is missing)."""
+    with contextlib.suppress(TrustEntryNotFoundError):
+        trust.remove(fingerprint)
+    logger.warning(
+        "removed trusted certificate %s (%s): a project of allowed-projects does not exist",
+        fingerprint[:12],
+        name,
     )
 
 

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from lxd_charm import projects as project_names
+from lxd_common import projects as project_names
 from lxd_common.certs import fingerprint, load_certificate, normalise_fingerprint, reshape_pem
 from lxd_common.errors import CertificateError, ProjectNotFoundError, TrustEntryNotFoundError
 from lxd_common.lxd import LxdClient, TrustEntry

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final, Literal, get_args
 
-from lxd_charm import projects
+from lxd_common import projects
 from lxd_common.errors import PreseedError, SnapChannelError
 from lxd_common.lxd import parse_preseed
 from lxd_common.snap import CONFIG_KEYS, parse_channel
