@@ -52,7 +52,7 @@ def options(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def pools(host: FakeHost) -> FakeStoragePools:
     fake = FakeStoragePools()
-    host.fake_lxd.storage = fake  # type: ignore[attr-defined]
+    host.fake_lxd.storage = fake
     return fake
 
 
