@@ -33,8 +33,8 @@ from ops import testing
 from lxd_common.errors import LxdApiError
 from lxd_common.lxd import LxdClient, StoragePools
 from tests.harness.ceph import CephCluster, missing_tools
-from tests.harness.databags import local_unit_data
 from tests.harness.clusters import form_cluster
+from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
