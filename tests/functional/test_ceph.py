@@ -34,6 +34,7 @@ from lxd_common.errors import LxdApiError
 from lxd_common.lxd import LxdClient, StoragePools
 from tests.harness.ceph import CephCluster, missing_tools
 from tests.harness.clusters import form_cluster
+from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 
@@ -82,8 +83,10 @@ def relation(bag: dict[str, str], local: dict[str, str] | None = None) -> testin
     )
 
 
-def changed(ctx: Any, state: testing.State, rel: testing.Relation) -> testing.State:
-    state = replace(state, relations={rel})
+def changed(
+    ctx: testing.Context[Any], state: testing.State, rel: testing.Relation
+) -> testing.State:
+    state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
@@ -100,7 +103,7 @@ def as_client(conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def broker(ceph: CephCluster, state: testing.State, rel: testing.Relation) -> testing.Relation:
     """ceph-mon's broker: do what the charm asked, answer under its unit's key."""
-    request = json.loads(state.get_relation(rel.id).local_unit_data["broker_req"])
+    request = json.loads(local_unit_data(state.get_relation(rel.id))["broker_req"])
     for op in request["ops"]:
         assert op["op"] == "create-pool"
         ceph.create_pool(op["name"])
@@ -113,7 +116,7 @@ def broker(ceph: CephCluster, state: testing.State, rel: testing.Relation) -> te
     )
 
 
-CONFIG = {
+CONFIG: dict[str, str | int | bool] = {
     "lxd-init-network": "",
     "snap-config-ceph-builtin": True,
     "ceph-create-pool": True,

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ops import testing
 
 from lxd_charm.cos import dashboards
 from tests.harness import prometheus
+from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.juju_sim import SimUnit
 from tests.harness.lxd_daemons import DaemonPool
 from tests.harness.lxd_units import LxdUnits
@@ -62,7 +65,7 @@ def relate(
     """Juju relates the application to Prometheus: every unit gets relation-changed."""
     rel = scraper(endpoint, relation_id)
     for unit in units.sim.units.values():
-        unit.state = replace(unit.state, relations={*unit.state.relations, rel})
+        unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, rel}))
     for name in units.sim.units:
         units.sim.run(name, units.sim.on.relation_changed(rel, remote_unit=0))
     units.sim.settle()
@@ -73,7 +76,7 @@ def unrelate(units: LxdUnits) -> None:
         rel = unit.state.get_relation(RELATION_ID)
         units.sim.run(name, units.sim.on.relation_broken(rel))
         unit.state = replace(
-            unit.state, relations={r for r in unit.state.relations if r.id != RELATION_ID}
+            unit.state, relations=frozenset(r for r in unit.state.relations if r.id != RELATION_ID)
         )
     units.sim.settle()
 
@@ -82,9 +85,9 @@ def published(units: LxdUnits) -> tuple[dict[str, str], dict[str, dict[str, str]
     """What the consumer reads: the leader's application bag, every unit's bag."""
     leader = units.sim.leader
     assert leader is not None
-    app_bag = dict(leader.state.get_relation(RELATION_ID).local_app_data)
+    app_bag = dict(local_app_data(leader.state.get_relation(RELATION_ID)))
     unit_bags = {
-        name: dict(unit.state.get_relation(RELATION_ID).local_unit_data)
+        name: dict(local_unit_data(unit.state.get_relation(RELATION_ID)))
         for name, unit in units.sim.units.items()
     }
     return app_bag, unit_bags
@@ -178,9 +181,9 @@ def test_a_cluster_is_scraped_as_one_job_and_an_instance_shows_on_its_member(
 
     # The agent on each machine scrapes its own member with the job that unit handed it.
     relate(units, "cos-agent", AGENT_RELATION_ID)
-    agent_jobs = []
+    agent_jobs: list[dict[str, Any]] = []
     for name, unit in units.sim.units.items():
-        config = json.loads(unit.state.get_relation(AGENT_RELATION_ID).local_unit_data["config"])
+        config = json.loads(local_unit_data(unit.state.get_relation(AGENT_RELATION_ID))["config"])
         [job] = config["metrics_scrape_jobs"]
         assert job["static_configs"] == [{"targets": [f"{units.daemon(name).host}:8444"]}]
         bag = {"scrape_jobs": json.dumps([job]), "scrape_metadata": app_bag["scrape_metadata"]}
@@ -221,7 +224,7 @@ def _check_dashboard(prom: Prometheus) -> None:
             if panel["title"] in NO_NIC_PANELS:
                 prom.query(expr)  # Prometheus accepts it
             else:
-                prom.wait_for(lambda e=expr: prom.query(e), timeout=20, what=expr)
+                prom.wait_for(partial(prom.query, expr), timeout=20, what=expr)
 
 
 def _check_capture(prom: Prometheus) -> None:

@@ -123,7 +123,7 @@ def test_client_token_gets_a_real_pylxd_client_trusted(
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_a_metrics_certificate_reads_metrics_and_nothing_else(
-    listening: LxdDaemon, tmp_path
+    listening: LxdDaemon, tmp_path: Path
 ) -> None:
     lxd = listening.client()
     pair = generate_client_certificate("scraper")

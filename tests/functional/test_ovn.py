@@ -22,6 +22,7 @@ import pytest
 from ops import testing
 
 from lxd_charm.ovn import SNAP_OVN_DIR
+from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
 from tests.harness.ovn import (
@@ -50,7 +51,7 @@ class Ovn:
     chassis: Chassis
     daemon: LxdDaemon
     etc_ovn: Path
-    ctx: Any
+    ctx: testing.Context[Any]
 
 
 @pytest.fixture
@@ -109,9 +110,9 @@ def installed(ovn: Ovn, *relations: testing.Relation) -> testing.State:
     return ovn.ctx.run(ovn.ctx.on.install(), state)
 
 
-def changed(ovn: Ovn, state: testing.State, relation: testing.Relation) -> testing.State:
+def changed(ovn: Ovn, state: testing.State, relation: testing.RelationBase) -> testing.State:
     others = {r for r in state.relations if r.id != relation.id}
-    state = replace(state, relations={*others, relation})
+    state = replace(state, relations=frozenset({*others, relation}))
     return ovn.ctx.run(ovn.ctx.on.relation_changed(relation, remote_unit=0), state)
 
 
@@ -119,12 +120,12 @@ def issued_v4(ovn: Ovn) -> testing.State:
     """Install, relate the CA, answer the charm's CSR: the unit holds a signed certificate."""
     state = installed(ovn, certs_relation())
     state = changed(ovn, state, state.get_relation(CERTS_ID))
-    sent = dict(state.get_relation(CERTS_ID).local_unit_data)
+    sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
     assert "certificate_signing_requests" in sent, sent
     assert state.unit_status == testing.WaitingStatus(
         "waiting for a client certificate from vault"
     )
-    answered = replace(state.get_relation(CERTS_ID), remote_app_data=v4_answer(ovn.ca, sent))
+    answered = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(ovn.ca, sent))
     return changed(ovn, state, answered)
 
 
@@ -163,7 +164,7 @@ def test_lxd_creates_an_ovn_network_with_the_certificate_the_charm_got_for_its_c
     assert state.unit_status == testing.ActiveStatus(
         "standalone; no network listener; ovn northbound reachable (1/1)"
     )
-    sent = state.get_relation(CMS_ID).local_unit_data
+    sent = local_unit_data(state.get_relation(CMS_ID))
     assert sent["cms-client-bound-address"] == ovn.daemon.host
     with uplink_bridge() as bridge:
         uplink(ovn, bridge)
@@ -232,8 +233,8 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
     first = (ovn.etc_ovn / "cert_host").read_text()
 
     # The CA renews: it answers the same CSR with a new certificate.
-    certs = state.get_relation(CERTS_ID)
-    renewed = replace(certs, remote_app_data=v4_answer(ovn.ca, dict(certs.local_unit_data)))
+    certs = get_relation(state, CERTS_ID)
+    renewed = replace(certs, remote_app_data=v4_answer(ovn.ca, dict(local_unit_data(certs))))
     state = changed(ovn, state, renewed)
     second = (ovn.etc_ovn / "cert_host").read_text()
     assert second != first
@@ -246,7 +247,7 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
         assert lxc(ovn.daemon, "network", "delete", "ovn4").returncode == 0
         assert lxc(ovn.daemon, "network", "delete", "upl").returncode == 0
 
-    state = replace(state, relations={state.get_relation(CMS_ID), certs})
+    state = replace(state, relations=frozenset({state.get_relation(CMS_ID), certs}))
     state = ovn.ctx.run(ovn.ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
     assert not (ovn.etc_ovn / "cert_host").exists()
     assert not (ovn.etc_ovn / "key_host").exists()
@@ -257,7 +258,7 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
 
     broken = ovn.ctx.run(
         ovn.ctx.on.relation_broken(state.get_relation(CMS_ID)),
-        replace(state, relations={state.get_relation(CMS_ID)}),
+        replace(state, relations=frozenset({state.get_relation(CMS_ID)})),
     )
     assert nb_connection(ovn) == ""
     assert broken.unit_status.name == "active"

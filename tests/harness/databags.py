@@ -24,3 +24,20 @@ def local_unit_data(relation: testing.RelationBase) -> Mapping[str, str]:
     """This unit's databag in the relation (`relation.local_unit_data`)."""
     bag: Mapping[str, str] = relation.local_unit_data
     return bag
+
+
+def tracked_content(secret: testing.Secret) -> Mapping[str, str]:
+    """The secret revision this unit tracks (`secret.tracked_content`)."""
+    content: Mapping[str, str] = secret.tracked_content
+    return content
+
+
+def get_relation(state: testing.State, relation_id: int) -> testing.Relation:
+    """`state.get_relation`, narrowed to a regular relation (it returns `RelationBase`).
+
+    A test replaces the remote side's bags of what it got back, and only
+    `testing.Relation` has them.
+    """
+    relation = state.get_relation(relation_id)
+    assert isinstance(relation, testing.Relation), relation
+    return relation

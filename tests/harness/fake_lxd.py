@@ -51,6 +51,7 @@ from lxd_common.lxd import (
     join_preseed,
     parse_preseed,
 )
+from tests.harness.fake_storage import FakeStoragePools
 
 
 class FakeTrust:
@@ -412,6 +413,8 @@ class FakeLxd:
         self.count_connections = True
         self.join_timeouts: list[float] = []
         self.cluster = FakeCluster(self)
+        self.storage: FakeStoragePools | None = None
+        """`LxdClient.storage`: none until a test that reaches storage pools attaches one."""
 
     def __enter__(self) -> FakeLxd:
         return self

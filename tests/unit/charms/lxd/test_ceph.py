@@ -18,6 +18,7 @@ from ops import testing
 
 from lxd_charm import ceph
 from lxd_common.lxd import StoragePool
+from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_storage import FakeStoragePools
 
@@ -51,16 +52,18 @@ def options(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def pools(host: FakeHost) -> FakeStoragePools:
     fake = FakeStoragePools()
-    host.fake_lxd.storage = fake  # type: ignore[attr-defined]
+    host.fake_lxd.storage = fake
     return fake
 
 
-def installed(ctx: Any, **config: Any) -> testing.State:
+def installed(ctx: testing.Context[Any], **config: Any) -> testing.State:
     return ctx.run(ctx.on.install(), testing.State(config=options(**config), resources=EMPTY))
 
 
-def changed(ctx: Any, state: testing.State, rel: testing.Relation) -> testing.State:
-    state = replace(state, relations={rel})
+def changed(
+    ctx: testing.Context[Any], state: testing.State, rel: testing.Relation
+) -> testing.State:
+    state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
@@ -75,25 +78,35 @@ def keyring(host: FakeHost) -> Path:
 # --- the files -----------------------------------------------------------------
 
 
-def test_joined_before_ceph_mon_sends_anything_waits(ctx, host, pools) -> None:
+def test_joined_before_ceph_mon_sends_anything_waits(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     rel = ceph_rel({})
     state = installed(ctx)
-    out = ctx.run(ctx.on.relation_joined(rel, remote_unit=0), replace(state, relations={rel}))
+    out = ctx.run(
+        ctx.on.relation_joined(rel, remote_unit=0), replace(state, relations=frozenset({rel}))
+    )
     assert out.unit_status == testing.WaitingStatus(
         "waiting for ceph-mon to send this application's key and monitors"
     )
     assert not (host.root / CEPH_DIR / "ceph.conf").exists()
 
 
-def test_the_relation_without_units_waits_for_them(ctx, host, pools) -> None:
+def test_the_relation_without_units_waits_for_them(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={})
-    out = ctx.run(ctx.on.relation_created(rel), replace(installed(ctx), relations={rel}))
+    out = ctx.run(
+        ctx.on.relation_created(rel), replace(installed(ctx), relations=frozenset({rel}))
+    )
     assert out.unit_status == testing.WaitingStatus(
         "waiting for ceph-mon units on the ceph relation"
     )
 
 
-def test_key_and_monitors_become_the_snaps_files(ctx, host, pools) -> None:
+def test_key_and_monitors_become_the_snaps_files(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = changed(ctx, installed(ctx), ceph_rel(mon("10.0.0.11")))
     text = conf(host)
     assert "mon host = 10.0.0.11\n" in text
@@ -105,7 +118,12 @@ def test_key_and_monitors_become_the_snaps_files(ctx, host, pools) -> None:
     assert pools.calls == []  # ceph-create-pool is off: files only, as upstream
 
 
-def test_the_key_is_never_logged(ctx, host, pools, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_never_logged(
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    pools: FakeStoragePools,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     changed(ctx, installed(ctx), ceph_rel(mon("10.0.0.11")))
     assert "ceph.conf written" in caplog.text
@@ -113,32 +131,40 @@ def test_the_key_is_never_logged(ctx, host, pools, caplog: pytest.LogCaptureFixt
     assert KEY not in repr(ceph.CephAccess(("10.0.0.11",), KEY))
 
 
-def test_private_address_stands_in_for_a_missing_public_address(ctx, host, pools) -> None:
+def test_private_address_stands_in_for_a_missing_public_address(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     bag = {"auth": "cephx", "key": KEY, "private-address": "10.0.0.12"}
     changed(ctx, installed(ctx), ceph_rel(bag))
     assert "mon host = 10.0.0.12\n" in conf(host)
 
 
-def test_every_monitor_sorted_ipv6_in_brackets(ctx, host, pools) -> None:
+def test_every_monitor_sorted_ipv6_in_brackets(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     rel = ceph_rel(mon("10.0.0.13 2001:db8::2"), mon("10.0.0.11", key=""), mon("10.0.0.13"))
     changed(ctx, installed(ctx), rel)
     assert "mon host = 10.0.0.11 10.0.0.13 [2001:db8::2]\n" in conf(host)
 
 
-def test_monitors_coming_and_going_keep_the_conf_current(ctx, host, pools) -> None:
+def test_monitors_coming_and_going_keep_the_conf_current(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     rel = ceph_rel(mon("10.0.0.11"), mon("10.0.0.12"))
     state = changed(ctx, installed(ctx), rel)
     assert "mon host = 10.0.0.11 10.0.0.12\n" in conf(host)
     gone = replace(rel, remote_units_data={0: mon("10.0.0.11")})
-    state = replace(state, relations={gone})
+    state = replace(state, relations=frozenset({gone}))
     ctx.run(ctx.on.relation_departed(gone, remote_unit=1, departing_unit=1), state)
     assert "mon host = 10.0.0.11\n" in conf(host)
     moved = replace(gone, remote_units_data={0: mon("10.0.0.21")})
-    changed(ctx, replace(state, relations={moved}), moved)
+    changed(ctx, replace(state, relations=frozenset({moved})), moved)
     assert "mon host = 10.0.0.21\n" in conf(host)
 
 
-def test_a_new_key_replaces_the_keyring(ctx, host, pools) -> None:
+def test_a_new_key_replaces_the_keyring(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     state = changed(ctx, installed(ctx), ceph_rel(mon()))
     other = "AQCLDttVuHXINhAAvI144CB09dYchhHyTUY9BQ=="
     changed(ctx, state, ceph_rel(mon(key=other)))
@@ -157,7 +183,11 @@ def test_a_new_key_replaces_the_keyring(ctx, host, pools) -> None:
     ],
 )
 def test_bad_data_from_ceph_mon_blocks_naming_unit_and_field(
-    ctx, host, pools, bag: dict[str, str], message: str
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    pools: FakeStoragePools,
+    bag: dict[str, str],
+    message: str,
 ) -> None:
     out = changed(ctx, installed(ctx), ceph_rel(bag))
     assert isinstance(out.unit_status, testing.BlockedStatus)
@@ -167,7 +197,9 @@ def test_bad_data_from_ceph_mon_blocks_naming_unit_and_field(
     assert not (host.root / CEPH_DIR / "ceph.conf").exists()
 
 
-def test_a_key_without_monitors_waits(ctx, host, pools) -> None:
+def test_a_key_without_monitors_waits(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = changed(ctx, installed(ctx), ceph_rel({"auth": "cephx", "key": KEY}))
     assert out.unit_status == testing.WaitingStatus(
         "waiting for ceph-mon to send this application's key and monitors"
@@ -176,7 +208,7 @@ def test_a_key_without_monitors_waits(ctx, host, pools) -> None:
 
 @pytest.mark.parametrize("builtin", [False, None])
 def test_without_the_snaps_own_ceph_config_it_blocks_naming_the_option(
-    ctx, host, pools, builtin: bool | None
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools, builtin: bool | None
 ) -> None:
     config = options()
     if builtin is None:
@@ -196,8 +228,8 @@ def test_without_the_snaps_own_ceph_config_it_blocks_naming_the_option(
 
 
 def broker_req(state: testing.State) -> dict[str, Any]:
-    rel = state.get_relation(9)
-    return json.loads(rel.local_unit_data["broker_req"])
+    request: dict[str, Any] = json.loads(local_unit_data(state.get_relation(9))["broker_req"])
+    return request
 
 
 def answer(request: dict[str, Any], code: int = 0, **extra: Any) -> dict[str, str]:
@@ -205,11 +237,13 @@ def answer(request: dict[str, Any], code: int = 0, **extra: Any) -> dict[str, st
     return mon(**{"broker-rsp-lxd-0": json.dumps(body)})
 
 
-def pool_state(ctx: Any, **config: Any) -> testing.State:
+def pool_state(ctx: testing.Context[Any], **config: Any) -> testing.State:
     return installed(ctx, **{"ceph-create-pool": True, **config})
 
 
-def test_create_pool_asks_ceph_mon_through_the_broker_and_waits(ctx, host, pools) -> None:
+def test_create_pool_asks_ceph_mon_through_the_broker_and_waits(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = changed(ctx, pool_state(ctx), ceph_rel(mon()))
     request = broker_req(out)
     assert request["api-version"] == 1
@@ -223,7 +257,9 @@ def test_create_pool_asks_ceph_mon_through_the_broker_and_waits(ctx, host, pools
     assert pools.pools == {}
 
 
-def test_the_request_keeps_its_id_until_the_ops_change(ctx, host, pools) -> None:
+def test_the_request_keeps_its_id_until_the_ops_change(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     first = changed(ctx, pool_state(ctx), ceph_rel(mon()))
     request = broker_req(first)
     rel = ceph_rel(mon(), local=first.get_relation(9).local_unit_data)
@@ -236,7 +272,9 @@ def test_the_request_keeps_its_id_until_the_ops_change(ctx, host, pools) -> None
     assert broker_req(renewed)["ops"][0]["replicas"] == 2
 
 
-def test_an_answer_to_an_older_request_does_not_count(ctx, host, pools) -> None:
+def test_an_answer_to_an_older_request_does_not_count(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     first = changed(ctx, pool_state(ctx), ceph_rel(mon()))
     stale = {"exit-code": 0, "request-id": "0da543b8"}
     rel = ceph_rel(
@@ -248,7 +286,9 @@ def test_an_answer_to_an_older_request_does_not_count(ctx, host, pools) -> None:
     assert pools.pools == {}
 
 
-def test_a_refused_request_blocks_with_ceph_mons_reason(ctx, host, pools) -> None:
+def test_a_refused_request_blocks_with_ceph_mons_reason(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     first = changed(ctx, pool_state(ctx), ceph_rel(mon()))
     refusal = answer(broker_req(first), code=1, stderr="Error EINVAL: pool size 3 > 1 OSDs")
     rel = ceph_rel(refusal, local=first.get_relation(9).local_unit_data)
@@ -258,14 +298,16 @@ def test_a_refused_request_blocks_with_ceph_mons_reason(ctx, host, pools) -> Non
     )
 
 
-def served(ctx: Any, pools: FakeStoragePools, **config: Any) -> testing.State:
+def served(ctx: testing.Context[Any], pools: FakeStoragePools, **config: Any) -> testing.State:
     """Pool asked for, ceph-mon answered: the LXD pool exists."""
     first = changed(ctx, pool_state(ctx, **config), ceph_rel(mon()))
     rel = ceph_rel(answer(broker_req(first)), local=first.get_relation(9).local_unit_data)
     return changed(ctx, first, rel)
 
 
-def test_once_ceph_mon_made_the_pool_lxd_gets_a_remote_pool_on_it(ctx, host, pools) -> None:
+def test_once_ceph_mon_made_the_pool_lxd_gets_a_remote_pool_on_it(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = served(ctx, pools)
     pool = pools.pools["lxd"]
     assert pool.driver == "ceph"
@@ -279,13 +321,17 @@ def test_once_ceph_mon_made_the_pool_lxd_gets_a_remote_pool_on_it(ctx, host, poo
     assert pools.calls == [("create", "lxd", "")]  # created once
 
 
-def test_pool_name_option_names_both_pools(ctx, host, pools) -> None:
+def test_pool_name_option_names_both_pools(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = served(ctx, pools, **{"ceph-rbd-pool": "vm-disks"})
     assert broker_req(out)["ops"][0]["name"] == "vm-disks"
     assert pools.pools["vm-disks"].config["source"] == "vm-disks"
 
 
-def test_a_pool_of_that_name_with_another_driver_blocks(ctx, host, pools) -> None:
+def test_a_pool_of_that_name_with_another_driver_blocks(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     pools.pools["lxd"] = StoragePool("lxd", "dir", "Created", {"source": "/x"})
     out = served(ctx, pools)
     assert out.unit_status == testing.BlockedStatus(
@@ -294,7 +340,9 @@ def test_a_pool_of_that_name_with_another_driver_blocks(ctx, host, pools) -> Non
     )
 
 
-def test_lxd_refusing_the_pool_blocks_with_lxds_words(ctx, host, pools) -> None:
+def test_lxd_refusing_the_pool_blocks_with_lxds_words(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     pools.refuse_create = (
         "Failed to run: ceph --name client.lxd --cluster ceph osd pool create nopool 32: "
         "exit status 13 (Error EACCES: access denied)"
@@ -305,7 +353,9 @@ def test_lxd_refusing_the_pool_blocks_with_lxds_words(ctx, host, pools) -> None:
     assert "Error EACCES: access denied" in out.unit_status.message
 
 
-def test_invalid_pool_options_block(ctx, host, pools) -> None:
+def test_invalid_pool_options_block(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = ctx.run(
         ctx.on.config_changed(),
         testing.State(config=options(**{"ceph-rbd-pool": "a b"}), resources=EMPTY),
@@ -322,13 +372,13 @@ def test_invalid_pool_options_block(ctx, host, pools) -> None:
 # --- the relation goes ---------------------------------------------------------------
 
 
-def broken(ctx: Any, state: testing.State) -> testing.State:
+def broken(ctx: testing.Context[Any], state: testing.State) -> testing.State:
     rel = state.get_relation(9)
     return ctx.run(ctx.on.relation_broken(rel), state)
 
 
 def test_broken_deletes_the_empty_pool_keeping_the_osd_pool_then_the_files(
-    ctx, host, pools
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
 ) -> None:
     out = broken(ctx, served(ctx, pools))
     assert pools.pools == {}
@@ -338,7 +388,9 @@ def test_broken_deletes_the_empty_pool_keeping_the_osd_pool_then_the_files(
     assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
 
 
-def test_broken_refuses_to_delete_a_pool_holding_volumes(ctx, host, pools) -> None:
+def test_broken_refuses_to_delete_a_pool_holding_volumes(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     state = served(ctx, pools)
     pools.volumes_in["lxd"] = ["custom/data", "container/c1"]
     out = broken(ctx, state)
@@ -349,13 +401,15 @@ def test_broken_refuses_to_delete_a_pool_holding_volumes(ctx, host, pools) -> No
     assert "lxd" in pools.pools
     assert keyring(host).exists()
     pools.volumes_in["lxd"] = []
-    after = ctx.run(ctx.on.update_status(), replace(out, relations=set()))
+    after = ctx.run(ctx.on.update_status(), replace(out, relations=frozenset()))
     assert pools.pools == {}
     assert not keyring(host).exists()
     assert after.unit_status == testing.ActiveStatus("standalone; no network listener")
 
 
-def test_broken_keeps_files_another_ceph_pool_uses_naming_it(ctx, host, pools) -> None:
+def test_broken_keeps_files_another_ceph_pool_uses_naming_it(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     state = changed(ctx, installed(ctx), ceph_rel(mon()))
     pools.pools["fast"] = StoragePool("fast", "ceph", "Created", {"ceph.user.name": "lxd"})
     out = broken(ctx, state)
@@ -367,7 +421,9 @@ def test_broken_keeps_files_another_ceph_pool_uses_naming_it(ctx, host, pools) -
     assert "fast" in pools.pools  # the operator's pool: never deleted by the charm
 
 
-def test_broken_leaves_a_pool_made_with_another_key_alone(ctx, host, pools) -> None:
+def test_broken_leaves_a_pool_made_with_another_key_alone(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     state = changed(ctx, installed(ctx, **{"ceph-create-pool": True}), ceph_rel(mon()))
     pools.pools["lxd"] = StoragePool("lxd", "ceph", "Created", {"ceph.user.name": "admin"})
     out = broken(ctx, state)
@@ -376,7 +432,9 @@ def test_broken_leaves_a_pool_made_with_another_key_alone(ctx, host, pools) -> N
     assert "storage pool lxd still uses Ceph" in out.unit_status.message
 
 
-def test_broken_with_files_only_removes_them(ctx, host, pools) -> None:
+def test_broken_with_files_only_removes_them(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools
+) -> None:
     out = broken(ctx, changed(ctx, installed(ctx), ceph_rel(mon())))
     assert not (host.root / CEPH_DIR / "ceph.conf").exists()
     assert not keyring(host).exists()

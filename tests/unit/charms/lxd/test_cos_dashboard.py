@@ -14,6 +14,7 @@ import yaml
 from ops import testing
 
 from lxd_charm.cos import dashboards
+from tests.harness.databags import local_app_data
 from tests.harness.fake_host import FakeHost
 from tests.unit.charms.lxd.test_cos_rules import captured_names, metric_names
 
@@ -95,7 +96,7 @@ def grafana(relation_id: int = 21) -> testing.Relation:
     )
 
 
-def run(ctx: Any, leader: bool = True) -> testing.State:
+def run(ctx: testing.Context[Any], leader: bool = True) -> testing.State:
     state = testing.State(
         config={"lxd-init-network": ""},
         resources=EMPTY,
@@ -106,10 +107,10 @@ def run(ctx: Any, leader: bool = True) -> testing.State:
     return ctx.run(ctx.on.relation_changed(state.get_relation(21), remote_unit=0), state)
 
 
-def test_the_leader_publishes_the_dashboard(ctx, host: FakeHost) -> None:
+def test_the_leader_publishes_the_dashboard(ctx: testing.Context[Any], host: FakeHost) -> None:
     state = run(ctx)
     assert state.unit_status.name == "active", state.unit_status.message
-    data = json.loads(state.get_relation(21).local_app_data["dashboards"])
+    data = json.loads(local_app_data(state.get_relation(21))["dashboards"])
     [(key, template)] = data["templates"].items()
     assert key == "file:dashboard.json"
     assert template["charm"] == "lxd-host"  # the charm, not the application
@@ -119,15 +120,17 @@ def test_the_leader_publishes_the_dashboard(ctx, host: FakeHost) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", data["uuid"])
 
 
-def test_publishing_again_changes_nothing(ctx, host: FakeHost) -> None:
+def test_publishing_again_changes_nothing(ctx: testing.Context[Any], host: FakeHost) -> None:
     state = run(ctx)
     again = ctx.run(ctx.on.relation_changed(state.get_relation(21), remote_unit=0), state)
-    assert again.get_relation(21).local_app_data == state.get_relation(21).local_app_data
+    assert local_app_data(again.get_relation(21)) == local_app_data(state.get_relation(21))
 
 
-def test_a_unit_that_does_not_lead_publishes_nothing(ctx, host: FakeHost) -> None:
+def test_a_unit_that_does_not_lead_publishes_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = run(ctx, leader=False)
-    assert "dashboards" not in state.get_relation(21).local_app_data
+    assert "dashboards" not in local_app_data(state.get_relation(21))
 
 
 # --- grafana-dashboard (machine Grafana) -------------------------------------------
@@ -145,7 +148,9 @@ def prometheus2() -> testing.Relation:
     )
 
 
-def test_machine_grafana_needs_prometheus_manual_for_its_datasource(ctx, host: FakeHost) -> None:
+def test_machine_grafana_needs_prometheus_manual_for_its_datasource(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = testing.State(
         config={"lxd-init-network": ""},
         resources=EMPTY,
@@ -157,10 +162,12 @@ def test_machine_grafana_needs_prometheus_manual_for_its_datasource(ctx, host: F
         "grafana-dashboard: the dashboard reads prometheus2's data source: "
         "juju integrate lxd:prometheus-manual prometheus2:manual-jobs"
     )
-    assert "dashboard" not in state.get_relation(22).local_app_data
+    assert "dashboard" not in local_app_data(state.get_relation(22))
 
 
-def test_machine_grafana_gets_the_dashboard_on_prometheus2s_source(ctx, host: FakeHost) -> None:
+def test_machine_grafana_gets_the_dashboard_on_prometheus2s_source(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = testing.State(
         config={"lxd-init-network": "", "lxd-listen-https": True},
         networks={testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])},
@@ -170,7 +177,7 @@ def test_machine_grafana_gets_the_dashboard_on_prometheus2s_source(ctx, host: Fa
     )
     state = ctx.run(ctx.on.install(), state)
     assert state.unit_status.name == "active", state.unit_status.message
-    bag = state.get_relation(22).local_app_data
+    bag = local_app_data(state.get_relation(22))
     assert bag["name"] == "LXD"
     board = json.loads(bag["dashboard"])
     assert "${prometheusds}" not in bag["dashboard"]

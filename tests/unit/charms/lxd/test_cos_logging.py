@@ -16,6 +16,7 @@ from ops import testing
 
 from lxd_charm.cos.loki import base_url
 from tests.harness.fake_host import FakeHost
+from tests.harness.juju_sim import Sim
 from tests.unit.charms.lxd.test_charm_cluster import formed, run
 from tests.unit.charms.lxd.test_metrics_endpoint import sim  # noqa: F401  (fixture)
 
@@ -66,7 +67,7 @@ def test_base_url(endpoint: str | None, expected: str | None) -> None:
     assert base_url(endpoint) == expected
 
 
-def test_set_then_unset_when_the_relation_goes(ctx, host: FakeHost) -> None:
+def test_set_then_unset_when_the_relation_goes(ctx: testing.Context[Any], host: FakeHost) -> None:
     host.fake_lxd.api_extensions = WITH_LOKI
     rel = loki("http://10.1.1.1:3100/loki/api/v1/push", "http://10.1.1.2:3100/loki/api/v1/push")
     out = ctx.run(ctx.on.install(), state(rel, leader=True))
@@ -76,12 +77,12 @@ def test_set_then_unset_when_the_relation_goes(ctx, host: FakeHost) -> None:
 
     out = ctx.run(ctx.on.relation_broken(out.get_relation(31)), out)
     assert "loki.api.url" not in host.fake_lxd.config
-    again = ctx.run(ctx.on.update_status(), replace(out, relations=set()))
+    again = ctx.run(ctx.on.update_status(), replace(out, relations=frozenset()))
     assert "loki.api.url" not in host.fake_lxd.config
     assert again.unit_status.name == "active"
 
 
-def test_an_operators_own_url_is_left_alone(ctx, host: FakeHost) -> None:
+def test_an_operators_own_url_is_left_alone(ctx: testing.Context[Any], host: FakeHost) -> None:
     host.fake_lxd.api_extensions = WITH_LOKI
     out = ctx.run(ctx.on.install(), state(loki("http://10.1.1.1:3100/loki/api/v1/push")))
     out = ctx.run(ctx.on.relation_changed(out.get_relation(31), remote_unit=0), out)
@@ -90,7 +91,9 @@ def test_an_operators_own_url_is_left_alone(ctx, host: FakeHost) -> None:
     assert host.fake_lxd.config["loki.api.url"] == "http://operator:3100"
 
 
-def test_lxd_without_the_extension_blocks_naming_a_snap_channel(ctx, host: FakeHost) -> None:
+def test_lxd_without_the_extension_blocks_naming_a_snap_channel(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     host.fake_lxd.api_extensions = LXD_502
     out = ctx.run(ctx.on.install(), state(loki("http://10.1.1.1:3100/loki/api/v1/push")))
     out = ctx.run(ctx.on.relation_changed(out.get_relation(31), remote_unit=0), out)
@@ -101,7 +104,9 @@ def test_lxd_without_the_extension_blocks_naming_a_snap_channel(ctx, host: FakeH
     assert "loki.api.url" not in host.fake_lxd.config
 
 
-def test_bad_endpoints_are_skipped_and_none_at_all_sets_nothing(ctx, host: FakeHost) -> None:
+def test_bad_endpoints_are_skipped_and_none_at_all_sets_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     host.fake_lxd.api_extensions = WITH_LOKI
     bad = testing.Relation(
         "logging",
@@ -120,26 +125,32 @@ def test_bad_endpoints_are_skipped_and_none_at_all_sets_nothing(ctx, host: FakeH
             1: {"endpoint": json.dumps({"url": "http://l:3100/loki/api/v1/push"})},
         },
     )
-    out = ctx.run(ctx.on.relation_changed(good, remote_unit=1), replace(out, relations={good}))
+    out = ctx.run(
+        ctx.on.relation_changed(good, remote_unit=1), replace(out, relations=frozenset({good}))
+    )
     assert host.fake_lxd.config["loki.api.url"] == "http://l:3100"
 
 
-def test_a_changed_endpoint_moves_lxd_along(ctx, host: FakeHost) -> None:
+def test_a_changed_endpoint_moves_lxd_along(ctx: testing.Context[Any], host: FakeHost) -> None:
     host.fake_lxd.api_extensions = WITH_LOKI
     out = ctx.run(ctx.on.install(), state(loki("http://a:3100/loki/api/v1/push")))
     moved = loki("http://b:3100/loki/api/v1/push")
-    out = ctx.run(ctx.on.relation_changed(moved, remote_unit=0), replace(out, relations={moved}))
+    out = ctx.run(
+        ctx.on.relation_changed(moved, remote_unit=0), replace(out, relations=frozenset({moved}))
+    )
     assert host.fake_lxd.config["loki.api.url"] == "http://b:3100"
 
 
-def test_cluster_leader_sets_the_cluster_wide_key_and_a_new_leader_unsets_it(sim) -> None:  # noqa: F811
+def test_cluster_leader_sets_the_cluster_wide_key_and_a_new_leader_unsets_it(
+    sim: Sim,  # noqa: F811
+) -> None:
     machines = formed(sim, 2)
     for machine in machines:
         machine.lxd.api_extensions = WITH_LOKI
     rel = loki("http://a:3100/loki/api/v1/push")
     for n in (0, 1):
         unit = sim.units[f"lxd/{n}"]
-        unit.state = replace(unit.state, relations={*unit.state.relations, rel})
+        unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, rel}))
     run(sim, 1, "config_changed")
     assert "loki.api.url" not in machines[1].lxd.config, "members leave it to the leader"
     run(sim, 0, "config_changed")

@@ -18,6 +18,7 @@ from ops import testing
 
 from lxd_charm.initialise import fan_refused, fan_underlay
 from lxd_common.errors import LxdApiError
+from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_storage import FakeStoragePools
 
@@ -52,7 +53,9 @@ def preseed_networks(host: FakeHost) -> list[dict[str, Any]]:
     return [n for p in host.fake_lxd.preseeds for n in p.get("networks") or []]
 
 
-def test_the_bootstrapping_leader_builds_a_fan_bridge_on_the_fan_space(ctx, host) -> None:
+def test_the_bootstrapping_leader_builds_a_fan_bridge_on_the_fan_space(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     out = ctx.run(ctx.on.install(), bootstrap_state())
     (preseed,) = host.fake_lxd.preseeds
     assert preseed["networks"] == [
@@ -70,7 +73,10 @@ def test_the_bootstrapping_leader_builds_a_fan_bridge_on_the_fan_space(ctx, host
 
 
 def test_a_kernel_without_fan_gets_a_plain_bridge_said_in_status_and_log(
-    ctx, host, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     real_apply = host.fake_lxd.apply_preseed
 
@@ -97,7 +103,9 @@ def test_a_kernel_without_fan_gets_a_plain_bridge_said_in_status_and_log(
     assert later.unit_status == out.unit_status  # remembered, not re-learnt
 
 
-def test_another_refusal_is_not_taken_for_the_fans(ctx, host, monkeypatch) -> None:
+def test_another_refusal_is_not_taken_for_the_fans(
+    ctx: testing.Context[Any], host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host.fake_lxd.refuse_preseed = 'Failed to create storage pool "default": no space'
     out = ctx.run(ctx.on.install(), bootstrap_state())
     assert isinstance(out.unit_status, testing.BlockedStatus)
@@ -117,7 +125,7 @@ def test_another_refusal_is_not_taken_for_the_fans(ctx, host, monkeypatch) -> No
     ],
 )
 def test_no_fan_without_an_ipv4_fan_address_or_a_network_or_with_a_preseed(
-    ctx, host, state: testing.State, expected: str | None
+    ctx: testing.Context[Any], host: FakeHost, state: testing.State, expected: str | None
 ) -> None:
     ctx.run(ctx.on.install(), state)
     names = [n["name"] for n in preseed_networks(host)]
@@ -125,7 +133,7 @@ def test_no_fan_without_an_ipv4_fan_address_or_a_network_or_with_a_preseed(
     assert all("bridge.mode" not in (n.get("config") or {}) for n in preseed_networks(host))
 
 
-def test_standalone_units_never_build_a_fan(ctx, host) -> None:
+def test_standalone_units_never_build_a_fan(ctx: testing.Context[Any], host: FakeHost) -> None:
     state = testing.State(networks={network("fan", "10.20.30.40")}, resources=EMPTY)
     ctx.run(ctx.on.install(), state)
     assert [n["name"] for n in preseed_networks(host)] == ["lxdbr0"]
@@ -155,17 +163,21 @@ def test_fan_refused_recognises_lxds_words_only() -> None:
 
 
 def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it(
-    ctx, host
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     pools = FakeStoragePools()
-    host.fake_lxd.storage = pools  # type: ignore[attr-defined]
-    config = {"snap-config-ceph-builtin": True, "ceph-create-pool": True, "lxd-init-network": ""}
+    host.fake_lxd.storage = pools
+    config: dict[str, Any] = {
+        "snap-config-ceph-builtin": True,
+        "ceph-create-pool": True,
+        "lxd-init-network": "",
+    }
     state = ctx.run(ctx.on.install(), bootstrap_state(**config))
     mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}
     rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={0: mon})
-    state = replace(state, relations={*state.relations, rel})
+    state = replace(state, relations=frozenset({*state.relations, rel}))
     first = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
-    request = json.loads(first.get_relation(9).local_unit_data["broker_req"])
+    request = json.loads(local_unit_data(first.get_relation(9))["broker_req"])
     reply = {"exit-code": 0, "request-id": request["request-id"]}
     rel = replace(
         rel,
@@ -174,7 +186,8 @@ def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it
     )
     others = {r for r in first.relations if r.endpoint != "ceph"}
     out = ctx.run(
-        ctx.on.relation_changed(rel, remote_unit=0), replace(first, relations={*others, rel})
+        ctx.on.relation_changed(rel, remote_unit=0),
+        replace(first, relations=frozenset({*others, rel})),
     )
     member = host.fake_lxd.cluster.server_name
     assert pools.calls == [("define", "lxd", member), ("create", "lxd", "")]
@@ -182,21 +195,21 @@ def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it
     assert isinstance(out.unit_status, testing.ActiveStatus)
 
 
-def test_a_unit_waiting_to_join_already_has_cephs_files_and_asks_for_nothing(ctx, host) -> None:
+def test_a_unit_waiting_to_join_already_has_cephs_files_and_asks_for_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     """A joiner's LXD needs the files to join a cluster with a Ceph pool (captured refusal:
     'Failed to create storage pool "shared": Placeholder volume does not exist')."""
     pools = FakeStoragePools()
-    host.fake_lxd.storage = pools  # type: ignore[attr-defined]
+    host.fake_lxd.storage = pools
     mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}
     rel = testing.Relation("ceph", remote_app_name="ceph-mon", id=9, remote_units_data={0: mon})
-    state = replace(
-        bootstrap_state(**{"snap-config-ceph-builtin": True, "ceph-create-pool": True}),
-        leader=False,
-    )
-    state = replace(state, relations={*state.relations, rel})
+    config: dict[str, Any] = {"snap-config-ceph-builtin": True, "ceph-create-pool": True}
+    state = replace(bootstrap_state(**config), leader=False)
+    state = replace(state, relations=frozenset({*state.relations, rel}))
     out = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
     assert isinstance(out.unit_status, testing.WaitingStatus)  # for its join token
     keyring = host.root / "var/snap/lxd/common/ceph/ceph.client.lxd.keyring"
     assert keyring.read_text() == f"[client.lxd]\n\tkey = {KEY}\n"
-    assert "broker_req" not in out.get_relation(9).local_unit_data  # the leader asks
+    assert "broker_req" not in local_unit_data(out.get_relation(9))  # the leader asks
     assert pools.calls == []

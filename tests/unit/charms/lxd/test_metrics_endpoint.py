@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,7 @@ from ops import testing
 
 from lxd_charm.cos import dashboards
 from lxd_common.certs import check_key_matches, fingerprint, generate_client_certificate
+from tests.harness.databags import local_app_data, local_unit_data, tracked_content
 from tests.harness.fake_host import FakeHost
 from tests.harness.juju_sim import Sim, SimUnit
 from tests.unit.charms.lxd.test_charm_cluster import Machine, formed, run
@@ -75,18 +77,22 @@ def base(
     )
 
 
-def installed(ctx: Any, *relations: testing.RelationBase, **kw: Any) -> testing.State:
+def installed(
+    ctx: testing.Context[Any], *relations: testing.RelationBase, **kw: Any
+) -> testing.State:
     return ctx.run(ctx.on.install(), base(*relations, **kw))
 
 
-def changed(ctx: Any, state: testing.State, relation_id: int = 9) -> testing.State:
+def changed(
+    ctx: testing.Context[Any], state: testing.State, relation_id: int = 9
+) -> testing.State:
     rel = state.get_relation(relation_id)
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
 def jobs_of(state: testing.State, relation_id: int = 9) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = json.loads(
-        state.get_relation(relation_id).local_app_data["scrape_jobs"]
+        local_app_data(state.get_relation(relation_id))["scrape_jobs"]
     )
     return jobs
 
@@ -97,7 +103,7 @@ def metrics_entries(host: FakeHost) -> dict[str, Any]:
 
 def secret_ids(state: testing.State) -> dict[str, str]:
     peer = next(r for r in state.relations if r.endpoint == "cluster")
-    ids: dict[str, str] = json.loads(peer.local_app_data.get("metrics-endpoint-secrets") or "{}")
+    ids: dict[str, str] = json.loads(local_app_data(peer).get("metrics-endpoint-secrets") or "{}")
     return ids
 
 
@@ -105,7 +111,7 @@ def secret_ids(state: testing.State) -> dict[str, str]:
 
 
 def test_standalone_leader_trusts_a_metrics_certificate_and_publishes_its_job(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers()))
     assert state.unit_status.name == "active", state.unit_status.message
@@ -127,9 +133,9 @@ def test_standalone_leader_trusts_a_metrics_certificate_and_publishes_its_job(
     # The key lives in an application secret (what a new leader finds).
     [secret] = [s for s in state.secrets if s.owner == "app"]
     assert secret.id == secret_ids(state)["9"]
-    assert secret.tracked_content["private-key"] == tls["key_file"]
+    assert tracked_content(secret)["private-key"] == tls["key_file"]
 
-    app = state.get_relation(9).local_app_data
+    app = local_app_data(state.get_relation(9))
     meta = json.loads(app["scrape_metadata"])
     assert meta["application"] == "lxd" and meta["unit"] == "lxd/0"
     assert {"model", "model_uuid", "charm_name"} <= set(meta)
@@ -140,18 +146,22 @@ def test_standalone_leader_trusts_a_metrics_certificate_and_publishes_its_job(
         "LXDStoragePoolNearlyFull",
         "LXDInstanceFailing",
     ]
-    unit_bag = state.get_relation(9).local_unit_data
+    unit_bag = local_unit_data(state.get_relation(9))
     assert unit_bag["prometheus_scrape_unit_address"] == "10.0.9.5"
     assert unit_bag["prometheus_scrape_unit_name"] == "lxd/0"
 
 
-def test_without_the_metrics_listener_jobs_target_the_https_api(ctx, host: FakeHost) -> None:
+def test_without_the_metrics_listener_jobs_target_the_https_api(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers(), metrics=False, https=True))
     assert state.unit_status.name == "active", state.unit_status.message
     assert jobs_of(state)[0]["static_configs"] == [{"targets": ["10.0.0.5:8443"]}]
 
 
-def test_neither_listener_blocks_naming_the_option(ctx, host: FakeHost) -> None:
+def test_neither_listener_blocks_naming_the_option(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers(), metrics=False))
     assert state.unit_status == testing.BlockedStatus(
         "metrics-endpoint: scrapers cannot reach LXD: set lxd-listen-metrics=true "
@@ -164,7 +174,7 @@ def test_neither_listener_blocks_naming_the_option(ctx, host: FakeHost) -> None:
     assert jobs_of(state)[0]["static_configs"] == [{"targets": ["10.0.9.5:8444"]}]
 
 
-def test_the_same_hook_twice_changes_nothing(ctx, host: FakeHost) -> None:
+def test_the_same_hook_twice_changes_nothing(ctx: testing.Context[Any], host: FakeHost) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers()))
     again = changed(ctx, state)
     assert jobs_of(again) == jobs_of(state)
@@ -173,7 +183,7 @@ def test_the_same_hook_twice_changes_nothing(ctx, host: FakeHost) -> None:
 
 
 def test_broken_relation_removes_trust_and_secret_and_a_new_scraper_gets_a_new_key(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers()))
     old_cert = jobs_of(state)[0]["tls_config"]["cert_file"]
@@ -183,14 +193,16 @@ def test_broken_relation_removes_trust_and_secret_and_a_new_scraper_gets_a_new_k
     assert secret_ids(state) == {}
 
     other = scraper(relation_id=12, app="prom2")
-    state = replace(state, relations={state.get_relation(1), other})
+    state = replace(state, relations=frozenset({state.get_relation(1), other}))
     state = changed(ctx, state, 12)
     new_cert = jobs_of(state, 12)[0]["tls_config"]["cert_file"]
     assert fingerprint(new_cert) != fingerprint(old_cert)
     assert list(metrics_entries(host)) == ["juju-metrics-prom2-12"]
 
 
-def test_two_scrapers_each_get_their_own_certificate(ctx, host: FakeHost) -> None:
+def test_two_scrapers_each_get_their_own_certificate(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx, scraper(), scraper(relation_id=12, app="prom2"), peers())
     certs = {jobs_of(state, rel)[0]["tls_config"]["cert_file"] for rel in (9, 12)}
     assert len(certs) == 2
@@ -199,7 +211,9 @@ def test_two_scrapers_each_get_their_own_certificate(ctx, host: FakeHost) -> Non
     assert set(metrics_entries(host)) == {"juju-metrics-prometheus-9"}
 
 
-def test_an_entry_left_by_a_relation_that_is_gone_is_removed(ctx, host: FakeHost) -> None:
+def test_an_entry_left_by_a_relation_that_is_gone_is_removed(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     leftover = generate_client_certificate("old")
     host.fake_lxd.trust.add(leftover.certificate, "juju-metrics-prometheus-3", kind="metrics")
     operator = generate_client_certificate("operator")
@@ -209,7 +223,7 @@ def test_an_entry_left_by_a_relation_that_is_gone_is_removed(ctx, host: FakeHost
 
 
 def test_standalone_leader_publishes_one_job_per_unit_verifying_each_own_certificate(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     other = {"metrics-address": "10.0.9.6:8444", "metrics-certificate": PEER_CERT}
     not_yet = {"metrics-address": "", "metrics-certificate": ""}
@@ -225,7 +239,7 @@ def test_standalone_leader_publishes_one_job_per_unit_verifying_each_own_certifi
 
 
 def test_standalone_unit_that_does_not_lead_trusts_the_leaders_certificate(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     pair = generate_client_certificate("prometheus-metrics")
     secret = testing.Secret(
@@ -236,15 +250,17 @@ def test_standalone_unit_that_does_not_lead_trusts_the_leaders_certificate(
     state = changed(ctx, state)
     entry = metrics_entries(host)["juju-metrics-prometheus-9"]
     assert entry.fingerprint == fingerprint(pair.certificate)
-    assert "scrape_jobs" not in state.get_relation(9).local_app_data
+    assert "scrape_jobs" not in local_app_data(state.get_relation(9))
     peer_out = state.get_relation(1)
-    assert peer_out.local_unit_data["metrics-address"] == "10.0.9.5:8444"
-    assert peer_out.local_unit_data["metrics-certificate"] == host.fake_lxd.server_pair.certificate
-    assert state.get_relation(9).local_unit_data["prometheus_scrape_unit_name"] == "lxd/0"
+    assert local_unit_data(peer_out)["metrics-address"] == "10.0.9.5:8444"
+    assert (
+        local_unit_data(peer_out)["metrics-certificate"] == host.fake_lxd.server_pair.certificate
+    )
+    assert local_unit_data(state.get_relation(9))["prometheus_scrape_unit_name"] == "lxd/0"
 
 
 def test_standalone_unit_trusts_once_the_leaders_secret_arrives_over_the_peer_relation(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers(), leader=False))
     assert metrics_entries(host) == {}
@@ -255,15 +271,17 @@ def test_standalone_unit_trusts_once_the_leaders_secret_arrives_over_the_peer_re
     peer = peers({"metrics-endpoint-secrets": json.dumps({"9": secret.id})}, u1={})
     state = replace(
         state,
-        relations={state.get_relation(9), peer},
-        secrets={secret},
+        relations=frozenset({state.get_relation(9), peer}),
+        secrets=frozenset({secret}),
         unit_status=testing.ActiveStatus(""),
     )
     state = ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state)
     assert set(metrics_entries(host)) == {"juju-metrics-prometheus-9"}
 
 
-def test_a_new_leader_keeps_the_same_secret_and_republishes(ctx, host: FakeHost) -> None:
+def test_a_new_leader_keeps_the_same_secret_and_republishes(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     first = changed(ctx, installed(ctx, scraper(), peers()))
     [secret] = [s for s in first.secrets if s.owner == "app"]
     cert = jobs_of(first)[0]["tls_config"]["cert_file"]
@@ -282,7 +300,7 @@ def test_a_new_leader_keeps_the_same_secret_and_republishes(ctx, host: FakeHost)
     "record", ["not json", "[1, 2]", json.dumps({"x": "y", "9": 5}), json.dumps({"9": ""})]
 )
 def test_a_malformed_record_of_secrets_gets_a_fresh_certificate(
-    ctx, host: FakeHost, record: str
+    ctx: testing.Context[Any], host: FakeHost, record: str
 ) -> None:
     state = changed(ctx, installed(ctx, scraper(), peers({"metrics-endpoint-secrets": record})))
     assert state.unit_status.name == "active"
@@ -290,14 +308,16 @@ def test_a_malformed_record_of_secrets_gets_a_fresh_certificate(
     assert set(metrics_entries(host)) == {"juju-metrics-prometheus-9"}
 
 
-def test_a_recorded_secret_that_is_gone_is_replaced(ctx, host: FakeHost) -> None:
+def test_a_recorded_secret_that_is_gone_is_replaced(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     record = json.dumps({"9": "secret:0000000000000000000a"})
     state = changed(ctx, installed(ctx, scraper(), peers({"metrics-endpoint-secrets": record})))
     assert secret_ids(state)["9"] != "secret:0000000000000000000a"
     assert jobs_of(state)[0]["tls_config"]["cert_file"]
 
 
-def test_whatever_the_scraper_writes_is_ignored(ctx, host: FakeHost) -> None:
+def test_whatever_the_scraper_writes_is_ignored(ctx: testing.Context[Any], host: FakeHost) -> None:
     noisy = scraper(
         remote_app_data={"scrape_jobs": "{{", "alert_rules": "[]"},
         remote_units_data={0: {"prometheus_scrape_unit_address": "evil"}},
@@ -307,11 +327,13 @@ def test_whatever_the_scraper_writes_is_ignored(ctx, host: FakeHost) -> None:
     assert jobs_of(state)[0]["static_configs"] == [{"targets": ["10.0.9.5:8444"]}]
 
 
-def test_no_cos_relation_costs_no_lxd_call_and_writes_nothing(ctx, host: FakeHost) -> None:
+def test_no_cos_relation_costs_no_lxd_call_and_writes_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx, peers())
     peer = state.get_relation(1)
-    assert "metrics-address" not in peer.local_unit_data
-    assert "metrics-endpoint-secrets" not in peer.local_app_data
+    assert "metrics-address" not in local_unit_data(peer)
+    assert "metrics-endpoint-secrets" not in local_app_data(peer)
 
 
 # --- cluster ---------------------------------------------------------------------
@@ -343,7 +365,7 @@ def relate(sim: Sim, *units: int, rel: testing.Relation | None = None) -> None:
     for unit in units:
         sim_unit = sim.units[f"lxd/{unit}"]
         others = {r for r in sim_unit.state.relations if r.endpoint != "metrics-endpoint"}
-        sim_unit.state = replace(sim_unit.state, relations={*others, rel or scraper()})
+        sim_unit.state = replace(sim_unit.state, relations=frozenset({*others, rel or scraper()}))
 
 
 def test_cluster_leader_publishes_one_job_over_every_member(sim: Sim, host: FakeHost) -> None:
@@ -351,8 +373,8 @@ def test_cluster_leader_publishes_one_job_over_every_member(sim: Sim, host: Fake
     relate(sim, 0, 1, 2)
     for unit in (1, 2):
         out = run(sim, unit, "config_changed")
-        assert "scrape_jobs" not in out.get_relation(9).local_app_data
-        assert out.get_relation(9).local_unit_data["prometheus_scrape_unit_name"] == f"lxd/{unit}"
+        assert "scrape_jobs" not in local_app_data(out.get_relation(9))
+        assert local_unit_data(out.get_relation(9))["prometheus_scrape_unit_name"] == f"lxd/{unit}"
     # Members trust nothing themselves: the cluster's store is the leader's.
     assert all(not m.lxd.trust.entries() for m in machines[1:])
     out = run(sim, 0, "relation_changed", 1)
@@ -438,15 +460,17 @@ def manual(relation_id: int = 40) -> testing.Relation:
     )
 
 
-def requests_in(bag: Any) -> dict[str, dict[str, Any]]:
+def requests_in(bag: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {k: json.loads(v) for k, v in bag.items() if k.startswith("request_")}
 
 
-def test_prometheus_manual_standalone_unit_sends_its_own_verified_job(ctx, host: FakeHost) -> None:
+def test_prometheus_manual_standalone_unit_sends_its_own_verified_job(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx, manual(), peers())
     state = ctx.run(ctx.on.relation_changed(state.get_relation(40), remote_unit=0), state)
     assert state.unit_status.name == "active", state.unit_status.message
-    [(key, request)] = requests_in(state.get_relation(40).local_unit_data).items()
+    [(key, request)] = requests_in(local_unit_data(state.get_relation(40))).items()
     assert key == f"request_{request['request_id']}"
     assert request["request_id"].endswith("_lxd_0")
     assert request["job_name"] == "lxd/0"
@@ -458,7 +482,7 @@ def test_prometheus_manual_standalone_unit_sends_its_own_verified_job(ctx, host:
     check_key_matches(request["client_cert"], request["client_key"])
     entry = metrics_entries(host)["juju-metrics-prometheus2-40"]
     assert entry.fingerprint == fingerprint(request["client_cert"])
-    assert "scrape_jobs" not in state.get_relation(40).local_app_data
+    assert "scrape_jobs" not in local_app_data(state.get_relation(40))
 
     state = ctx.run(ctx.on.relation_broken(state.get_relation(40)), state)
     assert metrics_entries(host) == {}
@@ -466,14 +490,14 @@ def test_prometheus_manual_standalone_unit_sends_its_own_verified_job(ctx, host:
 
 
 def test_prometheus_manual_without_a_listener_blocks_and_sends_nothing(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = installed(ctx, manual(), peers(), metrics=False)
     assert state.unit_status == testing.BlockedStatus(
         "prometheus-manual: scrapers cannot reach LXD: set lxd-listen-metrics=true "
         "(or lxd-listen-https=true)"
     )
-    assert requests_in(state.get_relation(40).local_unit_data) == {}
+    assert requests_in(local_unit_data(state.get_relation(40))) == {}
 
 
 def test_prometheus_manual_cluster_job_comes_from_the_leader_only(
@@ -485,15 +509,17 @@ def test_prometheus_manual_cluster_job_comes_from_the_leader_only(
     unit1 = sim.units["lxd/1"]
     unit1.state = replace(
         unit1.state,
-        relations={
-            *(r for r in unit1.state.relations if r.endpoint != "prometheus-manual"),
-            replace(manual(), local_unit_data=stale),
-        },
+        relations=frozenset(
+            {
+                *(r for r in unit1.state.relations if r.endpoint != "prometheus-manual"),
+                replace(manual(), local_unit_data=stale),
+            }
+        ),
     )
     out1 = run(sim, 1, "config_changed")
-    assert requests_in(out1.get_relation(40).local_unit_data) == {}
+    assert requests_in(local_unit_data(out1.get_relation(40))) == {}
     out0 = run(sim, 0, "relation_changed", 1)
-    [request] = requests_in(out0.get_relation(40).local_unit_data).values()
+    [request] = requests_in(local_unit_data(out0.get_relation(40))).values()
     assert request["job_name"] == "lxd"
     assert request["job_data"]["static_configs"] == [
         {"targets": ["10.0.0.1:8444", "10.0.0.2:8444"]}
@@ -514,11 +540,13 @@ def agent(relation_id: int = 50) -> testing.Relation:
     )
 
 
-def test_cos_agent_gets_this_units_job_rules_dashboard_and_log_slot(ctx, host: FakeHost) -> None:
+def test_cos_agent_gets_this_units_job_rules_dashboard_and_log_slot(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     state = installed(ctx, agent(), peers())
     state = ctx.run(ctx.on.relation_changed(state.get_relation(50), remote_unit=0), state)
     assert state.unit_status.name == "active", state.unit_status.message
-    config = json.loads(state.get_relation(50).local_unit_data["config"])
+    config = json.loads(local_unit_data(state.get_relation(50))["config"])
     [job] = config["metrics_scrape_jobs"]
     assert job["static_configs"] == [{"targets": ["10.0.9.5:8444"]}]
     assert job["tls_config"]["ca_file"] == host.fake_lxd.server_pair.certificate
@@ -537,12 +565,12 @@ def test_cos_agent_on_a_cluster_member_scrapes_that_member(sim: Sim, host: FakeH
     relate(sim, 0, 1, rel=agent())
     run(sim, 0, "config_changed")  # the leader makes the key
     out = run(sim, 1, "config_changed")
-    config = json.loads(out.get_relation(50).local_unit_data["config"])
+    config = json.loads(local_unit_data(out.get_relation(50))["config"])
     assert config["metrics_scrape_jobs"][0]["static_configs"] == [{"targets": ["10.0.0.2:8444"]}]
 
 
 def test_a_departing_prometheus_unit_keeps_the_applications_certificate(
-    ctx, host: FakeHost
+    ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = changed(ctx, installed(ctx, scraper(remote_units_data={0: {}, 1: {}}), peers()))
     cert = jobs_of(state)[0]["tls_config"]["cert_file"]

@@ -135,7 +135,9 @@ def test_a_self_signed_pair_still_needs_a_ca() -> None:
         ({"b": "unreachable", "a": "unreachable"}, ("unreachable", "a")),
     ],
 )
-def test_probe_summary_prefers_reachable_then_what_the_operator_can_fix(kinds, verdict) -> None:
+def test_probe_summary_prefers_reachable_then_what_the_operator_can_fix(
+    kinds: dict[str, ovn.ProbeKind], verdict: tuple[ovn.ProbeKind, str]
+) -> None:
     probes = {unit: ovn.Probe(f"{unit}:6641", kind) for unit, kind in kinds.items()}
     assert ovn.probe_summary(probes) == verdict
 

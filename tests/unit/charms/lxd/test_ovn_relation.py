@@ -13,8 +13,10 @@ import pytest
 from ops import testing
 
 from lxd_charm import ovn, ovn_relation
+from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_ovn import FakeProbes, OvnFakeLxd
+from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.ovn import OvnCa, legacy_answer, requested_csrs, v4_answer
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
@@ -70,13 +72,17 @@ def base(**state: Any) -> testing.State:
     return testing.State(config=config, networks={CMS_NET}, resources=EMPTY, **state)
 
 
-def installed(ctx, *relations: testing.Relation, **config: Any) -> testing.State:
+def installed(
+    ctx: testing.Context[Any], *relations: testing.Relation, **config: Any
+) -> testing.State:
     return ctx.run(ctx.on.install(), base(relations=set(relations), config=config))
 
 
-def changed(ctx, state: testing.State, relation: testing.Relation) -> testing.State:
+def changed(
+    ctx: testing.Context[Any], state: testing.State, relation: testing.RelationBase
+) -> testing.State:
     others = {r for r in state.relations if r.id != relation.id}
-    state = replace(state, relations={*others, relation})
+    state = replace(state, relations=frozenset({*others, relation}))
     return ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
 
 
@@ -92,17 +98,19 @@ def nb(lxd: OvnFakeLxd) -> str | None:
 
 
 def test_ovsdb_cms_without_certificates_blocks_naming_the_ca_and_still_publishes(
-    ctx, lxd, probes
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
 ) -> None:
     state = installed(ctx, cms('"10.0.0.9"'))
     out = ctx.run(ctx.on.relation_joined(state.get_relation(CMS_ID), remote_unit=0), state)
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
-    assert out.get_relation(CMS_ID).local_unit_data["cms-client-bound-address"] == "10.0.0.5"
+    assert local_unit_data(out.get_relation(CMS_ID))["cms-client-bound-address"] == "10.0.0.5"
     assert nb(lxd) is None
     assert probes.asked == []
 
 
-def test_both_relations_point_lxd_at_every_central_unit(ctx, lxd, probes, host) -> None:
+def test_both_relations_point_lxd_at_every_central_unit(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     state = installed(ctx, legacy())
     out = changed(ctx, state, cms('"10.0.0.9"', '"10.0.0.10"', '"2001:db8::1"'))
     assert nb(lxd) == "ssl:10.0.0.10:6641,ssl:10.0.0.9:6641,ssl:[2001:db8::1]:6641"
@@ -114,14 +122,18 @@ def test_both_relations_point_lxd_at_every_central_unit(ctx, lxd, probes, host) 
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_the_order_units_arrive_in_does_not_reconfigure_lxd(ctx, lxd, probes) -> None:
+def test_the_order_units_arrive_in_does_not_reconfigure_lxd(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.2"', '"10.0.0.1"'))
     first = nb(lxd)
     changed(ctx, state, cms('"10.0.0.1"', '"10.0.0.2"'))
     assert nb(lxd) == first == "ssl:10.0.0.1:6641,ssl:10.0.0.2:6641"
 
 
-def test_no_bound_address_yet_waits(ctx, lxd, probes) -> None:
+def test_no_bound_address_yet_waits(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     out = changed(ctx, installed(ctx, legacy()), cms(""))
     assert out.unit_status == testing.WaitingStatus(
         "waiting for the ovsdb-cms units to publish their address"
@@ -129,7 +141,9 @@ def test_no_bound_address_yet_waits(ctx, lxd, probes) -> None:
     assert nb(lxd) is None
 
 
-def test_an_unparseable_bound_address_is_ignored_beside_good_ones(ctx, lxd, probes) -> None:
+def test_an_unparseable_bound_address_is_ignored_beside_good_ones(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.9"', "not-an-ip"))
     assert nb(lxd) == "ssl:10.0.0.9:6641"
     assert out.unit_status == testing.ActiveStatus(
@@ -137,7 +151,9 @@ def test_an_unparseable_bound_address_is_ignored_beside_good_ones(ctx, lxd, prob
     )
 
 
-def test_only_unparseable_bound_addresses_block_naming_the_unit(ctx, lxd, probes) -> None:
+def test_only_unparseable_bound_addresses_block_naming_the_unit(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.999"'))
     assert out.unit_status == testing.BlockedStatus(
         "ovsdb-cms: ovn-central/0 sent bound-address '\"10.0.0.999\"' is not an IP address; "
@@ -146,16 +162,20 @@ def test_only_unparseable_bound_addresses_block_naming_the_unit(ctx, lxd, probes
     assert nb(lxd) is None
 
 
-def test_a_departed_central_unit_leaves_the_connection(ctx, lxd, probes) -> None:
+def test_a_departed_central_unit_leaves_the_connection(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"', '"10.0.0.2"'))
     rel = cms('"10.0.0.1"', '"10.0.0.2"')
     left = replace(rel, remote_units_data={0: {"bound-address": '"10.0.0.1"'}})
-    state = replace(state, relations={state.get_relation(CERTS_ID), left})
+    state = replace(state, relations=frozenset({state.get_relation(CERTS_ID), left}))
     ctx.run(ctx.on.relation_departed(left, remote_unit=1, departing_unit=1), state)
     assert nb(lxd) == "ssl:10.0.0.1:6641"
 
 
-def test_ovsdb_cms_broken_unsets_what_the_charm_set(ctx, lxd, probes) -> None:
+def test_ovsdb_cms_broken_unsets_what_the_charm_set(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert nb(lxd)
     out = ctx.run(ctx.on.relation_broken(state.get_relation(CMS_ID)), state)
@@ -163,14 +183,18 @@ def test_ovsdb_cms_broken_unsets_what_the_charm_set(ctx, lxd, probes) -> None:
     assert out.unit_status == testing.ActiveStatus(ACTIVE)
 
 
-def test_ovsdb_cms_broken_keeps_a_connection_the_operator_changed(ctx, lxd, probes) -> None:
+def test_ovsdb_cms_broken_keeps_a_connection_the_operator_changed(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     lxd.config["network.ovn.northbound_connection"] = "ssl:192.0.2.1:6641"
     ctx.run(ctx.on.relation_broken(state.get_relation(CMS_ID)), state)
     assert nb(lxd) == "ssl:192.0.2.1:6641"
 
 
-def test_lxd_without_ovn_networks_blocks(ctx, host, probes) -> None:
+def test_lxd_without_ovn_networks_blocks(
+    ctx: testing.Context[Any], host: FakeHost, probes: FakeProbes
+) -> None:
     host.fake_lxd = OvnFakeLxd(extensions=())
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert out.unit_status == testing.BlockedStatus(
@@ -180,7 +204,9 @@ def test_lxd_without_ovn_networks_blocks(ctx, host, probes) -> None:
     assert host.fake_lxd.config.get("network.ovn.northbound_connection") is None
 
 
-def test_ovn_builtin_off_blocks_saying_which_option(ctx, lxd, probes) -> None:
+def test_ovn_builtin_off_blocks_saying_which_option(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     state = installed(ctx, legacy(), **{"snap-config-ovn-builtin": False})
     out = changed(ctx, state, cms('"10.0.0.1"'))
     assert out.unit_status == testing.BlockedStatus(
@@ -188,7 +214,9 @@ def test_ovn_builtin_off_blocks_saying_which_option(ctx, lxd, probes) -> None:
     )
 
 
-def test_ovn_builtin_is_on_by_default(ctx, lxd, snapd) -> None:
+def test_ovn_builtin_is_on_by_default(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, snapd: FakeSnapd
+) -> None:
     ctx.run(ctx.on.install(), base())
     assert snapd.get_config("lxd").get("ovn", {}).get("builtin") in (True, "true")
 
@@ -196,7 +224,9 @@ def test_ovn_builtin_is_on_by_default(ctx, lxd, snapd) -> None:
 # --- certificates ------------------------------------------------------------
 
 
-def test_a_certificate_that_does_not_match_its_key_blocks(ctx, lxd, probes, host) -> None:
+def test_a_certificate_that_does_not_match_its_key_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     _, other_key = CA.issue("other")
     out = changed(ctx, installed(ctx, cms('"10.0.0.1"')), legacy(key=other_key))
     assert out.unit_status.name == "blocked"
@@ -206,31 +236,35 @@ def test_a_certificate_that_does_not_match_its_key_blocks(ctx, lxd, probes, host
     assert nb(lxd) is None
 
 
-def test_a_missing_ca_blocks(ctx, lxd, probes) -> None:
+def test_a_missing_ca_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     out = changed(
         ctx, installed(ctx, cms('"10.0.0.1"')), certs({"client.cert": CERT, "client.key": KEY})
     )
     assert out.unit_status == testing.BlockedStatus("certificates: vault/0 sent no CA")
 
 
-def test_a_provider_that_sent_nothing_yet_waits(ctx, lxd, probes) -> None:
+def test_a_provider_that_sent_nothing_yet_waits(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     out = changed(ctx, installed(ctx, cms('"10.0.0.1"')), certs())
     assert out.unit_status == testing.WaitingStatus("waiting for a client certificate from vault")
 
 
 def test_the_current_interface_sends_a_csr_and_takes_the_signed_certificate(
-    ctx, lxd, probes, host
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
 ) -> None:
     state = installed(ctx, certs(), cms('"10.0.0.1"'))
     state = changed(ctx, state, state.get_relation(CERTS_ID))
-    sent = dict(state.get_relation(CERTS_ID).local_unit_data)
+    sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
     (csr,) = requested_csrs(sent)
     assert "CN=lxd-0" in _subject(csr)
     assert state.unit_status == testing.WaitingStatus(
         "waiting for a client certificate from vault"
     )
 
-    answered = replace(state.get_relation(CERTS_ID), remote_app_data=v4_answer(CA, sent))
+    answered = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(CA, sent))
     out = changed(ctx, state, answered)
     assert out.unit_status == testing.ActiveStatus(f"{ACTIVE}; ovn northbound reachable (1/1)")
     _, cert, key = files(host).paths
@@ -239,18 +273,22 @@ def test_the_current_interface_sends_a_csr_and_takes_the_signed_certificate(
     assert probes.asked[-1] == ("10.0.0.1", "vault (tls-certificates)")
 
 
-def test_an_issued_certificate_wins_over_the_legacy_shared_pair(ctx, lxd, probes, host) -> None:
+def test_an_issued_certificate_wins_over_the_legacy_shared_pair(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     state = installed(ctx, legacy(), cms('"10.0.0.1"'))
     state = changed(ctx, state, state.get_relation(CERTS_ID))
-    sent = dict(state.get_relation(CERTS_ID).local_unit_data)
-    both = replace(state.get_relation(CERTS_ID), remote_app_data=v4_answer(CA, sent))
+    sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
+    both = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(CA, sent))
     changed(ctx, state, both)
     _, cert, _ = files(host).paths
     assert cert.read_text() != CERT
     assert probes.asked[-1][1] == "vault (tls-certificates)"
 
 
-def test_rotation_rewrites_the_files(ctx, lxd, probes, host) -> None:
+def test_rotation_rewrites_the_files(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     state = changed(ctx, installed(ctx, cms('"10.0.0.1"')), legacy())
     new_cert, new_key = CA.issue("lxd-0")
     changed(ctx, state, legacy(new_cert, new_key))
@@ -259,7 +297,9 @@ def test_rotation_rewrites_the_files(ctx, lxd, probes, host) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_certificates_broken_removes_the_files_and_blocks(ctx, lxd, probes, host) -> None:
+def test_certificates_broken_removes_the_files_and_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     state = changed(ctx, installed(ctx, cms('"10.0.0.1"')), legacy())
     assert files(host).present()
     out = ctx.run(ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
@@ -267,22 +307,28 @@ def test_certificates_broken_removes_the_files_and_blocks(ctx, lxd, probes, host
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
 
 
-def test_certificates_departed_unit_is_reconciled(ctx, lxd, probes, host) -> None:
+def test_certificates_departed_unit_is_reconciled(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     state = changed(ctx, installed(ctx, cms('"10.0.0.1"')), legacy())
-    gone = replace(state.get_relation(CERTS_ID), remote_units_data={})
-    state = replace(state, relations={state.get_relation(CMS_ID), gone})
+    gone = replace(get_relation(state, CERTS_ID), remote_units_data={})
+    state = replace(state, relations=frozenset({state.get_relation(CMS_ID), gone}))
     out = ctx.run(ctx.on.relation_departed(gone, remote_unit=0, departing_unit=0), state)
     assert out.unit_status == testing.WaitingStatus("waiting for a client certificate from vault")
 
 
-def test_certificates_alone_writes_the_files_and_sets_nothing_else(ctx, lxd, probes, host) -> None:
+def test_certificates_alone_writes_the_files_and_sets_nothing_else(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     out = changed(ctx, installed(ctx), legacy())
     assert files(host).present()
     assert nb(lxd) is None
     assert out.unit_status == testing.ActiveStatus(ACTIVE)
 
 
-def test_lxd_with_ovn_ssl_config_takes_server_keys_instead_of_files(ctx, host, probes) -> None:
+def test_lxd_with_ovn_ssl_config_takes_server_keys_instead_of_files(
+    ctx: testing.Context[Any], host: FakeHost, probes: FakeProbes
+) -> None:
     host.fake_lxd = lxd = OvnFakeLxd(("network_type_ovn", "ovn_ssl_config"))
     state = changed(ctx, installed(ctx, cms('"10.0.0.1"')), legacy())
     assert lxd.config["network.ovn.client_cert"] == CERT
@@ -296,7 +342,9 @@ def test_lxd_with_ovn_ssl_config_takes_server_keys_instead_of_files(ctx, host, p
 # --- what the probe says -------------------------------------------------------
 
 
-def test_a_refused_certificate_blocks(ctx, lxd, probes) -> None:
+def test_a_refused_certificate_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     probes.answers["10.0.0.1"] = ("refused", "tlsv13 alert certificate required")
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert out.unit_status == testing.BlockedStatus(
@@ -307,7 +355,9 @@ def test_a_refused_certificate_blocks(ctx, lxd, probes) -> None:
     assert nb(lxd) == "ssl:10.0.0.1:6641"  # set anyway: the next certificate uses it
 
 
-def test_a_central_certificate_from_another_ca_blocks(ctx, lxd, probes) -> None:
+def test_a_central_certificate_from_another_ca_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     probes.answers["10.0.0.1"] = ("untrusted", "unable to get local issuer certificate")
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert out.unit_status == testing.BlockedStatus(
@@ -316,7 +366,9 @@ def test_a_central_certificate_from_another_ca_blocks(ctx, lxd, probes) -> None:
     )
 
 
-def test_an_unreachable_central_waits(ctx, lxd, probes) -> None:
+def test_an_unreachable_central_waits(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     probes.answers["10.0.0.1"] = ("unreachable", "Connection refused")
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert out.unit_status == testing.WaitingStatus(
@@ -324,13 +376,17 @@ def test_an_unreachable_central_waits(ctx, lxd, probes) -> None:
     )
 
 
-def test_one_reachable_central_unit_is_enough(ctx, lxd, probes) -> None:
+def test_one_reachable_central_unit_is_enough(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     probes.answers["10.0.0.2"] = ("unreachable", "Connection refused")
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"', '"10.0.0.2"'))
     assert out.unit_status == testing.ActiveStatus(f"{ACTIVE}; ovn northbound reachable (1/2)")
 
 
-def test_something_else_on_the_port_blocks(ctx, lxd, probes) -> None:
+def test_something_else_on_the_port_blocks(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
     probes.answers["10.0.0.1"] = ("not-ovn", "it does not serve OVN_Northbound")
     out = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
     assert out.unit_status == testing.BlockedStatus(
@@ -341,7 +397,9 @@ def test_something_else_on_the_port_blocks(ctx, lxd, probes) -> None:
 # --- cost and shape ------------------------------------------------------------
 
 
-def test_nothing_happens_before_lxd_is_initialised(ctx, lxd, probes, host) -> None:
+def test_nothing_happens_before_lxd_is_initialised(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
     lxd.refuse_preseed = "no"
     out = ctx.run(ctx.on.install(), base(relations={legacy(), cms('"10.0.0.1"')}))
     assert out.unit_status.name == "blocked"
@@ -383,7 +441,7 @@ def test_interface_fields_in_use_are_the_documented_ones() -> None:
 
 @pytest.mark.parametrize("leader", [True, False])
 def test_in_a_cluster_every_member_writes_files_and_only_the_leader_sets_lxds_keys(
-    ctx, lxd, probes, host, leader
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost, leader: bool
 ) -> None:
     """LXD 5.0 reads the files on each member; its OVN server keys are cluster-wide."""
     from lxd_charm.config import LxdConfig

@@ -6,12 +6,15 @@ Ceph 16.2 (single OSD), a dir pool holding a custom volume.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lxd_common.errors import LxdApiError, StoragePoolInUseError
 from lxd_common.lxd import StoragePool, StoragePools
+
+if TYPE_CHECKING:
+    from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
 POOLS = "/1.0/storage-pools"
 CEPH_POOL: dict[str, Any] = {
@@ -46,31 +49,31 @@ def pending(name: str, *members: str) -> dict[str, Any]:
     return {**CEPH_POOL, "name": name, "status": "Pending", "config": {}, "locations": [*members]}
 
 
-def test_a_pool_as_lxd_reports_it(lxd, reply) -> None:
+def test_a_pool_as_lxd_reports_it(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.sync(CEPH_POOL))
     pool = StoragePools(lxd).get("remote")
     assert pool == StoragePool("remote", "ceph", "Created", CEPH_POOL["config"], [], ["none"])
     assert pool is not None and pool.created
 
 
-def test_no_such_pool_is_none(lxd, reply) -> None:
+def test_no_such_pool_is_none(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/nope", reply.error(404, "Storage pool not found"))
     assert StoragePools(lxd).get("nope") is None
 
 
-def test_other_refusals_raise_with_lxds_words(lxd, reply) -> None:
+def test_other_refusals_raise_with_lxds_words(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/x", reply.error(500, "database is locked"))
     with pytest.raises(LxdApiError, match="database is locked"):
         StoragePools(lxd).get("x")
 
 
-def test_all_pools(lxd, reply) -> None:
+def test_all_pools(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", POOLS, reply.sync([DIR_POOL, CEPH_POOL]))
     assert [p.name for p in StoragePools(lxd).all()] == ["p1", "remote"]
     assert lxd.requests("GET", POOLS)[0].params == {"recursion": "1"}
 
 
-def test_volumes_by_type_and_name(lxd, reply) -> None:
+def test_volumes_by_type_and_name(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on(
         "GET",
         f"{POOLS}/p1/volumes",
@@ -81,7 +84,7 @@ def test_volumes_by_type_and_name(lxd, reply) -> None:
     assert StoragePools(lxd).volumes("p1") == ["container/c1", "custom/data"]
 
 
-def test_standalone_create_is_one_global_post(lxd, reply) -> None:
+def test_standalone_create_is_one_global_post(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on(
         "GET", f"{POOLS}/remote", reply.error(404, "Storage pool not found"), reply.sync(CEPH_POOL)
     )
@@ -97,7 +100,9 @@ def test_standalone_create_is_one_global_post(lxd, reply) -> None:
     }
 
 
-def test_cluster_create_defines_each_member_then_creates_globally(lxd, reply) -> None:
+def test_cluster_create_defines_each_member_then_creates_globally(
+    lxd: FakeLxd, reply: Replies
+) -> None:
     lxd.on(
         "GET",
         f"{POOLS}/remote",
@@ -115,20 +120,24 @@ def test_cluster_create_defines_each_member_then_creates_globally(lxd, reply) ->
     assert posts[2].json["config"] == {"ceph.user.name": "lxd"}
 
 
-def test_an_interrupted_create_finishes_without_redefining_members(lxd, reply) -> None:
+def test_an_interrupted_create_finishes_without_redefining_members(
+    lxd: FakeLxd, reply: Replies
+) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.sync(pending("remote", "m1")), reply.sync(CEPH_POOL))
     lxd.on("POST", POOLS, reply.sync())
     StoragePools(lxd).create("remote", "ceph", {"source": "lxd"}, members=["m1", "m2"])
     assert [p.params for p in lxd.requests("POST", POOLS)] == [{"target": "m2"}, None]
 
 
-def test_an_existing_pool_is_left_alone(lxd, reply) -> None:
+def test_an_existing_pool_is_left_alone(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.sync(CEPH_POOL))
     assert StoragePools(lxd).create("remote", "ceph", {"source": "lxd"}, members=["m1"]).created
     assert lxd.requests("POST") == []
 
 
-def test_a_refused_member_definition_stops_before_the_global_create(lxd, reply) -> None:
+def test_a_refused_member_definition_stops_before_the_global_create(
+    lxd: FakeLxd, reply: Replies
+) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.error(404, "Storage pool not found"))
     lxd.on("POST", POOLS, reply.error(404, "Cluster member not found"))
     with pytest.raises(LxdApiError, match="Cluster member not found"):
@@ -136,7 +145,9 @@ def test_a_refused_member_definition_stops_before_the_global_create(lxd, reply) 
     assert len(lxd.requests("POST", POOLS)) == 1
 
 
-def test_delete_refuses_a_pool_with_volumes_and_changes_nothing(lxd, reply) -> None:
+def test_delete_refuses_a_pool_with_volumes_and_changes_nothing(
+    lxd: FakeLxd, reply: Replies
+) -> None:
     lxd.on("GET", f"{POOLS}/p1", reply.sync(DIR_POOL))
     lxd.on("GET", f"{POOLS}/p1/volumes", reply.sync(["/1.0/storage-pools/p1/volumes/custom/data"]))
     with pytest.raises(StoragePoolInUseError) as caught:
@@ -148,7 +159,7 @@ def test_delete_refuses_a_pool_with_volumes_and_changes_nothing(lxd, reply) -> N
     assert lxd.requests("DELETE") == []
 
 
-def test_delete_keeping_the_osd_pool_unsets_pristine_first(lxd, reply) -> None:
+def test_delete_keeping_the_osd_pool_unsets_pristine_first(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.sync(CEPH_POOL))
     lxd.on("GET", f"{POOLS}/remote/volumes", reply.sync([]))
     lxd.on("PATCH", f"{POOLS}/remote", reply.sync())
@@ -159,7 +170,7 @@ def test_delete_keeping_the_osd_pool_unsets_pristine_first(lxd, reply) -> None:
     assert [c.method for c in lxd.calls][-2:] == ["PATCH", "DELETE"]
 
 
-def test_delete_without_keep_leaves_pristine_alone(lxd, reply) -> None:
+def test_delete_without_keep_leaves_pristine_alone(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/remote", reply.sync(CEPH_POOL))
     lxd.on("GET", f"{POOLS}/remote/volumes", reply.sync(None))
     lxd.on("DELETE", f"{POOLS}/remote", reply.sync())
@@ -167,12 +178,12 @@ def test_delete_without_keep_leaves_pristine_alone(lxd, reply) -> None:
     assert lxd.requests("PATCH") == []
 
 
-def test_delete_of_no_pool_is_false(lxd, reply) -> None:
+def test_delete_of_no_pool_is_false(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/gone", reply.error(404, "Storage pool not found"))
     assert StoragePools(lxd).delete("gone") is False
 
 
-def test_lxds_refusal_to_delete_is_raised(lxd, reply) -> None:
+def test_lxds_refusal_to_delete_is_raised(lxd: FakeLxd, reply: Replies) -> None:
     lxd.on("GET", f"{POOLS}/p1", reply.sync({**DIR_POOL, "used_by": ["/1.0/profiles/default"]}))
     lxd.on("GET", f"{POOLS}/p1/volumes", reply.sync([]))
     lxd.on("DELETE", f"{POOLS}/p1", reply.error(400, "The storage pool is currently in use"))

@@ -323,7 +323,9 @@ def test_add_refuses_a_non_certificate_before_asking_lxd(lxd: FakeLxd, store: Tr
     assert lxd.calls == []
 
 
-def test_add_a_metrics_certificate(lxd, reply, store, certs) -> None:
+def test_add_a_metrics_certificate(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     stored = item(certs[0], "prom", type_="metrics")
     _trust_answers(lxd, reply, certs[0], stored)
     entry = store.add(certs[0].certificate, "prom", kind="metrics")
@@ -333,7 +335,9 @@ def test_add_a_metrics_certificate(lxd, reply, store, certs) -> None:
     assert entry.type == "metrics"
 
 
-def test_re_adding_a_metrics_certificate_keeps_its_type(lxd, reply, store, certs) -> None:
+def test_re_adding_a_metrics_certificate_keeps_its_type(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
     lxd.on(
@@ -352,7 +356,12 @@ def test_re_adding_a_metrics_certificate_keeps_its_type(lxd, reply, store, certs
 
 @pytest.mark.parametrize(("trusted", "asked"), [("client", "metrics"), ("metrics", "client")])
 def test_a_certificate_trusted_with_another_type_is_not_changed(
-    lxd, reply, store, certs, trusted: str, asked: Any
+    lxd: FakeLxd,
+    reply: Replies,
+    store: TrustStore,
+    certs: list[CertificatePair],
+    trusted: str,
+    asked: Any,
 ) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
@@ -362,7 +371,9 @@ def test_a_certificate_trusted_with_another_type_is_not_changed(
     assert lxd.requests("PATCH") == []
 
 
-def test_an_unknown_certificate_type_asks_nothing(lxd, store, certs) -> None:
+def test_an_unknown_certificate_type_asks_nothing(
+    lxd: FakeLxd, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     with pytest.raises(ValueError, match="unknown certificate type 'server'"):
         store.add(certs[0].certificate, "x", kind="server")  # type: ignore[arg-type]
     assert lxd.calls == []
