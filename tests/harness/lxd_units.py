@@ -57,7 +57,7 @@ def lxd_charm_on(
     monkeypatch.setenv("LXD_DIR", str(daemon.directory))
     for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    return testing.Context(module.LxdCharm)
+    return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
 
 
 class LxdUnits:
