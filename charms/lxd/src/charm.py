@@ -23,27 +23,31 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ops
 
 import lxd_charm.cos
 import lxd_charm.host
-from lxd_charm import actions, fan, ovn_relation, ovn_tls
-from lxd_charm.ceph_relation import CephRelation
-from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome, holds_join_token
+from lxd_charm import ovn_tls, peer_bags
 from lxd_charm.config import LxdConfig
-from lxd_charm.https_relation import HttpsRelation
-from lxd_charm.listeners import ListenerPlan, plan_listeners
-from lxd_charm.machine import Machine, Resources, active_message, require_listener_addresses
 from lxd_charm.memory import LEGACY_FIELDS, Memory
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import LxdApiError, LxdCommonError, LxdError
-from lxd_common.lxd import LxdClient, transient
+
+# The relation modules, the actions and the LXD client stack are imported in the
+# handlers that use them: Juju starts a process per hook, and a member's peer
+# event that only reads two databag keys must not pay for pylxd or cryptography.
+if TYPE_CHECKING:
+    from lxd_charm.listeners import ListenerPlan
+    from lxd_charm.machine import Machine, Resources
+    from lxd_charm.ovn_relation import OvnReport
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 
 ACTION_LXD_WAIT = 10.0
+_RELATION_KINDS = ("joined", "changed", "departed", "broken")
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Findings:
     cluster_summary: str = ""
     listeners: dict[str, str] = field(default_factory=dict)
     ceph_problem: CannotFinishError | None = None
-    ovn: ovn_relation.OvnReport = field(default_factory=ovn_relation.OvnReport)
+    ovn: OvnReport | None = None
     cos_problems: list[str] = field(default_factory=list)
 
 
@@ -90,7 +94,12 @@ class LxdCharm(ops.CharmBase):
             self.on.local_storage_attached,
             self.on.leader_elected,
             self.on.secret_changed,
-            *ovn_relation.observed_events(self),
+            # OVN: lxd_charm.ovn_relation reconciles after these.
+            *(getattr(self.on["ovsdb-cms"], f"relation_{kind}") for kind in _RELATION_KINDS),
+            *(
+                getattr(self.on["certificates"], f"relation_{kind}")
+                for kind in _RELATION_KINDS[1:]
+            ),
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -176,6 +185,8 @@ class LxdCharm(ops.CharmBase):
                     own = next((m for m in members if m.name == self.host.hostname), None)
                     plan = self._listener_plan(machine.config)
                     address = own.url.removeprefix("https://") if own else ""
+                    from lxd_charm.cluster_peer import ClusterPeer
+
                     peer = ClusterPeer(self, machine)
                     self._found = Findings(
                         problem=peer.health(members),
@@ -214,14 +225,20 @@ class LxdCharm(ops.CharmBase):
         self._reconcile(departing_unit=departing.name)
 
     def _on_add_trusted_client(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import actions
+
         params = event.load_params(actions.AddTrustedClientParams, errors="fail")
         self._run_action(event, lambda lxd: actions.add_trusted_client(lxd, params))
 
     def _on_remove_trusted_client(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import actions
+
         params = event.load_params(actions.RemoveTrustedClientParams, errors="fail")
         self._run_action(event, lambda lxd: actions.remove_trusted_client(lxd, params))
 
     def _on_get_client_token(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import actions
+
         params = event.load_params(actions.GetClientTokenParams, errors="fail")
         machine = self._machine_or_none()
         if machine is not None and not machine.config.lxd_listen_https:
@@ -234,12 +251,16 @@ class LxdCharm(ops.CharmBase):
         self._run_action(event, lambda lxd: actions.get_client_token(lxd, params))
 
     def _on_debug(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import actions
+
         try:
             event.set_results(actions.collect_debug_info())
         except actions.ActionError as e:
             event.fail(str(e))
 
     def _on_show_pending_config(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import actions
+
         event.set_results(actions.show_pending_config(self.memory.pending.all_changes()))
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
@@ -277,13 +298,16 @@ class LxdCharm(ops.CharmBase):
         if found.ceph_problem is not None:
             waiting = isinstance(found.ceph_problem, WaitingError)
             return (ops.WaitingStatus if waiting else ops.BlockedStatus)(str(found.ceph_problem))
-        if (ovn_status := found.ovn.status()) is not None:
+        if found.ovn is not None and (ovn_status := found.ovn.status()) is not None:
             return ovn_status
         if found.cos_problems:
             return ops.BlockedStatus(found.cos_problems[0])
+        from lxd_charm import fan
+        from lxd_charm.machine import active_message
+
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
-            + found.ovn.suffix
+            + (found.ovn.suffix if found.ovn is not None else "")
             + fan.fallback_note(self.memory.fan_fallback)
         )
 
@@ -305,6 +329,12 @@ class LxdCharm(ops.CharmBase):
         What the leader could not do for other units is reported only after
         this machine's own steps, which it does not hold up.
         """
+        from lxd_charm import ovn_relation
+        from lxd_charm.ceph_relation import CephRelation
+        from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
+        from lxd_charm.machine import require_listener_addresses
+        from lxd_common.lxd import transient
+
         found = self._found = Findings()
         try:
             machine = self._machine()
@@ -366,6 +396,8 @@ class LxdCharm(ops.CharmBase):
     ) -> list[str]:
         if not self.memory.initialised:
             return []
+        from lxd_charm.https_relation import HttpsRelation
+
         relation = HttpsRelation(
             self,
             self.memory,
@@ -406,6 +438,9 @@ class LxdCharm(ops.CharmBase):
 
     def _machine(self) -> Machine:
         """This machine for this hook; invalid options block until fixed."""
+        from lxd_charm import fan
+        from lxd_charm.machine import Machine
+
         config = self._config
         if isinstance(config, ValueError):
             raise BlockedError(str(config))
@@ -417,7 +452,7 @@ class LxdCharm(ops.CharmBase):
             block_device=self._local_block_device(),
             joining=config.mode == "cluster"
             and not self.memory.initialised
-            and holds_join_token(self.model, self.unit),
+            and peer_bags.holds_join_token(self.model, self.unit),
             fan_address=fan.fan_address(self.model) if self._bootstraps_cluster(config) else None,
         )
 
@@ -439,10 +474,11 @@ class LxdCharm(ops.CharmBase):
         return "standalone" if isinstance(config, ValueError) else config.mode
 
     def _peer_has_deputy_work(self) -> bool:
-        machine = self._machine_or_none()
-        return machine is not None and ClusterPeer(self, machine).deputy_work()
+        return peer_bags.deputy_work(self.model, self.unit)
 
     def _resources(self) -> Resources:
+        from lxd_charm.machine import Resources
+
         return Resources(
             lxd_snap=self._resource("lxd-snap"), lxd_binary=self._resource("lxd-binary")
         )
@@ -454,6 +490,8 @@ class LxdCharm(ops.CharmBase):
             return None  # not attached: nothing to sideload
 
     def _listener_plan(self, config: LxdConfig) -> ListenerPlan:
+        from lxd_charm.listeners import plan_listeners
+
         addresses: dict[str, str | None] = {}
         for name, enabled in config.listeners().items():
             if not enabled:
@@ -491,11 +529,13 @@ class LxdCharm(ops.CharmBase):
         An `ActionError` or an error of `lxd_common` fails the action with its
         message; anything else is a bug and fails the hook with a traceback.
         """
+        from lxd_charm.actions import ActionError
+
         try:
             self.host.lxd_wait = ACTION_LXD_WAIT
             with self.host.lxd() as lxd:
                 event.set_results(run(lxd))
-        except actions.ActionError as e:
+        except ActionError as e:
             event.fail(str(e))
         except LxdCommonError as e:
             event.fail(f"LXD: {e}")

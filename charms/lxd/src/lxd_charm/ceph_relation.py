@@ -22,6 +22,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ops
 
@@ -29,7 +30,9 @@ from lxd_charm import ceph
 from lxd_charm.machine import Machine
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import LxdApiError, StoragePoolInUseError
-from lxd_common.lxd import LxdClient, StoragePool
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient, StoragePool
 
 logger = logging.getLogger(__name__)
 

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from lxd_charm import peer_bags
+
 VERSION: Final = "1.3"
 MEMBERS: Final = "members"
 MEMBER_CONFIG: Final = "member_config"
@@ -42,8 +44,8 @@ REMOVING: Final = "removing"
 HOSTNAME: Final = "hostname"
 JOINED: Final = "joined"
 EXPIRED_TOKEN: Final = "expired-token"  # noqa: S105 (a field name, not a secret)
-LEADER_JOINING: Final = "leader-joining"
-LEADER_TOKEN: Final = "leader-token"  # noqa: S105 (a field name, not a secret)
+LEADER_JOINING: Final = peer_bags.LEADER_JOINING
+LEADER_TOKEN: Final = peer_bags.LEADER_TOKEN
 JOIN_REFUSED: Final = "join-refused"
 JOIN_STATUS: Final = "join-status"
 """A joining unit's own account of why it is not a member yet (1.3): `blocked: ...` or

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import ops
 
-from lxd_charm import cluster
+from lxd_charm import cluster, peer_bags
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
 from lxd_charm.half_join import leftover_pool_refusal
 from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
@@ -153,18 +153,8 @@ class ClusterPeer:
         )
 
     def deputy_work(self) -> bool:
-        """Whether a member that is not the leader has anything to do for a peer change.
-
-        Only a leader that is not a member yet needs one (see `_deputise`);
-        reading two databags is cheap, reconciling with LXD is not.
-        """
-        peer = self.relation
-        if peer is None:
-            return False
-        return bool(
-            peer.data[self._app].get(cluster.LEADER_JOINING)
-            or peer.data[self._unit].get(cluster.LEADER_TOKEN)
-        )
+        """Whether a member that is not the leader has anything to do for a peer change."""
+        return peer_bags.deputy_work(self._model, self._unit)
 
     def summary(self, lxd: LxdClient, members: list[ClusterMember] | None = None) -> str:
         """For the unit status: the leader counts members online and units.
@@ -510,12 +500,3 @@ class ClusterPeer:
 def _owners(app: cluster.AppView) -> dict[str, str]:
     """Member name -> the unit that owns it, from the application databag's record."""
     return {member: unit for unit, member in app.members.items()}
-
-
-def holds_join_token(model: ops.Model, unit: ops.Unit) -> bool:
-    """Whether the leader (or a deputy) issued ``unit`` a join token (two databag reads)."""
-    peer = model.get_relation(PEER)
-    if peer is None or peer.app is None:
-        return False
-    app_bag = peer.data[peer.app]
-    return bool(app_bag.get(unit.name) or app_bag.get(cluster.LEADER_JOINING) == unit.name)

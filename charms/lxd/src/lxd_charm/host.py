@@ -12,10 +12,12 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lxd_common.lxd import LxdClient
-from lxd_common.snap import DEBUG_BINARY, LxdSnap
-from lxd_common.sysctl import KernelHardening, SysctlTuning
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
+    from lxd_common.snap import LxdSnap
+    from lxd_common.sysctl import KernelHardening, SysctlTuning
 
 STATE_DIR = Path("/var/lib/lxd-charm")
 SNAP_LXD_DIR = Path("/var/snap/lxd/common/lxd")
@@ -26,7 +28,7 @@ LXD_WAIT_SECONDS = 60.0
 class Host:
     """The machine: its LXD snap, its LXD daemon and its kernel settings."""
 
-    snap: LxdSnap = field(default_factory=LxdSnap)
+    snap: LxdSnap = field(default_factory=lambda: _real_snap())
     root: Path = Path("/")
     state_dir: Path = STATE_DIR
     lxd_wait: float = LXD_WAIT_SECONDS
@@ -36,6 +38,8 @@ class Host:
     @property
     def debug_binary(self) -> Path:
         """Where the LXD snap looks for a sideloaded `lxd` binary."""
+        from lxd_common.snap import DEBUG_BINARY
+
         return self.root / DEBUG_BINARY.relative_to("/")
 
     @property
@@ -45,6 +49,8 @@ class Host:
 
     def lxd(self) -> LxdClient:
         """A client for the local daemon, waiting while it (re)starts."""
+        from lxd_common.lxd import LxdClient  # pylxd: only for hooks that use LXD
+
         return LxdClient.local(wait=self.lxd_wait)
 
     daemon_dir: Path | None = None
@@ -68,11 +74,21 @@ class Host:
 
     def sysctl(self, app_name: str) -> SysctlTuning:
         """Production sysctl tuning, persisted for this application."""
+        from lxd_common.sysctl import SysctlTuning  # only for hooks that tune
+
         return SysctlTuning(app_name, self.state_dir, root=self.root)
 
     def hardening(self) -> KernelHardening:
         """Restricted permissions on files that leak instance names."""
+        from lxd_common.sysctl import KernelHardening  # only for hooks that tune
+
         return KernelHardening(self.state_dir, root=self.root)
+
+
+def _real_snap() -> LxdSnap:
+    from lxd_common.snap import LxdSnap  # charmlibs-snap: only for hooks that talk to snapd
+
+    return LxdSnap()
 
 
 def make_host() -> Host:

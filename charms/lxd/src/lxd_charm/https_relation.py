@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import ops
 
 from lxd_charm import https_provider
 from lxd_charm.memory import HttpsRecords, Memory
 from lxd_common.interfaces.lxd_https import ServerInfo
-from lxd_common.lxd import LxdClient
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxd_charm import half_join
 from lxd_charm.config import LxdConfig
@@ -43,8 +43,10 @@ from lxd_common.errors import (
     SnapError,
     SysctlError,
 )
-from lxd_common.lxd import LxdClient
 from lxd_common.snap import select_resource, split_pending
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 

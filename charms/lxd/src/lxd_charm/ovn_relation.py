@@ -27,12 +27,12 @@ import ops
 from lxd_charm import ovn, ovn_tls
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import CertificateError, EndpointError, LxdApiError
-from lxd_common.lxd import LxdClient
 
 if TYPE_CHECKING:
     from charmlibs.interfaces.tls_certificates import TLSCertificatesRequiresV4
 
     from lxd_charm.machine import Machine
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,6 @@ CMS_CLIENT_KEY: Final = "cms-client-bound-address"
 BOUND_ADDRESS_KEY: Final = "bound-address"
 CA_CHARM: Final = "vault"
 """The certificate authority the OVN charms use, named in the blocked status."""
-
-
-def observed_events(charm: ops.CharmBase) -> list[ops.BoundEvent]:
-    """The relation events after which the charm reconciles OVN."""
-    on = charm.on
-    return [
-        on[RELATION].relation_joined,
-        on[RELATION].relation_changed,
-        on[RELATION].relation_departed,
-        on[RELATION].relation_broken,
-        on[CERTIFICATES].relation_changed,
-        on[CERTIFICATES].relation_departed,
-        on[CERTIFICATES].relation_broken,
-    ]
 
 
 @dataclass
@@ -302,4 +288,4 @@ class OvnRelation:
         raise WaitingError(f"ovn: central unreachable: {where}: {probe.detail}")
 
 
-__all__ = ["OvnRelation", "OvnReport", "observed_events"]
+__all__ = ["OvnRelation", "OvnReport"]

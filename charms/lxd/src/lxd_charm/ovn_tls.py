@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import ops
 
-from lxd_charm.ovn import TlsMaterial
-
 if TYPE_CHECKING:
     from charmlibs.interfaces.tls_certificates import (
         CertificateRequestAttributes,
         TLSCertificatesRequiresV4,
     )
+
+    from lxd_charm.ovn import TlsMaterial
 
 RELATION: Final = "certificates"
 LEGACY_KEYS: Final = ("ca", "client.cert", "client.key")
@@ -82,6 +82,8 @@ def current_material(
         issued, key = requirer.get_assigned_certificate(certificate_request(charm))
         if issued is not None and key is not None:
             chain = "".join(str(cert) + "\n" for cert in [issued.ca, *_chain_cas(issued)])
+            from lxd_charm.ovn import TlsMaterial
+
             return TlsMaterial.from_pem(
                 ca=chain,
                 certificate=str(issued.certificate),
@@ -93,6 +95,8 @@ def current_material(
             bag = relation.data[unit]
             if not any(bag.get(key) for key in LEGACY_KEYS):
                 continue
+            from lxd_charm.ovn import TlsMaterial
+
             return TlsMaterial.from_pem(
                 ca=bag.get("ca", ""),
                 certificate=bag.get("client.cert", ""),

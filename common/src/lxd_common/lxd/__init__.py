@@ -27,13 +27,53 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 - ``LxdApiError``: LXD refused a request; the message is LXD's reason.
 """
 
-from ._api import transient
-from ._client import LxdClient
-from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
-from ._preseed import join_preseed, parse_preseed
-from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
-from ._storage import StoragePool, StoragePools
-from ._trust import CERTIFICATE_TYPES, CertificateType, ClientToken, TrustEntry, TrustStore
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._api import transient
+    from ._client import LxdClient
+    from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
+    from ._preseed import join_preseed, parse_preseed
+    from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
+    from ._storage import StoragePool, StoragePools
+    from ._trust import CERTIFICATE_TYPES, CertificateType, ClientToken, TrustEntry, TrustStore
+
+# Each name loads its private module on first use (PEP 562): a hook that never
+# talks to LXD (or snapd) never pays for importing what does.
+_HOMES: dict[str, str] = {
+    "CERTIFICATE_TYPES": "._trust",
+    "CertificateType": "._trust",
+    "ClientToken": "._trust",
+    "Cluster": "._cluster",
+    "ClusterMember": "._cluster",
+    "DEBIAN_SOCKET": "._socket",
+    "JoinToken": "._cluster",
+    "LxdClient": "._client",
+    "SNAP_SOCKET": "._socket",
+    "StoragePool": "._storage",
+    "StoragePools": "._storage",
+    "TrustEntry": "._trust",
+    "TrustStore": "._trust",
+    "decode_join_token": "._cluster",
+    "find_socket": "._socket",
+    "join_preseed": "._preseed",
+    "parse_preseed": "._preseed",
+    "socket_candidates": "._socket",
+    "transient": "._api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CERTIFICATE_TYPES",

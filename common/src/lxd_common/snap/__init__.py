@@ -28,11 +28,47 @@ Errors (all from `lxd_common.errors`, all subclasses of `SnapError`):
 - `SnapError`: anything else snapd refused or failed.
 """
 
-from ._channel import RISKS, Channel, parse_channel
-from ._config import CHARM_CONFIG_PREFIX, CONFIG_KEYS, REBOOT_REQUIRED, snap_key, split_pending
-from ._lxd_snap import LxdSnap
-from ._sideload import DEBUG_BINARY, machine_arch, select_resource
-from ._snapd import CharmlibsSnapBackend, InstalledSnap, SnapBackend
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._channel import RISKS, Channel, parse_channel
+    from ._config import CHARM_CONFIG_PREFIX, CONFIG_KEYS, REBOOT_REQUIRED, snap_key, split_pending
+    from ._lxd_snap import LxdSnap
+    from ._sideload import DEBUG_BINARY, machine_arch, select_resource
+    from ._snapd import CharmlibsSnapBackend, InstalledSnap, SnapBackend
+
+# Each name loads its private module on first use (PEP 562): a hook that never
+# talks to LXD (or snapd) never pays for importing what does.
+_HOMES: dict[str, str] = {
+    "CHARM_CONFIG_PREFIX": "._config",
+    "CONFIG_KEYS": "._config",
+    "Channel": "._channel",
+    "CharmlibsSnapBackend": "._snapd",
+    "DEBUG_BINARY": "._sideload",
+    "InstalledSnap": "._snapd",
+    "LxdSnap": "._lxd_snap",
+    "REBOOT_REQUIRED": "._config",
+    "RISKS": "._channel",
+    "SnapBackend": "._snapd",
+    "machine_arch": "._sideload",
+    "parse_channel": "._channel",
+    "select_resource": "._sideload",
+    "snap_key": "._config",
+    "split_pending": "._config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHARM_CONFIG_PREFIX",

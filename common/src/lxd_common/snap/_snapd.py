@@ -15,9 +15,14 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from charmlibs import snap as _snapd
+from lxd_common._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from charmlibs import snap as _snapd
+else:
+    _snapd = lazy_module("charmlibs.snap")  # loaded on the first call to snapd
 
 from lxd_common.errors import SnapChannelError, SnapdUnavailableError, SnapError
 

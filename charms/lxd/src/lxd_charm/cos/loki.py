@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import ops
 
 from lxd_charm.memory import Memory
-from lxd_common.lxd import LxdClient
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 

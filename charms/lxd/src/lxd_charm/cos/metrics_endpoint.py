@@ -20,13 +20,16 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import ops
 
 from lxd_charm.cos import dashboards, scrape
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.errors import TrustEntryNotFoundError
-from lxd_common.lxd import LxdClient
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
 

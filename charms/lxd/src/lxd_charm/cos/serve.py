@@ -6,6 +6,7 @@ Imported only when `lxd_charm.cos.wanted` says the hook has COS work.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import ops
 
@@ -13,7 +14,9 @@ from lxd_charm.cos.dashboards import GrafanaDashboards
 from lxd_charm.cos.loki import LokiLogging
 from lxd_charm.cos.metrics_endpoint import MetricsEndpoint
 from lxd_charm.memory import Memory
-from lxd_common.lxd import LxdClient
+
+if TYPE_CHECKING:
+    from lxd_common.lxd import LxdClient
 
 
 def serve(
