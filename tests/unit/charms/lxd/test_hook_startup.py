@@ -34,7 +34,8 @@ HEAVY = (
 
 def heavy_modules_after(code: str) -> list[str]:
     """The heavy modules loaded once ``code`` ran in a fresh interpreter."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    report = f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    probe = f"{code}\nimport json, sys\n{report}"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -67,7 +68,9 @@ state = testing.State(
     config={"mode": "cluster"},
     relations={peer},
     unit_status=testing.ActiveStatus("cluster: member node1"),
-    stored_states={testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})},
+    stored_states={
+        testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})
+    },
 )
 ctx = testing.Context(charm.LxdCharm, app_name="lxd", unit_id=1)
 out = ctx.run(ctx.on.relation_changed(peer, remote_unit=0), state)
