@@ -10,11 +10,16 @@ the integrator registered.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import socket
+import ssl
 import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -421,3 +426,77 @@ def test_every_member_of_a_cluster_holds_the_certificate_to_the_ceiling(
     for member in cluster:
         assert registered(member, unit) == (True, ["ci"])
         reaches_only_ci(member.address, unit, first.server_cert)
+
+
+# --- a total deadline on talking to LXD --------------------------------------------------
+
+
+class TricklingLxd(threading.Thread):
+    """An HTTPS endpoint with a real LXD server certificate that answers one byte a second.
+
+    Every read finishes well within the integrator's per-read timeout, so only a
+    total deadline ends the hook; it gives up after a minute, which is how long a
+    hook without one would hang here.
+    """
+
+    def __init__(self, daemon: LxdDaemon) -> None:
+        super().__init__(daemon=True)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(daemon.directory / "server.crt", daemon.directory / "server.key")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        self.listener.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(raw,), daemon=True).start()
+
+    def _answer(self, raw: socket.socket) -> None:
+        with (
+            contextlib.suppress(OSError, ssl.SSLError),
+            self.tls.wrap_socket(raw, server_side=True) as conn,
+        ):
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n"
+            )
+            deadline = time.monotonic() + 60
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                conn.sendall(b" ")
+                time.sleep(1)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_a_trickling_endpoint_costs_a_hook_no_more_than_its_deadline(
+    daemon: LxdDaemon,
+    integrator: testing.Context[Any],
+    credential: CertificatePair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lxd_integrator.connection, "HOOK_DEADLINE", 3.0)
+    server = TricklingLxd(daemon)
+    try:
+        endpoint = f"https://127.0.0.1:{server.port}"
+        started = time.monotonic()
+        state = integrator.run(
+            integrator.on.update_status(), trusted_state(daemon, credential, endpoint=endpoint)
+        )
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert took < 3 + 15, f"the hook took {took:.0f}s"  # 60s without the deadline
+    assert state.unit_status == testing.BlockedStatus(
+        f"LXD at {endpoint} did not answer within 3 seconds in all: retrying at the next hook"
+    )

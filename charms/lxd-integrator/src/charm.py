@@ -23,6 +23,7 @@ import logging
 
 import ops
 
+from lxd_common.deadline import total_deadline
 from lxd_common.errors import LxdError, LxdUnreachableError
 from lxd_common.interfaces.lxd import InterfaceError, Node, ProviderData, RequirerData
 from lxd_common.lxd import LxdClient
@@ -146,7 +147,12 @@ class LxdIntegratorCharm(ops.CharmBase):
             self._problem = str(e)
             return
         try:
-            with connection.open_lxd(credentials) as lxd:
+            with (
+                total_deadline(
+                    connection.HOOK_DEADLINE, f"talking to LXD at {credentials.endpoint}"
+                ),
+                connection.open_lxd(credentials) as lxd,
+            ):
                 nodes = connection.read_nodes(lxd, credentials)
                 self._summary = _summary(nodes, credentials)
                 if only_if_changed and not self._stored.pending and self._published(nodes):

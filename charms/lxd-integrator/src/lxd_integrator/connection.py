@@ -24,6 +24,7 @@ import re
 
 import tenacity
 
+from lxd_common.deadline import DeadlineExceededError
 from lxd_common.endpoints import normalise_endpoint
 from lxd_common.errors import EndpointError, LxdServerCertificateError, LxdUnreachableError
 from lxd_common.interfaces.lxd import Node
@@ -36,6 +37,9 @@ CONNECT_WAIT = 10.0
 """Seconds to keep retrying an unreachable LXD (it may be restarting) within one hook."""
 
 API_TIMEOUT = 10.0
+HOOK_DEADLINE = 60.0
+"""All of a hook's talking to LXD (connecting, listing, registering) ends within this:
+`API_TIMEOUT` bounds each read, and a server trickling bytes would pass every one."""
 """Seconds to wait for any one LXD answer."""
 
 # What requests/urllib3 say when TLS verification of the server fails: pylxd
@@ -85,7 +89,11 @@ def open_lxd(
         stop=tenacity.stop_after_delay(CONNECT_WAIT if wait is None else wait),
         wait=tenacity.wait_exponential(multiplier=0.2, max=2.0),
         retry=tenacity.retry_if_exception(
-            lambda e: isinstance(e, LxdUnreachableError) and not _is_tls_failure(e)
+            lambda e: (
+                isinstance(e, LxdUnreachableError)
+                and not isinstance(e, DeadlineExceededError)  # the hook's allowance is spent
+                and not _is_tls_failure(e)
+            )
         ),
         reraise=True,
     )
@@ -97,6 +105,11 @@ def open_lxd(
 
 def explain_unreachable(credentials: Credentials, error: LxdUnreachableError) -> str:
     """Turn a connection failure into a short status line saying what to check."""
+    if isinstance(error, DeadlineExceededError):
+        return (
+            f"LXD at {credentials.endpoint} did not answer within {HOOK_DEADLINE:g} seconds "
+            "in all: retrying at the next hook"
+        )
     if _is_tls_failure(error):
         if credentials.server_cert is None:
             return (

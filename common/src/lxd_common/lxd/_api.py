@@ -59,6 +59,10 @@ def translate_errors(doing: str) -> Iterator[None]:
         ) from e
     except requests.Timeout as e:
         raise LxdUnreachableError(f"cannot reach LXD while {doing}: {e}") from e
+    except requests.exceptions.ChunkedEncodingError as e:
+        # The connection broke in the middle of the answer (seen from a server that
+        # closed it half-way through its body).
+        raise LxdUnreachableError(f"LXD's answer broke off while {doing}: {e}") from e
     except pylxd_exceptions.LXDAPIException as e:
         raise LxdApiError(f"LXD refused {doing}: {lxd_message(e)}", status_code(e)) from e
 

@@ -285,3 +285,17 @@ def test_a_certificate_mismatch_is_its_own_error(text: str) -> None:
         translate_errors("connecting"),
     ):
         raise pylxd_exceptions.ClientConnectionFailed(text)
+
+
+def test_an_answer_that_breaks_off_is_unreachable_not_a_crash() -> None:
+    import requests
+
+    broken = requests.exceptions.ChunkedEncodingError(
+        "Connection broken: IncompleteRead(60 bytes read, 99940 more expected)"
+    )
+    with pytest.raises(LxdUnreachableError) as caught, translate_errors("connecting"):
+        raise broken
+    assert str(caught.value) == (
+        "LXD's answer broke off while connecting: Connection broken: IncompleteRead(60 bytes "
+        "read, 99940 more expected)"
+    )
