@@ -35,7 +35,11 @@ from scripts.mutation import runner
 from scripts.mutation.mutants import Mutant, mutants_of
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE_ROOTS = (REPO / "common" / "src", REPO / "charms" / "lxd" / "src", REPO / "charms" / "lxd-integrator" / "src")
+SOURCE_ROOTS = (
+    REPO / "common" / "src",
+    REPO / "charms" / "lxd" / "src",
+    REPO / "charms" / "lxd-integrator" / "src",
+)
 EQUIVALENTS = Path(__file__).with_name("equivalents.yaml")
 DEFAULT_TESTS = ("tests/unit",)
 
@@ -132,10 +136,13 @@ class Result:
 
 
 def _tests_for(mutant: Mutant, coverage: runner.Coverage) -> list[str]:
+    """The tests that run the mutated code, quickest first (a run stops at the first failure)."""
     lines = set(range(mutant.first_line, mutant.end_line + 1))
-    if not mutant.runtime:
-        return [test for test, hit in coverage.lines.items() if hit]
-    return [test for test, hit in coverage.lines.items() if hit & lines]
+    if mutant.runtime:
+        tests = [test for test, hit in coverage.lines.items() if hit & lines]
+    else:
+        tests = [test for test, hit in coverage.lines.items() if hit]
+    return sorted(tests, key=lambda test: coverage.durations.get(test, 0.0))
 
 
 def run_module(module: str, tests: list[str], jobs: int, equivalents: list[Equivalent]) -> Result:
@@ -162,17 +169,24 @@ def run_module(module: str, tests: list[str], jobs: int, equivalents: list[Equiv
             continue
         pending.append((mutant, selected))
     running: list[tuple[Mutant, runner.Child]] = []
+    total, done = len(pending), 0
+    print(f"{shown}: {result.mutants} mutants, {total} to run", flush=True)
     while pending or running:
         while pending and len(running) < jobs:
             mutant, selected = pending.pop(0)
             budget = 30 + 3 * sum(coverage.durations.get(t, 0.0) for t in selected)
-            running.append((mutant, runner.start_mutant(dotted, path, mutant.source, selected, budget)))
+            running.append(
+                (mutant, runner.start_mutant(dotted, path, mutant.source, selected, budget))
+            )
         for item in list(running):
             mutant, child = item
             if not child.poll():
                 continue
             running.remove(item)
             child.text()
+            done += 1
+            if done % 50 == 0:
+                print(f"{shown}: {done}/{total} run", flush=True)
             if child.timed_out:
                 result.timeouts += 1
             elif child.status == 0:
@@ -214,13 +228,20 @@ def markdown(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the modules named (or all of them) and report; 1 if one scores too low."""
     parser = argparse.ArgumentParser(prog="tox -e mutation --", description=__doc__.split("\n")[0])
-    parser.add_argument("modules", nargs="*", help=f"paths under a src/ directory (default: {len(MODULES)} modules)")
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        help=f"paths under a src/ directory (default: {len(MODULES)} modules)",
+    )
     parser.add_argument("--tests", action="append", help="test paths to run (default: tests/unit)")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 when a module scores lower")
+    parser.add_argument(
+        "--fail-under", type=float, default=0.0, help="exit 1 when a module scores lower"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the score table to this file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows as it comes
     os.chdir(REPO)
     equivalents = load_equivalents()
     modules = args.modules or list(MODULES)
@@ -233,13 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     runner.preload()
     results = []
     for module in modules:
-        result = run_module(module, args.tests or list(DEFAULT_TESTS), max(1, args.jobs), equivalents)
+        result = run_module(
+            module, args.tests or list(DEFAULT_TESTS), max(1, args.jobs), equivalents
+        )
         report(result)
         results.append(result)
     for r in results:
         for e in equivalents:
             if e.module == r.module and e not in r.matched:
-                print(f"stale equivalent (matches no mutant now): {e.module} {e.function}: {e.before!r}")
+                print(
+                    f"stale equivalent (matches no mutant now): {e.module} {e.function}: {e.before!r}"
+                )
     table = markdown(results)
     print("\n" + table)
     if args.markdown:

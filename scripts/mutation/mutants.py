@@ -155,7 +155,9 @@ class _Collector:
     def _edit(self, start: int, end: int, new: str, what: str, node: ast.AST) -> None:
         self.edits.append((start, end, new, what, node, self.function, self.runtime))
 
-    def _operator(self, left: ast.AST, right: ast.AST, pattern: str, new: str, node: ast.AST) -> None:
+    def _operator(
+        self, left: ast.AST, right: ast.AST, pattern: str, new: str, node: ast.AST
+    ) -> None:
         """Replace the operator found between two operands (outside comments)."""
         gap_start, gap_end = self.text.end(left), self.text.start(right)
         gap = self.text.source[gap_start:gap_end]
@@ -164,7 +166,9 @@ class _Collector:
         if match is None:
             return
         old = match.group()
-        self._edit(gap_start + match.start(), gap_start + match.end(), new, f"{old!r} -> {new!r}", node)
+        self._edit(
+            gap_start + match.start(), gap_start + match.end(), new, f"{old!r} -> {new!r}", node
+        )
 
     # --- walking ---------------------------------------------------------
     def statements(self, body: list[ast.stmt]) -> None:
@@ -215,7 +219,9 @@ class _Collector:
             ),
         ):
             if not (isinstance(stmt, ast.AnnAssign) and stmt.value is None):
-                self._edit(self.text.start(stmt), self.text.end(stmt), "pass", "statement deleted", stmt)
+                self._edit(
+                    self.text.start(stmt), self.text.end(stmt), "pass", "statement deleted", stmt
+                )
         if self.runtime and isinstance(stmt, ast.Return) and stmt.value is not None:
             if not (isinstance(stmt.value, ast.Constant) and stmt.value.value is None):
                 self._edit(
@@ -282,7 +288,7 @@ class _Collector:
         start, end = self.text.start(test), self.text.end(test)
         self._edit(start, end, f"not ({self.text.source[start:end]})", "condition negated", test)
 
-    def expression(self, node: ast.expr) -> None:  # noqa: C901 - one branch per node type
+    def expression(self, node: ast.expr) -> None:
         if isinstance(node, ast.JoinedStr) or _is_logging_call(node):
             return
         if NO_MUTATE in self.text.lines[node.lineno - 1]:
@@ -301,7 +307,13 @@ class _Collector:
             if swap is not None:
                 self._operator(node.left, node.right, swap[0], swap[1], node)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
-            self._edit(self.text.start(node), self.text.start(node.operand), "", "unary operator dropped", node)
+            self._edit(
+                self.text.start(node),
+                self.text.start(node.operand),
+                "",
+                "unary operator dropped",
+                node,
+            )
         elif isinstance(node, ast.IfExp):
             self._negate(node.test)
         elif isinstance(node, ast.Constant):

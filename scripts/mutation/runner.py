@@ -96,7 +96,10 @@ class _MutantFinder(importlib.abc.MetaPathFinder):
             return None
         package = self.path.name == "__init__.py"
         spec = importlib.util.spec_from_loader(
-            fullname, _MutantLoader(self.path, self.source), origin=str(self.path), is_package=package
+            fullname,
+            _MutantLoader(self.path, self.source),
+            origin=str(self.path),
+            is_package=package,
         )
         if spec is not None:
             spec.has_location = True
@@ -187,8 +190,8 @@ def start(body: Callable[[], int], timeout: float) -> Child:
             os.dup2(out.fileno(), 1)
             os.dup2(out.fileno(), 2)
             code = body()
-        except BaseException:  # noqa: BLE001 - the child reports by its exit code
-            import traceback  # noqa: PLC0415
+        except BaseException:
+            import traceback
 
             traceback.print_exc()
         finally:
@@ -232,7 +235,9 @@ def trace(path: Path, tests: Sequence[str], timeout: float) -> tuple[Coverage, s
     return coverage, output
 
 
-def start_mutant(name: str, path: Path, source: str, tests: Sequence[str], timeout: float) -> Child:
+def start_mutant(
+    name: str, path: Path, source: str, tests: Sequence[str], timeout: float
+) -> Child:
     """Start the tests against this mutant; the child fails when a test notices it."""
 
     def body() -> int:
