@@ -6,6 +6,7 @@ import base64
 import datetime
 import os
 import pathlib
+import re
 import stat
 import textwrap
 from collections.abc import Callable, Iterator
@@ -30,6 +31,17 @@ from lxd_common.certs import (
     write_private_key,
 )
 from lxd_common.errors import CertificateError
+
+ENCRYPTED = (
+    "the private key is encrypted and no passphrase can be given; decrypt "
+    "it first (openssl pkey -in KEY -out PLAIN_KEY)"
+)
+
+
+def exactly(message: str) -> str:
+    """A `match=` pattern for this whole message ("encrypted" would match "unencrypted" too)."""
+    return f"^{re.escape(message)}$"
+
 
 # --- fixtures ----------------------------------------------------------------
 
@@ -301,7 +313,7 @@ def test_load_private_key_rejects_encrypted_key(
     ec_key: ec.EllipticCurvePrivateKey, fmt: serialization.PrivateFormat
 ) -> None:
     pem = _pem_key(ec_key, fmt, serialization.BestAvailableEncryption(b"secret"))
-    with pytest.raises(CertificateError, match="encrypted"):
+    with pytest.raises(CertificateError, match=exactly(ENCRYPTED)):
         load_private_key(pem)
 
 
@@ -345,8 +357,11 @@ def test_load_private_key_rejects_openssh_key() -> None:
 @pytest.mark.parametrize(
     ("raised", "message"),
     [
-        (TypeError("Password was not given but private key is encrypted"), "encrypted"),
-        (UnsupportedAlgorithm("nope"), "unsupported algorithm"),
+        (
+            TypeError("Password was not given but private key is encrypted"),
+            "the private key is encrypted and no passphrase can be given; decrypt it first",
+        ),
+        (UnsupportedAlgorithm("nope"), "the private key uses an unsupported algorithm (nope)"),
     ],
 )
 def test_load_private_key_translates_library_errors(
@@ -361,7 +376,7 @@ def test_load_private_key_translates_library_errors(
         raise raised
 
     monkeypatch.setattr(serialization, "load_pem_private_key", fail)
-    with pytest.raises(CertificateError, match=message):
+    with pytest.raises(CertificateError, match=exactly(message)):
         load_private_key(pair.private_key)
 
 
@@ -648,3 +663,94 @@ def test_write_certificate_refuses_private_key(
     with pytest.raises(CertificateError, match="refusing to write a private key"):
         write_certificate(path, pair.certificate + pair.private_key)
     assert not path.exists()
+
+
+def test_a_write_whose_first_fsync_fails_raises_and_leaves_the_old_file(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the file's fsync fails; the directory's would succeed, so nothing else raises."""
+    path = tmp_path / "client.key"
+    path.write_text("old")
+    real_fsync, calls = os.fsync, []
+
+    def fsync_failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_once)
+    with pytest.raises(OSError, match=exactly("disk full")):
+        write_private_key(path, pair.private_key)
+    assert len(calls) == 1
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["client.key"]
+
+
+def test_a_written_file_is_synced_then_its_directory(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync, synced = os.fsync, []
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    write_certificate(tmp_path / "client.crt", pair.certificate)
+    assert synced == [False, True]
+
+
+def test_a_large_file_is_written_whole(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.write may write less than asked: the loop writes the rest."""
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:
+        return real_write(fd, data[:1000])
+
+    monkeypatch.setattr(os, "write", short_write)
+    text = "-----BEGIN CERTIFICATE-----\n" + "A" * 5000 + "\n-----END CERTIFICATE-----\n"
+    write_certificate(tmp_path / "client.crt", text)
+    assert (tmp_path / "client.crt").read_text() == text
+
+
+def test_every_key_usage_flag_and_criticality_of_a_generated_certificate(
+    pair: CertificatePair,
+) -> None:
+    extensions = {e.oid: e for e in load_certificate(pair.certificate).extensions}
+    key_usage = extensions[x509.oid.ExtensionOID.KEY_USAGE]
+    assert key_usage.critical is True
+    assert key_usage.value == x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    constraints = extensions[x509.oid.ExtensionOID.BASIC_CONSTRAINTS]
+    assert (constraints.critical, constraints.value) == (
+        True,
+        x509.BasicConstraints(ca=False, path_length=None),
+    )
+    eku = extensions[x509.oid.ExtensionOID.EXTENDED_KEY_USAGE]
+    assert (eku.critical, list(eku.value)) == (False, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    ski = extensions[x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER]
+    assert ski.critical is False
+    assert set(extensions) == {
+        x509.oid.ExtensionOID.KEY_USAGE,
+        x509.oid.ExtensionOID.BASIC_CONSTRAINTS,
+        x509.oid.ExtensionOID.EXTENDED_KEY_USAGE,
+        x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+    }
+
+
+def test_an_unencrypted_pkcs8_key_is_not_mistaken_for_an_encrypted_one(
+    pair: CertificatePair,
+) -> None:
+    assert isinstance(load_private_key(pair.private_key), ec.EllipticCurvePrivateKey)
