@@ -11,7 +11,7 @@ assignment, a whole ``if``) replaced by ``pass``.
 The edit is made in the source text, not by regenerating the file from the
 tree, so every other line keeps its number and the diff shows exactly one
 change. What is never mutated, because no test could or should see it:
-docstrings, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
+docstrings (of modules, classes, functions and attributes), ``...`` bodies, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
 logging calls, f-strings (their inner positions are not reliable before
 Python 3.12), and lines marked ``# pragma: no mutate``.
 """
@@ -199,7 +199,11 @@ class _Collector:
             isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets
         ):
             return
-        if isinstance(stmt, ast.Expr) and _is_logging_call(stmt.value):
+        if isinstance(stmt, ast.Expr) and (
+            _is_logging_call(stmt.value)
+            or _is_docstring(stmt)  # an attribute's docstring, after the attribute
+            or (isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis)
+        ):
             return
         if self.runtime and isinstance(
             stmt,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -534,3 +535,64 @@ def test_a_deputy_not_listed_as_present_still_counts_itself() -> None:
 def test_the_joining_leader_is_never_its_own_deputy() -> None:
     app = AppView(members={"lxd/1": "b", "lxd/3": "c"}, leader_joining="lxd/1")
     assert deputy(app, {"lxd/1", "lxd/3"}) == "lxd/3"
+
+
+def test_the_app_view_writes_its_maps_in_one_order_whatever_the_insertion_order() -> None:
+    """Juju fires relation-changed on every new value: the same view must write the same text."""
+    one = AppView(members={"lxd/2": "c", "lxd/0": "a"}, removing={"lxd/3": "d", "lxd/1": "b"})
+    other = AppView(members={"lxd/0": "a", "lxd/2": "c"}, removing={"lxd/1": "b", "lxd/3": "d"})
+    assert one.write() == other.write()
+    assert one.write()["members"] == '{"lxd/0": "a", "lxd/2": "c"}'
+    assert one.write()["removing"] == '{"lxd/1": "b", "lxd/3": "d"}'
+    assert AppView().write()["removing"] == "", "nothing being removed deletes the key"
+
+
+def test_an_empty_app_bag_reads_as_an_empty_view() -> None:
+    assert AppView.read({}) == AppView()
+    assert AppView.read({}).leader_joining == ""
+
+
+def test_the_steps_default_to_saying_nothing() -> None:
+    assert (JoinStep("wait").secret_id, JoinStep("wait").reason) == ("", "")
+    assert (DeputyStep().issue_for, DeputyStep().drop) == ("", False)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Waiting("lxd/1", "b"), JoinStep("join", secret_id="s"), DeputyStep(issue_for="c")],
+    ids=["waiting", "join-step", "deputy-step"],
+)
+def test_decisions_are_values_that_cannot_change_after_the_fact(value: object) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        value.unit = "changed"  # type: ignore[attr-defined]
+    assert hash(value) == hash(dataclasses.replace(value))  # type: ignore[type-var]
+
+
+def test_member_config_without_a_suggested_value_is_empty() -> None:
+    config = [{"entity": "network", "name": "lxdbr0", "key": "parent"}]
+    assert member_config_for(config, "/dev/vdb") == [
+        {"entity": "network", "name": "lxdbr0", "key": "parent", "value": ""}
+    ]
+
+
+def test_exactly_half_the_voters_online_is_not_a_quorum() -> None:
+    listed = [Listed("m1", "Online", LEADER), Listed("m2", "Offline", ["database"])]
+    assert cluster.quorum_problem(listed, OWNERS) == (
+        "the cluster database has lost its quorum: m2 (lxd/1) offline "
+        "(1/2 database members online); bring them back"
+    )
+    assert cluster.quorum_problem([], OWNERS) is None
+
+
+def test_lxd_promotes_one_standby_for_a_leaving_voter_not_two() -> None:
+    """Two voters (one offline) and two online standbys: m2 leaving leaves m1 and one standby."""
+    listed = [
+        Listed("m1", "Offline", ["database"]),
+        Listed("m2", "Online", LEADER),
+        Listed("m4", "Online", ["database-standby"]),
+        Listed("m5", "Online", ["database-standby"]),
+    ]
+    assert cluster.removal_refusal(listed, "m2", OWNERS) == (
+        "not removing m2 (lxd/1): m1 (lxd/0) is offline and the cluster would lose its "
+        "quorum; bring m1 back or remove lxd/0 first"
+    )
