@@ -471,3 +471,11 @@ def test_the_first_of_path_query_and_fragment_names_the_part() -> None:
 def test_user_info_is_kept_by_ensure_host_port_up_to_the_last_at() -> None:
     assert ensure_host_port("https://a@b@host") == "https://a@b@host:8443"
     assert ensure_host_port("[::1]:9443/x") == "[::1]:9443/x"
+
+
+@pytest.mark.parametrize("address", ["/1.0", "https:///x", "?x", "#f", "http://?project=a"])
+def test_a_path_query_or_fragment_right_after_the_scheme_leaves_no_host(address: str) -> None:
+    with pytest.raises(EndpointError, match=exactly(f"invalid address {address!r}: no host")):
+        normalise_endpoint(address)
+    with pytest.raises(EndpointError, match=exactly(f"invalid address {address!r}: no host")):
+        ensure_host_port(address)
