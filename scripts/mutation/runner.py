@@ -118,11 +118,19 @@ class Coverage:
 
 
 class _Tracer:
-    """A pytest plugin recording which lines of one file each test executes."""
+    """A pytest plugin recording which lines of one file each test executes.
+
+    A test also counts as executing what its fixtures ran (a module- or
+    session-scoped fixture runs once, inside whichever test needs it first)
+    and what its test file ran at import (module-level test data).
+    """
 
     def __init__(self, filename: str, coverage: Coverage) -> None:
         self.filename, self.coverage = filename, coverage
         self.current: set[int] = set()
+        self.fixture_lines: dict[str, set[int]] = defaultdict(set)
+        self.file_lines: dict[str, set[int]] = defaultdict(set)
+        self.fixtures_of: dict[str, list[str]] = {}
 
     def _global(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
         if frame.f_code.co_filename == self.filename:
@@ -136,16 +144,44 @@ class _Tracer:
         return self._local
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: Any) -> Iterator[Any]:
+        if not isinstance(collector, pytest.Module):
+            return (yield)
+        saved, self.current = self.current, self.file_lines[collector.nodeid]
+        sys.settrace(self._global)
+        try:
+            return (yield)
+        finally:
+            sys.settrace(None)
+            self.current = saved
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Iterator[Any]:
+        saved, self.current = self.current, self.fixture_lines[fixturedef.argname]
+        try:
+            return (yield)
+        finally:
+            self.current = saved
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Iterator[None]:
+        self.fixtures_of[item.nodeid] = list(getattr(item, "fixturenames", ()))
         self.current = self.coverage.lines[item.nodeid]
         sys.settrace(self._global)
         try:
-            yield
+            return (yield)
         finally:
             sys.settrace(None)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.coverage.durations[report.nodeid] += report.duration
+
+    def pytest_sessionfinish(self, session: Any) -> None:
+        for test, fixtures in self.fixtures_of.items():
+            lines = self.coverage.lines[test]
+            lines |= self.file_lines.get(test.split("::")[0], set())
+            for name in fixtures:
+                lines |= self.fixture_lines.get(name, set())
 
 
 @dataclass

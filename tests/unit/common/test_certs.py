@@ -754,3 +754,114 @@ def test_an_unencrypted_pkcs8_key_is_not_mistaken_for_an_encrypted_one(
     pair: CertificatePair,
 ) -> None:
     assert isinstance(load_private_key(pair.private_key), ec.EllipticCurvePrivateKey)
+
+
+# --- each refusal says exactly which one it is --------------------------------------
+
+
+def _message(call: Callable[[], object]) -> str:
+    with pytest.raises(CertificateError) as info:
+        call()
+    return str(info.value)
+
+
+def test_binary_and_undecodable_input_are_told_apart() -> None:
+    assert _message(lambda: load_certificate(b"\x30\x82\x01\x0a")) == (
+        "this looks like binary DER, not PEM text; convert it with "
+        "'openssl x509 -inform der' first"
+    )
+    assert _message(lambda: load_certificate(b"\xff\xfe-----BEGIN")) == (
+        "not PEM text: the data is not valid UTF-8"
+    )
+
+
+def test_generate_refusals_and_the_shortest_validity() -> None:
+    assert _message(lambda: generate_client_certificate("")) == (
+        "the certificate common name must not be empty"
+    )
+    assert _message(lambda: generate_client_certificate(days=0)) == (
+        "the validity must be at least one day, not 0"
+    )
+    cert = load_certificate(generate_client_certificate(days=1).certificate)
+    assert datetime.timedelta(days=1) <= cert.not_valid_after_utc - cert.not_valid_before_utc
+
+
+def test_swapped_or_bundled_pem_is_named_exactly(pair: CertificatePair) -> None:
+    assert _message(lambda: load_certificate(pair.certificate + pair.private_key)) == (
+        "the text holds a private key as well as a certificate; give the certificate "
+        "alone and keep the key secret"
+    )
+    assert _message(lambda: load_private_key(pair.certificate)) == (
+        "this is a certificate, not a private key; give the private key "
+        "(-----BEGIN PRIVATE KEY-----) instead"
+    )
+    assert _message(lambda: load_private_key("not a key")) == (
+        "no PEM markers found; expected a private key starting with '-----BEGIN PRIVATE KEY-----'"
+    )
+    assert _message(lambda: reshape_pem("not pem")) == (
+        "no PEM markers found; expected a PEM block starting with '-----BEGIN <TYPE>-----'"
+    )
+
+
+def test_a_malformed_certificate_and_an_openssh_key_are_named_exactly() -> None:
+    assert _message(lambda: load_certificate(_block("CERTIFICATE", b"\x30\x03\x02\x01\x00"))) == (
+        "the CERTIFICATE block decodes but is not a valid X.509 certificate (malformed DER)"
+    )
+    pem = _pem_key(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH)
+    assert _message(lambda: load_private_key(pem)) == (
+        "this is an OpenSSH key, not a TLS private key; LXD needs a PEM key"
+    )
+
+
+def test_a_key_of_another_certificate_is_named_exactly(
+    pair: CertificatePair, other_pair: CertificatePair
+) -> None:
+    assert _message(lambda: check_key_matches(pair.certificate, other_pair.private_key)) == (
+        "the private key does not match the certificate"
+    )
+
+
+def test_writing_a_key_as_a_certificate_is_refused_exactly(
+    tmp_path: pathlib.Path, pair: CertificatePair
+) -> None:
+    path = tmp_path / "client.crt"
+    assert _message(lambda: write_certificate(path, pair.private_key)) == (
+        "refusing to write a private key to a world-readable certificate file"
+    )
+    assert not path.exists()
+
+
+def test_only_quotes_and_spaces_are_stripped_from_a_fingerprint(pair: CertificatePair) -> None:
+    fp = fingerprint(pair.certificate)
+    assert normalise_fingerprint(f" '{fp}' ") == fp
+    for stray in (f"X{fp}", f"{fp}X"):
+        assert _message(lambda s=stray: normalise_fingerprint(s)) == (  # type: ignore[misc]
+            "the fingerprint contains non-hex characters; expected a SHA-256 fingerprint: "
+            "64 hex characters (colons or spaces allowed) or a prefix of at least 12"
+        )
+
+
+def test_reshape_pem_undoes_escaped_carriage_returns(pair: CertificatePair) -> None:
+    assert reshape_pem(pair.certificate.replace("\n", "\\r")) == pair.certificate
+    assert reshape_pem(pair.certificate.replace("\n", "\\r\\n")) == pair.certificate
+
+
+def test_a_file_planted_at_the_temporary_name_is_not_written_through(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("secrets.token_hex", lambda n: "0" * (2 * n))
+    planted = tmp_path / f".client.key.{'0' * 16}.tmp"
+    planted.write_text("planted")
+    with pytest.raises(FileExistsError):
+        write_private_key(tmp_path / "client.key", pair.private_key)
+    assert planted.read_text() == "planted"
+    assert not (tmp_path / "client.key").exists()
+
+
+def test_writing_leaves_no_file_descriptor_open(
+    tmp_path: pathlib.Path, pair: CertificatePair
+) -> None:
+    before = sorted(os.listdir("/proc/self/fd"))
+    write_private_key(tmp_path / "client.key", pair.private_key)
+    write_certificate(tmp_path / "client.crt", pair.certificate)
+    assert sorted(os.listdir("/proc/self/fd")) == before
