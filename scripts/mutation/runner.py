@@ -125,22 +125,24 @@ class _Tracer:
     and what its test file ran at import (module-level test data).
     """
 
-    def __init__(self, filename: str, coverage: Coverage) -> None:
-        self.filename, self.coverage = filename, coverage
-        self.current: set[int] = set()
-        self.fixture_lines: dict[str, set[int]] = defaultdict(set)
-        self.file_lines: dict[str, set[int]] = defaultdict(set)
+    def __init__(self, filenames: set[str]) -> None:
+        self.filenames = filenames
+        self.lines: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self.durations: dict[str, float] = defaultdict(float)
+        self.current: set[tuple[str, int]] = set()
+        self.fixture_lines: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self.file_lines: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self.fixtures_of: dict[str, list[str]] = {}
 
     def _global(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if frame.f_code.co_filename == self.filename:
-            self.current.add(frame.f_lineno)
+        if frame.f_code.co_filename in self.filenames:
+            self.current.add((frame.f_code.co_filename, frame.f_lineno))
             return self._local
         return None
 
     def _local(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any]:
         if event == "line":
-            self.current.add(frame.f_lineno)
+            self.current.add((frame.f_code.co_filename, frame.f_lineno))
         return self._local
 
     @pytest.hookimpl(wrapper=True)
@@ -166,7 +168,7 @@ class _Tracer:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Iterator[None]:
         self.fixtures_of[item.nodeid] = list(getattr(item, "fixturenames", ()))
-        self.current = self.coverage.lines[item.nodeid]
+        self.current = self.lines[item.nodeid]
         sys.settrace(self._global)
         try:
             return (yield)
@@ -174,11 +176,11 @@ class _Tracer:
             sys.settrace(None)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        self.coverage.durations[report.nodeid] += report.duration
+        self.durations[report.nodeid] += report.duration
 
     def pytest_sessionfinish(self, session: Any) -> None:
         for test, fixtures in self.fixtures_of.items():
-            lines = self.coverage.lines[test]
+            lines = self.lines[test]
             lines |= self.file_lines.get(test.split("::")[0], set())
             for name in fixtures:
                 lines |= self.fixture_lines.get(name, set())
@@ -244,31 +246,40 @@ def wait(child: Child) -> Child:
     return child
 
 
-def trace(path: Path, tests: Sequence[str], timeout: float) -> tuple[Coverage, str]:
-    """Run `tests` against the unmutated module, recording each test's lines of it."""
+def trace(
+    paths: Sequence[Path], tests: Sequence[str], timeout: float
+) -> tuple[dict[Path, Coverage], str]:
+    """Run `tests` against the unmutated modules, recording each test's lines of each one.
+
+    One run for every module: it is the slowest step, so it is not repeated per module.
+    """
     with tempfile.NamedTemporaryFile(mode="w+", suffix=".json") as result:
 
         def body() -> int:
-            tracer = _Tracer(str(path), Coverage())
+            tracer = _Tracer({str(p) for p in paths})
             code = int(pytest.main([*PYTEST_ARGS, *tests], plugins=[tracer]))
-            data = {
-                "lines": {k: sorted(v) for k, v in tracer.coverage.lines.items()},
-                "durations": dict(tracer.coverage.durations),
-                "code": code,
-            }
+            per_file: dict[str, dict[str, list[int]]] = defaultdict(dict)
+            for test, hits in tracer.lines.items():
+                for filename in {f for f, _ in hits}:
+                    per_file[filename][test] = sorted(n for f, n in hits if f == filename)
+            data = {"lines": per_file, "durations": dict(tracer.durations), "code": code}
             Path(result.name).write_text(json.dumps(data))
             return code
 
         child = wait(start(body, timeout))
         output = child.text()
-        coverage = Coverage()
+        answer: dict[Path, Coverage] = {}
         raw = Path(result.name).read_text()
         if raw:
             data = json.loads(raw)
-            coverage.lines = defaultdict(set, {k: set(v) for k, v in data["lines"].items()})
-            coverage.durations = defaultdict(float, data["durations"])
-            coverage.passed = data["code"] == 0 and child.status == 0
-    return coverage, output
+            for path in paths:
+                coverage = Coverage()
+                hits = data["lines"].get(str(path), {})
+                coverage.lines = defaultdict(set, {k: set(v) for k, v in hits.items()})
+                coverage.durations = defaultdict(float, data["durations"])
+                coverage.passed = data["code"] == 0 and child.status == 0
+                answer[path] = coverage
+    return answer, output
 
 
 def start_mutant(
