@@ -72,6 +72,7 @@ class Equivalent:
     reason: str
 
     def matches(self, module: str, mutant: Mutant) -> bool:
+        """Whether this entry names that mutant (by text, so it survives moved lines)."""
         return (self.module, self.function, self.before, self.after) == (
             module,
             mutant.function,
@@ -128,10 +129,12 @@ class Result:
 
     @property
     def counted(self) -> int:
+        """The mutants that count: all but the known equivalents."""
         return self.mutants - self.equivalent
 
     @property
     def score(self) -> float:
+        """Killed (or timed out) per counted mutant, in percent."""
         return 100.0 * (self.killed + self.timeouts) / self.counted if self.counted else 100.0
 
 
@@ -265,9 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for e in equivalents:
             if e.module == r.module and e not in r.matched:
-                print(
-                    f"stale equivalent (matches no mutant now): {e.module} {e.function}: {e.before!r}"
-                )
+                print(f"stale equivalent (matches no mutant now): {e.module} {e.function}")
+                print(f"    {e.before!r} -> {e.after!r}")
     table = markdown(results)
     print("\n" + table)
     if args.markdown:

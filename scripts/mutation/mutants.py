@@ -11,7 +11,8 @@ assignment, a whole ``if``) replaced by ``pass``.
 The edit is made in the source text, not by regenerating the file from the
 tree, so every other line keeps its number and the diff shows exactly one
 change. What is never mutated, because no test could or should see it:
-docstrings (of modules, classes, functions and attributes), ``...`` bodies, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
+docstrings (of modules, classes, functions and attributes), ``...``
+bodies, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
 logging calls, f-strings (their inner positions are not reliable before
 Python 3.12), and lines marked ``# pragma: no mutate``.
 """
@@ -205,36 +206,43 @@ class _Collector:
             or (isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis)
         ):
             return
-        if self.runtime and isinstance(
-            stmt,
-            (
-                ast.Expr,
-                ast.Raise,
-                ast.Assign,
-                ast.AugAssign,
-                ast.AnnAssign,
-                ast.Continue,
-                ast.Break,
-                ast.If,
-                ast.For,
-                ast.While,
-                ast.Delete,
-                ast.With,
-            ),
+        if (
+            self.runtime
+            and isinstance(
+                stmt,
+                (
+                    ast.Expr,
+                    ast.Raise,
+                    ast.Assign,
+                    ast.AugAssign,
+                    ast.AnnAssign,
+                    ast.Continue,
+                    ast.Break,
+                    ast.If,
+                    ast.For,
+                    ast.While,
+                    ast.Delete,
+                    ast.With,
+                ),
+            )
+            and not (isinstance(stmt, ast.AnnAssign) and stmt.value is None)
         ):
-            if not (isinstance(stmt, ast.AnnAssign) and stmt.value is None):
-                self._edit(
-                    self.text.start(stmt), self.text.end(stmt), "pass", "statement deleted", stmt
-                )
-        if self.runtime and isinstance(stmt, ast.Return) and stmt.value is not None:
-            if not (isinstance(stmt.value, ast.Constant) and stmt.value.value is None):
-                self._edit(
-                    self.text.start(stmt.value),
-                    self.text.end(stmt.value),
-                    "None",
-                    "return value -> None",
-                    stmt,
-                )
+            self._edit(
+                self.text.start(stmt), self.text.end(stmt), "pass", "statement deleted", stmt
+            )
+        if (
+            self.runtime
+            and isinstance(stmt, ast.Return)
+            and stmt.value is not None
+            and not (isinstance(stmt.value, ast.Constant) and stmt.value.value is None)
+        ):
+            self._edit(
+                self.text.start(stmt.value),
+                self.text.end(stmt.value),
+                "None",
+                "return value -> None",
+                stmt,
+            )
         # conditions
         if isinstance(stmt, (ast.If, ast.While)):
             self._negate(stmt.test)

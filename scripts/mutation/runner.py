@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -170,10 +171,12 @@ class _Tracer:
         self.fixtures_of[item.nodeid] = list(getattr(item, "fixturenames", ()))
         self.current = self.lines[item.nodeid]
         sys.settrace(self._global)
+        threading.settrace(self._global)  # threads the code under test starts
         try:
             return (yield)
         finally:
             sys.settrace(None)
+            threading.settrace(None)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.durations[report.nodeid] += report.duration
@@ -211,6 +214,7 @@ class Child:
         return True
 
     def text(self) -> str:
+        """What the child printed (once: the file is closed after)."""
         self.output.seek(0)
         text: str = self.output.read().decode(errors="replace")
         self.output.close()
@@ -219,7 +223,7 @@ class Child:
 
 def start(body: Callable[[], int], timeout: float) -> Child:
     """Fork and run `body` in the child, its output captured; it exits with body's result."""
-    out = tempfile.TemporaryFile(mode="w+b")
+    out = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - the Child closes it in text()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 70

@@ -861,7 +861,7 @@ def test_a_file_planted_at_the_temporary_name_is_not_written_through(
 def test_writing_leaves_no_file_descriptor_open(
     tmp_path: pathlib.Path, pair: CertificatePair
 ) -> None:
-    before = sorted(os.listdir("/proc/self/fd"))
+    before = sorted(pathlib.Path("/proc/self/fd").iterdir())
     write_private_key(tmp_path / "client.key", pair.private_key)
     write_certificate(tmp_path / "client.crt", pair.certificate)
-    assert sorted(os.listdir("/proc/self/fd")) == before
+    assert sorted(pathlib.Path("/proc/self/fd").iterdir()) == before
