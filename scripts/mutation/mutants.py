@@ -13,7 +13,8 @@ tree, so every other line keeps its number and the diff shows exactly one
 change. What is never mutated, because no test could or should see it:
 docstrings (of modules, classes, functions and attributes), ``...``
 bodies, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
-logging calls, f-strings (their inner positions are not reliable before
+logging calls, a dataclass's ``frozen=`` flag (mypy, in the static tier,
+refuses assignments to a frozen dataclass), f-strings (their inner positions are not reliable before
 Python 3.12), and lines marked ``# pragma: no mutate``.
 """
 
@@ -131,6 +132,15 @@ def _is_logging_call(node: ast.AST) -> bool:
         and node.func.attr in LOG_METHODS
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id in LOGGER_NAMES
+    )
+
+
+def _is_dataclass_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "dataclass") or (
+        isinstance(func, ast.Attribute) and func.attr == "dataclass"
     )
 
 
@@ -304,6 +314,12 @@ class _Collector:
         if isinstance(node, ast.JoinedStr) or _is_logging_call(node):
             return
         if NO_MUTATE in self.text.lines[node.lineno - 1]:
+            return
+        if _is_dataclass_call(node):
+            # frozen=: mypy refuses assignments to a frozen dataclass's fields, so the
+            # static tier checks that flag; the other arguments are mutated as usual.
+            for child in [*node.args, *(k.value for k in node.keywords if k.arg != "frozen")]:
+                self.expression(child)
             return
         if isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
