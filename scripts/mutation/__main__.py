@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -175,29 +176,33 @@ def run_module(
     running: list[tuple[Mutant, runner.Child]] = []
     total, done = len(pending), 0
     print(f"{shown}: {result.mutants} mutants, {total} to run", flush=True)
-    while pending or running:
-        while pending and len(running) < jobs:
-            mutant, selected = pending.pop(0)
-            budget = 30 + 3 * sum(coverage.durations.get(t, 0.0) for t in selected)
-            running.append(
-                (mutant, runner.start_mutant(dotted, path, mutant.source, selected, budget))
-            )
-        for item in list(running):
-            mutant, child = item
-            if not child.poll():
-                continue
-            running.remove(item)
-            child.text()
-            done += 1
-            if done % 50 == 0:
-                print(f"{shown}: {done}/{total} run", flush=True)
-            if child.timed_out:
-                result.timeouts += 1
-            elif child.status == 0:
-                result.survivors.append((mutant, "every test passes"))
-            else:
-                result.killed += 1
-        time.sleep(0.01)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                mutant, selected = pending.pop(0)
+                budget = 30 + 3 * sum(coverage.durations.get(t, 0.0) for t in selected)
+                running.append(
+                    (mutant, runner.start_mutant(dotted, path, mutant.source, selected, budget))
+                )
+            for item in list(running):
+                mutant, child = item
+                if not child.poll():
+                    continue
+                running.remove(item)
+                child.text()
+                done += 1
+                if done % 50 == 0:
+                    print(f"{shown}: {done}/{total} run", flush=True)
+                if child.timed_out:
+                    result.timeouts += 1
+                elif child.status == 0:
+                    result.survivors.append((mutant, "every test passes"))
+                else:
+                    result.killed += 1
+            time.sleep(0.01)
+    finally:  # interrupted: end the children still running
+        for _, child in running:
+            child.kill()
     result.seconds = time.monotonic() - began
     return result
 
@@ -245,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the score table to this file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` ends the children
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows as it comes
     os.chdir(REPO)
     equivalents = load_equivalents()

@@ -213,6 +213,13 @@ class Child:
         self.timed_out = True
         return True
 
+    def kill(self) -> None:
+        """End the child and everything it started now."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
     def text(self) -> str:
         """What the child printed (once: the file is closed after)."""
         self.output.seek(0)
