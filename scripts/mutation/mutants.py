@@ -14,8 +14,9 @@ change. What is never mutated, because no test could or should see it:
 docstrings (of modules, classes, functions and attributes), ``...``
 bodies, type annotations, ``if TYPE_CHECKING:`` blocks, ``__all__``,
 logging calls, a dataclass's ``frozen=`` flag (mypy, in the static tier,
-refuses assignments to a frozen dataclass), f-strings (their inner positions are not reliable before
-Python 3.12), and lines marked ``# pragma: no mutate``.
+refuses assignments to a frozen dataclass), f-strings (their inner
+positions are not reliable before Python 3.12), and lines marked
+``# pragma: no mutate``.
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ class _Collector:
             return
         if NO_MUTATE in self.text.lines[node.lineno - 1]:
             return
-        if _is_dataclass_call(node):
+        if isinstance(node, ast.Call) and _is_dataclass_call(node):
             # frozen=: mypy refuses assignments to a frozen dataclass's fields, so the
             # static tier checks that flag; the other arguments are mutated as usual.
             for child in [*node.args, *(k.value for k in node.keywords if k.arg != "frozen")]:

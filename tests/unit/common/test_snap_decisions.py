@@ -1,4 +1,4 @@
-"""Each decision of the snap policy (channels, downgrades, config values), one wrong answer each."""
+"""Each decision of the snap policy (downgrades, config values), one wrong answer each."""
 
 from __future__ import annotations
 
