@@ -319,8 +319,8 @@ class _Collector:
         if isinstance(node, ast.Call) and _is_dataclass_call(node):
             # frozen=: mypy refuses assignments to a frozen dataclass's fields, so the
             # static tier checks that flag; the other arguments are mutated as usual.
-            for child in [*node.args, *(k.value for k in node.keywords if k.arg != "frozen")]:
-                self.expression(child)
+            for argument in [*node.args, *(k.value for k in node.keywords if k.arg != "frozen")]:
+                self.expression(argument)
             return
         if isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
