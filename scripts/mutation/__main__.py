@@ -71,6 +71,8 @@ class Equivalent:
     before: str
     after: str
     reason: str
+    previous: str | None = None
+    """The line above, when the same edit of the same line occurs twice in the function."""
 
     def matches(self, module: str, mutant: Mutant) -> bool:
         """Whether this entry names that mutant (by text, so it survives moved lines)."""
@@ -79,7 +81,7 @@ class Equivalent:
             mutant.function,
             mutant.before,
             mutant.after,
-        )
+        ) and self.previous in (None, mutant.previous)
 
 
 def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
@@ -97,6 +99,7 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
                 str(entry["before"]),
                 str(entry["after"]),
                 str(entry["reason"]),
+                None if entry.get("previous") is None else str(entry["previous"]),
             )
         )
     return equivalents

@@ -77,6 +77,8 @@ class Mutant:
             can see it, not only those that execute the line.
         what: a short description (``'<' -> '<='``, ``statement deleted``).
         before: the original text of the edited line, stripped.
+        previous: the nearest non-blank line above it, stripped (tells apart
+            two identical lines in one function).
         after: the same line in the mutant, stripped.
         source: the whole mutated source.
     """
@@ -89,6 +91,7 @@ class Mutant:
     what: str
     before: str
     after: str
+    previous: str
     source: str
 
 
@@ -396,4 +399,8 @@ def mutants_of(source: str) -> Iterator[Mutant]:
         end_line = max(line, node.end_lineno)  # type: ignore[attr-defined]
         before = text.lines[line - 1].strip()
         after = mutated.splitlines()[line - 1].strip()
-        yield Mutant(line, first, end_line, function, runtime, what, before, after, mutated)
+        above = [t.strip() for t in text.lines[: line - 1] if t.strip()]
+        previous = above[-1] if above else ""
+        yield Mutant(
+            line, first, end_line, function, runtime, what, before, after, previous, mutated
+        )
