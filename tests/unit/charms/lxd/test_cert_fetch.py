@@ -687,3 +687,11 @@ def test_urls_that_do_not_parse_are_shown_as_given() -> None:
     assert redact(broken) == broken
     assert public_url(broken) == broken
     assert public_url("https:///c.crt") == "https:///c.crt"
+
+
+def test_a_read_exactly_at_the_deadline_is_still_in_time() -> None:
+    ticks = iter([50.0, 55.0])  # deadline 60; opened at 55; every read starts at 60 exactly
+    fetched = fetch_certificate(
+        URL, timeout=10, opener=FakeOpener(FakeBody(b"x")), clock=lambda: next(ticks, 60.0)
+    )
+    assert fetched.text == "x"
