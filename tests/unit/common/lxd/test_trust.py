@@ -522,3 +522,42 @@ def test_remove_says_whether_nothing_or_several_match(
         store.remove(key)
     assert str(caught.value) == message
     assert lxd.requests("DELETE") == []
+
+
+def _not_json() -> requests.Response:
+    """A 200 answer that is not LXD's JSON (a proxy's page): pylxd lets it through."""
+    response = requests.Response()
+    response.status_code = 200
+    response._content = b"<html>portal</html>"
+    return response
+
+
+def test_an_answer_that_is_not_json_says_what_was_being_done(lxd, reply, store, certs) -> None:
+    lxd.on("GET", CERTS, _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.entries()
+    assert str(caught.value) == "LXD sent a non-JSON answer while listing trusted certificates"
+    lxd.on("GET", PROJECTS, _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.add(certs[0].certificate, "n", projects=["ci"])
+    assert str(caught.value) == "LXD sent a non-JSON answer while listing projects"
+
+
+def test_an_update_or_removal_answered_with_no_json_is_an_error(
+    lxd, reply, store, three, certs
+) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "keep")))
+    lxd.on("PATCH", f"{CERTS}/{fp}", _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.update(fp, name="renamed")
+    assert str(caught.value) == (
+        "LXD sent a non-JSON answer while updating trusted certificate 'keep'"
+    )
+    gamma = "d00d" + "1" * 60
+    lxd.on("DELETE", f"{CERTS}/{gamma}", _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.remove("gamma")
+    assert str(caught.value) == (
+        "LXD sent a non-JSON answer while removing trusted certificate 'gamma'"
+    )
