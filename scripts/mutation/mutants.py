@@ -379,7 +379,6 @@ def mutants_of(source: str) -> Iterator[Mutant]:
     text = _Text(source)
     collector = _Collector(text)
     collector.statements(tree.body)
-    original = ast.dump(tree)
     seen: set[str] = set()
     for start, end, new, what, node, function, runtime in sorted(
         collector.edits, key=lambda e: (e[0], e[1])
@@ -388,10 +387,8 @@ def mutants_of(source: str) -> Iterator[Mutant]:
         if mutated in seen:
             continue
         try:
-            mutated_tree = ast.parse(mutated)
+            compile(mutated, "<mutant>", "exec", flags=ast.PyCF_ONLY_AST)
         except SyntaxError:
-            continue
-        if ast.dump(mutated_tree) == original:
             continue
         seen.add(mutated)
         line = bisect.bisect_right(text.starts, start)
