@@ -6,6 +6,7 @@ import base64
 import datetime
 import os
 import pathlib
+import re
 import stat
 import textwrap
 from collections.abc import Callable, Iterator
@@ -30,6 +31,17 @@ from lxd_common.certs import (
     write_private_key,
 )
 from lxd_common.errors import CertificateError
+
+ENCRYPTED = (
+    "the private key is encrypted and no passphrase can be given; decrypt "
+    "it first (openssl pkey -in KEY -out PLAIN_KEY)"
+)
+
+
+def exactly(message: str) -> str:
+    """A `match=` pattern for this whole message ("encrypted" would match "unencrypted" too)."""
+    return f"^{re.escape(message)}$"
+
 
 # --- fixtures ----------------------------------------------------------------
 
@@ -301,7 +313,7 @@ def test_load_private_key_rejects_encrypted_key(
     ec_key: ec.EllipticCurvePrivateKey, fmt: serialization.PrivateFormat
 ) -> None:
     pem = _pem_key(ec_key, fmt, serialization.BestAvailableEncryption(b"secret"))
-    with pytest.raises(CertificateError, match="encrypted"):
+    with pytest.raises(CertificateError, match=exactly(ENCRYPTED)):
         load_private_key(pem)
 
 
@@ -345,8 +357,11 @@ def test_load_private_key_rejects_openssh_key() -> None:
 @pytest.mark.parametrize(
     ("raised", "message"),
     [
-        (TypeError("Password was not given but private key is encrypted"), "encrypted"),
-        (UnsupportedAlgorithm("nope"), "unsupported algorithm"),
+        (
+            TypeError("Password was not given but private key is encrypted"),
+            "the private key is encrypted and no passphrase can be given; decrypt it first",
+        ),
+        (UnsupportedAlgorithm("nope"), "the private key uses an unsupported algorithm (nope)"),
     ],
 )
 def test_load_private_key_translates_library_errors(
@@ -361,7 +376,7 @@ def test_load_private_key_translates_library_errors(
         raise raised
 
     monkeypatch.setattr(serialization, "load_pem_private_key", fail)
-    with pytest.raises(CertificateError, match=message):
+    with pytest.raises(CertificateError, match=exactly(message)):
         load_private_key(pair.private_key)
 
 
@@ -648,3 +663,205 @@ def test_write_certificate_refuses_private_key(
     with pytest.raises(CertificateError, match="refusing to write a private key"):
         write_certificate(path, pair.certificate + pair.private_key)
     assert not path.exists()
+
+
+def test_a_write_whose_first_fsync_fails_raises_and_leaves_the_old_file(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the file's fsync fails; the directory's would succeed, so nothing else raises."""
+    path = tmp_path / "client.key"
+    path.write_text("old")
+    real_fsync, calls = os.fsync, []
+
+    def fsync_failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_once)
+    with pytest.raises(OSError, match=exactly("disk full")):
+        write_private_key(path, pair.private_key)
+    assert len(calls) == 1
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["client.key"]
+
+
+def test_a_written_file_is_synced_then_its_directory(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync, synced = os.fsync, []
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    write_certificate(tmp_path / "client.crt", pair.certificate)
+    assert synced == [False, True]
+
+
+def test_a_large_file_is_written_whole(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.write may write less than asked: the loop writes the rest."""
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:
+        return real_write(fd, data[:1000])
+
+    monkeypatch.setattr(os, "write", short_write)
+    text = "-----BEGIN CERTIFICATE-----\n" + "A" * 5000 + "\n-----END CERTIFICATE-----\n"
+    write_certificate(tmp_path / "client.crt", text)
+    assert (tmp_path / "client.crt").read_text() == text
+
+
+def test_every_key_usage_flag_and_criticality_of_a_generated_certificate(
+    pair: CertificatePair,
+) -> None:
+    extensions = {e.oid: e for e in load_certificate(pair.certificate).extensions}
+    key_usage = extensions[x509.oid.ExtensionOID.KEY_USAGE]
+    assert key_usage.critical is True
+    assert key_usage.value == x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    constraints = extensions[x509.oid.ExtensionOID.BASIC_CONSTRAINTS]
+    assert (constraints.critical, constraints.value) == (
+        True,
+        x509.BasicConstraints(ca=False, path_length=None),
+    )
+    eku = extensions[x509.oid.ExtensionOID.EXTENDED_KEY_USAGE]
+    assert (eku.critical, list(eku.value)) == (False, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    ski = extensions[x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER]
+    assert ski.critical is False
+    assert set(extensions) == {
+        x509.oid.ExtensionOID.KEY_USAGE,
+        x509.oid.ExtensionOID.BASIC_CONSTRAINTS,
+        x509.oid.ExtensionOID.EXTENDED_KEY_USAGE,
+        x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+    }
+
+
+def test_an_unencrypted_pkcs8_key_is_not_mistaken_for_an_encrypted_one(
+    pair: CertificatePair,
+) -> None:
+    assert isinstance(load_private_key(pair.private_key), ec.EllipticCurvePrivateKey)
+
+
+# --- each refusal says exactly which one it is --------------------------------------
+
+
+def _message(call: Callable[[], object]) -> str:
+    with pytest.raises(CertificateError) as info:
+        call()
+    return str(info.value)
+
+
+def test_binary_and_undecodable_input_are_told_apart() -> None:
+    assert _message(lambda: load_certificate(b"\x30\x82\x01\x0a")) == (
+        "this looks like binary DER, not PEM text; convert it with "
+        "'openssl x509 -inform der' first"
+    )
+    assert _message(lambda: load_certificate(b"\xff\xfe-----BEGIN")) == (
+        "not PEM text: the data is not valid UTF-8"
+    )
+
+
+def test_generate_refusals_and_the_shortest_validity() -> None:
+    assert _message(lambda: generate_client_certificate("")) == (
+        "the certificate common name must not be empty"
+    )
+    assert _message(lambda: generate_client_certificate(days=0)) == (
+        "the validity must be at least one day, not 0"
+    )
+    cert = load_certificate(generate_client_certificate(days=1).certificate)
+    assert datetime.timedelta(days=1) <= cert.not_valid_after_utc - cert.not_valid_before_utc
+
+
+def test_swapped_or_bundled_pem_is_named_exactly(pair: CertificatePair) -> None:
+    assert _message(lambda: load_certificate(pair.certificate + pair.private_key)) == (
+        "the text holds a private key as well as a certificate; give the certificate "
+        "alone and keep the key secret"
+    )
+    assert _message(lambda: load_private_key(pair.certificate)) == (
+        "this is a certificate, not a private key; give the private key "
+        "(-----BEGIN PRIVATE KEY-----) instead"
+    )
+    assert _message(lambda: load_private_key("not a key")) == (
+        "no PEM markers found; expected a private key starting with '-----BEGIN PRIVATE KEY-----'"
+    )
+    assert _message(lambda: reshape_pem("not pem")) == (
+        "no PEM markers found; expected a PEM block starting with '-----BEGIN <TYPE>-----'"
+    )
+
+
+def test_a_malformed_certificate_and_an_openssh_key_are_named_exactly() -> None:
+    assert _message(lambda: load_certificate(_block("CERTIFICATE", b"\x30\x03\x02\x01\x00"))) == (
+        "the CERTIFICATE block decodes but is not a valid X.509 certificate (malformed DER)"
+    )
+    pem = _pem_key(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH)
+    assert _message(lambda: load_private_key(pem)) == (
+        "this is an OpenSSH key, not a TLS private key; LXD needs a PEM key"
+    )
+
+
+def test_a_key_of_another_certificate_is_named_exactly(
+    pair: CertificatePair, other_pair: CertificatePair
+) -> None:
+    assert _message(lambda: check_key_matches(pair.certificate, other_pair.private_key)) == (
+        "the private key does not match the certificate"
+    )
+
+
+def test_writing_a_key_as_a_certificate_is_refused_exactly(
+    tmp_path: pathlib.Path, pair: CertificatePair
+) -> None:
+    path = tmp_path / "client.crt"
+    assert _message(lambda: write_certificate(path, pair.private_key)) == (
+        "refusing to write a private key to a world-readable certificate file"
+    )
+    assert not path.exists()
+
+
+def test_only_quotes_and_spaces_are_stripped_from_a_fingerprint(pair: CertificatePair) -> None:
+    fp = fingerprint(pair.certificate)
+    assert normalise_fingerprint(f" '{fp}' ") == fp
+    for stray in (f"X{fp}", f"{fp}X"):
+        assert _message(lambda s=stray: normalise_fingerprint(s)) == (  # type: ignore[misc]
+            "the fingerprint contains non-hex characters; expected a SHA-256 fingerprint: "
+            "64 hex characters (colons or spaces allowed) or a prefix of at least 12"
+        )
+
+
+def test_reshape_pem_undoes_escaped_carriage_returns(pair: CertificatePair) -> None:
+    assert reshape_pem(pair.certificate.replace("\n", "\\r")) == pair.certificate
+    assert reshape_pem(pair.certificate.replace("\n", "\\r\\n")) == pair.certificate
+
+
+def test_a_file_planted_at_the_temporary_name_is_not_written_through(
+    tmp_path: pathlib.Path, pair: CertificatePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("secrets.token_hex", lambda n: "0" * (2 * n))
+    planted = tmp_path / f".client.key.{'0' * 16}.tmp"
+    planted.write_text("planted")
+    with pytest.raises(FileExistsError):
+        write_private_key(tmp_path / "client.key", pair.private_key)
+    assert planted.read_text() == "planted"
+    assert not (tmp_path / "client.key").exists()
+
+
+def test_writing_leaves_no_file_descriptor_open(
+    tmp_path: pathlib.Path, pair: CertificatePair
+) -> None:
+    before = sorted(pathlib.Path("/proc/self/fd").iterdir())
+    write_private_key(tmp_path / "client.key", pair.private_key)
+    write_certificate(tmp_path / "client.crt", pair.certificate)
+    assert sorted(pathlib.Path("/proc/self/fd").iterdir()) == before

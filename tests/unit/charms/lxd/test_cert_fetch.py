@@ -537,3 +537,161 @@ def test_abort_shuts_down_sockets_opened_before_and_after() -> None:
         assert first_ours.recv(1) == b""  # shut down: a blocked read would return
         sockets.add(second_ours)
         assert second_ours.recv(1) == b""
+
+
+# --- each decision, one wrong answer each -------------------------------------------------
+
+
+class ShortReads(FakeBody):
+    """A body whose every read returns at most ``most`` bytes, as a socket may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        super().__init__(data)
+        self.most = most
+
+    def read(self, size: int = -1, /) -> bytes:
+        return super().read(min(size, self.most))
+
+
+def test_short_reads_up_to_the_cap_still_detect_a_larger_body() -> None:
+    body = ShortReads(b"A" * 150, most=50)
+    with pytest.raises(CertFetchError, match="more than 100 bytes"):
+        fetch_certificate(URL, max_bytes=100, opener=FakeOpener(body))
+    assert fetch_certificate(
+        URL, max_bytes=100, opener=FakeOpener(ShortReads(b"B" * 100, 30))
+    ).text == ("B" * 100)
+
+
+def test_a_cap_larger_than_one_read_still_reads_only_one_byte_more() -> None:
+    body = FakeBody(endless=True)
+    with pytest.raises(CertFetchError, match="more than 10000 bytes"):
+        fetch_certificate(URL, max_bytes=10000, opener=FakeOpener(body))
+    assert body.served == 10001
+
+
+def test_a_declared_length_of_exactly_the_cap_is_read() -> None:
+    body = FakeBody(b"A" * 100, headers={"Content-Length": "100"})
+    assert fetch_certificate(URL, max_bytes=100, opener=FakeOpener(body)).text == "A" * 100
+
+
+def test_an_opener_called_at_the_deadline_gets_a_token_timeout_never_zero() -> None:
+    ticks = iter([50.0])  # the deadline is 60; the opener is called half a millisecond before
+    opener = FakeOpener(FakeBody(b"x"))
+    fetch_certificate(URL, timeout=10, opener=opener, clock=lambda: next(ticks, 59.9995))
+    assert opener.calls == [(URL, 0.001)]
+
+
+def test_an_http_error_body_is_closed() -> None:
+    fp = io.BytesIO(b"<html>not found</html>")
+    error = urllib.error.HTTPError(URL, 404, "Not Found", email.message.Message(), fp)
+    with pytest.raises(CertFetchError):
+        fetch_certificate(URL, opener=FakeOpener(error))
+    assert fp.closed
+
+
+def _tls_error(kind: type[ssl.SSLError], **attributes: str) -> ssl.SSLError:
+    error = kind(1, "handshake failed")
+    for name, value in attributes.items():
+        setattr(error, name, value)
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
+        (
+            urllib.error.URLError(
+                _tls_error(
+                    ssl.SSLCertVerificationError,
+                    verify_message="certificate has expired",
+                    reason="CERTIFICATE_VERIFY_FAILED",
+                )
+            ),
+            "TLS failed (certificate has expired)",
+        ),
+        (
+            urllib.error.URLError(_tls_error(ssl.SSLError, reason="WRONG_VERSION_NUMBER")),
+            "TLS failed (WRONG_VERSION_NUMBER)",
+        ),
+        (urllib.error.URLError(OSError(113, "No route to host")), "No route to host"),
+        (OSError("no errno"), "no errno"),
+        (OSError(), "OSError"),
+    ],
+    ids=["refused", "verify-message", "tls-reason", "strerror", "no-strerror", "nothing"],
+)
+def test_each_network_failure_gives_its_own_reason(error: Exception, reason: str) -> None:
+    with pytest.raises(CertFetchError) as info:
+        fetch_certificate(URL, opener=FakeOpener(error))
+    assert str(info.value) == f"cannot fetch the certificate from {URL}: {reason}"
+
+
+def test_the_download_runs_in_a_daemon_thread_named_for_it(pair: CertificatePair) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Recording(FakeOpener):
+        def open(self, url: str, timeout: float) -> FakeBody:
+            thread = threading.current_thread()
+            seen.append((thread.name, thread.daemon))
+            return super().open(url, timeout)
+
+    fetch_certificate(URL, opener=Recording(FakeBody(pair.certificate.encode())))
+    assert seen == [("cert-fetch", True)]
+
+
+def test_an_aborted_download_has_ended_when_the_fetch_gives_up() -> None:
+    aborted = threading.Event()
+    opener = FakeOpener(FakeBody(block=aborted))
+    opener.aborted = aborted
+    with pytest.raises(CertFetchError, match=r"took longer than 0\.2s"):
+        fetch_certificate(URL, timeout=0.2, opener=opener)
+    assert not [t for t in threading.enumerate() if t.name == "cert-fetch" and t.is_alive()]
+
+
+def test_a_socket_added_before_any_abort_stays_open() -> None:
+    sockets = cert_fetch._Sockets()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        sockets.add(ours)
+        theirs.sendall(b"x")
+        assert ours.recv(1) == b"x"
+
+
+def test_a_redirect_named_by_a_uri_header_is_checked_and_followed() -> None:
+    handler = cert_fetch._GuardedRedirects()
+    parent = FakeParent()
+    handler.parent = parent  # type: ignore[assignment]
+    request = urllib.request.Request("https://certs.example.com/old.crt")
+    request.timeout = 5  # type: ignore[attr-defined]
+    headers = email.message.Message()
+    headers["URI"] = "http://mirror.example.com/c.crt"
+    with pytest.raises(CertFetchError, match=r"\(HTTP 302\) from https to http"):
+        handler.http_error_302(request, io.BytesIO(b""), 302, "Moved", headers)
+
+
+@pytest.mark.parametrize("code", [301, 302, 307])
+def test_a_refused_redirect_closes_its_body(code: int) -> None:
+    handler = cert_fetch._GuardedRedirects()
+    handler.parent = FakeParent()  # type: ignore[assignment]
+    request = urllib.request.Request("https://certs.example.com/old.crt")
+    headers = email.message.Message()
+    headers["Location"] = "http://mirror.example.com/c.crt"
+    fp = io.BytesIO(b"moved")
+    with pytest.raises(CertFetchError):
+        getattr(handler, f"http_error_{code}")(request, fp, code, "Moved", headers)
+    assert fp.closed
+
+
+def test_urls_that_do_not_parse_are_shown_as_given() -> None:
+    broken = "https://u:pw@[::1/c.crt"
+    assert redact(broken) == broken
+    assert public_url(broken) == broken
+    assert public_url("https:///c.crt") == "https:///c.crt"
+
+
+def test_a_read_exactly_at_the_deadline_is_still_in_time() -> None:
+    ticks = iter([50.0, 55.0])  # deadline 60; opened at 55; every read starts at 60 exactly
+    fetched = fetch_certificate(
+        URL, timeout=10, opener=FakeOpener(FakeBody(b"x")), clock=lambda: next(ticks, 60.0)
+    )
+    assert fetched.text == "x"

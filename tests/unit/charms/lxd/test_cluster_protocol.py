@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from lxd_charm.cluster import (
     compatible,
     deputy,
     hold_first_tokens,
+    joining_ahead,
     member_config_for,
     plan_deputy,
     plan_joiner,
@@ -385,4 +387,212 @@ def test_every_offline_member_is_named_for_the_status() -> None:
     assert cluster.offline_members(three(), OWNERS) is None
     assert cluster.offline_members(three(offline="m1"), OWNERS) == (
         "m1 (lxd/0) is offline: bring it back, or remove the unit"
+    )
+
+
+# --- each decision of the join protocol, one wrong answer each ---------------------
+
+
+def test_a_lower_numbered_peer_without_a_token_does_not_block_a_joiner() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/5": "secret:5"})
+    peers = {"lxd/0": announce("a"), "lxd/2": announce("c"), "lxd/5": announce("f")}
+    assert plan_joiner(app, "lxd/5", peers["lxd/5"], peers) == JoinStep(
+        "join", secret_id="secret:5"
+    )
+
+
+def test_a_lower_numbered_member_holding_a_stale_token_does_not_block_a_joiner() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/2": "c"}, tokens={"lxd/2": "s2", "lxd/5": "s5"})
+    peers = {"lxd/2": announce("c"), "lxd/5": announce("f")}
+    assert plan_joiner(app, "lxd/5", peers["lxd/5"], peers) == JoinStep("join", secret_id="s5")
+
+
+def test_a_higher_numbered_peer_never_blocks_a_joiner() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/3": "s3", "lxd/4": "s4"})
+    peers = {"lxd/3": announce("c"), "lxd/4": announce("d")}
+    assert joining_ahead(app, "lxd/3", peers) is None
+    assert joining_ahead(app, "lxd/4", peers) == "lxd/3"
+    # the same number is the unit itself: not ahead of itself
+    assert joining_ahead(app, "lxd/3", {"lxd/3": announce("c")}) is None
+
+
+def test_the_joiner_waiting_for_its_first_token_says_so() -> None:
+    step = plan_joiner(AppView(), "lxd/1", announce("b"), {})
+    assert step == JoinStep("wait", reason="waiting for the leader to issue a join token")
+    app = AppView(tokens={"lxd/1": "secret:1"})
+    step = plan_joiner(app, "lxd/1", announce("b", **{"expired-token": "secret:1"}), {})
+    assert step == JoinStep(
+        "wait", reason="waiting for the leader to replace an expired join token"
+    )
+    # An older report names another token: this one is usable.
+    step = plan_joiner(app, "lxd/1", announce("b", **{"expired-token": "secret:0"}), {})
+    assert step == JoinStep("join", secret_id="secret:1")
+
+
+def test_a_leader_does_not_join_before_its_deputy_publishes_a_token() -> None:
+    app = AppView(members={"lxd/0": "a"}, leader_joining="lxd/3")
+    reported = {"expired-token": "secret:old"}
+    for bags in ({"lxd/0": {}}, {"lxd/0": {"leader-token": ""}}):
+        step = plan_leader_join(app, "lxd/3", reported, bags)
+        assert step == JoinStep(
+            "wait",
+            reason="this leader is not a member yet: waiting for lxd/0 to issue its join token",
+        )
+        assert plan_leader_join(app, "lxd/3", {}, bags).action == "wait"
+
+
+def test_a_leader_with_no_member_in_sight_says_what_it_waits_for() -> None:
+    step = plan_leader_join(AppView(members={"lxd/0": "a"}), "lxd/3", {}, {})
+    assert step == JoinStep(
+        "wait",
+        reason="this leader is not a member yet: waiting for a member unit to issue "
+        "its join token",
+    )
+
+
+def test_a_leaders_own_token_it_reported_expired_is_not_used_again() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/3": "secret:own"})
+    bags = {"lxd/0": {"leader-token": "secret:dep"}}
+    step = plan_leader_join(app, "lxd/3", {"expired-token": "secret:own"}, bags)
+    assert step == JoinStep("join", secret_id="secret:dep")
+    # the deputy (lxd/0) is the member present; the leader itself counts as present
+    step = plan_leader_join(AppView(members={"lxd/3": "c"}), "lxd/3", {}, {})
+    assert step.action == "wait"
+
+
+def test_leftover_tokens_of_members_are_dropped() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/1": "b"}, tokens={"lxd/1": "secret:1"})
+    plan = plan_leader(app, {"lxd/1": announce("b", joined="b")}, {"a", "b"})
+    assert plan.drop_tokens == ["lxd/1"]
+    assert plan == cluster.LeaderPlan(drop_tokens=["lxd/1"])
+    # a member without a token: nothing to drop, nothing else to do
+    app = AppView(members={"lxd/0": "a", "lxd/1": "b"})
+    assert plan_leader(app, {"lxd/1": announce("b", joined="b")}, {"a", "b"}) == (
+        cluster.LeaderPlan()
+    )
+
+
+def test_a_confirmed_unit_without_a_token_is_confirmed_not_a_collision() -> None:
+    app = AppView(members={"lxd/0": "a"})
+    plan = plan_leader(app, {"lxd/1": announce("b", joined="b")}, {"a", "b"})
+    assert plan == cluster.LeaderPlan(confirm={"lxd/1": "b"})
+
+
+def test_a_unit_joined_under_another_members_name_is_a_collision() -> None:
+    app = AppView(members={"lxd/0": "a"})
+    plan = plan_leader(app, {"lxd/1": announce("a", joined="a")}, {"a"})
+    assert plan == cluster.LeaderPlan(collisions={"lxd/1": "a"})
+    # joined under a name it did not announce: not confirmed
+    plan = plan_leader(app, {"lxd/1": announce("b", joined="x")}, {"a", "b"})
+    assert plan.confirm == {}
+
+
+def test_an_incompatible_unit_is_reported_and_nothing_else() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"})
+    plan = plan_leader(app, {"lxd/1": {"version": "2.0", "hostname": "b"}}, {"a"})
+    assert plan == cluster.LeaderPlan(incompatible=["lxd/1"])
+
+
+def test_a_hostname_claimed_by_a_token_holder_is_not_given_to_a_lower_unit() -> None:
+    # lxd/7 holds a token for "b"; lxd/3 announced "b" later: lxd/3 collides.
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/7": "secret:7"})
+    units = {"lxd/3": announce("b"), "lxd/7": announce("b")}
+    plan = plan_leader(app, units, {"a"})
+    assert plan == cluster.LeaderPlan(collisions={"lxd/3": "b"})
+    # a member's token does not claim the hostname its bag still announces
+    app = AppView(members={"lxd/0": "a", "lxd/7": "z"}, tokens={"lxd/7": "secret:7"})
+    plan = plan_leader(app, units, {"a", "z"})
+    assert plan.issue == [Waiting("lxd/3", "b")]
+    # nor does a token holder that has announced no hostname yet
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/7": "secret:7"})
+    plan = plan_leader(app, {"lxd/3": announce("b"), "lxd/7": {"version": "1.0"}}, {"a"})
+    assert plan.issue == [Waiting("lxd/3", "b")]
+
+
+def test_a_deputy_never_issues_for_a_leader_that_has_joined() -> None:
+    app = AppView(members={"lxd/0": "a"}, leader_joining="lxd/3")
+    present = {"lxd/0", "lxd/3"}
+    joined = announce("c", joined="c")
+    assert plan_deputy(app, "lxd/0", present, joined, {}) == DeputyStep()
+    assert plan_deputy(app, "lxd/0", present, joined, {"leader-token": "t"}) == DeputyStep()
+    # `joined` naming another hostname is not this leader's join
+    other = announce("c", joined="x")
+    assert plan_deputy(app, "lxd/0", present, other, {}) == DeputyStep(issue_for="c")
+
+
+def test_a_unit_that_is_not_the_deputy_withdraws_its_token() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/1": "b"}, leader_joining="lxd/3")
+    present = {"lxd/0", "lxd/1", "lxd/3"}
+    step = plan_deputy(app, "lxd/1", present, announce("c"), {"leader-token": "t"})
+    assert step == DeputyStep(drop=True)
+
+
+def test_a_deputy_not_listed_as_present_still_counts_itself() -> None:
+    app = AppView(members={"lxd/0": "a"}, leader_joining="lxd/3")
+    assert plan_deputy(app, "lxd/0", {"lxd/3"}, announce("c"), {}) == DeputyStep(issue_for="c")
+
+
+def test_the_joining_leader_is_never_its_own_deputy() -> None:
+    app = AppView(members={"lxd/1": "b", "lxd/3": "c"}, leader_joining="lxd/1")
+    assert deputy(app, {"lxd/1", "lxd/3"}) == "lxd/3"
+
+
+def test_the_app_view_writes_its_maps_in_one_order_whatever_the_insertion_order() -> None:
+    """Juju fires relation-changed on every new value: the same view must write the same text."""
+    one = AppView(members={"lxd/2": "c", "lxd/0": "a"}, removing={"lxd/3": "d", "lxd/1": "b"})
+    other = AppView(members={"lxd/0": "a", "lxd/2": "c"}, removing={"lxd/1": "b", "lxd/3": "d"})
+    assert one.write() == other.write()
+    assert one.write()["members"] == '{"lxd/0": "a", "lxd/2": "c"}'
+    assert one.write()["removing"] == '{"lxd/1": "b", "lxd/3": "d"}'
+    assert AppView().write()["removing"] == "", "nothing being removed deletes the key"
+
+
+def test_an_empty_app_bag_reads_as_an_empty_view() -> None:
+    assert AppView.read({}) == AppView()
+    assert AppView.read({}).leader_joining == ""
+
+
+def test_the_steps_default_to_saying_nothing() -> None:
+    assert (JoinStep("wait").secret_id, JoinStep("wait").reason) == ("", "")
+    assert (DeputyStep().issue_for, DeputyStep().drop) == ("", False)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Waiting("lxd/1", "b"), JoinStep("join", secret_id="s"), DeputyStep(issue_for="c")],
+    ids=["waiting", "join-step", "deputy-step"],
+)
+def test_decisions_are_values_that_cannot_change_after_the_fact(value: object) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        value.unit = "changed"  # type: ignore[attr-defined]
+    assert hash(value) == hash(dataclasses.replace(value))  # type: ignore[type-var]
+
+
+def test_member_config_without_a_suggested_value_is_empty() -> None:
+    config = [{"entity": "network", "name": "lxdbr0", "key": "parent"}]
+    assert member_config_for(config, "/dev/vdb") == [
+        {"entity": "network", "name": "lxdbr0", "key": "parent", "value": ""}
+    ]
+
+
+def test_exactly_half_the_voters_online_is_not_a_quorum() -> None:
+    listed = [Listed("m1", "Online", LEADER), Listed("m2", "Offline", ["database"])]
+    assert cluster.quorum_problem(listed, OWNERS) == (
+        "the cluster database has lost its quorum: m2 (lxd/1) offline "
+        "(1/2 database members online); bring them back"
+    )
+    assert cluster.quorum_problem([], OWNERS) is None
+
+
+def test_lxd_promotes_one_standby_for_a_leaving_voter_not_two() -> None:
+    """Two voters (one offline) and two online standbys: m2 leaving leaves m1 and one standby."""
+    listed = [
+        Listed("m1", "Offline", ["database"]),
+        Listed("m2", "Online", LEADER),
+        Listed("m4", "Online", ["database-standby"]),
+        Listed("m5", "Online", ["database-standby"]),
+    ]
+    assert cluster.removal_refusal(listed, "m2", OWNERS) == (
+        "not removing m2 (lxd/1): m1 (lxd/0) is offline and the cluster would lose its "
+        "quorum; bring m1 back or remove lxd/0 first"
     )

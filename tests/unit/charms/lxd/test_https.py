@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,12 @@ import jsonschema
 import pytest
 from ops import testing
 
+from lxd_charm.https_provider import ClientOutcome, forget, serve_client
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
 from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
+from tests.harness.fake_lxd import FakeTrust
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
 HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])
@@ -184,3 +187,75 @@ def test_same_relation_event_twice_is_a_no_op(ctx: testing.Context[Any], host: F
     first = dict(host.fake_lxd.trust.by_fingerprint)
     serve(ctx, rel, out)
     assert host.fake_lxd.trust.by_fingerprint == first
+
+
+# --- serve_client and forget on their own: each decision, one wrong answer each ---
+
+
+def trusted(*pairs: tuple[Any, str]) -> FakeTrust:
+    """A trust store holding these (certificate pair, entry name)s."""
+    trust = FakeTrust({"default"})
+    for pair, name in pairs:
+        trust.add(pair.certificate, name=name)
+    return trust
+
+
+def test_a_served_unit_that_withdraws_its_certificate_loses_its_entry() -> None:
+    trust = trusted((ALICE, "juju-relation-client/0"))
+    outcome = serve_client(trust, "client/0", {}, recorded=fingerprint(ALICE.certificate))
+    assert outcome == ClientOutcome("client/0", fingerprint=None, error=None)
+    assert trust.entries() == []
+
+
+def test_a_unit_that_has_sent_nothing_and_holds_nothing_is_left_alone() -> None:
+    trust = trusted((BOB, "operator"))
+    assert serve_client(trust, "client/0", {}, recorded=None) == ClientOutcome("client/0")
+    assert [e.name for e in trust.entries()] == ["operator"]
+
+
+def test_a_trusted_unit_whose_request_turns_invalid_loses_its_entry() -> None:
+    trust = trusted((ALICE, "juju-relation-client/0"))
+    outcome = serve_client(
+        trust, "client/0", request(ALICE.private_key), recorded=fingerprint(ALICE.certificate)
+    )
+    assert trust.entries() == []
+    assert outcome == ClientOutcome(
+        "client/0",
+        error="client/0: this is a private key, not a certificate; "
+        "give the certificate (-----BEGIN CERTIFICATE-----) instead",
+    )
+
+
+def test_a_rotation_that_turns_autoremove_on_leaves_only_the_new_entry() -> None:
+    trust = trusted((ALICE, "juju-relation-client/0"))
+    outcome = serve_client(
+        trust,
+        "client/0",
+        request(BOB.certificate, autoremove="true"),
+        recorded=fingerprint(ALICE.certificate),
+    )
+    assert outcome == ClientOutcome("client/0", fingerprint=fingerprint(BOB.certificate))
+    assert [(e.name, e.fingerprint) for e in trust.entries()] == [
+        ("juju-relation-client/0:autoremove", fingerprint(BOB.certificate))
+    ]
+
+
+def test_an_entry_of_the_same_name_left_by_an_earlier_attempt_is_replaced() -> None:
+    # A hook that added an entry and then failed before recording it: the name finds it.
+    trust = trusted((ALICE, "juju-relation-client/0"))
+    serve_client(trust, "client/0", request(BOB.certificate), recorded=None)
+    assert [e.fingerprint for e in trust.entries()] == [fingerprint(BOB.certificate)]
+
+
+def test_forget_skips_an_entry_that_is_already_gone_and_removes_the_rest() -> None:
+    trust = trusted((ALICE, "juju-relation-client/0"), (BOB, "juju-relation-client/1"))
+    gone = fingerprint(generate_client_certificate("gone").certificate)
+    forget(trust, [gone, fingerprint(ALICE.certificate)])
+    assert [e.name for e in trust.entries()] == ["juju-relation-client/1"]
+
+
+def test_a_client_outcome_is_a_value_that_cannot_be_changed() -> None:
+    outcome = ClientOutcome("client/0", fingerprint="ab")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        outcome.error = "changed"  # type: ignore[misc]
+    assert {outcome, ClientOutcome("client/0", fingerprint="ab")} == {outcome}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
-from lxd_common.errors import LxdUnreachableError
+from lxd_common.errors import LxdApiError, LxdUnreachableError, TrustEntryNotFoundError
 from lxd_common.interfaces.lxd import RequirerData
 from lxd_common.lxd import TrustEntry
 from lxd_integrator.config import IntegratorConfig
@@ -19,8 +19,14 @@ from lxd_integrator.credentials import (
     load_credentials,
 )
 from lxd_integrator.registration import (
+    Addition,
+    ApplyResult,
     EntryNames,
+    Removal,
+    Rename,
     Requester,
+    TrustPlan,
+    apply_plan,
     plan_trust,
     trusted_by_relation,
 )
@@ -196,3 +202,98 @@ def test_unverifiable_without_a_server_cert_says_to_set_one(credentials: Credent
         "cannot verify LXD at https://10.0.0.1:8443 with the system CAs: "
         "set server-cert of the trusted credential"
     )
+
+
+# --- each decision of planning and applying, one wrong answer each --------------------
+
+
+def test_a_requester_shows_as_its_unit() -> None:
+    assert str(Requester(7, "my-app/12")) == "my-app/12"
+    assert f"{Requester(7, 'my-app/12')}: refused" == "my-app/12: refused"
+
+
+@pytest.mark.parametrize(
+    ("plan", "changes"),
+    [
+        (TrustPlan(), False),
+        (TrustPlan(present=frozenset({"ab"})), False),
+        (TrustPlan(renames=(Rename("ab", "old", "new"),)), True),
+        (TrustPlan(removals=(Removal("ab", "old"),)), True),
+    ],
+    ids=["nothing", "only-present", "only-a-rename", "only-a-removal"],
+)
+def test_any_one_kind_of_change_is_a_change(plan: TrustPlan, changes: bool) -> None:
+    assert plan.changes is changes
+
+
+def test_every_refusal_of_one_unit_is_listed(pems: list[str]) -> None:
+    a = Requester(1, "app/0")
+    entries = [entry(pems[0], "m1", "server"), entry(pems[1], "m2", "metrics")]
+    plan = plan_trust({a: RequirerData.from_pems([pems[0], pems[1]])}, entries, NAMES)
+    first, second = fingerprint(pems[0])[:12], fingerprint(pems[1])[:12]
+    # in the order the unit asked for them
+    assert plan.refusals == {
+        a: f"certificate {first} is LXD's own server certificate, not a client "
+        f"certificate; certificate {second} is LXD's own metrics certificate, "
+        "not a client certificate"
+    }
+
+
+class ScriptedTrust:
+    """A trust store whose calls succeed or raise as a test scripts them, and are recorded."""
+
+    def __init__(self, refuse_add: dict[str, str], gone: set[str]) -> None:
+        self.refuse_add, self.gone = refuse_add, gone
+        self.calls: list[tuple[str, str]] = []
+
+    def add(self, pem: str, name: str, projects: object = None) -> None:
+        self.calls.append(("add", name))
+        if fingerprint(pem) in self.refuse_add:
+            raise LxdApiError(self.refuse_add[fingerprint(pem)], 400)
+
+    def update(self, fp: str, name: str, projects: object = None) -> None:
+        self.calls.append(("update", name))
+        if fp in self.gone:
+            raise TrustEntryNotFoundError(fp)
+
+    def remove(self, fp: str) -> None:
+        self.calls.append(("remove", fp))
+        if fp in self.gone:
+            raise TrustEntryNotFoundError(fp)
+
+
+def test_a_rename_of_an_entry_gone_meanwhile_is_not_counted_as_trusted(pems: list[str]) -> None:
+    fp0, fp1 = fingerprint(pems[0]), fingerprint(pems[1])
+    plan = TrustPlan(
+        renames=(Rename(fp0, "old-0", "new-0"), Rename(fp1, "old-1", "new-1")),
+        present=frozenset({fp0, fp1}),
+    )
+    trust = ScriptedTrust(refuse_add={}, gone={fp0})
+    result = apply_plan(trust, plan)  # type: ignore[arg-type]
+    assert result == ApplyResult(trusted=frozenset({fp1}), refusals={})
+    assert trust.calls == [("update", "new-0"), ("update", "new-1")]
+
+
+def test_every_addition_lxd_refuses_is_reported_for_each_of_its_units(pems: list[str]) -> None:
+    a, b = Requester(1, "app/0"), Requester(1, "app/1")
+    certs = RequirerData.from_pems([pems[0], pems[1]]).client_certificates
+    plan = TrustPlan(
+        additions=tuple(
+            Addition(f"n{i}", cert, (a, b) if i == 0 else (a,)) for i, cert in enumerate(certs)
+        ),
+        removals=(Removal(fingerprint(pems[2]), "gone-already"),),
+    )
+    trust = ScriptedTrust(
+        refuse_add={c.fingerprint: f"refused {i}" for i, c in enumerate(certs)},
+        gone={fingerprint(pems[2])},
+    )
+    result = apply_plan(trust, plan)  # type: ignore[arg-type]
+    fp0, fp1 = (c.fingerprint[:12] for c in certs)
+    assert result == ApplyResult(
+        trusted=frozenset(),
+        refusals={
+            a: f"certificate {fp0}: refused 0; certificate {fp1}: refused 1",
+            b: f"certificate {fp0}: refused 0",
+        },
+    )
+    assert trust.calls[0] == ("remove", fingerprint(pems[2])), "removals come first"

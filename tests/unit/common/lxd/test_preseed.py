@@ -239,3 +239,33 @@ def test_dump_of_a_join_preseed_round_trips() -> None:
         "m3", "[fd00::3]:8443", "a+b/c==", [{"entity": "storage-pool", "name": "p", "key": "k"}]
     )
     assert yaml.safe_load(dump_preseed(preseed)) == preseed
+
+
+# --- each refusal by its whole message ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the preseed is empty"),
+        ("  \n", "the preseed is empty"),
+        ("# only a comment\n", "the preseed is empty (only comments)"),
+        (
+            "a: [1",
+            "the preseed is not valid YAML at line 1, column 6: "
+            "expected ',' or ']', but got '<stream end>'",
+        ),
+        # PyYAML's reader refuses control characters with no position or problem to show
+        ("a: \x07", "the preseed is not valid YAML"),
+        (
+            "config: {a: 1}\nbogus: 1\n",
+            "unknown preseed key(s) bogus (known: certificates, cluster, config, networks, "
+            "profiles, projects, storage_pools, storage_volumes)",
+        ),
+    ],
+    ids=["empty", "blank", "comments", "yaml-error", "reader-error", "unknown-key"],
+)
+def test_each_refusal_says_exactly_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(PreseedError) as info:
+        parse_preseed(text)
+    assert str(info.value) == message

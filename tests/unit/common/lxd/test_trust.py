@@ -8,11 +8,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 from lxd_common.certs import CertificatePair, fingerprint
 from lxd_common.errors import (
     CertificateError,
     LxdApiError,
+    LxdUnreachableError,
     ProjectNotFoundError,
     TrustEntryNotFoundError,
 )
@@ -528,3 +530,140 @@ def test_client_token_repr_hides_the_token() -> None:
     token = ClientToken(name="laptop", token="c2VjcmV0LXRva2Vu", expires_at=None)
     assert "c2VjcmV0LXRva2Vu" not in repr(token)
     assert "laptop" in repr(token)
+
+
+# --- each refusal and each failure by its whole message ------------------------------
+
+
+def _unreachable(call: Any) -> Any:
+    raise requests.ConnectionError("connection refused")
+
+
+def test_an_entry_of_another_type_keeps_its_type() -> None:
+    assert TrustEntry.from_api({"fingerprint": "ab" * 32, "type": "metrics"}).type == "metrics"
+
+
+def test_listing_says_what_failed(lxd, reply, store) -> None:
+    lxd.on("GET", CERTS, reply.error(500, "database is locked"))
+    with pytest.raises(LxdApiError) as caught:
+        store.entries()
+    assert str(caught.value) == "LXD refused listing trusted certificates: database is locked"
+    lxd.on("GET", CERTS, _unreachable)
+    with pytest.raises(LxdUnreachableError) as unreachable:
+        store.entries()
+    assert str(unreachable.value) == (
+        "cannot reach LXD while listing trusted certificates: connection refused"
+    )
+
+
+def test_checking_projects_says_what_failed(lxd, reply, store, certs) -> None:
+    lxd.on("GET", PROJECTS, reply.error(500, "database is locked"))
+    with pytest.raises(LxdApiError) as caught:
+        store.add(certs[0].certificate, "n", projects=["ci"])
+    assert str(caught.value) == "LXD refused listing projects: database is locked"
+    lxd.on("GET", PROJECTS, _unreachable)
+    with pytest.raises(LxdUnreachableError) as unreachable:
+        store.add(certs[0].certificate, "n", projects=["ci"])
+    assert str(unreachable.value) == "cannot reach LXD while listing projects: connection refused"
+    assert lxd.requests("POST") == []
+
+
+def test_project_names_are_the_last_part_of_their_urls(lxd, reply, store, certs) -> None:
+    lxd.on("GET", PROJECTS, reply.sync(["/1.0/projects/LINUX/", "/1.0/projects/default"]))
+    fp = _trust_answers(lxd, reply, certs[0], item(certs[0], "n", restricted=True))
+    store.add(certs[0].certificate, "n", projects=["LINUX"])
+    [post] = lxd.requests("POST", CERTS)
+    assert post.json["projects"] == ["LINUX"]
+    assert fp
+
+
+def test_a_certificate_trusted_as_a_server_is_not_changed(lxd, reply, store, certs) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
+    server = {**item(certs[0], "m1"), "type": "server"}
+    lxd.on("GET", f"{CERTS}/{fp}", reply.sync(server))
+    with pytest.raises(LxdApiError) as caught:
+        store.add(certs[0].certificate, "juju-relation-x/0")
+    assert str(caught.value) == (
+        "this certificate is already trusted as server certificate 'm1'; it is not changed"
+    )
+    assert caught.value.status == 409
+    assert lxd.requests("PATCH") == []
+
+
+def test_an_update_lxd_refuses_is_raised(lxd, reply, store, certs) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "keep")))
+    lxd.on("PATCH", f"{CERTS}/{fp}", reply.error(400, "Invalid certificate name"))
+    with pytest.raises(LxdApiError) as caught:
+        store.update(fp, name="x" * 300)
+    assert str(caught.value) == (
+        "LXD refused updating trusted certificate 'keep': Invalid certificate name"
+    )
+
+
+def test_a_removal_lxd_refuses_is_raised(lxd, reply, store, three) -> None:
+    fp = "d00d" + "1" * 60
+    lxd.on("DELETE", f"{CERTS}/{fp}", reply.error(500, "database is locked"))
+    with pytest.raises(LxdApiError) as caught:
+        store.remove("gamma")
+    assert str(caught.value) == (
+        "LXD refused removing trusted certificate 'gamma': database is locked"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("abc1", "'abc1' matches 2 certificates (alpha, beta); give more of the fingerprint"),
+        ("nobody", "no trusted certificate has the name or fingerprint 'nobody'"),
+        ("", "no trusted certificate has the name or fingerprint ''"),
+        ("  ", "no trusted certificate has the name or fingerprint '  '"),
+    ],
+)
+def test_remove_says_whether_nothing_or_several_match(
+    lxd, store, three, key: str, message: str
+) -> None:
+    with pytest.raises(TrustEntryNotFoundError) as caught:
+        store.remove(key)
+    assert str(caught.value) == message
+    assert lxd.requests("DELETE") == []
+
+
+def _not_json() -> requests.Response:
+    """A 200 answer that is not LXD's JSON (a proxy's page): pylxd lets it through."""
+    response = requests.Response()
+    response.status_code = 200
+    response._content = b"<html>portal</html>"
+    return response
+
+
+def test_an_answer_that_is_not_json_says_what_was_being_done(lxd, reply, store, certs) -> None:
+    lxd.on("GET", CERTS, _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.entries()
+    assert str(caught.value) == "LXD sent a non-JSON answer while listing trusted certificates"
+    lxd.on("GET", PROJECTS, _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.add(certs[0].certificate, "n", projects=["ci"])
+    assert str(caught.value) == "LXD sent a non-JSON answer while listing projects"
+
+
+def test_an_update_or_removal_answered_with_no_json_is_an_error(
+    lxd, reply, store, three, certs
+) -> None:
+    fp = fingerprint(certs[0].certificate)
+    lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "keep")))
+    lxd.on("PATCH", f"{CERTS}/{fp}", _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.update(fp, name="renamed")
+    assert str(caught.value) == (
+        "LXD sent a non-JSON answer while updating trusted certificate 'keep'"
+    )
+    gamma = "d00d" + "1" * 60
+    lxd.on("DELETE", f"{CERTS}/{gamma}", _not_json())
+    with pytest.raises(LxdApiError) as caught:
+        store.remove("gamma")
+    assert str(caught.value) == (
+        "LXD sent a non-JSON answer while removing trusted certificate 'gamma'"
+    )

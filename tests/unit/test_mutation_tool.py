@@ -1,0 +1,101 @@
+"""The mutation tool's own decisions: which edits it makes, and which it must not."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+from scripts.mutation.__main__ import MODULES, Equivalent, load_equivalents, resolve
+from scripts.mutation.mutants import mutants_of
+
+SOURCE = textwrap.dedent(
+    '''\
+    """Module docstring."""
+    import logging
+    from dataclasses import dataclass
+
+    logger = logging.getLogger(__name__)
+    __all__ = ["decide"]
+
+
+    @dataclass(frozen=True)
+    class Answer:
+        """Class docstring."""
+
+        value: int = 0
+        """Attribute docstring."""
+
+
+    def decide(a: int, b: int, names: set[str]) -> str:
+        """Function docstring."""
+        logger.info("deciding %s", a)
+        if a < b and "x" in names:
+            return "low"
+        return f"{a}"
+    '''
+)
+
+
+def _edits() -> list[tuple[int, str, str, str]]:
+    return [(m.line, m.what, m.before, m.after) for m in mutants_of(SOURCE)]
+
+
+def test_each_mutant_is_one_edit_that_parses_and_keeps_the_other_lines() -> None:
+    lines = SOURCE.splitlines()
+    for mutant in mutants_of(SOURCE):
+        ast.parse(mutant.source)
+        new = mutant.source.splitlines()
+        assert new[: mutant.line - 1] == lines[: mutant.line - 1], mutant.what
+        if mutant.what != "statement deleted":  # a deleted `if` takes its body along
+            changed = [i + 1 for i, (a, b) in enumerate(zip(lines, new, strict=True)) if a != b]
+            assert changed == [mutant.line], mutant.what
+
+
+IF = 'if a < b and "x" in names:'
+
+
+def test_the_decisions_are_mutated() -> None:
+    edits = _edits()
+    for expected in [
+        (20, "'<' -> '<='", IF, 'if a <= b and "x" in names:'),
+        (20, "'and' -> 'or'", IF, 'if a < b or "x" in names:'),
+        (20, "'in' -> 'not in'", IF, 'if a < b and "x" not in names:'),
+        (20, "condition negated", IF, 'if not (a < b and "x" in names):'),
+        (20, "statement deleted", IF, "pass"),
+        (21, "return value -> None", 'return "low"', "return None"),
+        (13, "0 -> 1", "value: int = 0", "value: int = 1"),
+    ]:
+        assert expected in edits
+
+
+def test_docstrings_logging_annotations_all_and_frozen_are_left_alone() -> None:
+    mutated_lines = {line for line, *_ in _edits()}
+    # docstrings (module, class, attribute, function), the logger, __all__, frozen=, the log call
+    assert mutated_lines.isdisjoint({1, 5, 6, 9, 11, 14, 18, 19})
+    assert not [e for e in _edits() if "str]" in e[3]], "annotations are not mutated"
+    on_the_f_string = [what for line, what, _, _ in _edits() if line == 22]
+    assert on_the_f_string == ["return value -> None"], "f-strings are not mutated inside"
+
+
+def test_an_equivalent_names_one_mutant_by_its_text() -> None:
+    [low] = [m for m in mutants_of(SOURCE) if m.what == "return value -> None" and m.line == 21]
+    entry = Equivalent("x.py", "decide", 'return "low"', "return None", "reason")
+    assert entry.matches("x.py", low)
+    assert not entry.matches("y.py", low)
+    placed = Equivalent("x.py", "decide", 'return "low"', "return None", "r", previous="nope")
+    assert not placed.matches("x.py", low)
+
+
+def test_every_listed_equivalent_matches_a_mutant_and_gives_a_reason() -> None:
+    entries = load_equivalents()
+    for module in {entry.module for entry in entries}:
+        mutants = list(mutants_of(resolve(module)[2].read_text()))
+        for entry in (e for e in entries if e.module == module):
+            assert entry.reason.strip()
+            assert any(entry.matches(module, m) for m in mutants), entry
+
+
+def test_every_default_module_exists() -> None:
+    for module in MODULES:
+        assert Path(resolve(module)[2]).is_file()
