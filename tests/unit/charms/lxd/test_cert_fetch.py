@@ -662,7 +662,7 @@ def test_a_redirect_named_by_a_uri_header_is_checked_and_followed() -> None:
     parent = FakeParent()
     handler.parent = parent  # type: ignore[assignment]
     request = urllib.request.Request("https://certs.example.com/old.crt")
-    request.timeout = 5  # type: ignore[attr-defined]
+    request.timeout = 5
     headers = email.message.Message()
     headers["URI"] = "http://mirror.example.com/c.crt"
     with pytest.raises(CertFetchError, match=r"\(HTTP 302\) from https to http"):

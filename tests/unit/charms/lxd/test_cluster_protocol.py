@@ -432,7 +432,8 @@ def test_the_joiner_waiting_for_its_first_token_says_so() -> None:
 def test_a_leader_does_not_join_before_its_deputy_publishes_a_token() -> None:
     app = AppView(members={"lxd/0": "a"}, leader_joining="lxd/3")
     reported = {"expired-token": "secret:old"}
-    for bags in ({"lxd/0": {}}, {"lxd/0": {"leader-token": ""}}):
+    choices: list[dict[str, dict[str, str]]] = [{"lxd/0": {}}, {"lxd/0": {"leader-token": ""}}]
+    for bags in choices:
         step = plan_leader_join(app, "lxd/3", reported, bags)
         assert step == JoinStep(
             "wait",

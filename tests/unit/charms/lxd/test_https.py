@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -14,6 +14,7 @@ from ops import testing
 from lxd_charm.https_provider import ClientOutcome, forget, serve_client
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, REQUIRER_SCHEMA, ServerInfo
+from lxd_common.lxd import TrustStore
 from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_lxd import FakeTrust
@@ -200,23 +201,31 @@ def trusted(*pairs: tuple[Any, str]) -> FakeTrust:
     return trust
 
 
+def store(trust: FakeTrust) -> TrustStore:
+    """The fake where the provider takes a real store (it behaves as LXD's, see fake_lxd)."""
+    return cast("TrustStore", trust)
+
+
 def test_a_served_unit_that_withdraws_its_certificate_loses_its_entry() -> None:
     trust = trusted((ALICE, "juju-relation-client/0"))
-    outcome = serve_client(trust, "client/0", {}, recorded=fingerprint(ALICE.certificate))
+    outcome = serve_client(store(trust), "client/0", {}, recorded=fingerprint(ALICE.certificate))
     assert outcome == ClientOutcome("client/0", fingerprint=None, error=None)
     assert trust.entries() == []
 
 
 def test_a_unit_that_has_sent_nothing_and_holds_nothing_is_left_alone() -> None:
     trust = trusted((BOB, "operator"))
-    assert serve_client(trust, "client/0", {}, recorded=None) == ClientOutcome("client/0")
+    assert serve_client(store(trust), "client/0", {}, recorded=None) == ClientOutcome("client/0")
     assert [e.name for e in trust.entries()] == ["operator"]
 
 
 def test_a_trusted_unit_whose_request_turns_invalid_loses_its_entry() -> None:
     trust = trusted((ALICE, "juju-relation-client/0"))
     outcome = serve_client(
-        trust, "client/0", request(ALICE.private_key), recorded=fingerprint(ALICE.certificate)
+        store(trust),
+        "client/0",
+        request(ALICE.private_key),
+        recorded=fingerprint(ALICE.certificate),
     )
     assert trust.entries() == []
     assert outcome == ClientOutcome(
@@ -229,7 +238,7 @@ def test_a_trusted_unit_whose_request_turns_invalid_loses_its_entry() -> None:
 def test_a_rotation_that_turns_autoremove_on_leaves_only_the_new_entry() -> None:
     trust = trusted((ALICE, "juju-relation-client/0"))
     outcome = serve_client(
-        trust,
+        store(trust),
         "client/0",
         request(BOB.certificate, autoremove="true"),
         recorded=fingerprint(ALICE.certificate),
@@ -243,14 +252,14 @@ def test_a_rotation_that_turns_autoremove_on_leaves_only_the_new_entry() -> None
 def test_an_entry_of_the_same_name_left_by_an_earlier_attempt_is_replaced() -> None:
     # A hook that added an entry and then failed before recording it: the name finds it.
     trust = trusted((ALICE, "juju-relation-client/0"))
-    serve_client(trust, "client/0", request(BOB.certificate), recorded=None)
+    serve_client(store(trust), "client/0", request(BOB.certificate), recorded=None)
     assert [e.fingerprint for e in trust.entries()] == [fingerprint(BOB.certificate)]
 
 
 def test_forget_skips_an_entry_that_is_already_gone_and_removes_the_rest() -> None:
     trust = trusted((ALICE, "juju-relation-client/0"), (BOB, "juju-relation-client/1"))
     gone = fingerprint(generate_client_certificate("gone").certificate)
-    forget(trust, [gone, fingerprint(ALICE.certificate)])
+    forget(store(trust), [gone, fingerprint(ALICE.certificate)])
     assert [e.name for e in trust.entries()] == ["juju-relation-client/1"]
 
 

@@ -10,6 +10,7 @@ from ops import testing
 
 from lxd_common.certs import generate_client_certificate
 from lxd_common.interfaces.lxd_https import ClientRequest, InterfaceError, ServerInfo
+from tests.harness.databags import local_unit_data
 from tests.unit.common.interfaces.test_lxd_https_interface import META, RequirerCharm
 from tests.unit.common.interfaces.test_lxd_https_interface import PAIR as REQUIRERS
 
@@ -59,7 +60,7 @@ def test_the_request_is_sent_again_on_relation_changed() -> None:
     relation = _relation()
     state = testing.State(relations={relation})
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
-    bag = out.get_relation(relation.id).local_unit_data
+    bag = local_unit_data(out.get_relation(relation.id))
     assert (bag["certificate"], bag["projects"]) == (REQUIRERS.certificate, "ci")
 
 

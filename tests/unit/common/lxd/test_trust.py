@@ -543,7 +543,7 @@ def test_an_entry_of_another_type_keeps_its_type() -> None:
     assert TrustEntry.from_api({"fingerprint": "ab" * 32, "type": "metrics"}).type == "metrics"
 
 
-def test_listing_says_what_failed(lxd, reply, store) -> None:
+def test_listing_says_what_failed(lxd: FakeLxd, reply: Replies, store: TrustStore) -> None:
     lxd.on("GET", CERTS, reply.error(500, "database is locked"))
     with pytest.raises(LxdApiError) as caught:
         store.entries()
@@ -556,7 +556,9 @@ def test_listing_says_what_failed(lxd, reply, store) -> None:
     )
 
 
-def test_checking_projects_says_what_failed(lxd, reply, store, certs) -> None:
+def test_checking_projects_says_what_failed(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     lxd.on("GET", PROJECTS, reply.error(500, "database is locked"))
     with pytest.raises(LxdApiError) as caught:
         store.add(certs[0].certificate, "n", projects=["ci"])
@@ -568,7 +570,9 @@ def test_checking_projects_says_what_failed(lxd, reply, store, certs) -> None:
     assert lxd.requests("POST") == []
 
 
-def test_project_names_are_the_last_part_of_their_urls(lxd, reply, store, certs) -> None:
+def test_project_names_are_the_last_part_of_their_urls(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     lxd.on("GET", PROJECTS, reply.sync(["/1.0/projects/LINUX/", "/1.0/projects/default"]))
     fp = _trust_answers(lxd, reply, certs[0], item(certs[0], "n", restricted=True))
     store.add(certs[0].certificate, "n", projects=["LINUX"])
@@ -577,7 +581,9 @@ def test_project_names_are_the_last_part_of_their_urls(lxd, reply, store, certs)
     assert fp
 
 
-def test_a_certificate_trusted_as_a_server_is_not_changed(lxd, reply, store, certs) -> None:
+def test_a_certificate_trusted_as_a_server_is_not_changed(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("POST", CERTS, reply.error(409, "Certificate already in trust store"))
     server = {**item(certs[0], "m1"), "type": "server"}
@@ -591,7 +597,9 @@ def test_a_certificate_trusted_as_a_server_is_not_changed(lxd, reply, store, cer
     assert lxd.requests("PATCH") == []
 
 
-def test_an_update_lxd_refuses_is_raised(lxd, reply, store, certs) -> None:
+def test_an_update_lxd_refuses_is_raised(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "keep")))
     lxd.on("PATCH", f"{CERTS}/{fp}", reply.error(400, "Invalid certificate name"))
@@ -602,7 +610,9 @@ def test_an_update_lxd_refuses_is_raised(lxd, reply, store, certs) -> None:
     )
 
 
-def test_a_removal_lxd_refuses_is_raised(lxd, reply, store, three) -> None:
+def test_a_removal_lxd_refuses_is_raised(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, three: None
+) -> None:
     fp = "d00d" + "1" * 60
     lxd.on("DELETE", f"{CERTS}/{fp}", reply.error(500, "database is locked"))
     with pytest.raises(LxdApiError) as caught:
@@ -622,7 +632,7 @@ def test_a_removal_lxd_refuses_is_raised(lxd, reply, store, three) -> None:
     ],
 )
 def test_remove_says_whether_nothing_or_several_match(
-    lxd, store, three, key: str, message: str
+    lxd: FakeLxd, store: TrustStore, three: None, key: str, message: str
 ) -> None:
     with pytest.raises(TrustEntryNotFoundError) as caught:
         store.remove(key)
@@ -638,7 +648,9 @@ def _not_json() -> requests.Response:
     return response
 
 
-def test_an_answer_that_is_not_json_says_what_was_being_done(lxd, reply, store, certs) -> None:
+def test_an_answer_that_is_not_json_says_what_was_being_done(
+    lxd: FakeLxd, reply: Replies, store: TrustStore, certs: list[CertificatePair]
+) -> None:
     lxd.on("GET", CERTS, _not_json())
     with pytest.raises(LxdApiError) as caught:
         store.entries()
@@ -650,7 +662,7 @@ def test_an_answer_that_is_not_json_says_what_was_being_done(lxd, reply, store, 
 
 
 def test_an_update_or_removal_answered_with_no_json_is_an_error(
-    lxd, reply, store, three, certs
+    lxd: FakeLxd, reply: Replies, store: TrustStore, three: None, certs: list[CertificatePair]
 ) -> None:
     fp = fingerprint(certs[0].certificate)
     lxd.on("GET", f"{CERTS}/{fp}", reply.sync(item(certs[0], "keep")))
