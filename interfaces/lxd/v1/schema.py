@@ -12,10 +12,10 @@ Every Juju databag value is a string: ``nodes``, ``errors`` and
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from interface_tester.schema_base import DataBagSchema
-from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, model_validator, Json, StringConstraints
 
 PEM_CERTIFICATE = r"^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$"
 ENDPOINT = r"^https://(\[[0-9a-f:.]+(%[^\]]+)?\]|[a-z0-9.-]+):[0-9]{1,5}$"
@@ -23,6 +23,23 @@ FINGERPRINT = r"^[0-9a-f]{64}$"
 UNIT_NAME = r"^[a-z][a-z0-9-]*/[0-9]+$"
 MAX_CERTIFICATES_PER_UNIT = 20
 MAX_CERTIFICATES_FIELD_CHARS = 256 * 1024
+
+
+#: Keys Juju itself writes into every unit bag; they are not the interface's.
+JUJU_UNIT_KEYS = frozenset({"egress-subnets", "ingress-address", "private-address"})
+
+
+def _bags_without_juju_keys(data: Any) -> Any:
+    """Drop Juju's own unit keys, and treat a bag left empty as absent (None)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for side in ("app", "unit"):
+        bag = out.get(side)
+        if isinstance(bag, dict):
+            bag = {k: v for k, v in bag.items() if k not in JUJU_UNIT_KEYS}
+            out[side] = bag or None
+    return out
 
 
 class Node(BaseModel):
@@ -67,8 +84,19 @@ class ProviderSchema(DataBagSchema):
     app: ProviderData
     unit: ProviderData | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_juju_keys(cls, data: Any) -> Any:
+        return _bags_without_juju_keys(data)
+
 
 class RequirerSchema(DataBagSchema):
-    """The requirer's side: its certificates in its unit bag."""
+    """The requirer's side: its certificates in its unit bag; it writes no app data."""
 
     unit: RequirerUnitData
+    app: None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_juju_keys(cls, data: Any) -> Any:
+        return _bags_without_juju_keys(data)

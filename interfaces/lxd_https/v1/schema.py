@@ -11,13 +11,30 @@ Every Juju databag value is a string; Juju deletes keys set to ``""``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from interface_tester.schema_base import DataBagSchema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PEM_CERTIFICATE = r"^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$"
 HOST_PORT = r"(\[[0-9a-fA-F:.]+\]|[^,:\s]+):\d+"
+
+
+#: Keys Juju itself writes into every unit bag; they are not the interface's.
+JUJU_UNIT_KEYS = frozenset({"egress-subnets", "ingress-address", "private-address"})
+
+
+def _bags_without_juju_keys(data: Any) -> Any:
+    """Drop Juju's own unit keys, and treat a bag left empty as absent (None)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for side in ("app", "unit"):
+        bag = out.get(side)
+        if isinstance(bag, dict):
+            bag = {k: v for k, v in bag.items() if k not in JUJU_UNIT_KEYS}
+            out[side] = bag or None
+    return out
 
 
 class RequirerUnitData(BaseModel):
@@ -58,8 +75,25 @@ class ProviderSchema(DataBagSchema):
     app: ProviderData | None = None
     unit: ProviderData | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_juju_keys(cls, data: Any) -> Any:
+        return _bags_without_juju_keys(data)
+
+    @model_validator(mode="after")
+    def _answered_somewhere(self) -> ProviderSchema:
+        if self.app is None and self.unit is None:
+            raise ValueError("the provider answered in neither its app nor its unit bag")
+        return self
+
 
 class RequirerSchema(DataBagSchema):
     """The requirer's side: its request in its unit bag; it writes no app data."""
 
     unit: RequirerUnitData
+    app: None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_juju_keys(cls, data: Any) -> Any:
+        return _bags_without_juju_keys(data)

@@ -368,7 +368,9 @@ class RequirerData:
 class LxdRequirer(ops.Object):
     """Sends this unit's client certificates to the provider and reads back where LXD is.
 
-    The certificates are (re)sent on every relation-joined and whenever
+    The certificates are (re)sent on every relation-joined and relation-changed
+    (so a unit whose bag lost them, or never had them, sends them again; the
+    same data again changes nothing and triggers no hook), and whenever
     `update` is called (for example after the charm rotates its certificate):
     the provider then trusts the new ones and removes the ones no longer sent.
     Read the provider's answer in your own relation-changed handler.
@@ -390,9 +392,10 @@ class LxdRequirer(ops.Object):
         super().__init__(charm, relation_name)
         self._relation_name = relation_name
         self.request = RequirerData.from_pems(list(certificates))
-        self.framework.observe(charm.on[relation_name].relation_joined, self._on_joined)
+        self.framework.observe(charm.on[relation_name].relation_joined, self._on_relation)
+        self.framework.observe(charm.on[relation_name].relation_changed, self._on_relation)
 
-    def _on_joined(self, _: ops.RelationJoinedEvent) -> None:
+    def _on_relation(self, _: ops.RelationEvent) -> None:
         self.update()
 
     def update(self, certificates: Sequence[str] | None = None) -> None:
