@@ -46,7 +46,9 @@ def interface_constraints(text: str) -> str:
             out.append(line)
     missing = set(overrides) - replaced
     if missing:
-        raise ValueError(f"interfaces overrides for unpinned packages: {', '.join(sorted(missing))}")
+        raise ValueError(
+            f"interfaces overrides for unpinned packages: {', '.join(sorted(missing))}"
+        )
     return "\n".join(out) + "\n"
 
 

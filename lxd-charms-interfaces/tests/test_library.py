@@ -42,6 +42,11 @@ def test_the_package_imports_only_the_standard_library_and_ops() -> None:
     assert (PACKAGE / "py.typed").is_file()
 
 
+def test_the_version_is_the_one_pyproject_builds() -> None:
+    pyproject = (HERE.parent / "pyproject.toml").read_text()
+    assert f'\nversion = "{lxd_charms_interfaces.__version__}"\n' in pyproject
+
+
 def test_one_error_class_a_value_error() -> None:
     assert lxd.InterfaceError is lxd_https.InterfaceError is lxd_charms_interfaces.InterfaceError
     assert issubclass(lxd_charms_interfaces.InterfaceError, ValueError)
@@ -57,7 +62,11 @@ def test_fingerprint_is_what_openssl_says() -> None:
     assert certificate_fingerprint("\r\n" + CERT.replace("\n", "\r\n") + "  ") == CERT_FP
 
 
-KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n"
+    "-----END PRIVATE KEY-----\n"
+)
 BODY = CERT.split("-----")[2]
 
 
@@ -135,8 +144,8 @@ def test_https_requirer_sends_its_certificate() -> None:
     ctx = testing.Context(HttpsRequirerCharm, meta=HTTPS_META)
     relation = testing.Relation("lxd", remote_app_name="lxd")
     out = ctx.run(ctx.on.relation_joined(relation), testing.State(relations={relation}))
-    bag = dict(out.get_relation(relation.id).local_unit_data)
-    bag = {k: v for k, v in bag.items() if k in lxd_https.REQUEST_KEYS}
+    sent: dict[str, str] = dict(out.get_relation(relation.id).local_unit_data)
+    bag = {k: v for k, v in sent.items() if k in lxd_https.REQUEST_KEYS}
     jsonschema.validate(bag, lxd_https.REQUIRER_SCHEMA)
     assert bag["certificate"] == CERT
     assert (bag["version"], bag["projects"], bag["autoremove"]) == ("1.0", "ci", "true")
@@ -176,11 +185,8 @@ def test_lxd_requirer_sends_its_certificates_and_sees_them_trusted() -> None:
     ctx = testing.Context(LxdRequirerCharm, meta=LXD_META)
     relation = testing.Relation("lxd")
     out = ctx.run(ctx.on.relation_joined(relation), testing.State(relations={relation}))
-    bag = {
-        k: v
-        for k, v in out.get_relation(relation.id).local_unit_data.items()
-        if k == "client_certificates"
-    }
+    sent: dict[str, str] = dict(out.get_relation(relation.id).local_unit_data)
+    bag = {k: v for k, v in sent.items() if k == "client_certificates"}
     jsonschema.validate(bag, lxd.REQUIRER_SCHEMA)
     assert json.loads(bag["client_certificates"]) == [CERT.strip() + "\n"]
     nodes = [{"name": "m1", "endpoint": "10.0.0.1", "trusted_certs_fp": [CERT_FP]}]
@@ -198,11 +204,12 @@ def test_lxd_requirer_refuses_its_own_private_key() -> None:
 
 def test_the_readme_example_uses_what_the_package_has() -> None:
     readme = (HERE.parent / "README.md").read_text()
-    (example,) = [b for b in readme.split("```python\n")[1:]]
+    (example,) = readme.split("```python\n")[1:]
     tree = ast.parse(example.split("```")[0])
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
-            module = {"lxd_charms_interfaces.lxd_https": lxd_https, "lxd_charms_interfaces.lxd": lxd}[
-                node.module
-            ]
+            module = {
+                "lxd_charms_interfaces.lxd_https": lxd_https,
+                "lxd_charms_interfaces.lxd": lxd,
+            }[node.module]
             assert all(hasattr(module, alias.name) for alias in node.names)

@@ -38,7 +38,9 @@ def spec_repository(dest: Path) -> str:
     return str(root)
 
 
-def configured_tester(repo: str, interface: str, charm_type: type[Any], **options: Any) -> InterfaceTester:
+def configured_tester(
+    repo: str, interface: str, charm_type: type[Any], **options: Any
+) -> InterfaceTester:
     """An `InterfaceTester` for version 1 of ``interface``, reading specs from ``repo``."""
     found = InterfaceTester(repo=repo, branch="main")
     found.configure(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from interface_tester.schema_base import DataBagSchema
-from pydantic import BaseModel, ConfigDict, Field, model_validator, Json, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints, model_validator
 
 PEM_CERTIFICATE = r"^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$"
 ENDPOINT = r"^https://(\[[0-9a-f:.]+(%[^\]]+)?\]|[a-z0-9.-]+):[0-9]{1,5}$"

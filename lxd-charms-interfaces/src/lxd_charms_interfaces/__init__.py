@@ -1,4 +1,6 @@
-"""Requirer libraries for the relation interfaces of the LXD charms (lxd-host, lxd-cloud-integrator).
+"""Requirer libraries for the relation interfaces of the LXD charms.
+
+The charms are lxd-host and lxd-cloud-integrator.
 
 Install it (``pip install lxd-charms-interfaces``, or list
 ``lxd-charms-interfaces`` in your charm's ``pyproject.toml``); it needs

@@ -48,9 +48,9 @@ a full X.509 parse sets `RequirerData.check_certificate` in a subclass.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, Final, TypeVar
 
 import ops
 
@@ -287,6 +287,9 @@ class ClientCertificate:
     fingerprint: str
 
 
+_Request = TypeVar("_Request", bound="RequirerData")
+
+
 @dataclass(frozen=True)
 class RequirerData:
     """What one requiring unit asks for: trust for these certificates (no duplicates).
@@ -297,16 +300,23 @@ class RequirerData:
     the certificate's text.
     """
 
-    check_certificate: ClassVar[Callable[[str], str]] = staticmethod(certificate_fingerprint)
-
     client_certificates: tuple[ClientCertificate, ...] = ()
+
+    @staticmethod
+    def check_certificate(pem: str) -> str:
+        """LXD's fingerprint of ``pem``, once it is checked to be exactly one certificate.
+
+        Raises:
+            ValueError: it is not; the message never holds the text.
+        """
+        return certificate_fingerprint(pem)
 
     def to_databag(self) -> dict[str, str]:
         """The requirer unit's databag."""
         return {"client_certificates": json.dumps([c.pem for c in self.client_certificates])}
 
     @classmethod
-    def from_pems(cls, pems: Sequence[object]) -> RequirerData:
+    def from_pems(cls: type[_Request], pems: Sequence[object]) -> _Request:
         """Check a list of PEM certificates, dropping repeats.
 
         Raises:
@@ -332,7 +342,7 @@ class RequirerData:
         return cls(tuple(seen.values()))
 
     @classmethod
-    def from_databag(cls, bag: Mapping[str, str]) -> RequirerData:
+    def from_databag(cls: type[_Request], bag: Mapping[str, str]) -> _Request:
         """Read a requirer unit's databag; empty while it has sent nothing.
 
         The size is checked before the JSON is parsed, so 10,000 certificates

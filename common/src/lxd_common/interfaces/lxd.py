@@ -52,17 +52,15 @@ __all__ = [
 ]
 
 
-def _x509_fingerprint(pem: str) -> str:
-    """LXD's fingerprint of ``pem`` once ``cryptography`` has parsed it as X.509.
-
-    Raises:
-        CertificateError: (a ``ValueError``) it is not exactly one valid certificate.
-    """
-    return fingerprint(load_certificate(pem))
-
-
 @dataclass(frozen=True)
 class RequirerData(_lib.RequirerData):
     """`lxd_charms_interfaces.lxd.RequirerData`, each certificate parsed as X.509."""
 
-    check_certificate = staticmethod(_x509_fingerprint)
+    @staticmethod
+    def check_certificate(pem: str) -> str:
+        """LXD's fingerprint of ``pem`` once ``cryptography`` has parsed it as X.509.
+
+        Raises:
+            CertificateError: (a ``ValueError``) it is not exactly one valid certificate.
+        """
+        return fingerprint(load_certificate(pem))

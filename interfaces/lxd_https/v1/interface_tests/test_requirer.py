@@ -24,6 +24,9 @@ D9DYAiEAtCYNYX0ZkTDP3P4KPXpwXx2tgFUoa1WtREnVSHtiwa0=
 -----END CERTIFICATE-----
 """
 
+#: LXD's fingerprint of CERT (openssl x509 -noout -fingerprint -sha256).
+FINGERPRINT = "e3a9561200b6341fc1b19bb33c34e19f483db5f84a3f389ba63784a19879d7f0"
+
 
 def test_requirer_sends_its_request_on_joining() -> None:
     """The request is in the requirer's unit bag from the first hook."""
@@ -37,7 +40,7 @@ def test_requirer_keeps_its_request_once_answered() -> None:
     answer = {
         "version": "1.0",
         "certificate": CERT,
-        "certificate_fingerprint": "e3a9561200b6341fc1b19bb33c34e19f483db5f84a3f389ba63784a19879d7f0",
+        "certificate_fingerprint": FINGERPRINT,
         "addresses": "10.0.0.9:8443,[2001:db8::9]:8443",
     }
     relation = Relation(endpoint="lxd", interface="lxd-https", remote_app_data=answer)

@@ -21,9 +21,9 @@ from typing import Any
 
 import interface_tester.interface_test
 import pytest
-from lxd_charms_interfaces._pem import certificate_fingerprint
 from ops import testing
 
+from lxd_charms_interfaces._pem import certificate_fingerprint
 from tests.harness.interface_specs import configured_tester, spec_repository
 from tests.unit.charms.lxd_integrator.conftest import FakeLxdServer
 

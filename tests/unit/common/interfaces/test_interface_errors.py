@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import re
 
-import lxd_charms_interfaces
 import pytest
-from lxd_charms_interfaces import lxd as package_lxd
 
+import lxd_charms_interfaces
+from lxd_charms_interfaces import lxd as package_lxd
 from lxd_common import certs, errors
 from lxd_common.interfaces import lxd, lxd_https
 
@@ -49,7 +49,7 @@ def test_the_provider_parses_certificates_as_x509_and_the_package_does_not() -> 
     pem = _valid_der_that_is_not_x509()
     (accepted,) = package_lxd.RequirerData.from_pems([pem]).client_certificates
     assert re.fullmatch("[0-9a-f]{64}", accepted.fingerprint)
-    with pytest.raises(errors.InterfaceError, match="certificate 1 of 1: .*malformed DER"):
+    with pytest.raises(errors.InterfaceError, match=r"certificate 1 of 1: .*malformed DER"):
         lxd.RequirerData.from_pems([pem])
 
 

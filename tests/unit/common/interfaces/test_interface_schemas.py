@@ -18,12 +18,17 @@ from typing import Any
 import jsonschema
 import pydantic
 import pytest
+
 from lxd_charms_interfaces import lxd, lxd_https
 
 REPO = Path(__file__).resolve().parents[4]
 CERT = (REPO / "lxd-charms-interfaces/tests/data/client.pem").read_text()
 FP = "e3a9561200b6341fc1b19bb33c34e19f483db5f84a3f389ba63784a19879d7f0"
-JUJU = {"egress-subnets": "10.0.0.2/32", "ingress-address": "10.0.0.2", "private-address": "10.0.0.2"}
+JUJU = {
+    "egress-subnets": "10.0.0.2/32",
+    "ingress-address": "10.0.0.2",
+    "private-address": "10.0.0.2",
+}
 
 
 def _schema(interface: str) -> ModuleType:

@@ -17,6 +17,7 @@ import json
 import logging
 
 import ops
+
 from lxd_charms_interfaces.lxd_https import InterfaceError, LxdHttpsRequirer
 
 logger = logging.getLogger(__name__)
