@@ -45,13 +45,18 @@ PLATFORM = host_platform()
 # Imports the charm the way `dispatch` runs it, then reports where each
 # module came from.
 IMPORT_PROBE = """
-import importlib, json, sys
+import importlib, importlib.util, json, sys
 charm = importlib.import_module("charm")
-import lxd_common, ops
+import lxd_charms_interfaces, ops
+def where(name):
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec else None
 base = ops.CharmBase
 classes = [n for n, v in vars(charm).items()
            if isinstance(v, type) and issubclass(v, base) and v is not base]
-print(json.dumps({"charm": charm.__file__, "lxd_common": lxd_common.__file__,
+print(json.dumps({"charm": charm.__file__, "lxd_common": where("lxd_common"),
+                  "cryptography": where("cryptography"),
+                  "lxd_charms_interfaces": lxd_charms_interfaces.__file__,
                   "ops": ops.__file__, "classes": classes, "path": sys.path}))
 """
 
@@ -281,7 +286,12 @@ def test_the_charm_imports_from_its_own_tree_alone(
     found = json.loads(result.stdout)
     assert Path(found["charm"]).resolve() == (root / "src" / "charm.py").resolve()
     site = _site_packages(root).resolve()
-    for module in ("lxd_common", "ops"):
+    # Product charms use lxd_common; the test requirers are what a charm
+    # outside this repository is: ops and the interfaces' package, nothing more.
+    own = ("lxd_common",) if project.name in PRODUCT else ()
+    for module in (*own, "lxd_charms_interfaces", "ops"):
         assert Path(found[module]).resolve().is_relative_to(site), found[module]
+    if project.name not in PRODUCT:
+        assert (found["lxd_common"], found["cryptography"]) == (None, None), found
     assert len(found["classes"]) == 1, found["classes"]
     assert not any(str(COMMON) in entry for entry in found["path"])

@@ -36,7 +36,13 @@ def test_uv_lock_follows_constraints(project: CharmProject) -> None:
     assert lock.is_file(), f"{lock} missing: run `scripts/pack --lock`"
     assert locks.mismatches(lock) == [], "run `scripts/pack --lock` after changing constraints.txt"
     versions = locks.locked_versions(lock)
-    assert "ops" in versions and "lxd-charms-common" in versions
+    assert "ops" in versions and "lxd-charms-interfaces" in versions
+    if project in PRODUCTS:
+        assert "lxd-charms-common" in versions
+    else:
+        # The test requirers are what a charm elsewhere is: ops and the
+        # interfaces' package, nothing of lxd_common (nor its cryptography).
+        assert not {"lxd-charms-common", "cryptography", "pylxd"} & set(versions)
 
 
 @pytest.mark.parametrize("project", CHARMS, ids=IDS)
@@ -52,9 +58,13 @@ def test_uv_lock_matches_pyproject(project: CharmProject) -> None:
     }
     locked = {normalise_name(d["name"]) for d in root["metadata"]["requires-dist"]}
     assert locked == declared, "pyproject.toml changed since uv.lock: run `scripts/pack --lock`"
-    (common,) = (p for p in lock["package"] if p["name"] == "lxd-charms-common")
-    source = (project.path / common["source"]["directory"]).resolve()
-    assert source == COMMON, "common must come from this repository's common/"
+    ours = {"lxd-charms-interfaces": REPO / "lxd-charms-interfaces"}
+    if project in PRODUCTS:
+        ours["lxd-charms-common"] = COMMON
+    for name, where in ours.items():
+        (package,) = (p for p in lock["package"] if p["name"] == name)
+        source = (project.path / package["source"]["directory"]).resolve()
+        assert source == where, f"{name} must come from this repository's {where.name}/"
 
 
 @pytest.mark.parametrize("project", CHARMS, ids=IDS)

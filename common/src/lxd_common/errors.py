@@ -11,9 +11,11 @@ blocking.
 Every library-level failure is mapped into this hierarchy once, where the
 library meets the outside (charmlibs-snap in `lxd_common.snap`, pylxd in
 `lxd_common.lxd`, charmlibs-sysctl in `lxd_common.sysctl`), so no caller
-catches a third-party exception. The one copy that stands outside it is the
-`InterfaceError` of the generated lxd-https charm library, which cannot
-import `lxd_common`: there it is a plain `ValueError`.
+catches a third-party exception. The one error that stands outside it is
+`InterfaceError`: the interfaces' code is the published package
+`lxd_charms_interfaces` (``ops`` its only dependency), which cannot derive
+from `LxdCommonError`, so `InterfaceError` here is that package's class, a
+plain `ValueError`. The charms catch it by name where they read relation data.
 
 The charms keep their own, smaller families, because they are decisions of
 the charm rather than failures of the library: the LXD charm's
@@ -27,6 +29,8 @@ a charm catches `LxdCommonError` subclasses and raises its own.
 """
 
 from __future__ import annotations
+
+from lxd_charms_interfaces import InterfaceError as _InterfaceError
 
 
 class LxdCommonError(Exception):
@@ -74,8 +78,10 @@ class SideloadError(SnapError, ValueError):
 # --- interfaces --------------------------------------------------------------
 
 
-class InterfaceError(LxdCommonError, ValueError):
-    """Relation data that does not follow its interface (lxd, lxd-https), naming the field."""
+#: Relation data that does not follow its interface (lxd, lxd-https), naming
+#: the field: `lxd_charms_interfaces.InterfaceError` (a `ValueError`, not an
+#: `LxdCommonError`; see the module docstring).
+InterfaceError = _InterfaceError
 
 
 # --- sysctl ------------------------------------------------------------------

@@ -1,18 +1,19 @@
 """Typed relation data for the interfaces the LXD charms speak.
 
-One module per interface, each with the databag models both sides share
-(``to_databag`` / ``from_databag``), the JSON schemas that
-``docs/interfaces/<interface>.md`` embeds and the tests validate against, and
-a requirer class for charms that consume the interface:
+The interfaces' models, schemas and requirer classes are published on PyPI
+as ``lxd-charms-interfaces`` (import ``lxd_charms_interfaces``, which needs
+only ``ops``), so charms outside this repository use the same code. These
+modules re-export them for the charms here:
 
 - :mod:`lxd_common.interfaces.lxd`: the ``lxd`` interface of the
-  lxd-integrator's ``api`` endpoint (cluster members' endpoints, client
-  certificates registered in LXD's trust store); `LxdRequirer`.
+  lxd-integrator's ``api`` endpoint; `LxdRequirer`. Its `RequirerData`
+  parses certificates with ``cryptography`` (the provider registers them).
 - :mod:`lxd_common.interfaces.lxd_https`: the ``lxd-https`` interface of the
   LXD charm's ``https`` endpoint; `LxdHttpsRequirer`.
 
 Nothing is imported here, so a charm only loads the interface it uses.
 Relation data that does not follow an interface raises
-``lxd_common.errors.InterfaceError`` (a ``ValueError``) naming the field at
-fault; each module re-exports it.
+``lxd_common.errors.InterfaceError``, which is
+``lxd_charms_interfaces.InterfaceError`` (a ``ValueError``); each module
+re-exports it.
 """

@@ -1,69 +1,60 @@
-"""InterfaceError: one class in lxd_common's hierarchy, its own class in the standalone library.
+"""InterfaceError: one class, the published package's, re-exported by lxd_common.
 
-The lxd-https module is also published as a one-file charm library, which cannot
-import lxd_common; scripts/charm_libs.py copies the error class into it with
-only its builtin bases. These tests pin both halves of that.
+The interfaces' code is the package lxd_charms_interfaces (``ops`` its only
+dependency), so it cannot derive from ``LxdCommonError``: lxd_common's
+``InterfaceError`` is that package's class, a ``ValueError``. These tests pin
+that there is one class (so a charm catching it by either name catches what
+both raise), and that the provider's ``RequirerData`` is the stricter one.
 """
 
 from __future__ import annotations
 
-import ast
+import base64
+import re
 
 import pytest
 
-from lxd_common import errors
+import lxd_charms_interfaces
+from lxd_charms_interfaces import lxd as package_lxd
+from lxd_common import certs, errors
 from lxd_common.interfaces import lxd, lxd_https
-from scripts import charm_libs
 
 
-def test_one_interface_error_in_the_hierarchy() -> None:
+def test_one_interface_error_everywhere() -> None:
     assert lxd.InterfaceError is errors.InterfaceError
     assert lxd_https.InterfaceError is errors.InterfaceError
-    assert issubclass(errors.InterfaceError, errors.LxdCommonError)
+    assert errors.InterfaceError is lxd_charms_interfaces.InterfaceError
     assert issubclass(errors.InterfaceError, ValueError)
-    with pytest.raises(errors.LxdCommonError, match="unsupported lxd-https version"):
+    assert not issubclass(errors.InterfaceError, errors.LxdCommonError)
+    with pytest.raises(errors.InterfaceError, match="unsupported lxd-https version"):
         lxd_https.ClientRequest.from_databag({"version": "2.0", "certificate": "x"})
 
 
-def _classes(text: str) -> dict[str, ast.ClassDef]:
-    return {n.name: n for n in ast.parse(text).body if isinstance(n, ast.ClassDef)}
+def test_lxd_common_reexports_the_package_not_a_copy() -> None:
+    for name in lxd_https.__all__:
+        assert getattr(lxd_https, name) is getattr(lxd_charms_interfaces.lxd_https, name), name
+    for name in set(lxd.__all__) - {"RequirerData"}:
+        assert getattr(lxd, name) is getattr(package_lxd, name), name
+    assert issubclass(lxd.RequirerData, package_lxd.RequirerData)
 
 
-def test_library_defines_its_own_interface_error() -> None:
-    library = charm_libs.generate()
-    cls = _classes(library)["InterfaceError"]
-    assert [ast.unparse(base) for base in cls.bases] == ["ValueError"]
-    assert ast.get_docstring(cls) == ast.get_docstring(
-        _classes(charm_libs.ERRORS.read_text())["InterfaceError"]
-    )
-    relative = [
-        n for n in ast.walk(ast.parse(library)) if isinstance(n, ast.ImportFrom) and n.level
-    ]
-    assert relative == []
+def _valid_der_that_is_not_x509() -> str:
+    """A PEM CERTIFICATE block whose DER is well-formed but is no certificate."""
+    der = bytes([0x30, 0x03, 0x02, 0x01, 0x05])  # SEQUENCE { INTEGER 5 }
+    body = base64.b64encode(der).decode()
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
 
 
-def test_generator_inlines_any_error_it_is_asked_for() -> None:
-    source = charm_libs.SOURCE.read_text()
-    ours = "from ..errors import InterfaceError as InterfaceError"
-    library = charm_libs.render(
-        source.replace(ours, f"{ours}\nfrom ..errors import CertificateError")
-    )
-    assert [ast.unparse(b) for b in _classes(library)["CertificateError"].bases] == ["ValueError"]
-    assert [ast.unparse(b) for b in _classes(library)["InterfaceError"].bases] == ["ValueError"]
-    # SysctlError has no builtin base: a standalone copy would have none to stand on.
-    with pytest.raises(charm_libs.GenerationError, match="SysctlError cannot be copied"):
-        charm_libs.render(source.replace(ours, f"{ours}\nfrom ..errors import SysctlError"))
+def test_the_provider_parses_certificates_as_x509_and_the_package_does_not() -> None:
+    pem = _valid_der_that_is_not_x509()
+    (accepted,) = package_lxd.RequirerData.from_pems([pem]).client_certificates
+    assert re.fullmatch("[0-9a-f]{64}", accepted.fingerprint)
+    with pytest.raises(errors.InterfaceError, match=r"certificate 1 of 1: .*malformed DER"):
+        lxd.RequirerData.from_pems([pem])
 
 
-def test_generator_refuses_other_lxd_common_imports() -> None:
-    source = charm_libs.SOURCE.read_text().replace(
-        "import ops\n", "import ops\n\nfrom ..certs import fingerprint\n", 1
-    )
-    with pytest.raises(charm_libs.GenerationError, match="must stand alone"):
-        charm_libs.render(source)
-    with pytest.raises(charm_libs.GenerationError, match="defines no class Nope"):
-        charm_libs.render(
-            charm_libs.SOURCE.read_text().replace(
-                "import InterfaceError as InterfaceError", "import Nope"
-            )
-        )
+def test_both_checks_give_lxds_fingerprint() -> None:
+    pair = certs.generate_client_certificate("both")
+    ours = lxd.RequirerData.from_pems([pair.certificate]).fingerprints
+    theirs = package_lxd.RequirerData.from_pems([pair.certificate]).fingerprints
+    assert ours == theirs == {certs.fingerprint(pair.certificate)}

@@ -25,7 +25,7 @@ from lxd_common.interfaces.lxd_https import (
 )
 from tests.harness.databags import local_unit_data
 
-DOC = Path(__file__).resolve().parents[4] / "docs/interfaces/lxd-https.md"
+DOC = Path(__file__).resolve().parents[4] / "interfaces/lxd_https/v1/README.md"
 PAIR = generate_client_certificate("requirer")
 
 

@@ -29,7 +29,7 @@ from lxd_common.interfaces.lxd import (
 )
 from tests.harness.databags import local_unit_data
 
-DOC = Path(__file__).resolve().parents[4] / "docs/interfaces/lxd.md"
+DOC = Path(__file__).resolve().parents[4] / "interfaces/lxd/v1/README.md"
 PAIRS = [generate_client_certificate(f"requirer-{i}") for i in range(3)]
 CERT, OTHER, THIRD = (p.certificate for p in PAIRS)
 FP, OTHER_FP = fingerprint(CERT), fingerprint(OTHER)
@@ -57,7 +57,7 @@ def provider_bag(*fps: str, errors: dict[str, str] | None = None) -> dict[str, s
 def test_the_document_shows_the_schemas_the_code_uses() -> None:
     blocks = re.findall(r"```json\n(.*?)\n```", DOC.read_text(), re.DOTALL)
     assert json.loads(blocks[0]) == json.loads(schemas_as_json()), (
-        "paste `python -m lxd_common.interfaces.lxd` into docs/interfaces/lxd.md"
+        "paste `python -m lxd_charms_interfaces.lxd` into interfaces/lxd/v1/README.md"
     )
 
 

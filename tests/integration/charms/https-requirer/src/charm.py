@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Test charm: asks the LXD charm for trust over `lxd-https`, and shows the answer.
 
-This is the shape of a real requirer outside this repository: it uses the
-interface's charm library, `charms.lxd.v0.lxd_https`, vendored in `lib/` as
-`charmcraft fetch-lib` would put it (`scripts/charm_libs.py` writes that copy
-from `lxd_common`), not `lxd_common` itself. The library sends the
+This is the shape of a real requirer outside this repository: its only
+dependencies are `ops` and the interface's PyPI package,
+`lxd-charms-interfaces` (see pyproject.toml), not `lxd_common`; the packing
+tests check that its venv holds nothing else. The library sends the
 certificate and projects on every relation event, and `servers()` reads back
 where to connect. The integration tests set the certificate (they keep its
 key, so they can then connect to LXD as this client) and read the answer
@@ -17,7 +17,8 @@ import json
 import logging
 
 import ops
-from charms.lxd.v0.lxd_https import InterfaceError, LxdHttpsRequirer
+
+from lxd_charms_interfaces.lxd_https import InterfaceError, LxdHttpsRequirer
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 
 import ops
 
-from lxd_common.interfaces.lxd import InterfaceError, LxdRequirer, RequirerData
+from lxd_charms_interfaces.lxd import InterfaceError, LxdRequirer, RequirerData
 
 logger = logging.getLogger(__name__)
 
