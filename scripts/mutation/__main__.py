@@ -40,6 +40,7 @@ SOURCE_ROOTS = (
     REPO / "common" / "src",
     REPO / "charms" / "lxd" / "src",
     REPO / "charms" / "lxd-integrator" / "src",
+    REPO / "lxd-charms-interfaces" / "src",
 )
 EQUIVALENTS = Path(__file__).with_name("equivalents.yaml")
 DEFAULT_TESTS = ("tests/unit",)
@@ -53,8 +54,11 @@ MODULES = (
     "lxd_integrator/registration.py",
     "lxd_common/certs.py",
     "lxd_common/endpoints.py",
-    "lxd_common/interfaces/lxd_https.py",
-    "lxd_common/interfaces/lxd.py",
+    "lxd_charms_interfaces/lxd_https.py",
+    "lxd_charms_interfaces/lxd.py",
+    "lxd_charms_interfaces/_pem.py",
+    "lxd_charm/half_join.py",
+    "lxd_charm/peer_bags.py",
     "lxd_common/snap/_channel.py",
     "lxd_common/snap/_config.py",
     "lxd_common/lxd/_preseed.py",
