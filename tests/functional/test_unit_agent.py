@@ -19,6 +19,7 @@ from pathlib import Path
 
 import ops
 import pytest
+from ops import testing
 
 from lxd_common.lxd import LxdClient
 from tests.harness.fake_sysctl import populate
@@ -26,9 +27,7 @@ from tests.harness.juju_sim import Sim, SimUnit
 from tests.harness.lxd_agent_boot import lxd_agent_env
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES
-from tests.harness.unit_agent import HookFailed, UnitAgentRunner, timing_summary
-
-from ops import testing
+from tests.harness.unit_agent import HookFailedError, UnitAgentRunner, timing_summary
 
 REPO = Path(__file__).resolve().parents[2]
 BOOT = REPO / "tests" / "harness" / "lxd_agent_boot.py"
@@ -115,7 +114,7 @@ def test_a_non_leader_cannot_write_the_application_bag(
 ) -> None:
     sim, _, env = probe
     env["PROBE"] = "app-write"
-    with pytest.raises(HookFailed) as failed:
+    with pytest.raises(HookFailedError) as failed:
         sim.settle()
     assert failed.value.unit == "probe/1"
     assert failed.value.hook == "hooks/cluster-relation-created"
@@ -140,7 +139,7 @@ def test_an_ungranted_secret_cannot_be_read(
 ) -> None:
     sim, _, env = probe
     env["PROBE"] = "secret-ungranted"
-    with pytest.raises(HookFailed) as failed:
+    with pytest.raises(HookFailedError) as failed:
         sim.settle()
     assert (failed.value.unit, failed.value.hook) == ("probe/1", "hooks/cluster-relation-changed")
     assert "ERROR permission denied" in failed.value.stderr
@@ -157,10 +156,25 @@ def test_config_get_answers_declared_options_and_refuses_unknown_ones(
     assert sim.units["probe/1"].state.unit_status == testing.ActiveStatus("hi there")
     env["PROBE"] = "config-unknown"
     sim.config_changed(greeting="again")
-    with pytest.raises(HookFailed) as failed:
+    with pytest.raises(HookFailedError) as failed:
         sim.settle()
     assert 'ERROR unknown config key "greting"' in failed.value.stderr
     assert sim.units["probe/0"].state.unit_status == testing.ActiveStatus("hi there")
+
+
+def test_a_dispatch_that_is_not_executable_fails_the_hook(tmp_path: Path) -> None:
+    charm = probe_charm(tmp_path / "probe")
+    (charm / "dispatch").chmod(0o644)
+    runner = UnitAgentRunner(charm, unit_env=lambda _: {"PROBE": ""})
+    try:
+        sim = Sim(ops.CharmBase, app="probe", peer="cluster", hook_retries=0, runner=runner)
+        sim.add_unit()
+        with pytest.raises(HookFailedError) as failed:
+            sim.settle()
+        assert (failed.value.hook, failed.value.code) == ("hooks/install", 126)
+        assert "Permission denied" in failed.value.stderr
+    finally:
+        runner.close()
 
 
 # ---------------------------------------------------------- the built charm
@@ -174,7 +188,7 @@ def test_a_charm_missing_a_module_fails_at_import_through_dispatch(tmp_path: Pat
         venv = runner.charm_dir("lxd/0") / "venv"
         (package,) = venv.glob("lib/python3*/site-packages/lxd_common")
         shutil.rmtree(package)
-        with pytest.raises(HookFailed) as failed:
+        with pytest.raises(HookFailedError) as failed:
             sim.settle()
         assert failed.value.hook == "hooks/install"
         assert "ModuleNotFoundError: No module named 'lxd_common'" in failed.value.stderr

@@ -335,6 +335,10 @@ class Sim:
         """The application's secrets by id, as their manager (the leader) holds them."""
         return {i: r.secret for i, r in self._secrets.items() if r.owner == "app"}
 
+    def state_for(self, name: str) -> testing.State:
+        """The State the unit's next hook starts from: its own, with the model as it sees it."""
+        return self._state_for(self._unit(name))
+
     def planned_unit_names(self) -> list[str]:
         """The units Juju plans for the application (`goal-state`): every live unit."""
         return [u.name for u in self._live_units()]

@@ -46,7 +46,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from ops import testing
@@ -62,14 +62,47 @@ HOOK_TOOL = Path(__file__).parent / "hook_tools" / "hook_tool.py"
 JUJU_VERSION = "3.6.0"
 HOOK_TIMEOUT = 600.0
 
-TOOLS = (
-    "action-fail action-get action-log action-set application-version-set close-port "
-    "config-get credential-get goal-state is-leader juju-log juju-reboot leader-get "
-    "leader-set network-get open-port opened-ports relation-get relation-ids relation-list "
-    "relation-model-get relation-set resource-get secret-add secret-get secret-grant "
-    "secret-ids secret-info-get secret-remove secret-revoke secret-set state-delete "
-    "state-get state-set status-get status-set storage-add storage-get storage-list"
-).split()
+TOOLS = [
+    "action-fail",
+    "action-get",
+    "action-log",
+    "action-set",
+    "application-version-set",
+    "close-port",
+    "config-get",
+    "credential-get",
+    "goal-state",
+    "is-leader",
+    "juju-log",
+    "juju-reboot",
+    "leader-get",
+    "leader-set",
+    "network-get",
+    "open-port",
+    "opened-ports",
+    "relation-get",
+    "relation-ids",
+    "relation-list",
+    "relation-model-get",
+    "relation-set",
+    "resource-get",
+    "secret-add",
+    "secret-get",
+    "secret-grant",
+    "secret-ids",
+    "secret-info-get",
+    "secret-remove",
+    "secret-revoke",
+    "secret-set",
+    "state-delete",
+    "state-get",
+    "state-set",
+    "status-get",
+    "status-set",
+    "storage-add",
+    "storage-get",
+    "storage-list",
+]
 
 _STATUSES: dict[str, Callable[[str], Any]] = {
     "active": testing.ActiveStatus,
@@ -82,7 +115,7 @@ MachineCall = Callable[["SimUnit"], None]
 UnitEnv = Callable[["SimUnit"], Mapping[str, str]]
 
 
-class HookFailed(RuntimeError):
+class HookFailedError(RuntimeError):
     """`dispatch` exited non-zero: Juju marks the hook failed and drops its changes."""
 
     def __init__(self, unit: str, hook: str, code: int, stderr: str) -> None:
@@ -156,7 +189,7 @@ class HookSession:
         state: testing.State,
         env: Mapping[str, str],
         options: Mapping[str, Mapping[str, Any]],
-        action: testing.Action | None,
+        action: Any,
         machine_calls: Mapping[str, MachineCall],
         leader_settings: dict[str, str],
         juju_state: dict[str, str],
@@ -212,7 +245,7 @@ class HookSession:
         return {f"{app}/{n}": bag for n, bag in relation.remote_units_data.items()}
 
     def _bag(self, relation: Any, owner: str) -> dict[str, str]:
-        """The bag ``owner`` (a unit, or an app name) holds in ``relation``, as this unit sees it."""
+        """The bag of ``owner`` (a unit or an app) in ``relation``, as this unit sees it."""
         key = (relation.id, owner)
         if key in self.bags:
             return self.bags[key]
@@ -227,8 +260,10 @@ class HookSession:
             return dict(relation.remote_app_data)
         members = self._members(relation)
         if owner not in members:
-            raise ToolError(f'cannot read settings for unit "{owner}" in relation '
-                            f'"{relation.endpoint}:{relation.id}": unit not found')
+            raise ToolError(
+                f'cannot read settings for unit "{owner}" in relation '
+                f'"{relation.endpoint}:{relation.id}": unit not found'
+            )
         return dict(members[owner])
 
     def _secret(self, options: Mapping[str, str], positional: list[str]) -> testing.Secret:
@@ -429,7 +464,9 @@ class HookSession:
 
     def tool_leader_set(self, args: list[str], stdin: str | None) -> Any:
         if not self.leader:
-            raise ToolError("cannot write leadership settings: cannot write settings: not the leader")
+            raise ToolError(
+                "cannot write leadership settings: cannot write settings: not the leader"
+            )
         _, positional = _options(args, set())
         for item in positional:
             key, _, value = item.partition("=")
@@ -510,7 +547,7 @@ class HookSession:
 
     # --------------------------------------------------------------- actions
 
-    def _require_action(self) -> testing.Action:
+    def _require_action(self) -> Any:
         if self.action is None:
             raise ToolError("not running an action")
         return self.action
@@ -545,7 +582,9 @@ class HookSession:
         options, positional = _options(
             args, {"label", "description", "expire", "rotate", "owner", "file"}
         )
-        owner = "app" if options.get("owner", "application") == "application" else "unit"
+        owner: Literal["app", "unit"] = (
+            "app" if options.get("owner", "application") == "application" else "unit"
+        )
         if owner == "app" and not self.leader:
             raise ToolError("this unit is not the leader")
         content = self._content(positional)
@@ -562,9 +601,7 @@ class HookSession:
     def tool_secret_get(self, args: list[str], stdin: str | None) -> Any:
         options, positional = _options(args, {"format", "label"})
         secret = self._secret(options, positional)
-        if secret.owner is not None:
-            if secret.owner == "app" and not self.leader and self.sim.peers_read_app_secrets:
-                pass
+        if secret.owner is not None:  # its manager sees the latest revision
             return dict(secret.latest_content)
         label = options.get("label")
         latest = scenario_shim.latest_revision(secret)
@@ -573,7 +610,8 @@ class HookSession:
         if "refresh" in options or (label and label != secret.label):
             updated = dataclasses.replace(
                 secret,
-                tracked_content=dict(secret.latest_content) if "refresh" in options
+                tracked_content=dict(secret.latest_content)
+                if "refresh" in options
                 else dict(secret.tracked_content),
                 label=label or secret.label,
             )
@@ -626,11 +664,9 @@ class HookSession:
         secret = self._owned(self._secret({}, positional))
         relation = self._relation(options)
         grantee = options.get("unit") or options.get("app") or self._remote_app(relation)
-        grants = {k: set(v) for k, v in secret.remote_grants.items()}
-        if grant:
-            grants.setdefault(relation.id, set()).add(grantee)
-        else:
-            grants.get(relation.id, set()).discard(grantee)
+        grants = {k: frozenset(v) for k, v in secret.remote_grants.items()}
+        current = grants.get(relation.id, frozenset())
+        grants[relation.id] = current | {grantee} if grant else current - {grantee}
         updated = dataclasses.replace(secret, remote_grants=grants)
         scenario_shim.set_revisions(
             updated,
@@ -770,7 +806,7 @@ class UnitAgentRunner:
         self._scratch.cleanup()
 
     def context_args(self) -> dict[str, Any]:
-        """`testing.Context` arguments describing the built charm (for the Sim's event factories)."""
+        """`testing.Context` arguments describing the built charm (for the Sim's events)."""
         return {
             "meta": self.meta,
             "config": {"options": self.config_options},
@@ -796,12 +832,15 @@ class UnitAgentRunner:
         """A `.pth` line that runs the boot file in each hook process, before the charm."""
         line = (
             "import os; p = os.environ.get('UNIT_AGENT_BOOT'); "
-            "p and exec(compile(open(p).read(), p, 'exec'), {'__file__': p, '__name__': '_boot'})\n"
+            "p and exec(compile(open(p).read(), p, 'exec'), "
+            "{'__file__': p, '__name__': '_boot'})\n"
         )
         for site in root.glob("venv/lib/python3*/site-packages"):
             (site / "_unit_agent_boot.pth").write_text(line)
 
-    def hook_env(self, sim: Sim, unit: SimUnit, event: Any, env: Mapping[str, str]) -> dict[str, str]:
+    def hook_env(
+        self, sim: Sim, unit: SimUnit, event: Any, env: Mapping[str, str]
+    ) -> dict[str, str]:
         """The environment Juju's unit agent gives the hook process."""
         root = self.charm_dir(unit.name)
         out = {
@@ -863,7 +902,7 @@ class UnitAgentRunner:
         """Run one hook or action through `dispatch`; the State it leaves behind.
 
         Raises:
-            HookFailed: dispatch exited non-zero (nothing of the hook is kept).
+            HookFailedError: dispatch exited non-zero (nothing of the hook is kept).
             ops.testing.ActionFailed: the action called action-fail (its changes are kept).
         """
         action = getattr(event, "action", None)
@@ -887,16 +926,7 @@ class UnitAgentRunner:
         hook = process_env["JUJU_DISPATCH_PATH"]
         started = time.monotonic()
         try:
-            result = subprocess.run(
-                [str(root / "dispatch")],
-                cwd=root,
-                env=process_env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=HOOK_TIMEOUT,
-                check=False,
-            )
+            result = self._dispatch(root, process_env)
         finally:
             del self._server.sessions[token]
         elapsed = time.monotonic() - started
@@ -904,7 +934,7 @@ class UnitAgentRunner:
         self.logs.setdefault(unit.name, []).extend(session.log)
         if result.returncode != 0:
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
-            raise HookFailed(unit.name, hook, result.returncode, result.stderr)
+            raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
         self._leader_settings = session.leader_settings
         self._juju_state[unit.name] = session.juju_state
         state_out = session.state_out()
@@ -914,20 +944,36 @@ class UnitAgentRunner:
                 raise testing.ActionFailed(session.action_failure, state=state_out)
         return state_out
 
+    def _dispatch(self, root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        """Run the charm's `dispatch`; one that cannot be executed fails as the agent's exec does."""
+        try:
+            return subprocess.run(
+                [str(root / "dispatch")],
+                cwd=root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=HOOK_TIMEOUT,
+                check=False,
+            )
+        except (PermissionError, FileNotFoundError, OSError) as e:
+            return subprocess.CompletedProcess([str(root / "dispatch")], 126, "", f"{e}\n")
+
 
 def timing_summary(timings: list[HookTiming]) -> dict[str, tuple[int, float, float]]:
     """Per hook kind: (count, mean seconds, max seconds)."""
     kinds: dict[str, list[float]] = {}
     for timing in timings:
         kind = timing.hook.split("/", 1)[1]
-        kind = kind.split("-relation-", 1)[-1] if "-relation-" in kind else kind
+        kind = "relation-" + kind.split("-relation-", 1)[1] if "-relation-" in kind else kind
         kinds.setdefault(kind, []).append(timing.seconds)
     return {k: (len(v), sum(v) / len(v), max(v)) for k, v in kinds.items()}
 
 
 __all__ = [
     "HOOK_TOOL",
-    "HookFailed",
+    "HookFailedError",
     "HookSession",
     "HookTiming",
     "ToolError",

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 
 
 def call(tool: str, args: list[str], stdin: str | None) -> tuple[int, str, str]:
@@ -39,7 +40,7 @@ def call(tool: str, args: list[str], stdin: str | None) -> tuple[int, str, str]:
 
 def main() -> int:
     """Run as the tool this file was invoked as."""
-    tool = os.path.basename(sys.argv[0])
+    tool = Path(sys.argv[0]).name
     args = sys.argv[1:]
     stdin = sys.stdin.read() if "-" in args and "--file" in args else None
     code, out, err = call(tool, args, stdin)
