@@ -945,7 +945,7 @@ class UnitAgentRunner:
         return state_out
 
     def _dispatch(self, root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-        """Run the charm's `dispatch`; one that cannot be executed fails as the agent's exec does."""
+        """Run the charm's `dispatch`; one that cannot be executed fails, as under Juju."""
         try:
             return subprocess.run(
                 [str(root / "dispatch")],

@@ -16,6 +16,7 @@ import pytest
 from ops import testing
 
 from tests.harness import scenario_shim
+from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.juju_sim import Sim
 from tests.harness.unit_agent import HookSession, HookTiming, _options, timing_summary
 
@@ -99,8 +100,9 @@ def test_writes_are_buffered_into_the_hooks_output_state(sim: Sim, tmp_path: Pat
     assert sim.unit_data["probe/0"]["role"] == "first", "nothing reaches the model before the end"
     (relation,) = hook.state_out().relations
     assert isinstance(relation, testing.PeerRelation)
-    assert relation.local_unit_data["x"] == "1" and "role" not in relation.local_unit_data
-    assert relation.local_app_data == {"y": "2"}
+    unit_bag = local_unit_data(relation)
+    assert unit_bag["x"] == "1" and "role" not in unit_bag
+    assert local_app_data(relation) == {"y": "2"}
     assert hook.state_out().unit_status == testing.BlockedStatus("do something")
     assert ok(hook, "status-get", "--include-data", "--format=json", "--application=false") == {
         "status": "blocked",
