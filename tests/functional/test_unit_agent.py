@@ -258,6 +258,7 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
         assert len(runner.timings) == len(sim.hooks)
         calls = sum(t.tool_calls for t in runner.timings)
         print(f"\n{len(runner.timings)} dispatch processes, {calls} hook tool calls")
+        print("most called:", runner.tool_counts.most_common(6))
         for kind, (count, mean, worst) in sorted(timing_summary(runner.timings).items()):
             print(f"{kind}: {count} hooks, mean {mean:.2f}s, max {worst:.2f}s")
     finally:

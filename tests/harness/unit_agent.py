@@ -44,6 +44,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -201,6 +202,7 @@ class HookSession:
         self.machine_calls = machine_calls
         self.storage_root = storage_root
         self.calls = 0
+        self.tool_counts: Counter[str] = Counter()
         self.log: list[tuple[str, str]] = []
         self.action_results: dict[str, str] = {}
         self.action_failure: str | None = None
@@ -310,6 +312,7 @@ class HookSession:
         """Run one tool call; returns (exit code, stdout, stderr) as the tool prints them."""
         with self._lock:
             self.calls += 1
+            self.tool_counts[tool] += 1
             handler = getattr(self, "tool_" + tool.replace("-", "_"), None)
             if handler is None:
                 return 1, "", f"ERROR the stand-in does not implement {tool}\n"
@@ -785,6 +788,8 @@ class UnitAgentRunner:
         )
         self.actions = _charm_yaml(self._template, "actions.yaml")
         self.timings: list[HookTiming] = []
+        self.tool_counts: Counter[str] = Counter()
+        """How often each hook tool was called, over every hook run."""
         self.logs: dict[str, list[tuple[str, str]]] = {}
         self.last_action_results: dict[str, Any] | None = None
         self._leader_settings: dict[str, str] = {}
@@ -932,6 +937,7 @@ class UnitAgentRunner:
         elapsed = time.monotonic() - started
         self.timings.append(HookTiming(unit.name, hook, elapsed, session.calls))
         self.logs.setdefault(unit.name, []).extend(session.log)
+        self.tool_counts.update(session.tool_counts)
         if result.returncode != 0:
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
             raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
