@@ -75,6 +75,13 @@ if hook == "hooks/cluster-relation-changed" and probe.startswith("secret") and n
     if secret:
         word = json.loads(tool("secret-get", "--format=json", secret))["word"]
         tool("relation-set", "-r", rid, "--file", "-", stdin=json.dumps({"word": word}))
+if hook == "actions/greet":
+    name = json.loads(tool("action-get", "--format=json", "name"))
+    tool("action-log", "--", "greeting")
+    if name:
+        tool("action-set", f"greeting.text=hello {name}")
+    else:
+        tool("action-fail", "--", "whom should I greet?")
 if hook == "hooks/config-changed" and probe.startswith("config"):
     greeting = json.loads(tool("config-get", "--format=json", "greeting"))
     tool("status-set", "active", greeting)
@@ -92,6 +99,7 @@ def probe_charm(root: Path) -> Path:
     (root / "config.yaml").write_text(
         "options:\n  greeting:\n    type: string\n    default: hello\n"
     )
+    (root / "actions.yaml").write_text("greet:\n  params:\n    name:\n      type: string\n")
     dispatch = root / "dispatch"
     dispatch.write_text(textwrap.dedent(PROBE_DISPATCH))
     dispatch.chmod(0o755)
@@ -160,6 +168,18 @@ def test_config_get_answers_declared_options_and_refuses_unknown_ones(
         sim.settle()
     assert 'ERROR unknown config key "greting"' in failed.value.stderr
     assert sim.units["probe/0"].state.unit_status == testing.ActiveStatus("hi there")
+
+
+def test_an_action_runs_through_dispatch_with_its_params_and_results(
+    probe: tuple[Sim, UnitAgentRunner, dict[str, str]],
+) -> None:
+    sim, _, _ = probe
+    sim.settle()
+    results = sim.run("probe/1", sim.on.action("greet", params={"name": "world"}))
+    assert results == {"greeting": {"text": "hello world"}}
+    with pytest.raises(testing.ActionFailed) as failed:
+        sim.run("probe/1", sim.on.action("greet", params={"name": ""}))
+    assert failed.value.message == "whom should I greet?"
 
 
 def test_a_dispatch_that_is_not_executable_fails_the_hook(tmp_path: Path) -> None:
@@ -254,6 +274,9 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
         assert sim.units["lxd/0"].state.unit_status.message.startswith(
             "cluster: 3/3 members online, 3 units; cluster on "
         )
+        # An action is a dispatch process too; its results come back through action-set.
+        results = sim.run("lxd/1", sim.on.action("show-pending-config"))
+        assert results == {"pending": "nothing pending"}
         # Every hook was its own dispatch process.
         assert len(runner.timings) == len(sim.hooks)
         calls = sum(t.tool_calls for t in runner.timings)
