@@ -274,6 +274,9 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
         assert sim.units["lxd/0"].state.unit_status.message.startswith(
             "cluster: 3/3 members online, 3 units; cluster on "
         )
+        sim.update_status()  # the periodic hook: its cost is paid for ever
+        sim.settle()
+        assert all(u.state.unit_status.name == "active" for u in sim.units.values())
         # An action is a dispatch process too; its results come back through action-set.
         results = sim.run("lxd/1", sim.on.action("show-pending-config"))
         assert results == {"pending": "nothing pending"}
