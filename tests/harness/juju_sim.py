@@ -77,7 +77,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ops
 import yaml
@@ -99,6 +99,27 @@ BeforeHook = Callable[["SimUnit"], AbstractContextManager[Any] | None]
 
 Networks = Callable[["SimUnit"], Iterable[testing.Network]]
 """The network bindings a unit sees (`self.model.get_binding(...)`)."""
+
+
+class HookRunner(Protocol):
+    """Runs a hook some other way than in-process (`unit_agent.UnitAgentRunner`).
+
+    It turns the State the simulator built for the unit into the State the
+    hook leaves, as `Context.run` does; the simulator keeps every rule of
+    who sees what and which hooks follow.
+    """
+
+    last_action_results: dict[str, Any] | None
+
+    def context_args(self) -> dict[str, Any]:
+        """`testing.Context` arguments (metadata, config, actions) of the charm it runs."""
+        ...
+
+    def run(
+        self, sim: Sim, unit: SimUnit, event: Any, state: testing.State, env: Mapping[str, str]
+    ) -> testing.State:
+        """Run ``event`` on ``unit`` from ``state``; raise when the hook fails."""
+        ...
 
 
 class SimError(RuntimeError):
@@ -222,6 +243,7 @@ class Sim:
         context: Mapping[str, Any] | None = None,
         peers_read_app_secrets: bool = True,
         hook_retries: int = 3,
+        runner: HookRunner | None = None,
     ) -> None:
         """Set the application up, with no units yet.
 
@@ -245,6 +267,10 @@ class Sim:
                 an explicit grant.
             hook_retries: how often `settle` runs a failed hook again before
                 the failure propagates (0: never, the failure propagates at once).
+            runner: how hooks run; None (the default) runs them in this process
+                through ops.testing, `unit_agent.UnitAgentRunner` runs a built
+                charm's `dispatch` as a fresh process per hook, with hook tools
+                answered from this simulator's model.
         """
         self.charm_type = charm_type
         self.hook_retries = hook_retries
@@ -258,7 +284,8 @@ class Sim:
         self._before_hook = before_hook
         self._networks = networks
         self._resources = frozenset(resources)
-        self._context = dict(context or {})
+        self.runner = runner
+        self._context = {**(runner.context_args() if runner else {}), **(context or {})}
         # One id for the peer relation in every unit's State; Scenario hands out
         # process-unique ids, so it cannot collide with a relation a test adds.
         self.relation_id: int = testing.PeerRelation(peer).id
@@ -307,6 +334,19 @@ class Sim:
     def app_secrets(self) -> dict[str, testing.Secret]:
         """The application's secrets by id, as their manager (the leader) holds them."""
         return {i: r.secret for i, r in self._secrets.items() if r.owner == "app"}
+
+    def state_for(self, name: str) -> testing.State:
+        """The State the unit's next hook starts from: its own, with the model as it sees it."""
+        return self._state_for(self._unit(name))
+
+    def planned_unit_names(self) -> list[str]:
+        """The units Juju plans for the application (`goal-state`): every live unit."""
+        return [u.name for u in self._live_units()]
+
+    def secret_exists(self, secret_id: str) -> bool:
+        """Whether the model holds the secret at all, whoever may read it."""
+        short = secret_id.split(":")[-1]
+        return any(i.split(":")[-1] == short for i in self._secrets)
 
     def add_unit(self, machine: Any = None) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.
@@ -546,7 +586,9 @@ class Sim:
         unit = self._unit(name)
         state_in = self._state_for(unit)
         self._execute(unit, event, state_in, {})
-        return unit.ctx.action_results if getattr(event, "action", None) else None
+        if not getattr(event, "action", None):
+            return None
+        return self.runner.last_action_results if self.runner else unit.ctx.action_results
 
     def run_hook(
         self,
@@ -730,7 +772,10 @@ class Sim:
                 # for unit 0 (it tests the id for truth).
                 stack.enter_context(scenario_shim.event_env(env))
                 stack.enter_context(scenario_shim.charm_root(self._charm_roots.root_for))
-                state_out = unit.ctx.run(event, state_in)
+                if self.runner is not None:
+                    state_out = self.runner.run(self, unit, event, state_in, env)
+                else:
+                    state_out = unit.ctx.run(event, state_in)
         except testing.ActionFailed as failed:
             if failed.state is not None:
                 self._absorb(unit, state_in, failed.state)
