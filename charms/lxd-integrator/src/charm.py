@@ -20,35 +20,25 @@ their unit bags accurate.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import ops
 
-from lxd_common.deadline import total_deadline
-from lxd_common.errors import LxdError, LxdUnreachableError
-from lxd_common.interfaces.lxd import InterfaceError, Node, ProviderData, RequirerData
-from lxd_common.lxd import LxdClient
-from lxd_integrator import connection
 from lxd_integrator.config import (
     CLIENT_KEY_FIELD,
     DEPRECATED_KEY_OPTION,
     KEY_SECRET_OPTION,
     IntegratorConfig,
 )
-from lxd_integrator.credentials import (
-    Credentials,
-    CredentialsInvalid,
-    CredentialsProblem,
-    CredentialsUnavailable,
-    TrustedCloud,
-    load_credentials,
-)
-from lxd_integrator.registration import (
-    EntryNames,
-    Requester,
-    apply_plan,
-    plan_trust,
-    trusted_by_relation,
-)
+
+# What talks to LXD (pylxd, requests), checks certificates (cryptography) or
+# plans trust is imported in the handlers that use it: Juju starts a process
+# per hook, and only the hooks that reach LXD should pay for that stack.
+if TYPE_CHECKING:
+    from lxd_common.interfaces.lxd import Node, RequirerData
+    from lxd_common.lxd import LxdClient
+    from lxd_integrator.credentials import Credentials, TrustedCloud
+    from lxd_integrator.registration import Requester
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +129,11 @@ class LxdIntegratorCharm(ops.CharmBase):
             departed: (relation id, unit name) of a unit leaving a relation,
                 whose certificates are no longer wanted.
         """
+        from lxd_common.deadline import total_deadline
+        from lxd_common.errors import LxdError, LxdUnreachableError
+        from lxd_integrator import connection
+        from lxd_integrator.credentials import CredentialsProblem, load_credentials
+
         try:
             config = self._config()
             credentials = load_credentials(self._trusted_cloud(), config, app_name=self.app.name)
@@ -179,6 +174,14 @@ class LxdIntegratorCharm(ops.CharmBase):
         departed: tuple[int, str] | None,
         ceiling: tuple[str, ...] | None,
     ) -> None:
+        from lxd_common.interfaces.lxd import Node, ProviderData
+        from lxd_integrator.registration import (
+            EntryNames,
+            apply_plan,
+            plan_trust,
+            trusted_by_relation,
+        )
+
         relations = self.model.relations[RELATION]
         wanted, errors = self._requests(relations, departed)
         names = EntryNames(app=self.app.name, model_uuid=self.model.uuid)
@@ -206,6 +209,9 @@ class LxdIntegratorCharm(ops.CharmBase):
         self, relations: list[ops.Relation], departed: tuple[int, str] | None
     ) -> tuple[dict[Requester, RequirerData], dict[int, dict[str, str]]]:
         """Each requiring unit's valid request; and, per relation, why others were refused."""
+        from lxd_common.interfaces.lxd import InterfaceError, RequirerData
+        from lxd_integrator.registration import Requester
+
         wanted: dict[Requester, RequirerData] = {}
         errors: dict[int, dict[str, str]] = {}
         for relation in relations:
@@ -224,6 +230,8 @@ class LxdIntegratorCharm(ops.CharmBase):
 
     def _published(self, nodes: tuple[Node, ...]) -> bool:
         """Whether every relation already shows these members (names and endpoints)."""
+        from lxd_common.interfaces.lxd import InterfaceError, ProviderData
+
         current = [(n.name, n.endpoint) for n in nodes]
         for relation in self.model.relations[RELATION]:
             try:
@@ -236,6 +244,8 @@ class LxdIntegratorCharm(ops.CharmBase):
 
     def _published_errors(self) -> dict[str, str]:
         """Requiring unit -> why its certificates were refused, as this unit last published."""
+        from lxd_common.interfaces.lxd import InterfaceError, ProviderData
+
         refused: dict[str, str] = {}
         for relation in self.model.relations[RELATION]:
             try:
@@ -254,6 +264,8 @@ class LxdIntegratorCharm(ops.CharmBase):
                 application (or was removed).
             CredentialsInvalid: the secret has no `client-key` field.
         """
+        from lxd_integrator.credentials import CredentialsInvalid, CredentialsUnavailable
+
         try:
             config = self.load_config(IntegratorConfig)
         except ValueError as e:  # an option the charm cannot use: the message says which
@@ -292,6 +304,8 @@ class LxdIntegratorCharm(ops.CharmBase):
         Juju answers an untrusted charm's request with an error (ModelError),
         which is the normal state before `juju trust`, not a failure.
         """
+        from lxd_integrator.credentials import TrustedCloud
+
         try:
             spec = self.model.get_cloud_spec()
         except ops.ModelError as e:
