@@ -32,6 +32,7 @@ from lxd_integrator.config import (
     DEPRECATED_KEY_OPTION,
     KEY_SECRET_OPTION,
     IntegratorConfig,
+    resolve_spellings,
 )
 from lxd_integrator.credentials import (
     Credentials,
@@ -249,7 +250,7 @@ class LxdIntegratorCharm(ops.CharmBase):
             CredentialsInvalid: the secret has no `client-key` field.
         """
         try:
-            config = self.load_config(IntegratorConfig)
+            config = resolve_spellings(self.load_config(IntegratorConfig), self.config)
         except ValueError as e:  # an option the charm cannot use: the message says which
             raise CredentialsInvalid(str(e)) from None
         secret = config.lxd_client_key_secret

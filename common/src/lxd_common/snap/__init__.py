@@ -28,13 +28,14 @@ Errors (all from `lxd_common.errors`, all subclasses of `SnapError`):
 - `SnapError`: anything else snapd refused or failed.
 """
 
-from ._channel import RISKS, Channel, parse_channel
+from ._channel import AUTO_CHANNEL, RISKS, Channel, parse_channel
 from ._config import CHARM_CONFIG_PREFIX, CONFIG_KEYS, REBOOT_REQUIRED, snap_key, split_pending
 from ._lxd_snap import LxdSnap
 from ._sideload import DEBUG_BINARY, machine_arch, select_resource
 from ._snapd import CharmlibsSnapBackend, InstalledSnap, SnapBackend
 
 __all__ = [
+    "AUTO_CHANNEL",
     "CHARM_CONFIG_PREFIX",
     "CONFIG_KEYS",
     "DEBUG_BINARY",
