@@ -20,7 +20,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from lxd_charm.config import LxdConfig
 from lxd_charm.https_relation import HttpsRelation
 from lxd_charm.listeners import ListenerPlan, plan_listeners
 from lxd_charm.machine import Machine, Resources, active_message, require_listener_addresses
-from lxd_charm.memory import LEGACY_FIELDS, Memory
+from lxd_charm.memory import CANONICAL_FIELDS, LEGACY_FIELDS, Memory, from_canonical
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import LxdApiError, LxdCommonError, LxdError
 from lxd_common.lxd import LxdClient, transient
@@ -312,6 +312,8 @@ class LxdCharm(ops.CharmBase):
             machine.refuse_immutable_changes()
             machine.sideload(self._resources())
             machine.ensure_snap()
+            if adopted := machine.adopt_existing(self._peer_app_data()):
+                self.unit.status = ops.MaintenanceStatus(f"adopted the existing LXD: {adopted}")
             machine.apply_snap_config()
             ceph = CephRelation(self, machine, clustered=config.mode == "cluster")
             found.ceph_problem = ceph.write_files()  # before LXD: a joining member needs them
@@ -476,10 +478,19 @@ class LxdCharm(ops.CharmBase):
     def _load_memory(self) -> Memory:
         memory = self._stored.memory
         if not memory:
+            if getattr(self._stored, "lxd_initialized", None) is not None:
+                # Written by the charm operators switch from (same class name, same handle).
+                theirs = {name: getattr(self._stored, name, None) for name in CANONICAL_FIELDS}
+                return from_canonical(theirs, dict(self.config))
             # Written by an earlier revision of this charm, one stored field each.
             memory = {name: getattr(self._stored, name, None) for name in LEGACY_FIELDS}
             memory["https_clients"] = getattr(self._stored, "https_clients", None)
         return Memory.from_dict(memory)
+
+    def _peer_app_data(self) -> Mapping[str, str]:
+        """The peer relation's application data ({} before the relation exists)."""
+        relation = self.model.get_relation("cluster")
+        return relation.data[self.app] if relation is not None else {}
 
     # --- actions -----------------------------------------------------------
 

@@ -28,7 +28,7 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 """
 
 from ._api import transient
-from ._client import LxdClient
+from ._client import ExistingSetup, LxdClient
 from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
 from ._preseed import join_preseed, parse_preseed
 from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
@@ -43,6 +43,7 @@ __all__ = [
     "ClientToken",
     "Cluster",
     "ClusterMember",
+    "ExistingSetup",
     "JoinToken",
     "LxdClient",
     "StoragePool",

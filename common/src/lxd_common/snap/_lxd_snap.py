@@ -91,7 +91,9 @@ class LxdSnap:
         if current is not None:
             if not current.revision.startswith("x"):
                 return False
-            logger.info("moving snap %s from a file back to the store's default channel", self.name)
+            logger.info(
+                "moving snap %s from a file back to the store's default channel", self.name
+            )
             self.backend.refresh(self.name, None, amend=True)
             return True
         wrapper = self.backend.installer(self.name)
