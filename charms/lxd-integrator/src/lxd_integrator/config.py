@@ -154,4 +154,10 @@ def resolve_spellings(config: IntegratorConfig, options: Mapping[str, Any]) -> I
             continue
         logger.warning("option %s is deprecated: set %s instead", old, new)
         changes[old] = theirs
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(
+        config,
+        lxd_endpoint=changes["lxd_endpoint"],
+        lxd_client_cert=changes["lxd_client_cert"],
+        lxd_client_key=changes["lxd_client_key"],
+        lxd_server_cert=changes["lxd_server_cert"],
+    )
