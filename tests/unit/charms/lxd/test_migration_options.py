@@ -62,7 +62,10 @@ CANONICAL_OPTIONS: dict[str, tuple[str, Any]] = {
     "sysctl-tuning": ("boolean", True),
 }
 #: Their booleans that are strings here, and what their values mean here.
-RETYPED = {"lxd-init-storage": {True: "dir", False: ""}, "lxd-init-network": {True: "lxdbr0", False: ""}}
+RETYPED = {
+    "lxd-init-storage": {True: "dir", False: ""},
+    "lxd-init-network": {True: "lxdbr0", False: ""},
+}
 
 #: A bundle written for Canonical's charm: its README's deploy line and its
 #: lxd-and-ceph bundle's options, plus the options an operator sets most.
@@ -215,7 +218,9 @@ def test_an_unquoted_boolean_for_lxd_init_storage_is_refused_by_juju() -> None:
     options = yaml.safe_load("lxd-init-storage: false\n")
     with pytest.raises(ValueError, match="expected string, got False"):
         juju_parse(options, OUR_OPTIONS)
-    assert lxd_config(juju_parse({"lxd-init-storage": "false"}, OUR_OPTIONS)).lxd_init_storage == ""
+    assert (
+        lxd_config(juju_parse({"lxd-init-storage": "false"}, OUR_OPTIONS)).lxd_init_storage == ""
+    )
 
 
 def test_a_refresh_drops_their_boolean_init_values_and_keeps_the_rest() -> None:
