@@ -27,6 +27,7 @@ from typing import Any
 
 import ops
 
+import lxd_charm.adopt
 import lxd_charm.cos
 import lxd_charm.host
 from lxd_charm import actions, fan, ovn_relation, ovn_tls
@@ -314,6 +315,7 @@ class LxdCharm(ops.CharmBase):
             machine.ensure_snap()
             if adopted := machine.adopt_existing(self._peer_app_data()):
                 self.unit.status = ops.MaintenanceStatus(f"adopted the existing LXD: {adopted}")
+            self._drop_plain_tokens()
             machine.apply_snap_config()
             ceph = CephRelation(self, machine, clustered=config.mode == "cluster")
             found.ceph_problem = ceph.write_files()  # before LXD: a joining member needs them
@@ -486,6 +488,15 @@ class LxdCharm(ops.CharmBase):
             memory = {name: getattr(self._stored, name, None) for name in LEGACY_FIELDS}
             memory["https_clients"] = getattr(self._stored, "https_clients", None)
         return Memory.from_dict(memory)
+
+    def _drop_plain_tokens(self) -> None:
+        """The leader deletes join tokens the earlier charm left in plain peer data."""
+        relation = self.model.get_relation("cluster")
+        if relation is None or not self.unit.is_leader():
+            return
+        for key in lxd_charm.adopt.plain_tokens(relation.data[self.app]):
+            logger.warning("removed the plain join token for %s from the peer data", key)
+            relation.data[self.app][key] = ""
 
     def _peer_app_data(self) -> Mapping[str, str]:
         """The peer relation's application data ({} before the relation exists)."""

@@ -76,3 +76,19 @@ def members_of(app_data: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(members, dict):
         return {}
     return {str(unit): str(name) for unit, name in members.items()}
+
+
+def plain_tokens(app_data: Mapping[str, str]) -> list[str]:
+    """Unit-named keys of the peer application data holding a join token itself.
+
+    The charm operators switch from hands each joining unit its token in
+    plain application data, under the unit's name: the key under which our
+    protocol keeps the ID of the Juju secret holding it. A value that is not
+    a secret ID is such a token, readable by every unit; the leader deletes
+    it (a unit still waiting for one gets a token the protocol's way).
+    """
+    return sorted(
+        key
+        for key, value in app_data.items()
+        if "/" in key and value and not value.startswith("secret:")
+    )

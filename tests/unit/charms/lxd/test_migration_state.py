@@ -15,11 +15,12 @@ import pytest
 import yaml
 from ops import testing
 
-from lxd_charm.adopt import adoption, members_of
+from lxd_charm.adopt import adoption, members_of, plain_tokens
 from lxd_charm.memory import Memory, from_canonical
 from lxd_charm.outcomes import BlockedError
 from lxd_common.lxd import ExistingSetup
 from scripts.packing.projects import REPO
+from tests.harness.databags import local_app_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_snapd import FakeSnapd
 
@@ -200,3 +201,39 @@ def test_members_are_read_in_canonicals_form() -> None:
     bag = {"members": json.dumps({"lxd/0": "juju-1-0", "lxd/1": "juju-1-1"})}
     assert members_of(bag) == {"lxd/0": "juju-1-0", "lxd/1": "juju-1-1"}
     assert members_of({}) == {} and members_of({"members": "not json"}) == {}
+
+
+# --- a cluster in Canonical's data shape -------------------------------------------------
+
+
+def test_the_leader_removes_a_plain_join_token_and_reads_members(
+    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
+) -> None:
+    snapd.seed("lxd", "5.21/stable")
+    host.fake_lxd.cluster.enable(host.hostname, "10.0.0.1:8443")
+    plain = "eyJzZXJ2ZXJfbmFtZSI6Imp1anUtYiJ9"  # Canonical's: the base64 token itself
+    peer = testing.PeerRelation(
+        "cluster",
+        local_app_data={
+            "version": "1.0",
+            "members": json.dumps({"lxd/0": host.hostname}),
+            "lxd/1": plain,
+        },
+        peers_data={1: {"version": "1.0", "hostname": "juju-b"}},
+    )
+    cluster_net = testing.Network("cluster", [testing.BindAddress([testing.Address("10.0.0.1")])])
+    stored = {**CANONICAL_STORED, "lxd_clustered": True, "config": {"mode": "cluster"}}
+    state = canonical_state(
+        stored, config={"mode": "cluster"}, leader=True, relations={peer}, networks={cluster_net}
+    )
+    out = ctx.run(ctx.on.upgrade_charm(), state)
+    data = local_app_data(out.get_relation(peer.id))
+    assert data.get("lxd/1", "") != plain, "no join token in plain peer data"
+    assert json.loads(data["members"])["lxd/0"] == host.hostname
+    assert host.fake_lxd.preseeds == []
+    assert any("removed the plain join token for lxd/1" in log.message for log in ctx.juju_log)
+
+
+def test_plain_tokens_are_told_from_secret_ids() -> None:
+    bag = {"lxd/1": "eyJ0b2tlbiI6MX0=", "lxd/2": "secret:abc", "lxd/3": "", "members": "{}"}
+    assert plain_tokens(bag) == ["lxd/1"]
