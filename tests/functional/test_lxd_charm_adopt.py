@@ -155,7 +155,7 @@ def form_canonical_cluster(units: LxdUnits, count: int) -> dict[str, str]:
     lxd = first_daemon.client()
     lxd.apply_preseed(initial_preseed(first_daemon))
     lxd.cluster.enable(f"node{first.number}", first_daemon.address)
-    tokens = {}
+    tokens: dict[str, str] = {}
     for unit, daemon in joiners:
         name = f"node{unit.number}"
         token = lxd.cluster.add_join_token(name).token
@@ -194,8 +194,8 @@ def test_a_canonical_cluster_refreshed_to_ours_keeps_every_member(
         "lxd/1": "node1",
         "lxd/2": "node2",
     }
-    for unit, token in tokens.items():
-        assert units.sim.app_data.get(unit, "") != token, f"plain token of {unit} removed"
+    for name, token in tokens.items():
+        assert units.sim.app_data.get(name, "") != token, f"plain token of {name} removed"
     assert all(u.state.unit_status.name == "active" for u in units.sim.units.values()), {
         n: u.state.unit_status for n, u in units.sim.units.items()
     }
