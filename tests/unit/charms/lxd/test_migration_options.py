@@ -284,3 +284,32 @@ def test_the_charm_installs_through_lxd_installer_by_default(
 def test_an_invalid_channel_still_names_auto() -> None:
     with pytest.raises(ValueError, match="or `auto`"):
         LxdConfig(snap_channel="automatic")
+
+
+def test_the_real_backend_finds_lxd_installers_script_not_a_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxd_common.snap import _snapd
+
+    monkeypatch.setattr(_snapd, "INSTALLER_DIR", tmp_path)
+    backend = _snapd.CharmlibsSnapBackend()
+    assert backend.installer("lxd") is None  # no wrapper
+    (tmp_path / "lxd").write_bytes(b"\x7fELF\x02\x01")  # a distribution's real binary
+    assert backend.installer("lxd") is None
+    (tmp_path / "lxd").write_text("#!/bin/sh\nexec snap install lxd\n")
+    assert backend.installer("lxd") == tmp_path / "lxd"
+
+
+def test_the_real_backend_runs_the_wrapper_and_maps_its_failure(tmp_path: Path) -> None:
+    from lxd_common.errors import SnapError
+    from lxd_common.snap import CharmlibsSnapBackend
+
+    ran = tmp_path / "ran"
+    wrapper = tmp_path / "lxd"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" > {ran}\n')
+    wrapper.chmod(0o755)
+    CharmlibsSnapBackend().run_installer(wrapper)
+    assert ran.read_text() == "version\n"
+    wrapper.write_text("#!/bin/sh\necho 'no network' >&2\nexit 1\n")
+    with pytest.raises(SnapError, match=r"lxd-installer.*no network"):
+        CharmlibsSnapBackend().run_installer(wrapper)
