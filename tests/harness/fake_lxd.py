@@ -45,6 +45,7 @@ from lxd_common.errors import (
 )
 from lxd_common.lxd import (
     ClusterMember,
+    ExistingSetup,
     JoinToken,
     TrustEntry,
     decode_join_token,
@@ -415,6 +416,8 @@ class FakeLxd:
         self.cluster = FakeCluster(self)
         self.storage: FakeStoragePools | None = None
         """`LxdClient.storage`: none until a test that reaches storage pools attaches one."""
+        self.set_up_by_hand = ExistingSetup()
+        """What someone other than the charm initialised (pools, networks, profiles)."""
 
     def __enter__(self) -> FakeLxd:
         return self
@@ -460,6 +463,35 @@ class FakeLxd:
                 self.config[key] = value
                 changed.append(key)
         return sorted(changed)
+
+    def existing_setup(self) -> ExistingSetup:
+        """What the applied preseeds and `set_up_by_hand` left, as `LxdClient` reports it."""
+        for _ in range(3):
+            self._call()
+        hand = self.set_up_by_hand
+        pools = {
+            *hand.storage_pools,
+            *(p["name"] for d in self.preseeds for p in d.get("storage_pools") or []),
+        }
+        networks = {
+            *hand.networks,
+            *(n["name"] for d in self.preseeds for n in d.get("networks") or []),
+        }
+        profiles = {
+            *hand.profiles,
+            *(
+                p["name"]
+                for d in self.preseeds
+                for p in d.get("profiles") or []
+                if p.get("devices")
+            ),
+        }
+        return ExistingSetup(
+            storage_pools=tuple(sorted(pools)),
+            networks=tuple(sorted(networks)),
+            profiles=tuple(sorted(profiles)),
+            cluster_member=self.cluster.server_name or hand.cluster_member,
+        )
 
     def apply_preseed(self, preseed: Mapping[str, Any]) -> None:
         self._call()

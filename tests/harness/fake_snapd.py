@@ -34,6 +34,8 @@ OPERATIONS = frozenset(
         "unset_config",
         "install_file",
         "restart",
+        "installer",
+        "run_installer",
     }
 )
 """Names `FakeSnapd.fail_on` accepts: the `SnapBackend` methods."""
@@ -57,6 +59,8 @@ class FakeSnapd(SnapBackend):
         versions: Mapping[str, str] | None = None,
         *,
         file_snap_name: str = "lxd",
+        default_channel: str = "5.21/stable",
+        lxd_installer: str | None = None,
     ) -> None:
         """Create an empty snapd.
 
@@ -67,10 +71,16 @@ class FakeSnapd(SnapBackend):
                 numeric track defaults to `<track>.0`, `latest` to `DEFAULT_LATEST_VERSION`.
             file_snap_name: the name a local `.snap` installs as (the fake cannot read
                 the file's metadata).
+            default_channel: what an install without a channel tracks (the store's
+                default track for the snap).
+            lxd_installer: the channel Ubuntu's lxd-installer wrapper installs from,
+                when the machine has one (None: no wrapper).
         """
         self.channels = None if channels is None else {str(parse_channel(c)) for c in channels}
         self.versions = dict(versions or {})
         self.file_snap_name = file_snap_name
+        self.default_channel = default_channel
+        self.lxd_installer = lxd_installer
         self.snaps: dict[str, InstalledSnap] = {}
         self.config: dict[str, dict[str, str]] = {}
         self.calls: list[tuple[Any, ...]] = []
@@ -105,25 +115,43 @@ class FakeSnapd(SnapBackend):
         self._maybe_fail("installed")
         return self.snaps.get(name)
 
-    def install(self, name: str, channel: str) -> None:
-        """Install from the fake store."""
+    def install(self, name: str, channel: str | None) -> None:
+        """Install from the fake store (None: its default channel)."""
         self._maybe_fail("install")
         if name in self.snaps:
             raise SnapError(f"snap {name!r} is already installed")
-        self._offer(name, channel)
+        tracked = self.default_channel if channel is None else channel
+        self._offer(name, tracked)
         self.calls.append(("install", name, channel))
-        self.snaps[name] = self._make(name, channel)
+        self.snaps[name] = self._make(name, tracked)
         self.config.setdefault(name, {})
 
-    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
-        """Move an installed snap to another channel; a file-installed one needs ``amend``."""
+    def installer(self, name: str) -> Path | None:
+        """The wrapper's path when the machine has lxd-installer."""
+        self._maybe_fail("installer")
+        return Path(f"/usr/sbin/{name}") if self.lxd_installer is not None else None
+
+    def run_installer(self, path: Path) -> None:
+        """The wrapper installs the snap from the channel the release chose."""
+        self._maybe_fail("run_installer")
+        if self.lxd_installer is None:
+            raise SnapError(f"{path}: no such file")
+        name = path.name
+        self.calls.append(("run_installer", name))
+        self.snaps[name] = self._make(name, self.lxd_installer)
+        self.config.setdefault(name, {})
+
+    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
+        """Move an installed snap to another channel (None: the store's default, which
+        snapd only takes for a file-installed snap, with ``amend``)."""
         self._maybe_fail("refresh")
         self._require(name)
         if self.snaps[name].revision.startswith("x") and not amend:
             raise SnapError(f"local snap {name!r} is unknown to the store, use --amend to proceed")
-        self._offer(name, channel)
+        tracked = self.default_channel if channel is None else channel
+        self._offer(name, tracked)
         self.calls.append(("refresh", name, channel))
-        self.snaps[name] = self._make(name, channel)
+        self.snaps[name] = self._make(name, tracked)
 
     def get_config(self, name: str) -> dict[str, Any]:
         """The config nested by dots, the shape snapd's API returns."""

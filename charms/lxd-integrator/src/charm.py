@@ -29,6 +29,7 @@ from lxd_integrator.config import (
     DEPRECATED_KEY_OPTION,
     KEY_SECRET_OPTION,
     IntegratorConfig,
+    resolve_spellings,
 )
 
 # What talks to LXD (pylxd, requests), checks certificates (cryptography) or
@@ -267,7 +268,7 @@ class LxdIntegratorCharm(ops.CharmBase):
         from lxd_integrator.credentials import CredentialsInvalid, CredentialsUnavailable
 
         try:
-            config = self.load_config(IntegratorConfig)
+            config = resolve_spellings(self.load_config(IntegratorConfig), self.config)
         except ValueError as e:  # an option the charm cannot use: the message says which
             raise CredentialsInvalid(str(e)) from None
         secret = config.lxd_client_key_secret

@@ -20,18 +20,19 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ops
 
+import lxd_charm.adopt
 import lxd_charm.cos
 import lxd_charm.host
 from lxd_charm import ovn_tls, peer_bags
 from lxd_charm.config import LxdConfig
-from lxd_charm.memory import LEGACY_FIELDS, Memory
+from lxd_charm.memory import CANONICAL_FIELDS, LEGACY_FIELDS, Memory, from_canonical
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import LxdApiError, LxdCommonError, LxdError
 
@@ -342,6 +343,9 @@ class LxdCharm(ops.CharmBase):
             machine.refuse_immutable_changes()
             machine.sideload(self._resources())
             machine.ensure_snap()
+            if adopted := machine.adopt_existing(self._peer_app_data()):
+                self.unit.status = ops.MaintenanceStatus(f"adopted the existing LXD: {adopted}")
+            self._drop_plain_tokens()
             machine.apply_snap_config()
             ceph = CephRelation(self, machine, clustered=config.mode == "cluster")
             found.ceph_problem = ceph.write_files()  # before LXD: a joining member needs them
@@ -514,10 +518,28 @@ class LxdCharm(ops.CharmBase):
     def _load_memory(self) -> Memory:
         memory = self._stored.memory
         if not memory:
+            if getattr(self._stored, "lxd_initialized", None) is not None:
+                # Written by the charm operators switch from (same class name, same handle).
+                theirs = {name: getattr(self._stored, name, None) for name in CANONICAL_FIELDS}
+                return from_canonical(theirs, dict(self.config))
             # Written by an earlier revision of this charm, one stored field each.
             memory = {name: getattr(self._stored, name, None) for name in LEGACY_FIELDS}
             memory["https_clients"] = getattr(self._stored, "https_clients", None)
         return Memory.from_dict(memory)
+
+    def _drop_plain_tokens(self) -> None:
+        """The leader deletes join tokens the earlier charm left in plain peer data."""
+        relation = self.model.get_relation("cluster")
+        if relation is None or not self.unit.is_leader():
+            return
+        for key in lxd_charm.adopt.plain_tokens(relation.data[self.app]):
+            logger.warning("removed the plain join token for %s from the peer data", key)
+            relation.data[self.app][key] = ""
+
+    def _peer_app_data(self) -> Mapping[str, str]:
+        """The peer relation's application data ({} before the relation exists)."""
+        relation = self.model.get_relation("cluster")
+        return relation.data[self.app] if relation is not None else {}
 
     # --- actions -----------------------------------------------------------
 

@@ -201,13 +201,18 @@ def test_config_keys_table() -> None:
         "daemon-syslog": "daemon.syslog",
         "lvm-external": "lvm.external",
         "lxcfs-cfs": "lxcfs.cfs",
+        "lxcfs-debug": "lxcfs.debug",
         "lxcfs-loadavg": "lxcfs.loadavg",
         "lxcfs-pidfd": "lxcfs.pidfd",
         "openvswitch-builtin": "openvswitch.builtin",
+        "openvswitch-external": "openvswitch.external",
         "ovn-builtin": "ovn.builtin",
         "shiftfs-enable": "shiftfs.enable",
+        "ui-enable": "ui.enable",
     }
-    assert frozenset({"lxcfs.cfs", "lxcfs.loadavg", "lxcfs.pidfd"}) == REBOOT_REQUIRED
+    assert (
+        frozenset({"lxcfs.cfs", "lxcfs.debug", "lxcfs.loadavg", "lxcfs.pidfd"}) == REBOOT_REQUIRED
+    )
     assert LxdSnap.CONFIG_KEYS is CONFIG_KEYS
 
 

@@ -18,9 +18,26 @@ and used only while `lxd-client-key-secret` is unset.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from lxd_common import projects
+
+logger = logging.getLogger(__name__)
+
+UNDERSCORED_OPTIONS: dict[str, str] = {
+    "lxd_endpoint": "lxd-endpoint",
+    "lxd_client_cert": "lxd-client-cert",
+    "lxd_client_key": "lxd-client-key",
+    "lxd_server_cert": "lxd-server-cert",
+}
+"""The other integrator's option names (deprecated here) -> ours.
+
+Both spellings map to the same dataclass field in `load_config` (dashes
+become underscores), so whichever Juju lists last would win; `resolve_spellings`
+decides instead, from the raw options.
+"""
 
 #: The field of the user secret that holds the PEM key.
 CLIENT_KEY_FIELD = "client-key"
@@ -113,3 +130,34 @@ class IntegratorConfig:
         return [
             name for name, value in zip(FALLBACK_OPTIONS, values, strict=True) if not value.strip()
         ]
+
+
+def resolve_spellings(config: IntegratorConfig, options: Mapping[str, Any]) -> IntegratorConfig:
+    """`config` with each fallback field from our spelling, else the deprecated one.
+
+    Args:
+        config: what `load_config` built (a field may hold either spelling's value).
+        options: the charm's raw options (`self.config`).
+
+    Returns:
+        The configuration with a set dashed option winning over its underscored
+        twin; an underscored option used instead is logged as deprecated.
+    """
+    changes: dict[str, str] = {}
+    for old, new in UNDERSCORED_OPTIONS.items():
+        ours = str(options.get(new) or "")
+        theirs = str(options.get(old) or "")
+        if ours.strip() or not theirs.strip():
+            changes[old] = ours
+            if ours.strip() and theirs.strip() and ours != theirs:
+                logger.warning("%s and deprecated %s both set: using %s", new, old, new)
+            continue
+        logger.warning("option %s is deprecated: set %s instead", old, new)
+        changes[old] = theirs
+    return dataclasses.replace(
+        config,
+        lxd_endpoint=changes["lxd_endpoint"],
+        lxd_client_cert=changes["lxd_client_cert"],
+        lxd_client_key=changes["lxd_client_key"],
+        lxd_server_cert=changes["lxd_server_cert"],
+    )

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, get_args
 from lxd_common import projects
 from lxd_common.errors import PreseedError, SnapChannelError
 from lxd_common.lxd import parse_preseed
-from lxd_common.snap import CONFIG_KEYS, parse_channel
+from lxd_common.snap import AUTO_CHANNEL, CONFIG_KEYS, parse_channel
 
 Mode = Literal["standalone", "cluster"]
 """How the units of the application relate: independent servers, or one cluster."""
@@ -24,6 +24,15 @@ MODES: Final[tuple[str, ...]] = get_args(Mode)
 SNAP_CONFIG_PREFIX: Final = "snap-config-"
 STORAGE_DRIVERS: Final = ("", "dir", "btrfs", "lvm", "zfs")
 LISTENERS: Final = ("https", "bgp", "dns", "metrics")
+DEFAULT_STORAGE_DRIVER: Final = "dir"
+DEFAULT_NETWORK: Final = "lxdbr0"
+BOOLEAN_FORMS: Final = {"true": True, "false": False}
+"""`lxd-init-storage`/`lxd-init-network` are booleans in the charm operators switch from.
+
+Their string spelling ("true"/"false", from `juju config`, a quoted bundle
+value or `--config`) is accepted: true means our default driver / bridge,
+false means none. See docs/deploy.md, "Switching from Canonical's charms".
+"""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,15 +42,21 @@ class LxdConfig:
     Defaults mirror charmcraft.yaml so the class can be built on its own in
     tests. `snap-config-*` options have no default in charmcraft.yaml: unset
     (None) means "leave the snap's own default alone". The exception is
-    `snap-config-ovn-builtin`, true by default as in the charm our users
-    switch from: the OVN relations need it.
+    `snap-config-ovn-builtin` and `snap-config-ceph-builtin`, true by default,
+    and `snap-config-ui-enable`, false by default, as in the charm our users
+    switch from (the OVN and Ceph relations need the builtin tools).
+
+    `lxd-init-storage` and `lxd-init-network` also take "true"/"false", the
+    other charm's boolean values as Juju hands them over as strings: they are
+    turned into a driver / bridge name here, so the rest of the charm only
+    ever sees names ("" for none).
     """
 
     mode: Mode = "standalone"
-    snap_channel: str = "latest/stable"
+    snap_channel: str = AUTO_CHANNEL
     lxd_preseed: str = ""
-    lxd_init_storage: str = "dir"
-    lxd_init_network: str = "lxdbr0"
+    lxd_init_storage: str = DEFAULT_STORAGE_DRIVER
+    lxd_init_network: str = DEFAULT_NETWORK
     https_allowed_projects: str = ""
     lxd_listen_https: bool = False
     lxd_listen_bgp: bool = False
@@ -49,7 +64,7 @@ class LxdConfig:
     lxd_listen_metrics: bool = False
     sysctl_tuning: bool = True
     kernel_hardening: bool = True
-    snap_config_ceph_builtin: bool | None = None
+    snap_config_ceph_builtin: bool | None = True
     snap_config_ceph_external: bool | None = None
     snap_config_criu_enable: bool | None = None
     snap_config_daemon_debug: bool | None = None
@@ -57,11 +72,14 @@ class LxdConfig:
     snap_config_daemon_syslog: bool | None = None
     snap_config_lvm_external: bool | None = None
     snap_config_lxcfs_cfs: bool | None = None
+    snap_config_lxcfs_debug: bool | None = None
     snap_config_lxcfs_loadavg: bool | None = None
     snap_config_lxcfs_pidfd: bool | None = None
     snap_config_openvswitch_builtin: bool | None = None
+    snap_config_openvswitch_external: bool | None = None
     snap_config_ovn_builtin: bool | None = True
     snap_config_shiftfs_enable: str | None = None
+    snap_config_ui_enable: bool | None = False
     ceph_create_pool: bool = False
     ceph_rbd_pool: str = "lxd"
     ceph_rbd_replicas: int = 3
@@ -74,10 +92,12 @@ class LxdConfig:
         """
         if self.mode not in MODES:
             raise ValueError(f"invalid mode {self.mode!r}: set mode to standalone or cluster")
+        self._accept_boolean_forms()
         try:
-            parse_channel(self.snap_channel)
+            if self.snap_channel != AUTO_CHANNEL:
+                parse_channel(self.snap_channel)
         except SnapChannelError as e:
-            raise ValueError(f"invalid snap-channel: {e}") from None
+            raise ValueError(f"invalid snap-channel: {e} (or `auto`)") from None
         if self.lxd_preseed.strip():
             try:
                 parse_preseed(self.lxd_preseed)
@@ -87,7 +107,7 @@ class LxdConfig:
             drivers = ", ".join(d for d in STORAGE_DRIVERS if d)
             raise ValueError(
                 f"invalid lxd-init-storage {self.lxd_init_storage!r}: set one of {drivers}, "
-                "or empty for no storage pool"
+                "or empty (or false) for no storage pool"
             )
         _, bad = projects.split(self.https_allowed_projects)
         if bad:
@@ -99,7 +119,7 @@ class LxdConfig:
         if network and (len(network) > 15 or not network.replace("-", "").isalnum()):
             raise ValueError(
                 f"invalid lxd-init-network {network!r}: use an interface name of up to "
-                "15 letters, digits or dashes, or empty for no network"
+                "15 letters, digits or dashes, or empty (or false) for no network"
             )
 
         pool = self.ceph_rbd_pool
@@ -110,6 +130,19 @@ class LxdConfig:
             )
         if self.ceph_rbd_replicas < 1:
             raise ValueError(f"invalid ceph-rbd-replicas {self.ceph_rbd_replicas}: set 1 or more")
+
+    def _accept_boolean_forms(self) -> None:
+        """Turn "true"/"false" (any case) into the default name / none, as names."""
+        for name, default in (
+            ("lxd_init_storage", DEFAULT_STORAGE_DRIVER),
+            ("lxd_init_network", DEFAULT_NETWORK),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool):  # built in Python with the other charm's values
+                value = "true" if value else "false"
+            form = BOOLEAN_FORMS.get(str(value).strip().lower())
+            if form is not None:
+                object.__setattr__(self, name, default if form else "")
 
     def https_project_ceiling(self) -> frozenset[str] | None:
         """The projects `https` requirers may be trusted with; None: no ceiling."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lxd_charm import half_join
+from lxd_charm import adopt, half_join
 from lxd_charm.config import LxdConfig
 from lxd_charm.host import Host
 from lxd_charm.initialise import (
@@ -270,6 +270,36 @@ class Machine:
         return pending.waiting and pending.rebooted(boot_id(self.host.root))
 
     # --- LXD's own configuration ---------------------------------------------
+
+    def adopt_existing(self, peer_app_data: Mapping[str, str]) -> str:
+        """Adopt an LXD someone else initialised, before anything would initialise it.
+
+        Asks LXD what exists (only while this unit's memory says nothing was
+        initialised): where anything does, records it as initialised with
+        the current `mode` and `lxd-preseed`, so no preseed is applied and
+        later changes of either are refused. ``peer_app_data`` is the peer
+        relation's application data (its `members` map says which cluster
+        is this application's).
+
+        Returns:
+            What was adopted, for the log and the status ("" when nothing).
+
+        Raises:
+            BlockedError: the `mode` contradicts what LXD is (`lxd_charm.adopt`).
+        """
+        if self.memory.initialised:
+            return ""
+        with self.lxd() as lxd:
+            found = lxd.existing_setup()
+        if not adopt.adoption(found, self.config.mode, adopt.members_of(peer_app_data)):
+            return ""
+        self.record_initialised()
+        self.memory.adopted = found.describe()
+        logger.warning(
+            "LXD was already initialised (%s): adopted it as it is, without applying a preseed",
+            self.memory.adopted,
+        )
+        return self.memory.adopted
 
     def initialise(self, lxd: LxdClient, extra: Mapping[str, Any] | None = None) -> None:
         """Apply the first preseed (the operator's or the defaults), exactly once.

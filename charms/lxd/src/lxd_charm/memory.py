@@ -50,6 +50,9 @@ class Memory:
             when they go (see `lxd_charm.ovn_relation`).
         loki_url: the `loki.api.url` it set for a standalone unit's
             `logging` relation, so it unsets exactly that.
+        adopted: what this unit found already set up in LXD and adopted
+            instead of initialising it ("" when the charm initialised LXD),
+            for the log and the operator (see `lxd_charm.adopt`).
     """
 
     initialised: bool = False
@@ -61,6 +64,7 @@ class Memory:
     fan_fallback: str = ""
     ovn: dict[str, str] = field(default_factory=dict)
     loki_url: str = ""
+    adopted: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -74,6 +78,7 @@ class Memory:
             "fan_fallback": self.fan_fallback,
             "ovn": dict(self.ovn),
             "loki_url": self.loki_url,
+            "adopted": self.adopted,
         }
 
     @classmethod
@@ -94,7 +99,41 @@ class Memory:
             fan_fallback=str(data.get("fan_fallback") or ""),
             ovn=_strings(data.get("ovn")),
             loki_url=str(data.get("loki_url") or ""),
+            adopted=str(data.get("adopted") or ""),
         )
+
+
+CANONICAL_FIELDS = ("lxd_initialized", "lxd_clustered", "config")
+"""What the charm operators switch from keeps at the same stored-state handle."""
+
+
+def from_canonical(stored: Mapping[str, Any], config: Mapping[str, Any]) -> Memory:
+    """Memory from the stored state of the charm operators switch from (`juju refresh --switch`).
+
+    That charm records `lxd_initialized` and the options it applied
+    (`config`). Where it initialised LXD, the unit starts as one that did,
+    with the `mode` and `lxd-preseed` it recorded (the current options where
+    it recorded none), so nothing is initialised again and later changes of
+    those options are refused as usual.
+
+    Args:
+        stored: its fields, by name (absent ones missing or None).
+        config: the current options, for what it did not record.
+    """
+    if not stored.get("lxd_initialized"):
+        return Memory()
+    theirs = stored.get("config")
+    recorded = theirs if isinstance(theirs, Mapping) else {}
+    options = {
+        name: str(recorded.get(name, config.get(name, default)) or "")
+        for name, default in (("mode", "standalone"), ("lxd-preseed", ""))
+    }
+    clustered = "cluster member" if stored.get("lxd_clustered") else "standalone"
+    return Memory(
+        initialised=True,
+        init_options=options,
+        adopted=f"LXD initialised by the earlier charm ({clustered})",
+    )
 
 
 def _strings(value: object) -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import transient
-    from ._client import LxdClient
+    from ._client import ExistingSetup, LxdClient
     from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
     from ._preseed import join_preseed, parse_preseed
     from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
@@ -50,6 +50,7 @@ _HOMES: dict[str, str] = {
     "Cluster": "._cluster",
     "ClusterMember": "._cluster",
     "DEBIAN_SOCKET": "._socket",
+    "ExistingSetup": "._client",
     "JoinToken": "._cluster",
     "LxdClient": "._client",
     "SNAP_SOCKET": "._socket",
@@ -83,6 +84,7 @@ __all__ = [
     "ClientToken",
     "Cluster",
     "ClusterMember",
+    "ExistingSetup",
     "JoinToken",
     "LxdClient",
     "StoragePool",

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -44,6 +45,43 @@ T = TypeVar("T")
 LXD_BINARY_PATH = "/snap/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 30.0
 PRESEED_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class ExistingSetup:
+    """What someone already set up in a daemon (see `LxdClient.existing_setup`).
+
+    Attributes:
+        storage_pools: every storage pool.
+        networks: the networks LXD manages (not the host's own interfaces).
+        profiles: profiles that have devices.
+        cluster_member: this daemon's member name when clustered, else "".
+    """
+
+    storage_pools: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    cluster_member: str = ""
+
+    @property
+    def initialised(self) -> bool:
+        """Whether anything is there: a daemon nobody initialised has none of it."""
+        return bool(self.storage_pools or self.networks or self.profiles or self.cluster_member)
+
+    def describe(self) -> str:
+        """For logs and statuses, e.g. "storage pools default; networks lxdbr0"."""
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (
+                ("storage pools", self.storage_pools),
+                ("networks", self.networks),
+                ("profiles with devices", self.profiles),
+            )
+            if names
+        ]
+        if self.cluster_member:
+            parts.append(f"cluster member {self.cluster_member}")
+        return "; ".join(parts) or "nothing"
 
 
 class LxdClient:
@@ -252,6 +290,26 @@ class LxdClient:
         doing = f"deleting storage pool {pool!r}"
         with translate_errors(doing):
             check(self._api.api.storage_pools[pool].delete(), doing)
+
+    def existing_setup(self) -> ExistingSetup:
+        """What a first initialisation, by anyone, leaves in this daemon (four requests).
+
+        Storage pools, managed networks, profiles with devices and cluster
+        membership: a daemon nobody initialised has none of them (its
+        `default` profile has no devices), so any of them means someone did.
+        """
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for collection in ("storage_pools", "networks", "profiles"):
+            doing = f"listing {collection.replace('_', ' ')}"
+            with translate_errors(doing):
+                response = getattr(self._api.api, collection).get(params={"recursion": "1"})
+            lists[collection] = check(response, doing)["metadata"] or []
+        return ExistingSetup(
+            storage_pools=tuple(sorted(str(p["name"]) for p in lists["storage_pools"])),
+            networks=tuple(sorted(str(n["name"]) for n in lists["networks"] if n.get("managed"))),
+            profiles=tuple(sorted(str(p["name"]) for p in lists["profiles"] if p.get("devices"))),
+            cluster_member=self.cluster.server_name,
+        )
 
     # --- initialisation ----------------------------------------------------
 

@@ -34,7 +34,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._channel import RISKS, Channel, parse_channel
+    from ._channel import AUTO_CHANNEL, RISKS, Channel, parse_channel
     from ._config import CHARM_CONFIG_PREFIX, CONFIG_KEYS, REBOOT_REQUIRED, snap_key, split_pending
     from ._lxd_snap import LxdSnap
     from ._sideload import DEBUG_BINARY, machine_arch, select_resource
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 # Each name loads its private module on first use (PEP 562): a hook that never
 # talks to LXD (or snapd) never pays for importing what does.
 _HOMES: dict[str, str] = {
+    "AUTO_CHANNEL": "._channel",
     "CHARM_CONFIG_PREFIX": "._config",
     "CONFIG_KEYS": "._config",
     "Channel": "._channel",
@@ -71,6 +72,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AUTO_CHANNEL",
     "CHARM_CONFIG_PREFIX",
     "CONFIG_KEYS",
     "DEBUG_BINARY",

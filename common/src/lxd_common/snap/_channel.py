@@ -12,6 +12,9 @@ from ._snapd import InstalledSnap
 
 logger = logging.getLogger(__name__)
 
+AUTO_CHANNEL = "auto"
+"""The channel value that lets the machine choose (see `LxdSnap.ensure`)."""
+
 RISKS: tuple[str, ...] = ("stable", "candidate", "beta", "edge")
 """Snap risk levels, most to least stable."""
 

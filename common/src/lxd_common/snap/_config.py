@@ -16,11 +16,14 @@ CONFIG_KEYS: dict[str, str] = {
     "daemon-syslog": "daemon.syslog",
     "lvm-external": "lvm.external",
     "lxcfs-cfs": "lxcfs.cfs",
+    "lxcfs-debug": "lxcfs.debug",
     "lxcfs-loadavg": "lxcfs.loadavg",
     "lxcfs-pidfd": "lxcfs.pidfd",
     "openvswitch-builtin": "openvswitch.builtin",
+    "openvswitch-external": "openvswitch.external",
     "ovn-builtin": "ovn.builtin",
     "shiftfs-enable": "shiftfs.enable",
+    "ui-enable": "ui.enable",
 }
 """Charm config-key suffix (after `snap-config-`) to the LXD snap's config key."""
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from lxd_common.errors import SideloadError
 
-from ._channel import parse_channel, refuse_downgrade, try_parse_channel
+from ._channel import AUTO_CHANNEL, parse_channel, refuse_downgrade, try_parse_channel
 from ._config import (
     CONFIG_KEYS,
     REBOOT_REQUIRED,
@@ -48,7 +48,9 @@ class LxdSnap:
         callers that sideload a snap skip this while the resource is attached.
 
         Args:
-            channel: the channel to track, in any form `parse_channel` accepts.
+            channel: the channel to track, in any form `parse_channel` accepts, or
+                `auto`: Ubuntu's lxd-installer where present, else the store's default
+                channel, and never a refresh of an installed snap.
 
         Returns:
             True when it installed or refreshed the snap.
@@ -59,6 +61,8 @@ class LxdSnap:
             SnapdUnavailableError: snapd did not answer; retry later.
             SnapError: snapd refused.
         """
+        if channel == AUTO_CHANNEL:
+            return self._ensure_auto()
         target = parse_channel(channel)
         current = self.installed()
         if current is None:
@@ -74,6 +78,31 @@ class LxdSnap:
             "refreshing snap %s from %s to %s", self.name, current.channel or "a file", target
         )
         self.backend.refresh(self.name, str(target), amend=local)
+        return True
+
+    def _ensure_auto(self) -> bool:
+        """`auto`: install through lxd-installer where present, else from the default channel.
+
+        An installed snap is left on whatever it tracks: `auto` names no
+        channel to move it to, so a switch to `auto` never refreshes LXD. A
+        snap installed from a file goes back to the store's default channel.
+        """
+        current = self.installed()
+        if current is not None:
+            if not current.revision.startswith("x"):
+                return False
+            logger.info(
+                "moving snap %s from a file back to the store's default channel", self.name
+            )
+            self.backend.refresh(self.name, None, amend=True)
+            return True
+        wrapper = self.backend.installer(self.name)
+        if wrapper is not None:
+            logger.info("installing snap %s through lxd-installer (%s)", self.name, wrapper)
+            self.backend.run_installer(wrapper)
+        else:
+            logger.info("installing snap %s from the store's default channel", self.name)
+            self.backend.install(self.name, None)
         return True
 
     # --- config ---

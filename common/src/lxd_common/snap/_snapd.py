@@ -26,6 +26,9 @@ else:
 
 from lxd_common.errors import SnapChannelError, SnapdUnavailableError, SnapError
 
+INSTALLER_DIR = Path("/usr/sbin")
+"""Where Ubuntu's `lxd-installer` package puts its `lxd` and `lxc` wrapper scripts."""
+
 _CLI_UNREACHABLE = "cannot communicate with server"
 """How the `snap` command says it could not reach snapd (refused, reset or no socket
 answer), as opposed to snapd refusing the request."""
@@ -56,12 +59,25 @@ class SnapBackend(Protocol):
         """The installed snap, or None when it is not installed."""
         ...
 
-    def install(self, name: str, channel: str) -> None:
-        """Install the snap from the store, tracking `channel`."""
+    def install(self, name: str, channel: str | None) -> None:
+        """Install the snap from the store, tracking `channel` (None: the store's default)."""
         ...
 
-    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
-        """Move the installed snap to `channel`.
+    def installer(self, name: str) -> Path | None:
+        """The distribution's installer wrapper for the snap, when one is present.
+
+        Ubuntu's `lxd-installer` package puts a small script where the `lxd`
+        command would be; running it installs the snap on the channel the
+        release chose. None where there is no such wrapper.
+        """
+        ...
+
+    def run_installer(self, path: Path) -> None:
+        """Run the installer wrapper, which installs the snap."""
+        ...
+
+    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
+        """Move the installed snap to `channel` (None: the store's default channel).
 
         ``amend`` lets snapd replace a snap installed from a file with the
         store's, which a plain refresh refuses to do.
@@ -135,16 +151,44 @@ class CharmlibsSnapBackend(SnapBackend):
                 return None
         return InstalledSnap(info.name, info.tracking, info.revision, info.version)
 
-    def install(self, name: str, channel: str) -> None:
-        """Install the snap from the store, tracking `channel`."""
+    def install(self, name: str, channel: str | None) -> None:
+        """Install the snap from the store, tracking `channel` (None: the store's default)."""
         with _snapd_errors("install", name, channel):
             _snapd.install(name, channel=channel)
 
-    def refresh(self, name: str, channel: str, *, amend: bool = False) -> None:
+    def installer(self, name: str) -> Path | None:
+        """`/usr/sbin/<name>` when it is a script (lxd-installer's), not a real binary.
+
+        A real LXD binary there (a distribution's own package) is no installer,
+        and the snap's own command lives in /snap/bin.
+        """
+        path = INSTALLER_DIR / name
+        try:
+            with path.open("rb") as handle:
+                return path if handle.read(2) == b"#!" else None
+        except OSError:
+            return None
+
+    def run_installer(self, path: Path) -> None:
+        """Run the wrapper once (`lxd version`): it installs the snap, then answers."""
+        try:
+            subprocess.run(
+                [str(path), "version"], check=True, capture_output=True, text=True, timeout=600
+            )
+        except subprocess.CalledProcessError as e:
+            detail = (e.stderr or e.stdout or "").strip() or f"exit status {e.returncode}"
+            raise _cli_error(f"{path} (lxd-installer) failed: {detail}", detail) from e
+        except subprocess.TimeoutExpired as e:
+            raise SnapdUnavailableError(f"{path} (lxd-installer) failed: {e}; will retry") from e
+        except OSError as e:
+            raise SnapError(f"{path} (lxd-installer) failed: {e}") from e
+
+    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
         """Move the installed snap to `channel` (``amend``: from a file to the store)."""
         if amend:
             # charmlibs-snap has no `--amend`; the snap command does.
-            command = ["snap", "refresh", "--amend", f"--channel={channel}", name]
+            channel_flag = [f"--channel={channel}"] if channel else []
+            command = ["snap", "refresh", "--amend", *channel_flag, name]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"

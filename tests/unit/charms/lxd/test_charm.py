@@ -51,7 +51,9 @@ def test_install_initialises_with_defaults(
     ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
 ) -> None:
     state = installed(ctx)
-    assert snapd.snaps["lxd"].channel == "latest/stable"
+    # snap-channel=auto, no lxd-installer: the store's default channel
+    assert snapd.calls[0] == ("install", "lxd", None)
+    assert snapd.snaps["lxd"].channel == snapd.default_channel
     (preseed,) = host.fake_lxd.preseeds
     assert preseed["storage_pools"] == [{"name": "default", "driver": "dir"}]
     assert preseed["networks"][0]["name"] == "lxdbr0"
@@ -435,5 +437,7 @@ def test_detaching_the_snap_resource_goes_back_to_the_store(
         "upgrade_charm",
         replace(out, resources=frozenset({testing.Resource(name="lxd-snap", path=empty)})),
     )
-    assert snapd.snaps["lxd"].channel == "latest/stable"
+    # snap-channel=auto: back to the store's default channel
+    assert snapd.calls[-1] == ("refresh", "lxd", None)
+    assert snapd.snaps["lxd"].channel == snapd.default_channel
     assert out.unit_status.name == "active"

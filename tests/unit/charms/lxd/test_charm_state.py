@@ -36,6 +36,7 @@ MEMORY_FIELDS = {
     "fan_fallback",
     "ovn",
     "loki_url",
+    "adopted",
 }
 
 
