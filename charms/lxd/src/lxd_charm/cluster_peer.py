@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ops
@@ -41,6 +43,8 @@ CLUSTER_PORT = 8443
 JOIN_STATUS_LENGTH = 500
 """At most this much of a joiner's problem goes in its bag (a status line, not a log)."""
 PEER = "cluster"
+ZONE_VARIABLE = "JUJU_AVAILABILITY_ZONE"
+"""Where Juju tells a unit its availability zone; it becomes the member's failure domain."""
 
 
 ClusterProblem = BlockedError | WaitingError
@@ -65,7 +69,10 @@ class PeerOutcome:
 class ClusterPeer:
     """Bootstrap, lead or join, following the `cluster` peer protocol."""
 
-    def __init__(self, charm: ops.CharmBase, machine: Machine) -> None:
+    def __init__(
+        self, charm: ops.CharmBase, machine: Machine, environ: Mapping[str, str] = os.environ
+    ) -> None:
+        self._zone = environ.get(ZONE_VARIABLE)
         self._unit = charm.unit
         self._app = charm.app
         self._model = charm.model
@@ -146,11 +153,39 @@ class ClusterPeer:
                 raise
         else:
             self._deputise(lxd, peer, app)
+        own = self._tend_own_member(lxd, peer) if self._memory.initialised else None
         return PeerOutcome(
             address=address if self._memory.initialised else "",
-            summary=self.summary(lxd, listed),
+            summary=self.summary(lxd, listed, own),
             problem=problem,
         )
+
+    def _tend_own_member(self, lxd: LxdClient, peer: ops.Relation) -> ClusterMember | None:
+        """Keep this member's failure domain on the unit's zone; say whether it is evacuated.
+
+        Runs at the join and in every later reconcile, so a zone Juju changes
+        is followed. The ``evacuated`` field mirrors what LXD says (also after
+        an operator's own ``lxc cluster evacuate``), and changing it wakes
+        the leader, whose count names evacuated members.
+        """
+        try:
+            own = lxd.cluster.member(self._host.hostname)
+        except MemberNotFoundError:
+            return None  # removed under us (this unit is leaving): nothing to tend
+        domain = cluster.failure_domain(self._zone)
+        if own.failure_domain != domain:
+            try:
+                lxd.cluster.set_failure_domain(own.name, domain)
+            except LxdApiError as e:
+                if transient(e):
+                    raise
+                raise BlockedError(
+                    f"LXD refused failure domain {domain!r} for {own.name} ({e}): "
+                    f"check the unit's availability zone"
+                ) from None
+            logger.info("failure domain of %s: %s -> %s", own.name, own.failure_domain, domain)
+        peer.data[self._unit][cluster.EVACUATED] = own.name if own.evacuated else ""
+        return own
 
     def deputy_work(self) -> bool:
         """Whether a member that is not the leader has anything to do for a peer change.
@@ -166,22 +201,30 @@ class ClusterPeer:
             or peer.data[self._unit].get(cluster.LEADER_TOKEN)
         )
 
-    def summary(self, lxd: LxdClient, members: list[ClusterMember] | None = None) -> str:
-        """For the unit status: the leader counts members online and units.
+    def summary(
+        self,
+        lxd: LxdClient,
+        members: list[ClusterMember] | None = None,
+        own: ClusterMember | None = None,
+    ) -> str:
+        """For the unit status: the leader counts members online, evacuated, and units.
 
-        Other members only name themselves: they skip peer events (see
-        charm.py), so a count of theirs would go stale after every change.
-        ``members`` is a listing this hook already made, to save asking again.
+        Other members only name themselves (and say when they are evacuated):
+        they skip peer events (see charm.py), so a count of theirs would go
+        stale after every change. ``members`` is a listing this hook already
+        made, ``own`` this member as this hook read it, to save asking again.
         """
         peer = self.relation
         if not self._memory.initialised or peer is None:
             return ""
         if not self._unit.is_leader():
-            return f"member {self._host.hostname}"
+            if own is None:
+                with contextlib.suppress(MemberNotFoundError):
+                    own = lxd.cluster.member(self._host.hostname)
+            return cluster.member_summary(self._host.hostname, own is not None and own.evacuated)
         if members is None:
             members = lxd.cluster.members()
-        online = sum(1 for m in members if m.online)
-        return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
+        return cluster.leader_summary(members, len(peer.units) + 1)
 
     def _address(self) -> str:
         binding = self._model.get_binding(PEER)
@@ -330,7 +373,7 @@ class ClusterPeer:
             except MemberNotFoundError:
                 pass  # already gone (a retried hook, or removed by hand)
             except MemberHasInstancesError as e:
-                refused.append(BlockedError(f"cannot remove {unit}: {e}"))
+                refused.append(BlockedError(_has_instances(unit, e)))
                 continue
             except LxdApiError as e:
                 if not transient(e):
@@ -505,6 +548,31 @@ class ClusterPeer:
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""
         peer.data[self._unit][cluster.JOIN_STATUS] = ""
         logger.info("joined the LXD cluster as %s", self._host.hostname)
+
+
+def _has_instances(unit: str, error: MemberHasInstancesError) -> str:
+    """Why a departed unit's member stays, and the way forward: evacuating it.
+
+    The charm never moves instances on its own at removal; the operator's
+    ``evacuate`` action on that unit does (or deleting them).
+    """
+    shown = ", ".join(error.instances[:5]) + (", ..." if len(error.instances) > 5 else "")
+    return (
+        f"cannot remove {unit}: member {error.member!r} still holds "
+        f"{len(error.instances)} instance(s) ({shown}); move them first with "
+        f"`juju run {unit} evacuate` (`lxc cluster evacuate {error.member}` once the unit "
+        "is gone), or delete them"
+    )
+
+
+def owners(model: ops.Model) -> dict[str, str]:
+    """Member name -> owning unit, from the application databag (for action messages)."""
+    peer = model.get_relation(PEER)
+    if peer is None or peer.app is None:
+        return {}
+    with contextlib.suppress(cluster.ProtocolError):
+        return _owners(cluster.AppView.read(peer.data[peer.app]))
+    return {}
 
 
 def _owners(app: cluster.AppView) -> dict[str, str]:

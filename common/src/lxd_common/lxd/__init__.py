@@ -29,7 +29,15 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 
 from ._api import transient
 from ._client import LxdClient
-from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
+from ._cluster import (
+    DEFAULT_FAILURE_DOMAIN,
+    EVACUATION_MODES,
+    Cluster,
+    ClusterMember,
+    JoinToken,
+    Placement,
+    decode_join_token,
+)
 from ._preseed import join_preseed, parse_preseed
 from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
 from ._storage import StoragePool, StoragePools
@@ -38,6 +46,8 @@ from ._trust import CERTIFICATE_TYPES, CertificateType, ClientToken, TrustEntry,
 __all__ = [
     "CERTIFICATE_TYPES",
     "DEBIAN_SOCKET",
+    "DEFAULT_FAILURE_DOMAIN",
+    "EVACUATION_MODES",
     "SNAP_SOCKET",
     "CertificateType",
     "ClientToken",
@@ -45,6 +55,7 @@ __all__ = [
     "ClusterMember",
     "JoinToken",
     "LxdClient",
+    "Placement",
     "StoragePool",
     "StoragePools",
     "TrustEntry",

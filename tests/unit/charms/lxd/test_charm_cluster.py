@@ -739,7 +739,8 @@ def test_member_holding_instances_stays_until_they_are_gone(sim: Sim) -> None:
 
     assert out.unit_status == testing.BlockedStatus(
         "cannot remove lxd/1: member 'node-b' still holds 1 instance(s) (keepme); "
-        "move or delete them before removing the member"
+        "move them first with `juju run lxd/1 evacuate` (`lxc cluster evacuate node-b` "
+        "once the unit is gone), or delete them"
     )
     assert json.loads(sim.app_data["removing"]) == {"lxd/1": "node-b"}
     assert cluster_names(a) == ["node-a", "node-b"]
