@@ -507,6 +507,11 @@ def evacuation_refusal(
     if up * 2 > len(voters):
         return None
     others = sorted(lost - {leaving})
+    if not others:
+        return (
+            f"not evacuating {shown}: it is the cluster's only database member up and no "
+            "standby could take its place; add members first"
+        )
     return (
         f"not evacuating {shown}: {_named(others, owners)} "
         f"{'is' if len(others) == 1 else 'are'} already evacuated or offline, and taking "
