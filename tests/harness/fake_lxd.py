@@ -290,12 +290,10 @@ class FakeCluster:
         self._database().members[name] = dataclasses.replace(member, failure_domain=domain)
         return True
 
-    modes_honoured = False
-    """LXD 5.0.2 lacks ``clustering_evacuation_mode``: the mode of an evacuation is ignored."""
-
     def evacuation_modes(self) -> bool:
+        """LXD 5.0.2 lacks ``clustering_evacuation_mode``: there the mode is ignored."""
         self._lxd._call()
-        return self.modes_honoured
+        return "clustering_evacuation_mode" in self._lxd.api_extensions
 
     def evacuate(self, name: str, mode: str | None = None) -> None:
         """As LXD 5.0 does (captured): instances move to members up, those set to stop stay."""
