@@ -29,8 +29,7 @@ def lxd_units(lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def places(daemon: LxdDaemon) -> dict[str, tuple[str, str]]:
     return {
-        name: (at.location, at.status)
-        for name, at in daemon.client().cluster.placements().items()
+        name: (at.location, at.status) for name, at in daemon.client().cluster.placements().items()
     }
 
 
@@ -93,7 +92,7 @@ def test_evacuate_moves_containers_away_and_restore_brings_them_back(
     )
 
     # A second voter of three may not go too: that would leave one database member.
-    with pytest.raises(testing.ActionFailed, match="not evacuating node2 .lxd/2.: node1"):
+    with pytest.raises(testing.ActionFailed, match=r"not evacuating node2 .lxd/2.: node1"):
         action(lxd_units, "lxd/2", "evacuate")
 
     again = action(lxd_units, "lxd/1", "evacuate")

@@ -44,9 +44,9 @@ from lxd_common.errors import (
     TrustEntryNotFoundError,
 )
 from lxd_common.lxd import (
-    Placement,
     ClusterMember,
     JoinToken,
+    Placement,
     TrustEntry,
     decode_join_token,
     join_preseed,
@@ -299,9 +299,7 @@ class FakeCluster:
         """As LXD 5.0 does (captured): instances move to members up, those set to stop stay."""
         member = self.member(name)
         database = self._database()
-        targets = sorted(
-            m.name for m in database.members.values() if m.online and m.name != name
-        )
+        targets = sorted(m.name for m in database.members.values() if m.online and m.name != name)
         for index, (key, location) in enumerate(sorted(database.instances.items())):
             if location != name:
                 continue

@@ -82,9 +82,7 @@ def _results(member: str, report: dict[str, str], **extra: str) -> dict[str, Any
     }
 
 
-def evacuate(
-    lxd: LxdClient, member: str, mode: str, owners: Mapping[str, str]
-) -> dict[str, Any]:
+def evacuate(lxd: LxdClient, member: str, mode: str, owners: Mapping[str, str]) -> dict[str, Any]:
     """Evacuate ``member`` (this unit's own) and say where its instances went.
 
     Raises:
@@ -97,7 +95,9 @@ def evacuate(
     if own.evacuated:
         return _results(member, {}, mode=mode, state="already evacuated: run restore to undo")
     if not own.online:
-        raise ActionError(f"{member} is {own.status.lower()}: LXD can only evacuate a member that is online")
+        raise ActionError(
+            f"{member} is {own.status.lower()}: LXD can only evacuate a member that is online"
+        )
     refusal = cluster.evacuation_refusal(members, member, owners, mode=mode)
     if refusal is not None:
         raise ActionError(refusal)

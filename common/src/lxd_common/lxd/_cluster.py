@@ -12,9 +12,9 @@ import base64
 import binascii
 import json
 import re
-from http import HTTPStatus
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -318,7 +318,9 @@ class Cluster:
             LxdApiError: LXD refused it, or the evacuation failed.
         """
         if mode is not None and mode not in EVACUATION_MODES:
-            raise ValueError(f"evacuation mode {mode!r} is not one of {', '.join(EVACUATION_MODES)}")
+            raise ValueError(
+                f"evacuation mode {mode!r} is not one of {', '.join(EVACUATION_MODES)}"
+            )
         body = {"action": "evacuate"} if mode is None else {"action": "evacuate", "mode": mode}
         self._change_state(name, body, f"evacuating cluster member {name!r}")
 

@@ -1093,3 +1093,104 @@ def test_leader_names_a_unit_that_could_not_join_in_its_own_words(
     assert "join-status" not in bag_of(sim, 1)
     out = run(sim, 0, "relation_changed", 1)
     assert out.unit_status.name == "active"
+
+
+# --- maintenance (evacuate/restore) and failure domains, protocol 1.4 -----------------
+
+
+def evacuate(sim: Sim, unit: int, **params: str) -> dict[str, Any]:
+    results = sim.run(f"lxd/{unit}", sim.on.action("evacuate", params=params))
+    assert results is not None
+    return results
+
+
+def domains(machine: Machine) -> dict[str, str]:
+    return {m.name: m.failure_domain for m in machine.lxd.cluster.members()}
+
+
+def test_members_take_their_units_zone_as_failure_domain(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    a, _ = formed(sim, 2)
+    assert domains(a) == {"node-a": "az1", "node-b": "az1"}  # set at the join
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az2")
+    run(sim, 1, "config_changed")
+    assert domains(a) == {"node-a": "az1", "node-b": "az2"}  # followed when it changes
+    monkeypatch.delenv("JUJU_AVAILABILITY_ZONE")
+    run(sim, 1, "config_changed")
+    assert domains(a) == {"node-a": "az1", "node-b": "default"}  # no zone: LXD's default
+
+
+def test_a_unit_without_a_zone_leaves_the_domain_alone(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUJU_AVAILABILITY_ZONE", raising=False)
+    a, _ = formed(sim, 2)
+    assert domains(a) == {"node-a": "default", "node-b": "default"}
+
+
+def test_evacuate_reports_where_instances_went_and_the_statuses_say_so(sim: Sim) -> None:
+    a, b, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-b")
+    a.lxd.cluster.launch("db", target="node-b", project="ci")
+    got = evacuate(sim, 1)
+    assert got == {
+        "member": "node-b",
+        "mode": "auto",
+        "state": "evacuated",
+        "instances": "ci/db: node-b -> node-a (Running)\nweb: node-b -> node-c (Running)",
+        "count": "2",
+    }
+    assert a.lxd.cluster.instances_on("node-b") == []
+    assert output(sim, 1).unit_status == testing.ActiveStatus(
+        "cluster: member node-b is evacuated: run the restore action to take instances "
+        "again; cluster on 10.0.0.2:8443"
+    )
+    assert bag_of(sim, 1)["evacuated"] == "node-b"
+    leader = run(sim, 0, "relation_changed", 1)  # the field's change wakes the leader
+    assert leader.unit_status == testing.ActiveStatus(
+        "cluster: 2/3 members online, 1 evacuated (node-b), 3 units; cluster on 10.0.0.1:8443"
+    )
+
+    restored = sim.run("lxd/1", sim.on.action("restore"))
+    assert restored is not None and restored["state"] == "restored"
+    assert a.lxd.cluster.instances_on("node-b") == ["ci/db", "web"]
+    assert bag_of(sim, 1).get("evacuated", "") == ""
+    assert output(sim, 1).unit_status.message.startswith("cluster: member node-b; ")
+    assert b.lxd.cluster.member("node-b").online
+
+
+def test_evacuating_a_second_voter_of_three_fails_the_action(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    for machine in ("node-a", "node-b", "node-c"):
+        a.lxd.cluster._database().members[machine] = replace(
+            a.lxd.cluster.member(machine), roles=["database"]
+        )
+    evacuate(sim, 1)
+    with pytest.raises(testing.ActionFailed, match=r"not evacuating node-c \(lxd/2\): node-b"):
+        evacuate(sim, 2)
+    assert not a.lxd.cluster.member("node-c").evacuated
+
+
+def test_a_mode_lxd_would_ignore_fails_the_action(sim: Sim) -> None:
+    a, b, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-b")
+    with pytest.raises(testing.ActionFailed, match="mode=migrate cannot be honoured"):
+        evacuate(sim, 1, mode="migrate")
+    assert a.lxd.cluster.instances_on("node-b") == ["web"]
+    b.lxd.api_extensions.append("clustering_evacuation_mode")
+    assert evacuate(sim, 1, mode="migrate")["state"] == "evacuated"
+
+
+def test_an_unknown_mode_fails_the_action(sim: Sim) -> None:
+    formed(sim, 2)
+    with pytest.raises(testing.ActionFailed, match="mode must be one of auto, stop, migrate"):
+        evacuate(sim, 1, mode="live")
+
+
+def test_a_unit_that_is_not_a_member_cannot_evacuate(sim: Sim) -> None:
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2")
+    with pytest.raises(testing.ActionFailed, match="only a cluster member"):
+        evacuate(sim, 1)

@@ -503,7 +503,13 @@ def test_a_members_own_line_says_it_is_evacuated() -> None:
 
 @pytest.mark.parametrize(
     ("zone", "domain"),
-    [("zone-a", "zone-a"), (" az2 ", "az2"), ("", "default"), ("  ", "default"), (None, "default")],
+    [
+        ("zone-a", "zone-a"),
+        (" az2 ", "az2"),
+        ("", "default"),
+        ("  ", "default"),
+        (None, "default"),
+    ],
 )
 def test_failure_domain_follows_the_zone(zone: str | None, domain: str) -> None:
     assert cluster.failure_domain(zone) == domain

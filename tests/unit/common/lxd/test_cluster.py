@@ -770,7 +770,7 @@ def test_set_failure_domain_reports_what_lxd_refused(
         f"{MEMBERS}/m1",
         reply.error(400, 'The "database" role cannot be dropped at this time'),
     )
-    with pytest.raises(LxdApiError, match="failure domain of 'm1' to 'z'.*cannot be dropped"):
+    with pytest.raises(LxdApiError, match=r"failure domain of 'm1' to 'z'.*cannot be dropped"):
         cluster.set_failure_domain("m1", "z")
 
 
@@ -807,7 +807,7 @@ def test_restore_of_an_offline_member_reports_lxd(
         f"{MEMBERS}/m2/state",
         reply.error(500, "Missing event connection with target cluster member"),
     )
-    with pytest.raises(LxdApiError, match="restoring cluster member 'm2'.*Missing event"):
+    with pytest.raises(LxdApiError, match=r"restoring cluster member 'm2'.*Missing event"):
         cluster.restore("m2")
     [post] = lxd.requests("POST")
     assert post.json == {"action": "restore"}
@@ -845,7 +845,9 @@ def test_placements_name_projects_and_states(
     lxd: FakeLxd, reply: Replies, cluster: Cluster
 ) -> None:
     stopped = dict(instance("s1", "m1"), status="Stopped")
-    lxd.on("GET", INSTANCES, reply.sync([instance("r1", "m2"), instance("ci", "m3", "ci"), stopped]))
+    lxd.on(
+        "GET", INSTANCES, reply.sync([instance("r1", "m2"), instance("ci", "m3", "ci"), stopped])
+    )
     got = cluster.placements()
     assert {name: (p.location, p.status) for name, p in got.items()} == {
         "r1": ("m2", "Running"),
