@@ -269,6 +269,33 @@ class FakeCluster:
         instances = self.instances_on(server_name)
         if instances:
             raise MemberHasInstancesError(server_name, instances)
+        member = database.members[server_name]
+        if not member.online and not member.evacuated:
+            # LXD 5.0 cleans up on the member first, and cannot reach it (captured).
+            raise LxdApiError(
+                f"LXD refused removing cluster member {server_name!r}: Delete "
+                f'"{member.url}/1.0/storage-pools/local": Unable to connect to: '
+                f"{member.url.removeprefix('https://')}",
+                500,
+            )
+        self._forget(server_name)
+
+    def remove_lost_member(self, server_name: str) -> None:
+        """LXD's forced removal, with `Cluster.remove_lost_member`'s checks."""
+        self._lxd._call()
+        database = self.database
+        if database is None or server_name not in database.members:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        member = database.members[server_name]
+        if member.online or member.evacuated:
+            raise ClusterError(f"member {server_name!r} is {member.status}: not forcing it out")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        self._forget(server_name)
+
+    def _forget(self, server_name: str) -> None:
+        database = self._database()
         del database.members[server_name]
         removed = database.views.pop(server_name, None)
         if removed is not None:  # LXD resets a removed member to a standalone daemon

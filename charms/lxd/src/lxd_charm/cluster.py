@@ -33,7 +33,7 @@ each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -128,17 +128,25 @@ class LeaderPlan:
     drop_tokens: list[str] = field(default_factory=list)
     collisions: dict[str, str] = field(default_factory=dict)
     incompatible: list[str] = field(default_factory=list)
+    replacing: dict[str, str] = field(default_factory=dict)
+    """Units announcing the name of a member that is offline and owned by no unit present:
+    a replaced machine. The leader removes that member (if it holds no instances) first."""
 
 
 def plan_leader(
-    app: AppView, units: Mapping[str, Mapping[str, str]], lxd_members: set[str]
+    app: AppView,
+    units: Mapping[str, Mapping[str, str]],
+    lxd_members: set[str],
+    stale: Collection[str] = (),
 ) -> LeaderPlan:
     """Decide, for every peer unit at once, what the leader does next.
 
     Batching is the point: one leader hook issues tokens for all waiting
     units. Juju shows the leader its peers one ``relation-joined`` at a time,
     though, so on its own this issues one token per hook; `hold_first_tokens`
-    is what gathers them.
+    is what gathers them. ``stale`` names the members LXD lists offline that
+    no unit present owns (`stale_members`): a unit announcing one of them
+    replaces a dead machine, which is not a collision with a live unit.
     """
     plan = LeaderPlan()
     taken = {name: unit for unit, name in app.members.items()}
@@ -170,6 +178,12 @@ def plan_leader(
         token = app.tokens.get(unit)
         if hostname in lxd_members and hostname not in taken and token:
             continue  # LXD took its join; its `joined` has not reached us yet
+        if hostname in stale and hostname in lxd_members:
+            if claimed.setdefault(hostname, unit) == unit:
+                plan.replacing[unit] = hostname
+            else:
+                plan.collisions[unit] = hostname
+            continue
         if hostname in taken or hostname in lxd_members:
             plan.collisions[unit] = hostname
             continue
@@ -521,13 +535,51 @@ def evacuation_refusal(
     )
 
 
-def leader_summary(members: Iterable[MemberView], units: int) -> str:
-    """The leader's count: members online, those evacuated (named), units."""
+def leader_summary(
+    members: Iterable[MemberView], units: int, unowned: Collection[str] = ()
+) -> str:
+    """The leader's count: members online, those evacuated (named), units, and members
+    LXD lists that no unit owns (`unowned_members`; the charm never removes them)."""
     listed = list(members)
     online = sum(1 for m in listed if m.online)
     evacuated = sorted(m.name for m in listed if m.evacuated)
     away = f", {len(evacuated)} evacuated ({', '.join(evacuated)})" if evacuated else ""
-    return f"{online}/{len(listed)} members online{away}, {units} units"
+    foreign = f"; owned by no unit: {', '.join(sorted(unowned))}" if unowned else ""
+    return f"{online}/{len(listed)} members online{away}, {units} units{foreign}"
+
+
+def stale_members(members: Iterable[MemberView], owners: Mapping[str, str]) -> set[str]:
+    """Members LXD lists offline (not evacuated) that no unit present owns.
+
+    ``owners`` maps member names to the units present that own them. Such a
+    member is what a dead machine leaves behind once its unit is gone.
+    """
+    return {m.name for m in members if not m.online and not m.evacuated and m.name not in owners}
+
+
+def unowned_members(members: Iterable[MemberView], claimed: Collection[str]) -> list[str]:
+    """Members LXD lists under a name no unit owns or announces (added by hand, or left behind).
+
+    ``claimed`` are the names in the ``members`` record and every name a
+    unit present announces (a unit LXD took but the leader has not
+    confirmed yet is not unowned).
+    """
+    return sorted(m.name for m in members if m.name not in claimed)
+
+
+def lost_member_refusal(unit: str, member: str, instances: list[str]) -> str:
+    """Why an unreachable member a new unit's name belongs to stays: its instances.
+
+    Never lose an instance silently: the operator decides, and the message
+    gives the command that would discard them (LXD's force drops their
+    records, captured).
+    """
+    shown = ", ".join(instances[:5]) + (", ..." if len(instances) > 5 else "")
+    return (
+        f"{unit} wants to join as {member!r}, whose old member is offline, owned by no unit "
+        f"and holds {len(instances)} instance(s) ({shown}): bring its machine back, or "
+        f"discard them with `lxc cluster remove --force {member}`"
+    )
 
 
 def member_summary(hostname: str, evacuated: bool) -> str:

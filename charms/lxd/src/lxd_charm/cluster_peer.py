@@ -224,7 +224,12 @@ class ClusterPeer:
             return cluster.member_summary(self._host.hostname, own is not None and own.evacuated)
         if members is None:
             members = lxd.cluster.members()
-        return cluster.leader_summary(members, len(peer.units) + 1)
+        claimed = {self._host.hostname}
+        claimed |= {peer.data[unit].get(cluster.HOSTNAME, "") for unit in peer.units}
+        with contextlib.suppress(cluster.ProtocolError):
+            claimed |= set(cluster.AppView.read(peer.data[self._app]).members.values())
+        unowned = cluster.unowned_members(members, claimed)
+        return cluster.leader_summary(members, len(peer.units) + 1, unowned)
 
     def _address(self) -> str:
         binding = self._model.get_binding(PEER)
@@ -281,7 +286,15 @@ class ClusterPeer:
             for unit in peer.units
             if unit.name != departing_unit and unit.name not in app.removing
         }
-        plan = cluster.plan_leader(app, units, lxd_members)
+        mine = {m: u for u, m in app.members.items() if u in present}
+        stale = cluster.stale_members(listed, mine)
+        plan = cluster.plan_leader(app, units, lxd_members, stale)
+        if plan.replacing:
+            replaced = self._replace_lost(lxd, app, plan.replacing, listed, present, refused)
+            if replaced:
+                listed = lxd.cluster.members()
+                lxd_members = {m.name for m in listed}
+                plan = cluster.plan_leader(app, units, lxd_members, stale - replaced)
         planned, announced = 0, cluster.announced(units)
         if not stop_waiting_on_peers and any(not waiting.renewal for waiting in plan.issue):
             planned = self._app.planned_units()  # a hook tool call: only when it matters
@@ -368,12 +381,19 @@ class ClusterPeer:
             if member in listed_names and refusal is not None:
                 refused.append(BlockedError(refusal))
                 continue
+            lost = any(m.name == member and not m.online and not m.evacuated for m in listed)
             try:
-                lxd.cluster.remove_member(member)
+                if lost:
+                    # LXD cannot clean up on an unreachable member without force (captured).
+                    lxd.cluster.remove_lost_member(member)
+                else:
+                    lxd.cluster.remove_member(member)
             except MemberNotFoundError:
                 pass  # already gone (a retried hook, or removed by hand)
             except MemberHasInstancesError as e:
-                refused.append(BlockedError(_has_instances(unit, e)))
+                refused.append(
+                    BlockedError(_lost_with_instances(unit, e) if lost else _has_instances(unit, e))
+                )
                 continue
             except LxdApiError as e:
                 if not transient(e):
@@ -387,6 +407,50 @@ class ClusterPeer:
             self._drop_token(app, unit)
             listed = lxd.cluster.members()
         return listed, refused
+
+    def _replace_lost(
+        self,
+        lxd: LxdClient,
+        app: cluster.AppView,
+        replacing: dict[str, str],
+        listed: list[ClusterMember],
+        present: set[str],
+        refused: list[ClusterProblem],
+    ) -> set[str]:
+        """Remove the unreachable members whose names new units announce (replaced machines).
+
+        Only a member that holds no instances goes (LXD needs force for an
+        unreachable member, and force would drop instance records), and
+        never at the cost of the database's quorum; otherwise the reason is
+        added to ``refused``. Returns the member names removed; their old
+        units' records go with them, so the new units get tokens for the names.
+        """
+        removed = set()
+        for unit, name in sorted(replacing.items()):
+            why = cluster.removal_refusal(listed, name, _owners(app))
+            if why is not None:
+                refused.append(BlockedError(why))
+                continue
+            try:
+                lxd.cluster.remove_lost_member(name)
+            except MemberHasInstancesError as e:
+                refused.append(BlockedError(cluster.lost_member_refusal(unit, name, e.instances)))
+                continue
+            except MemberNotFoundError:
+                pass  # gone already
+            except LxdApiError as e:
+                if not transient(e):
+                    raise
+                refused.append(WaitingError(f"removing {name} waits for the cluster database: {e}"))
+                continue
+            logger.info("removed the unreachable member %s: %s joins under its name", name, unit)
+            removed.add(name)
+            for old, member in list(app.members.items()):
+                if member == name and old not in present:
+                    del app.members[old]
+                    app.removing.pop(old, None)
+                    self._drop_token(app, old)
+        return removed
 
     def health(
         self, members: list[ClusterMember], app: cluster.AppView | None = None
@@ -562,6 +626,16 @@ def _has_instances(unit: str, error: MemberHasInstancesError) -> str:
         f"{len(error.instances)} instance(s) ({shown}); move them first with "
         f"`juju run {unit} evacuate` (`lxc cluster evacuate {error.member}` once the unit "
         "is gone), or delete them"
+    )
+
+
+def _lost_with_instances(unit: str, error: MemberHasInstancesError) -> str:
+    """Why a departed unit's unreachable member stays: it cannot be evacuated, only discarded."""
+    shown = ", ".join(error.instances[:5]) + (", ..." if len(error.instances) > 5 else "")
+    return (
+        f"cannot remove {unit}: its member {error.member!r} is offline and holds "
+        f"{len(error.instances)} instance(s) ({shown}); bring its machine back, or discard "
+        f"them with `lxc cluster remove --force {error.member}`"
     )
 
 

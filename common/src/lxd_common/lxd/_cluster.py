@@ -438,6 +438,41 @@ class Cluster:
 
         retry_transient(delete)
 
+    def remove_lost_member(self, server_name: str) -> None:
+        """Remove a member LXD cannot reach, which holds no instances, with LXD's force.
+
+        LXD 5.0 refuses to remove an unreachable member without force (it
+        tries to clean up on it: "Delete .../storage-pools/local: Unable to
+        connect to ...", captured), and with force it also drops the records
+        of the instances on it ("lxc cluster remove --force" loses them,
+        captured). So this refuses a member that is online (use
+        `remove_member`) or that any instance is still recorded on.
+
+        Raises:
+            MemberNotFoundError: no such member.
+            MemberHasInstancesError: instances are recorded on it.
+            ClusterError: LXD lists it online or evacuated.
+        """
+        listed = {m.name: m for m in self.members()}
+        member = listed.get(server_name)
+        if member is None:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        if member.online or member.evacuated:
+            raise ClusterError(f"member {server_name!r} is {member.status}: not forcing it out")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        doing = f"removing unreachable cluster member {server_name!r}"
+
+        def delete() -> None:
+            with translate_errors(doing):
+                check(
+                    self._client.api.cluster.members[server_name].delete(params={"force": "1"}),
+                    doing,
+                )
+
+        retry_transient(delete)
+
 
 def _token_from_operation(operation: dict[str, Any]) -> JoinToken:
     meta = operation.get("metadata") or {}
