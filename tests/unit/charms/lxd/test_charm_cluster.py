@@ -1194,3 +1194,94 @@ def test_a_unit_that_is_not_a_member_cannot_evacuate(sim: Sim) -> None:
     add_unit(sim, 1, "node-b", "10.0.0.2")
     with pytest.raises(testing.ActionFailed, match="only a cluster member"):
         evacuate(sim, 1)
+
+
+# --- replaced machines and members no unit owns ------------------------------------
+# Captured from LXD 5.0.2: an unreachable member is only removed with force (without:
+# 500 'Delete ".../storage-pools/local": Unable to connect to ...'), and force drops the
+# records of the instances on it; a new daemon then joins under the old name.
+
+
+def test_a_departed_units_unreachable_member_is_removed_with_force(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert set(members(sim)) == {"lxd/0", "lxd/1"}
+    assert out.unit_status.name == "active"
+
+
+def test_a_departed_units_unreachable_member_with_instances_stays(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-c")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert out.unit_status == testing.BlockedStatus(
+        "cannot remove lxd/2: its member 'node-c' is offline and holds 1 instance(s) (web); "
+        "bring its machine back, or discard them with `lxc cluster remove --force node-c`"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+
+
+def test_a_replacement_unit_takes_the_name_once_the_old_instances_are_dealt_with(
+    sim: Sim,
+) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-c")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    run(sim, 0, "relation_departed", 2)
+    add_unit(sim, 3, "node-c", "10.0.0.9")
+    run(sim, 3, "relation_changed", 0)  # announces the old hostname
+    out = run(sim, 0, "relation_changed", 3)
+    # Not a collision with a live unit: the old member's instances are what keeps it out.
+    assert "which another unit already uses" not in out.unit_status.message
+    assert out.unit_status.name == "blocked"
+    assert "lxd/3" not in sim.app_data or not sim.app_data["lxd/3"]
+
+    a.lxd.cluster.delete_instance("web")  # the operator discarded it
+    out = run(sim, 0, "update_status")
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/3"), "the new unit got a token for the old name"
+    run(sim, 3, "relation_changed", 0)  # joins
+    run(sim, 0, "relation_changed", 3)
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b", "lxd/3": "node-c"}
+
+
+def test_an_unreachable_member_never_recorded_is_replaced_when_empty(sim: Sim) -> None:
+    a, _ = formed(sim, 2)
+    database = a.lxd.cluster._database()
+    FakeLxd().cluster._add_member(database, "node-z", "10.0.0.26:8443", [])
+    a.lxd.cluster.set_status("node-z", "Offline", "No heartbeat for 30s")
+    add_unit(sim, 2, "node-z", "10.0.0.3")
+    run(sim, 2, "relation_changed", 0)
+    run(sim, 0, "relation_changed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/2")
+
+
+def test_a_live_units_name_is_still_a_collision(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-b", "Offline", "No heartbeat for 30s")  # lxd/1 is present
+    add_unit(sim, 3, "node-b", "10.0.0.4")
+    run(sim, 3, "relation_changed", 0)
+    out = run(sim, 0, "relation_changed", 3)
+    assert out.unit_status == testing.BlockedStatus(
+        "lxd/3 wants to join as 'node-b', which another unit already uses: give that "
+        "machine another hostname"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+
+
+def test_members_no_unit_owns_are_in_the_leaders_count(sim: Sim) -> None:
+    a, _ = formed(sim, 2)
+    FakeLxd().cluster._add_member(a.lxd.cluster._database(), "by-hand", "10.0.0.30:8443", [])
+    out = run(sim, 0, "update_status")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 2 units; owned by no unit: by-hand; "
+        "cluster on 10.0.0.1:8443"
+    )
+    assert cluster_names(a) == ["by-hand", "node-a", "node-b"]  # never removed

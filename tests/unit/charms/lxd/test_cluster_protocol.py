@@ -519,3 +519,62 @@ def test_version_1_4_stays_compatible_with_1_x() -> None:
     assert cluster.VERSION == "1.4"
     assert cluster.compatible({"version": "1.3"}) and cluster.compatible({"version": "1.0"})
     assert not cluster.compatible({"version": "2.0"})
+
+
+# --- replaced machines and members no unit owns ------------------------------------
+
+
+def test_a_unit_announcing_a_stale_members_name_replaces_it() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1", "lxd/2": "m3"})
+    units = {"lxd/1": {"version": "1.4", "hostname": "m3"}}
+    plan = cluster.plan_leader(app, units, {"m1", "m3"}, stale={"m3"})
+    assert plan.replacing == {"lxd/1": "m3"}
+    assert plan.collisions == {} and plan.issue == []
+
+
+def test_without_stale_the_same_name_is_a_collision() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1", "lxd/2": "m3"})
+    units = {"lxd/1": {"version": "1.4", "hostname": "m3"}}
+    plan = cluster.plan_leader(app, units, {"m1", "m3"})
+    assert plan.collisions == {"lxd/1": "m3"} and plan.replacing == {}
+
+
+def test_two_units_announcing_one_stale_name_the_lowest_replaces_it() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1"})
+    units = {
+        "lxd/4": {"version": "1.4", "hostname": "m3"},
+        "lxd/3": {"version": "1.4", "hostname": "m3"},
+    }
+    plan = cluster.plan_leader(app, units, {"m1", "m3"}, stale={"m3"})
+    assert plan.replacing == {"lxd/3": "m3"}
+    assert plan.collisions == {"lxd/4": "m3"}
+
+
+def test_stale_members_are_offline_and_owned_by_no_unit_present() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Offline", ["database"]),
+        Listed("m3", "Offline", []),
+        Listed("m4", "Evacuated", []),
+    ]
+    assert cluster.stale_members(listed, {"m1": "lxd/0", "m2": "lxd/1"}) == {"m3"}
+
+
+def test_unowned_members_are_those_nobody_records_or_announces() -> None:
+    listed = [*three(), Listed("m9", "Online", [])]
+    assert cluster.unowned_members(listed, {"m1", "m2", "m3"}) == ["m9"]
+    assert cluster.unowned_members(listed, {"m1", "m2", "m3", "m9"}) == []
+
+
+def test_the_leaders_count_names_unowned_members() -> None:
+    assert cluster.leader_summary(three(), 2, ["m3"]) == (
+        "3/3 members online, 2 units; owned by no unit: m3"
+    )
+
+
+def test_a_lost_member_with_instances_names_them_and_the_discarding_command() -> None:
+    assert cluster.lost_member_refusal("lxd/5", "m3", ["web", "ci/db"]) == (
+        "lxd/5 wants to join as 'm3', whose old member is offline, owned by no unit and "
+        "holds 2 instance(s) (web, ci/db): bring its machine back, or discard them with "
+        "`lxc cluster remove --force m3`"
+    )

@@ -854,3 +854,55 @@ def test_placements_name_projects_and_states(
         "ci/ci": ("m3", "Running"),
         "s1": ("m1", "Stopped"),
     }
+
+
+# --- unreachable members (answers captured from LXD 5.0.2) -----------------------------
+
+
+def offline(name: str) -> dict[str, Any]:
+    return dict(
+        member(name, "Offline"),
+        roles=[],
+        message="No heartbeat for 19.35s (2026-12-01 10:03:28.696015564 +0000 UTC)",
+    )
+
+
+def test_remove_lost_member_forces_an_empty_unreachable_member(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), offline("m4")]))
+    lxd.on("GET", INSTANCES, reply.sync([instance("web", "m1")]))
+    lxd.on("DELETE", f"{MEMBERS}/m4", reply.sync({}))
+    cluster.remove_lost_member("m4")
+    [delete] = lxd.requests("DELETE")
+    assert delete.params == {"force": "1"}
+
+
+def test_remove_lost_member_refuses_one_with_instances(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    # An offline member's instances are listed with status "Error", location kept (captured).
+    lost = dict(instance("keep", "m3"), status="Error", status_code=112)
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), offline("m3")]))
+    lxd.on("GET", INSTANCES, reply.sync([lost]))
+    with pytest.raises(MemberHasInstancesError, match=r"\(keep\)"):
+        cluster.remove_lost_member("m3")
+    assert lxd.requests("DELETE") == []
+
+
+@pytest.mark.parametrize("status", ["Online", "Evacuated"])
+def test_remove_lost_member_never_forces_a_member_that_is_up(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, status: str
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), dict(member("m2"), status=status)]))
+    with pytest.raises(ClusterError, match=f"is {status}: not forcing it out"):
+        cluster.remove_lost_member("m2")
+    assert lxd.requests("DELETE") == []
+
+
+def test_remove_lost_member_of_an_unknown_name(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1")]))
+    with pytest.raises(MemberNotFoundError):
+        cluster.remove_lost_member("m4")
