@@ -539,7 +539,8 @@ def leader_summary(
     members: Iterable[MemberView], units: int, unowned: Collection[str] = ()
 ) -> str:
     """The leader's count: members online, those evacuated (named), units, and members
-    LXD lists that no unit owns (`unowned_members`; the charm never removes them)."""
+    LXD lists that no unit owns (`unowned_members`; the charm never removes them).
+    """
     listed = list(members)
     online = sum(1 for m in listed if m.online)
     evacuated = sorted(m.name for m in listed if m.evacuated)

@@ -392,7 +392,9 @@ class ClusterPeer:
                 pass  # already gone (a retried hook, or removed by hand)
             except MemberHasInstancesError as e:
                 refused.append(
-                    BlockedError(_lost_with_instances(unit, e) if lost else _has_instances(unit, e))
+                    BlockedError(
+                        _lost_with_instances(unit, e) if lost else _has_instances(unit, e)
+                    )
                 )
                 continue
             except LxdApiError as e:
@@ -441,7 +443,9 @@ class ClusterPeer:
             except LxdApiError as e:
                 if not transient(e):
                     raise
-                refused.append(WaitingError(f"removing {name} waits for the cluster database: {e}"))
+                refused.append(
+                    WaitingError(f"removing {name} waits for the cluster database: {e}")
+                )
                 continue
             logger.info("removed the unreachable member %s: %s joins under its name", name, unit)
             removed.add(name)

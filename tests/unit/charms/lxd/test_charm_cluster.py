@@ -1281,7 +1281,6 @@ def test_members_no_unit_owns_are_in_the_leaders_count(sim: Sim) -> None:
     FakeLxd().cluster._add_member(a.lxd.cluster._database(), "by-hand", "10.0.0.30:8443", [])
     out = run(sim, 0, "update_status")
     assert out.unit_status == testing.ActiveStatus(
-        "cluster: 3/3 members online, 2 units; owned by no unit: by-hand; "
-        "cluster on 10.0.0.1:8443"
+        "cluster: 3/3 members online, 2 units; owned by no unit: by-hand; cluster on 10.0.0.1:8443"
     )
     assert cluster_names(a) == ["by-hand", "node-a", "node-b"]  # never removed
