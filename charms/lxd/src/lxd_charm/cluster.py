@@ -538,8 +538,10 @@ def evacuation_refusal(
 def leader_summary(
     members: Iterable[MemberView], units: int, unowned: Collection[str] = ()
 ) -> str:
-    """The leader's count: members online, those evacuated (named), units, and members
-    LXD lists that no unit owns (`unowned_members`; the charm never removes them).
+    """The leader's count: members online, those evacuated (named), units, unowned members.
+
+    Unowned members are those LXD lists that no unit owns (`unowned_members`);
+    the charm never removes them.
     """
     listed = list(members)
     online = sum(1 for m in listed if m.online)
