@@ -47,6 +47,7 @@ from lxd_common.lxd import (
     ClusterMember,
     ExistingSetup,
     JoinToken,
+    Placement,
     TrustEntry,
     decode_join_token,
     join_preseed,
@@ -155,6 +156,11 @@ class ClusterDatabase:
     """(project, instance) -> the member it lives on."""
     views: dict[str, FakeCluster] = field(default_factory=dict)
     """Each member's own daemon, so a removed member stops being clustered."""
+    evacuated_from: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(project, instance) -> the member evacuation moved it away from (restore's way back)."""
+    stay_on_evacuation: set[tuple[str, str]] = field(default_factory=set)
+    """Instances whose ``cluster.evacuate`` is ``stop``: evacuation stops them in place."""
+    stopped: set[tuple[str, str]] = field(default_factory=set)
     server_pair: CertificatePair | None = None
     """The cluster certificate: the first member's, which every joining member presents."""
 
@@ -264,10 +270,98 @@ class FakeCluster:
         instances = self.instances_on(server_name)
         if instances:
             raise MemberHasInstancesError(server_name, instances)
+        member = database.members[server_name]
+        if not member.online and not member.evacuated:
+            # LXD 5.0 cleans up on the member first, and cannot reach it (captured).
+            raise LxdApiError(
+                f"LXD refused removing cluster member {server_name!r}: Delete "
+                f'"{member.url}/1.0/storage-pools/local": Unable to connect to: '
+                f"{member.url.removeprefix('https://')}",
+                500,
+            )
+        self._forget(server_name)
+
+    def remove_lost_member(self, server_name: str) -> None:
+        """LXD's forced removal, with `Cluster.remove_lost_member`'s checks."""
+        self._lxd._call()
+        database = self.database
+        if database is None or server_name not in database.members:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        member = database.members[server_name]
+        if member.online or member.evacuated:
+            raise ClusterError(f"member {server_name!r} is {member.status}: not forcing it out")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        self._forget(server_name)
+
+    def _forget(self, server_name: str) -> None:
+        database = self._database()
         del database.members[server_name]
         removed = database.views.pop(server_name, None)
         if removed is not None:  # LXD resets a removed member to a standalone daemon
             removed.database, removed.name = None, ""
+
+    def member(self, name: str) -> ClusterMember:
+        self._lxd._call()
+        database = self.database
+        if database is None or name not in database.members:
+            raise MemberNotFoundError(f"no cluster member is called {name!r}")
+        return database.members[name]
+
+    def set_failure_domain(self, name: str, domain: str) -> bool:
+        member = self.member(name)
+        if not domain:
+            raise ValueError("a failure domain needs a name")
+        if member.failure_domain == domain:
+            return False
+        self._database().members[name] = dataclasses.replace(member, failure_domain=domain)
+        return True
+
+    def evacuation_modes(self) -> bool:
+        """LXD 5.0.2 lacks ``clustering_evacuation_mode``: there the mode is ignored."""
+        self._lxd._call()
+        return "clustering_evacuation_mode" in self._lxd.api_extensions
+
+    def evacuate(self, name: str, mode: str | None = None) -> None:
+        """As LXD 5.0 does (captured): instances move to members up, those set to stop stay."""
+        member = self.member(name)
+        database = self._database()
+        targets = sorted(m.name for m in database.members.values() if m.online and m.name != name)
+        for index, (key, location) in enumerate(sorted(database.instances.items())):
+            if location != name:
+                continue
+            if key in database.stay_on_evacuation or not targets:
+                database.stopped.add(key)
+                continue
+            database.instances[key] = targets[index % len(targets)]
+            database.evacuated_from[key] = name
+        database.members[name] = dataclasses.replace(
+            member, status="Evacuated", message="Unavailable due to maintenance"
+        )
+
+    def restore(self, name: str) -> None:
+        member = self.member(name)
+        database = self._database()
+        for key, origin in list(database.evacuated_from.items()):
+            if origin == name:
+                database.instances[key] = name
+                del database.evacuated_from[key]
+        database.stopped -= {k for k, at in database.instances.items() if at == name}
+        database.members[name] = dataclasses.replace(
+            member, status="Online", message="Fully operational"
+        )
+
+    def placements(self) -> dict[str, Placement]:
+        self._lxd._call()
+        if self.database is None:
+            return {}
+        return {
+            (name if project == "default" else f"{project}/{name}"): Placement(
+                location, "Stopped" if (project, name) in self.database.stopped else "Running"
+            )
+            for (project, name), location in self.database.instances.items()
+        }
 
     # --- what operators and LXD do outside the charm -----------------------------
 

@@ -131,6 +131,8 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.get_client_token_action, self._on_get_client_token)
         framework.observe(self.on.debug_action, self._on_debug)
         framework.observe(self.on.show_pending_config_action, self._on_show_pending_config)
+        framework.observe(self.on.evacuate_action, self._on_evacuate)
+        framework.observe(self.on.restore_action, self._on_restore)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(framework.on.pre_commit, self._on_pre_commit)
 
@@ -263,6 +265,30 @@ class LxdCharm(ops.CharmBase):
         from lxd_charm import actions
 
         event.set_results(actions.show_pending_config(self.memory.pending.all_changes()))
+
+    def _on_evacuate(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import maintenance
+        from lxd_charm.cluster_peer import owners
+
+        mode = event.load_params(maintenance.EvacuateParams, errors="fail").mode
+        member, names = self.host.hostname, owners(self.model)
+        self._run_member_action(event, lambda lxd: maintenance.evacuate(lxd, member, mode, names))
+
+    def _on_restore(self, event: ops.ActionEvent) -> None:
+        from lxd_charm import maintenance
+
+        member = self.host.hostname
+        self._run_member_action(event, lambda lxd: maintenance.restore(lxd, member))
+
+    def _run_member_action(
+        self, event: ops.ActionEvent, run: Callable[[LxdClient], dict[str, Any]]
+    ) -> None:
+        """A maintenance action on this unit's member, then the status that says so."""
+        if not (self._is_cluster() and self.memory.initialised):
+            event.fail("only a cluster member can be evacuated or restored")
+            return
+        self._run_action(event, run)
+        self._reconcile()
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         """The one place the unit status is decided, from what this hook found.

@@ -22,7 +22,9 @@ Version 1.3, specified in docs/interfaces/lxd-cluster.md. In short:
   the lowest-numbered member unit, its deputy, issues its token in a secret
   of its own, named under ``leader-token`` in the deputy's unit databag (1.1);
 - a unit that is not a member yet says why in ``join-status``, and the leader
-  is not active while an announced unit is not a member (1.3).
+  is not active while an announced unit is not a member (1.3);
+- a member unit whose member it evacuated says so in ``evacuated`` (its
+  member name; empty once restored), so the leader recounts at once (1.4).
 
 This module holds the decisions, as pure functions over the databags, so
 each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
@@ -31,13 +33,13 @@ each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from lxd_charm import peer_bags
 
-VERSION: Final = "1.3"
+VERSION: Final = "1.4"
 MEMBERS: Final = "members"
 MEMBER_CONFIG: Final = "member_config"
 REMOVING: Final = "removing"
@@ -50,6 +52,9 @@ JOIN_REFUSED: Final = "join-refused"
 JOIN_STATUS: Final = "join-status"
 """A joining unit's own account of why it is not a member yet (1.3): `blocked: ...` or
 the wait itself, so the leader's status can say what each missing unit says."""
+EVACUATED: Final = "evacuated"
+"""A member unit's member name while the unit's `evacuate` action has it evacuated (1.4).
+Only a nudge for the leader's count: LXD's listing is what the count reads."""
 
 
 class ProtocolError(ValueError):
@@ -125,17 +130,25 @@ class LeaderPlan:
     drop_tokens: list[str] = field(default_factory=list)
     collisions: dict[str, str] = field(default_factory=dict)
     incompatible: list[str] = field(default_factory=list)
+    replacing: dict[str, str] = field(default_factory=dict)
+    """Units announcing the name of a member that is offline and owned by no unit present:
+    a replaced machine. The leader removes that member (if it holds no instances) first."""
 
 
 def plan_leader(
-    app: AppView, units: Mapping[str, Mapping[str, str]], lxd_members: set[str]
+    app: AppView,
+    units: Mapping[str, Mapping[str, str]],
+    lxd_members: set[str],
+    stale: Collection[str] = (),
 ) -> LeaderPlan:
     """Decide, for every peer unit at once, what the leader does next.
 
     Batching is the point: one leader hook issues tokens for all waiting
     units. Juju shows the leader its peers one ``relation-joined`` at a time,
     though, so on its own this issues one token per hook; `hold_first_tokens`
-    is what gathers them.
+    is what gathers them. ``stale`` names the members LXD lists offline that
+    no unit present owns (`stale_members`): a unit announcing one of them
+    replaces a dead machine, which is not a collision with a live unit.
     """
     plan = LeaderPlan()
     taken = {name: unit for unit, name in app.members.items()}
@@ -167,6 +180,12 @@ def plan_leader(
         token = app.tokens.get(unit)
         if hostname in lxd_members and hostname not in taken and token:
             continue  # LXD took its join; its `joined` has not reached us yet
+        if hostname in stale and hostname in lxd_members:
+            if claimed.setdefault(hostname, unit) == unit:
+                plan.replacing[unit] = hostname
+            else:
+                plan.collisions[unit] = hostname
+            continue
         if hostname in taken or hostname in lxd_members:
             plan.collisions[unit] = hostname
             continue
@@ -387,16 +406,24 @@ class MemberView(Protocol):
         """Its database roles (``database``, ``database-standby``...)."""
         ...
 
+    @property
+    def evacuated(self) -> bool:
+        """Whether it is evacuated for maintenance (LXD's status ``Evacuated``)."""
+        ...
+
 
 def quorum_problem(members: Iterable[MemberView], owners: Mapping[str, str]) -> str | None:
     """Why the cluster's database cannot act now, or None while a majority of it is online.
 
     LXD's database (dqlite) needs a majority of its voters, the members with
     the ``database`` role, to change anything: below that, no member can be
-    added or removed, and LXD itself lists every member offline.
+    added or removed, and LXD itself lists every member offline. An evacuated
+    member still votes while its daemon runs (LXD 5.0 keeps its ``database``
+    role, captured), so it counts as up here; `evacuation_refusal` is where
+    evacuated members count as down.
     """
     voters = [m for m in members if DATABASE_ROLE in m.roles]
-    offline = sorted(m.name for m in voters if not m.online)
+    offline = sorted(m.name for m in voters if not m.online and not m.evacuated)
     if not voters or (len(voters) - len(offline)) * 2 > len(voters):
         return None
     return (
@@ -445,13 +472,135 @@ def removal_refusal(
 
 
 def offline_members(members: Iterable[MemberView], owners: Mapping[str, str]) -> str | None:
-    """Members LXD lists offline, for the leader's status (never active while one is)."""
-    offline = sorted(m.name for m in members if not m.online)
+    """Members LXD lists offline, for the leader's status (never active while one is).
+
+    Evacuated members are not among them: the operator took them out on
+    purpose, and the leader's count says so (`leader_summary`).
+    """
+    offline = sorted(m.name for m in members if not m.online and not m.evacuated)
     if not offline:
         return None
     if len(offline) == 1:
         return f"{_named(offline, owners)} is offline: bring it back, or remove the unit"
     return f"{_named(offline, owners)} are offline: bring them back, or remove the units"
+
+
+def evacuation_refusal(
+    members: Iterable[MemberView], leaving: str, owners: Mapping[str, str], *, mode: str = "auto"
+) -> str | None:
+    """Why evacuating the member ``leaving`` is refused, or None.
+
+    Evacuation is what an operator does before taking a machine down, so the
+    rule counts ``leaving`` and every member already evacuated or offline as
+    down. LXD 5.0 keeps an evacuated member's database role while its daemon
+    runs and, once the daemon stops, demotes it and promotes an online
+    standby in its place (captured), so each voter down may be replaced by
+    one standby that is up. The evacuation is refused when the voters still
+    up would not be a majority: taking the machine down would then cost the
+    cluster its database. A member that does not vote is never refused for
+    this. Unless ``mode`` is ``stop``, it is also refused when no other
+    member is up to take the instances (LXD would stop them instead:
+    captured, evacuating the last member stopped its running containers).
+    """
+    listed = list(members)
+    names = {m.name for m in listed}
+    if leaving not in names:
+        return f"{leaving} is not a member of this cluster"
+    unit = owners.get(leaving)
+    shown = f"{leaving} ({unit})" if unit else leaving
+    down = {m.name for m in listed if (not m.online) or m.evacuated} | {leaving}
+    if mode != "stop" and not names - down:
+        return (
+            f"not evacuating {shown}: no other member is online to take its instances "
+            "(LXD would stop them); restore or bring back another member first"
+        )
+    voters = {m.name for m in listed if DATABASE_ROLE in m.roles}
+    if leaving not in voters:
+        return None
+    standbys = {m.name for m in listed if STANDBY_ROLE in m.roles} - down
+    lost = voters & down
+    up = len(voters - down) + min(len(lost), len(standbys))
+    if up * 2 > len(voters):
+        return None
+    others = sorted(lost - {leaving})
+    if not others:
+        return (
+            f"not evacuating {shown}: it is the cluster's only database member up and no "
+            "standby could take its place; add members first"
+        )
+    return (
+        f"not evacuating {shown}: {_named(others, owners)} "
+        f"{'is' if len(others) == 1 else 'are'} already evacuated or offline, and taking "
+        f"{leaving} down too would cost the cluster its database quorum "
+        f"({up}/{len(voters)} database members left); restore or bring back "
+        f"{', '.join(others)} first"
+    )
+
+
+def leader_summary(
+    members: Iterable[MemberView], units: int, unowned: Collection[str] = ()
+) -> str:
+    """The leader's count: members online, those evacuated (named), units, unowned members.
+
+    Unowned members are those LXD lists that no unit owns (`unowned_members`);
+    the charm never removes them.
+    """
+    listed = list(members)
+    online = sum(1 for m in listed if m.online)
+    evacuated = sorted(m.name for m in listed if m.evacuated)
+    away = f", {len(evacuated)} evacuated ({', '.join(evacuated)})" if evacuated else ""
+    foreign = f"; owned by no unit: {', '.join(sorted(unowned))}" if unowned else ""
+    return f"{online}/{len(listed)} members online{away}, {units} units{foreign}"
+
+
+def stale_members(members: Iterable[MemberView], owners: Mapping[str, str]) -> set[str]:
+    """Members LXD lists offline (not evacuated) that no unit present owns.
+
+    ``owners`` maps member names to the units present that own them. Such a
+    member is what a dead machine leaves behind once its unit is gone.
+    """
+    return {m.name for m in members if not m.online and not m.evacuated and m.name not in owners}
+
+
+def unowned_members(members: Iterable[MemberView], claimed: Collection[str]) -> list[str]:
+    """Members LXD lists under a name no unit owns or announces (added by hand, or left behind).
+
+    ``claimed`` are the names in the ``members`` record and every name a
+    unit present announces (a unit LXD took but the leader has not
+    confirmed yet is not unowned).
+    """
+    return sorted(m.name for m in members if m.name not in claimed)
+
+
+def lost_member_refusal(unit: str, member: str, instances: list[str]) -> str:
+    """Why an unreachable member a new unit's name belongs to stays: its instances.
+
+    Never lose an instance silently: the operator decides, and the message
+    gives the command that would discard them (LXD's force drops their
+    records, captured).
+    """
+    shown = ", ".join(instances[:5]) + (", ..." if len(instances) > 5 else "")
+    return (
+        f"{unit} wants to join as {member!r}, whose old member is offline, owned by no unit "
+        f"and holds {len(instances)} instance(s) ({shown}): bring its machine back, or "
+        f"discard them with `lxc cluster remove --force {member}`"
+    )
+
+
+def member_summary(hostname: str, evacuated: bool) -> str:
+    """A member's own status line: its name, and that it is evacuated while it is."""
+    if evacuated:
+        return f"member {hostname} is evacuated: run the restore action to take instances again"
+    return f"member {hostname}"
+
+
+def failure_domain(zone: str | None) -> str:
+    """The LXD failure domain for a unit in Juju availability zone ``zone``.
+
+    Units without a zone stay in LXD's own ``default`` domain (LXD refuses
+    an empty domain name: "Failure domain name can't be empty", captured).
+    """
+    return zone.strip() if zone and zone.strip() else "default"
 
 
 def _named(members: Iterable[str], owners: Mapping[str, str]) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ops
@@ -41,6 +43,8 @@ CLUSTER_PORT = 8443
 JOIN_STATUS_LENGTH = 500
 """At most this much of a joiner's problem goes in its bag (a status line, not a log)."""
 PEER = "cluster"
+ZONE_VARIABLE = "JUJU_AVAILABILITY_ZONE"
+"""Where Juju tells a unit its availability zone; it becomes the member's failure domain."""
 
 
 ClusterProblem = BlockedError | WaitingError
@@ -65,7 +69,10 @@ class PeerOutcome:
 class ClusterPeer:
     """Bootstrap, lead or join, following the `cluster` peer protocol."""
 
-    def __init__(self, charm: ops.CharmBase, machine: Machine) -> None:
+    def __init__(
+        self, charm: ops.CharmBase, machine: Machine, environ: Mapping[str, str] = os.environ
+    ) -> None:
+        self._zone = environ.get(ZONE_VARIABLE)
         self._unit = charm.unit
         self._app = charm.app
         self._model = charm.model
@@ -146,32 +153,73 @@ class ClusterPeer:
                 raise
         else:
             self._deputise(lxd, peer, app)
+        own = self._tend_own_member(lxd, peer) if self._memory.initialised else None
         return PeerOutcome(
             address=address if self._memory.initialised else "",
-            summary=self.summary(lxd, listed),
+            summary=self.summary(lxd, listed, own),
             problem=problem,
         )
+
+    def _tend_own_member(self, lxd: LxdClient, peer: ops.Relation) -> ClusterMember | None:
+        """Keep this member's failure domain on the unit's zone; say whether it is evacuated.
+
+        Runs at the join and in every later reconcile, so a zone Juju changes
+        is followed. The ``evacuated`` field mirrors what LXD says (also after
+        an operator's own ``lxc cluster evacuate``), and changing it wakes
+        the leader, whose count names evacuated members.
+        """
+        try:
+            own = lxd.cluster.member(self._host.hostname)
+        except MemberNotFoundError:
+            return None  # removed under us (this unit is leaving): nothing to tend
+        domain = cluster.failure_domain(self._zone)
+        if own.failure_domain != domain:
+            try:
+                lxd.cluster.set_failure_domain(own.name, domain)
+            except LxdApiError as e:
+                if transient(e):
+                    raise
+                raise BlockedError(
+                    f"LXD refused failure domain {domain!r} for {own.name} ({e}): "
+                    f"check the unit's availability zone"
+                ) from None
+            logger.info("failure domain of %s: %s -> %s", own.name, own.failure_domain, domain)
+        peer.data[self._unit][cluster.EVACUATED] = own.name if own.evacuated else ""
+        return own
 
     def deputy_work(self) -> bool:
         """Whether a member that is not the leader has anything to do for a peer change."""
         return peer_bags.deputy_work(self._model, self._unit)
 
-    def summary(self, lxd: LxdClient, members: list[ClusterMember] | None = None) -> str:
-        """For the unit status: the leader counts members online and units.
+    def summary(
+        self,
+        lxd: LxdClient,
+        members: list[ClusterMember] | None = None,
+        own: ClusterMember | None = None,
+    ) -> str:
+        """For the unit status: the leader counts members online, evacuated, and units.
 
-        Other members only name themselves: they skip peer events (see
-        charm.py), so a count of theirs would go stale after every change.
-        ``members`` is a listing this hook already made, to save asking again.
+        Other members only name themselves (and say when they are evacuated):
+        they skip peer events (see charm.py), so a count of theirs would go
+        stale after every change. ``members`` is a listing this hook already
+        made, ``own`` this member as this hook read it, to save asking again.
         """
         peer = self.relation
         if not self._memory.initialised or peer is None:
             return ""
         if not self._unit.is_leader():
-            return f"member {self._host.hostname}"
+            if own is None:
+                with contextlib.suppress(MemberNotFoundError):
+                    own = lxd.cluster.member(self._host.hostname)
+            return cluster.member_summary(self._host.hostname, own is not None and own.evacuated)
         if members is None:
             members = lxd.cluster.members()
-        online = sum(1 for m in members if m.online)
-        return f"{online}/{len(members)} members online, {len(peer.units) + 1} units"
+        claimed = {self._host.hostname}
+        claimed |= {peer.data[unit].get(cluster.HOSTNAME, "") for unit in peer.units}
+        with contextlib.suppress(cluster.ProtocolError):
+            claimed |= set(cluster.AppView.read(peer.data[self._app]).members.values())
+        unowned = cluster.unowned_members(members, claimed)
+        return cluster.leader_summary(members, len(peer.units) + 1, unowned)
 
     def _address(self) -> str:
         binding = self._model.get_binding(PEER)
@@ -228,7 +276,15 @@ class ClusterPeer:
             for unit in peer.units
             if unit.name != departing_unit and unit.name not in app.removing
         }
-        plan = cluster.plan_leader(app, units, lxd_members)
+        mine = {m: u for u, m in app.members.items() if u in present}
+        stale = cluster.stale_members(listed, mine)
+        plan = cluster.plan_leader(app, units, lxd_members, stale)
+        if plan.replacing:
+            replaced = self._replace_lost(lxd, app, plan.replacing, listed, present, refused)
+            if replaced:
+                listed = lxd.cluster.members()
+                lxd_members = {m.name for m in listed}
+                plan = cluster.plan_leader(app, units, lxd_members, stale - replaced)
         planned, announced = 0, cluster.announced(units)
         if not stop_waiting_on_peers and any(not waiting.renewal for waiting in plan.issue):
             planned = self._app.planned_units()  # a hook tool call: only when it matters
@@ -315,12 +371,21 @@ class ClusterPeer:
             if member in listed_names and refusal is not None:
                 refused.append(BlockedError(refusal))
                 continue
+            lost = any(m.name == member and not m.online and not m.evacuated for m in listed)
             try:
-                lxd.cluster.remove_member(member)
+                if lost:
+                    # LXD cannot clean up on an unreachable member without force (captured).
+                    lxd.cluster.remove_lost_member(member)
+                else:
+                    lxd.cluster.remove_member(member)
             except MemberNotFoundError:
                 pass  # already gone (a retried hook, or removed by hand)
             except MemberHasInstancesError as e:
-                refused.append(BlockedError(f"cannot remove {unit}: {e}"))
+                refused.append(
+                    BlockedError(
+                        _lost_with_instances(unit, e) if lost else _has_instances(unit, e)
+                    )
+                )
                 continue
             except LxdApiError as e:
                 if not transient(e):
@@ -334,6 +399,52 @@ class ClusterPeer:
             self._drop_token(app, unit)
             listed = lxd.cluster.members()
         return listed, refused
+
+    def _replace_lost(
+        self,
+        lxd: LxdClient,
+        app: cluster.AppView,
+        replacing: dict[str, str],
+        listed: list[ClusterMember],
+        present: set[str],
+        refused: list[ClusterProblem],
+    ) -> set[str]:
+        """Remove the unreachable members whose names new units announce (replaced machines).
+
+        Only a member that holds no instances goes (LXD needs force for an
+        unreachable member, and force would drop instance records), and
+        never at the cost of the database's quorum; otherwise the reason is
+        added to ``refused``. Returns the member names removed; their old
+        units' records go with them, so the new units get tokens for the names.
+        """
+        removed = set()
+        for unit, name in sorted(replacing.items()):
+            why = cluster.removal_refusal(listed, name, _owners(app))
+            if why is not None:
+                refused.append(BlockedError(why))
+                continue
+            try:
+                lxd.cluster.remove_lost_member(name)
+            except MemberHasInstancesError as e:
+                refused.append(BlockedError(cluster.lost_member_refusal(unit, name, e.instances)))
+                continue
+            except MemberNotFoundError:
+                pass  # gone already
+            except LxdApiError as e:
+                if not transient(e):
+                    raise
+                refused.append(
+                    WaitingError(f"removing {name} waits for the cluster database: {e}")
+                )
+                continue
+            logger.info("removed the unreachable member %s: %s joins under its name", name, unit)
+            removed.add(name)
+            for old, member in list(app.members.items()):
+                if member == name and old not in present:
+                    del app.members[old]
+                    app.removing.pop(old, None)
+                    self._drop_token(app, old)
+        return removed
 
     def health(
         self, members: list[ClusterMember], app: cluster.AppView | None = None
@@ -495,6 +606,41 @@ class ClusterPeer:
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""
         peer.data[self._unit][cluster.JOIN_STATUS] = ""
         logger.info("joined the LXD cluster as %s", self._host.hostname)
+
+
+def _has_instances(unit: str, error: MemberHasInstancesError) -> str:
+    """Why a departed unit's member stays, and the way forward: evacuating it.
+
+    The charm never moves instances on its own at removal; the operator's
+    ``evacuate`` action on that unit does (or deleting them).
+    """
+    shown = ", ".join(error.instances[:5]) + (", ..." if len(error.instances) > 5 else "")
+    return (
+        f"cannot remove {unit}: member {error.member!r} still holds "
+        f"{len(error.instances)} instance(s) ({shown}); move them first with "
+        f"`juju run {unit} evacuate` (`lxc cluster evacuate {error.member}` once the unit "
+        "is gone), or delete them"
+    )
+
+
+def _lost_with_instances(unit: str, error: MemberHasInstancesError) -> str:
+    """Why a departed unit's unreachable member stays: it cannot be evacuated, only discarded."""
+    shown = ", ".join(error.instances[:5]) + (", ..." if len(error.instances) > 5 else "")
+    return (
+        f"cannot remove {unit}: its member {error.member!r} is offline and holds "
+        f"{len(error.instances)} instance(s) ({shown}); bring its machine back, or discard "
+        f"them with `lxc cluster remove --force {error.member}`"
+    )
+
+
+def owners(model: ops.Model) -> dict[str, str]:
+    """Member name -> owning unit, from the application databag (for action messages)."""
+    peer = model.get_relation(PEER)
+    if peer is None or peer.app is None:
+        return {}
+    with contextlib.suppress(cluster.ProtocolError):
+        return _owners(cluster.AppView.read(peer.data[peer.app]))
+    return {}
 
 
 def _owners(app: cluster.AppView) -> dict[str, str]:

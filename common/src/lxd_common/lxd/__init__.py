@@ -35,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._api import transient
     from ._client import ExistingSetup, LxdClient
-    from ._cluster import Cluster, ClusterMember, JoinToken, decode_join_token
+    from ._cluster import (
+        DEFAULT_FAILURE_DOMAIN,
+        EVACUATION_MODES,
+        Cluster,
+        ClusterMember,
+        JoinToken,
+        Placement,
+        decode_join_token,
+    )
     from ._preseed import join_preseed, parse_preseed
     from ._socket import DEBIAN_SOCKET, SNAP_SOCKET, find_socket, socket_candidates
     from ._storage import StoragePool, StoragePools
@@ -48,6 +56,9 @@ _HOMES: dict[str, str] = {
     "CertificateType": "._trust",
     "ClientToken": "._trust",
     "Cluster": "._cluster",
+    "DEFAULT_FAILURE_DOMAIN": "._cluster",
+    "EVACUATION_MODES": "._cluster",
+    "Placement": "._cluster",
     "ClusterMember": "._cluster",
     "DEBIAN_SOCKET": "._socket",
     "ExistingSetup": "._client",
@@ -79,6 +90,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CERTIFICATE_TYPES",
     "DEBIAN_SOCKET",
+    "DEFAULT_FAILURE_DOMAIN",
+    "EVACUATION_MODES",
     "SNAP_SOCKET",
     "CertificateType",
     "ClientToken",
@@ -87,6 +100,7 @@ __all__ = [
     "ExistingSetup",
     "JoinToken",
     "LxdClient",
+    "Placement",
     "StoragePool",
     "StoragePools",
     "TrustEntry",

@@ -1,4 +1,4 @@
-"""Cluster membership: bootstrap, join tokens, members, removal.
+"""Cluster membership: bootstrap, join tokens, members, removal, maintenance, failure domains.
 
 LXD is permissive in two places where a charm must not be: it issues a join
 token for a name that is already a member, and it removes a member's record
@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -29,6 +30,15 @@ if TYPE_CHECKING:
     import pylxd
 
 DEFAULT_PROJECT = "default"
+DEFAULT_FAILURE_DOMAIN = "default"
+"""The failure domain every member starts in (LXD creates and names it)."""
+EVACUATED = "Evacuated"
+EVACUATION_MODES = ("auto", "stop", "migrate")
+EVACUATION_MODE_EXTENSION = "clustering_evacuation_mode"
+"""Without this API extension (LXD 5.0.2 has only ``clustering_evacuation``), LXD ignores
+the ``mode`` of an evacuation: each instance's ``cluster.evacuate`` key decides (captured:
+``mode: stop`` moved running containers, and an unknown mode was accepted)."""
+_WRITABLE_MEMBER_FIELDS = ("roles", "failure_domain", "description", "config", "groups")
 NOT_CLUSTERED = "Server is not clustered"
 _ZONE = re.compile(r"[+-]\d{2}:\d{2}")
 
@@ -42,11 +52,30 @@ class ClusterMember:
     status: str
     roles: list[str]
     message: str = ""
+    failure_domain: str = DEFAULT_FAILURE_DOMAIN
 
     @property
     def online(self) -> bool:
         """True when LXD counts the member as working."""
         return self.status.lower() == "online"
+
+    @property
+    def evacuated(self) -> bool:
+        """True while the member is evacuated for maintenance.
+
+        LXD 5.0 lists such a member as ``Evacuated`` ("Unavailable due to
+        maintenance") whether its daemon runs or not: it keeps that status,
+        not ``Offline``, after its daemon stops (captured).
+        """
+        return self.status.lower() == EVACUATED.lower()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one instance is and in what state (``GET /1.0/instances?recursion=1``)."""
+
+    location: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -201,9 +230,136 @@ class Cluster:
                 status=m.get("status", ""),
                 roles=list(m.get("roles") or []),
                 message=m.get("message", ""),
+                failure_domain=m.get("failure_domain") or DEFAULT_FAILURE_DOMAIN,
             )
             for m in metadata
         ]
+
+    def _member_record(self, name: str) -> dict[str, Any]:
+        doing = f"reading cluster member {name!r}"
+        try:
+            with translate_errors(doing):
+                response = self._client.api.cluster.members[name].get()
+            record: dict[str, Any] = check(response, doing)["metadata"]
+        except LxdApiError as e:
+            if e.status == HTTPStatus.NOT_FOUND:
+                raise MemberNotFoundError(f"no cluster member is called {name!r}") from e
+            raise
+        return record
+
+    def member(self, name: str) -> ClusterMember:
+        """One member (``GET /1.0/cluster/members/<name>``).
+
+        Raises:
+            MemberNotFoundError: no such member.
+        """
+        m = retry_transient(lambda: self._member_record(name))
+        return ClusterMember(
+            name=m["server_name"],
+            url=m.get("url", ""),
+            status=m.get("status", ""),
+            roles=list(m.get("roles") or []),
+            message=m.get("message", ""),
+            failure_domain=m.get("failure_domain") or DEFAULT_FAILURE_DOMAIN,
+        )
+
+    def set_failure_domain(self, name: str, domain: str) -> bool:
+        """Put member ``name`` in failure domain ``domain``; False when it already is.
+
+        LXD creates a domain the first time a member names it. LXD 5.0 treats
+        a PATCH of a member like a PUT (captured): without ``roles`` it
+        answers "The "database" role cannot be dropped at this time", without
+        ``groups`` "Cluster members need to belong to at least one group". So
+        the member's writable fields are sent back as read, with only the
+        domain changed. An empty name is refused by LXD ("Failure domain name
+        can't be empty"), and by this method before asking.
+
+        Raises:
+            ValueError: ``domain`` is empty.
+            MemberNotFoundError: no such member.
+        """
+        if not domain:
+            raise ValueError("a failure domain needs a name")
+        record = retry_transient(lambda: self._member_record(name))
+        if (record.get("failure_domain") or DEFAULT_FAILURE_DOMAIN) == domain:
+            return False
+        body = {key: record[key] for key in _WRITABLE_MEMBER_FIELDS if key in record}
+        body["failure_domain"] = domain
+        doing = f"setting the failure domain of {name!r} to {domain!r}"
+
+        def patch() -> None:
+            with translate_errors(doing):
+                check(self._client.api.cluster.members[name].patch(json=body), doing)
+
+        retry_transient(patch)
+        return True
+
+    def evacuation_modes(self) -> bool:
+        """Whether this LXD honours an evacuation's ``mode`` (see `EVACUATION_MODE_EXTENSION`)."""
+        with translate_errors("reading server information"):
+            response = self._client.api.get()
+        extensions = check(response, "reading server information")["metadata"].get(
+            "api_extensions"
+        )
+        return EVACUATION_MODE_EXTENSION in (extensions or [])
+
+    def evacuate(self, name: str, mode: str | None = None) -> None:
+        """Evacuate member ``name`` and wait until LXD has moved or stopped its instances.
+
+        ``mode`` is sent only when given (LXD's own default is ``auto``);
+        callers check `evacuation_modes` first, since an LXD without the
+        extension ignores it. LXD 5.0 moves running containers on a dir pool
+        cold (stop, copy, start on the target: "Migrating", then "Starting"),
+        moves stopped ones too, and keeps instances whose ``cluster.evacuate``
+        is ``stop`` in place, stopped (captured).
+
+        Raises:
+            ValueError: ``mode`` is not one of LXD's.
+            LxdApiError: LXD refused it, or the evacuation failed.
+        """
+        if mode is not None and mode not in EVACUATION_MODES:
+            raise ValueError(
+                f"evacuation mode {mode!r} is not one of {', '.join(EVACUATION_MODES)}"
+            )
+        body = {"action": "evacuate"} if mode is None else {"action": "evacuate", "mode": mode}
+        self._change_state(name, body, f"evacuating cluster member {name!r}")
+
+    def restore(self, name: str) -> None:
+        """Bring an evacuated member back and wait until LXD has returned its instances.
+
+        LXD moves the instances evacuation moved back and starts those it
+        stopped (captured). An offline member cannot be restored: LXD answers
+        "Missing event connection with target cluster member".
+
+        Raises:
+            LxdApiError: LXD refused it, or the restore failed.
+        """
+        self._change_state(name, {"action": "restore"}, f"restoring cluster member {name!r}")
+
+    def _change_state(self, name: str, body: dict[str, str], doing: str) -> None:
+        with translate_errors(doing):
+            response = self._client.api.cluster.members[name].state.post(json=body)
+            operation = check(response, doing).get("operation")
+            if operation:
+                self._client.operations.wait_for_operation(operation)
+
+    def placements(self) -> dict[str, Placement]:
+        """Every instance, across all projects, by name (``project/name`` outside default)."""
+        return retry_transient(self._placements)
+
+    def _placements(self) -> dict[str, Placement]:
+        with translate_errors("listing instances"):
+            response = self._client.api.instances.get(
+                params={"recursion": "1", "all-projects": "true"}
+            )
+        found = {}
+        for inst in check(response, "listing instances")["metadata"] or []:
+            project = inst.get("project") or DEFAULT_PROJECT
+            name = inst["name"] if project == DEFAULT_PROJECT else f"{project}/{inst['name']}"
+            found[name] = Placement(
+                location=inst.get("location") or "", status=inst.get("status") or ""
+            )
+        return found
 
     def add_join_token(self, server_name: str) -> JoinToken:
         """Issue a join token for a new member called ``server_name``.
@@ -258,18 +414,7 @@ class Cluster:
         return retry_transient(lambda: self._instances_on(member))
 
     def _instances_on(self, member: str) -> list[str]:
-        with translate_errors("listing instances"):
-            response = self._client.api.instances.get(
-                params={"recursion": "1", "all-projects": "true"}
-            )
-        found = []
-        for inst in check(response, "listing instances")["metadata"] or []:
-            if inst.get("location") != member:
-                continue
-            project = inst.get("project") or DEFAULT_PROJECT
-            name = inst["name"] if project == DEFAULT_PROJECT else f"{project}/{inst['name']}"
-            found.append(name)
-        return sorted(found)
+        return sorted(name for name, at in self._placements().items() if at.location == member)
 
     def remove_member(self, server_name: str) -> None:
         """Remove a member that holds no instances.
@@ -290,6 +435,41 @@ class Cluster:
         def delete() -> None:
             with translate_errors(doing):
                 check(self._client.api.cluster.members[server_name].delete(), doing)
+
+        retry_transient(delete)
+
+    def remove_lost_member(self, server_name: str) -> None:
+        """Remove a member LXD cannot reach, which holds no instances, with LXD's force.
+
+        LXD 5.0 refuses to remove an unreachable member without force (it
+        tries to clean up on it: "Delete .../storage-pools/local: Unable to
+        connect to ...", captured), and with force it also drops the records
+        of the instances on it ("lxc cluster remove --force" loses them,
+        captured). So this refuses a member that is online (use
+        `remove_member`) or that any instance is still recorded on.
+
+        Raises:
+            MemberNotFoundError: no such member.
+            MemberHasInstancesError: instances are recorded on it.
+            ClusterError: LXD lists it online or evacuated.
+        """
+        listed = {m.name: m for m in self.members()}
+        member = listed.get(server_name)
+        if member is None:
+            raise MemberNotFoundError(f"no cluster member is called {server_name!r}")
+        if member.online or member.evacuated:
+            raise ClusterError(f"member {server_name!r} is {member.status}: not forcing it out")
+        instances = self.instances_on(server_name)
+        if instances:
+            raise MemberHasInstancesError(server_name, instances)
+        doing = f"removing unreachable cluster member {server_name!r}"
+
+        def delete() -> None:
+            with translate_errors(doing):
+                check(
+                    self._client.api.cluster.members[server_name].delete(params={"force": "1"}),
+                    doing,
+                )
 
         retry_transient(delete)
 

@@ -739,7 +739,8 @@ def test_member_holding_instances_stays_until_they_are_gone(sim: Sim) -> None:
 
     assert out.unit_status == testing.BlockedStatus(
         "cannot remove lxd/1: member 'node-b' still holds 1 instance(s) (keepme); "
-        "move or delete them before removing the member"
+        "move them first with `juju run lxd/1 evacuate` (`lxc cluster evacuate node-b` "
+        "once the unit is gone), or delete them"
     )
     assert json.loads(sim.app_data["removing"]) == {"lxd/1": "node-b"}
     assert cluster_names(a) == ["node-a", "node-b"]
@@ -1092,3 +1093,194 @@ def test_leader_names_a_unit_that_could_not_join_in_its_own_words(
     assert "join-status" not in bag_of(sim, 1)
     out = run(sim, 0, "relation_changed", 1)
     assert out.unit_status.name == "active"
+
+
+# --- maintenance (evacuate/restore) and failure domains, protocol 1.4 -----------------
+
+
+def evacuate(sim: Sim, unit: int, **params: str) -> dict[str, Any]:
+    results = sim.run(f"lxd/{unit}", sim.on.action("evacuate", params=params))
+    assert results is not None
+    return results
+
+
+def domains(machine: Machine) -> dict[str, str]:
+    return {m.name: m.failure_domain for m in machine.lxd.cluster.members()}
+
+
+def test_members_take_their_units_zone_as_failure_domain(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    a, _ = formed(sim, 2)
+    assert domains(a) == {"node-a": "az1", "node-b": "az1"}  # set at the join
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az2")
+    run(sim, 1, "config_changed")
+    assert domains(a) == {"node-a": "az1", "node-b": "az2"}  # followed when it changes
+    monkeypatch.delenv("JUJU_AVAILABILITY_ZONE")
+    run(sim, 1, "config_changed")
+    assert domains(a) == {"node-a": "az1", "node-b": "default"}  # no zone: LXD's default
+
+
+def test_a_unit_without_a_zone_leaves_the_domain_alone(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUJU_AVAILABILITY_ZONE", raising=False)
+    a, _ = formed(sim, 2)
+    assert domains(a) == {"node-a": "default", "node-b": "default"}
+
+
+def test_evacuate_reports_where_instances_went_and_the_statuses_say_so(sim: Sim) -> None:
+    a, b, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-b")
+    a.lxd.cluster.launch("db", target="node-b", project="ci")
+    got = evacuate(sim, 1)
+    assert got == {
+        "member": "node-b",
+        "mode": "auto",
+        "state": "evacuated",
+        "instances": "ci/db: node-b -> node-a (Running)\nweb: node-b -> node-c (Running)",
+        "count": "2",
+    }
+    assert a.lxd.cluster.instances_on("node-b") == []
+    assert output(sim, 1).unit_status == testing.ActiveStatus(
+        "cluster: member node-b is evacuated: run the restore action to take instances "
+        "again; cluster on 10.0.0.2:8443"
+    )
+    assert bag_of(sim, 1)["evacuated"] == "node-b"
+    leader = run(sim, 0, "relation_changed", 1)  # the field's change wakes the leader
+    assert leader.unit_status == testing.ActiveStatus(
+        "cluster: 2/3 members online, 1 evacuated (node-b), 3 units; cluster on 10.0.0.1:8443"
+    )
+
+    restored = sim.run("lxd/1", sim.on.action("restore"))
+    assert restored is not None and restored["state"] == "restored"
+    assert a.lxd.cluster.instances_on("node-b") == ["ci/db", "web"]
+    assert bag_of(sim, 1).get("evacuated", "") == ""
+    assert output(sim, 1).unit_status.message.startswith("cluster: member node-b; ")
+    assert b.lxd.cluster.member("node-b").online
+
+
+def test_evacuating_a_second_voter_of_three_fails_the_action(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    for machine in ("node-a", "node-b", "node-c"):
+        a.lxd.cluster._database().members[machine] = replace(
+            a.lxd.cluster.member(machine), roles=["database"]
+        )
+    evacuate(sim, 1)
+    with pytest.raises(testing.ActionFailed, match=r"not evacuating node-c \(lxd/2\): node-b"):
+        evacuate(sim, 2)
+    assert not a.lxd.cluster.member("node-c").evacuated
+
+
+def test_a_mode_lxd_would_ignore_fails_the_action(sim: Sim) -> None:
+    a, b, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-b")
+    with pytest.raises(testing.ActionFailed, match="mode=migrate cannot be honoured"):
+        evacuate(sim, 1, mode="migrate")
+    assert a.lxd.cluster.instances_on("node-b") == ["web"]
+    b.lxd.api_extensions.append("clustering_evacuation_mode")
+    assert evacuate(sim, 1, mode="migrate")["state"] == "evacuated"
+
+
+def test_an_unknown_mode_fails_the_action(sim: Sim) -> None:
+    formed(sim, 2)
+    with pytest.raises(testing.ActionFailed, match="mode must be one of auto, stop, migrate"):
+        evacuate(sim, 1, mode="live")
+
+
+def test_a_unit_that_is_not_a_member_cannot_evacuate(sim: Sim) -> None:
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2")
+    with pytest.raises(testing.ActionFailed, match="only a cluster member"):
+        evacuate(sim, 1)
+
+
+# --- replaced machines and members no unit owns ------------------------------------
+# Captured from LXD 5.0.2: an unreachable member is only removed with force (without:
+# 500 'Delete ".../storage-pools/local": Unable to connect to ...'), and force drops the
+# records of the instances on it; a new daemon then joins under the old name.
+
+
+def test_a_departed_units_unreachable_member_is_removed_with_force(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert set(members(sim)) == {"lxd/0", "lxd/1"}
+    assert out.unit_status.name == "active"
+
+
+def test_a_departed_units_unreachable_member_with_instances_stays(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-c")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert out.unit_status == testing.BlockedStatus(
+        "cannot remove lxd/2: its member 'node-c' is offline and holds 1 instance(s) (web); "
+        "bring its machine back, or discard them with `lxc cluster remove --force node-c`"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+
+
+def test_a_replacement_unit_takes_the_name_once_the_old_instances_are_dealt_with(
+    sim: Sim,
+) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-c")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    run(sim, 0, "relation_departed", 2)
+    add_unit(sim, 3, "node-c", "10.0.0.9")
+    run(sim, 3, "relation_changed", 0)  # announces the old hostname
+    out = run(sim, 0, "relation_changed", 3)
+    # Not a collision with a live unit: the old member's instances are what keeps it out.
+    assert "which another unit already uses" not in out.unit_status.message
+    assert out.unit_status.name == "blocked"
+    assert "lxd/3" not in sim.app_data or not sim.app_data["lxd/3"]
+
+    a.lxd.cluster.delete_instance("web")  # the operator discarded it
+    out = run(sim, 0, "update_status")
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/3"), "the new unit got a token for the old name"
+    run(sim, 3, "relation_changed", 0)  # joins
+    run(sim, 0, "relation_changed", 3)
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b", "lxd/3": "node-c"}
+
+
+def test_an_unreachable_member_never_recorded_is_replaced_when_empty(sim: Sim) -> None:
+    a, _ = formed(sim, 2)
+    database = a.lxd.cluster._database()
+    FakeLxd().cluster._add_member(database, "node-z", "10.0.0.26:8443", [])
+    a.lxd.cluster.set_status("node-z", "Offline", "No heartbeat for 30s")
+    add_unit(sim, 2, "node-z", "10.0.0.3")
+    run(sim, 2, "relation_changed", 0)
+    run(sim, 0, "relation_changed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/2")
+
+
+def test_a_live_units_name_is_still_a_collision(sim: Sim) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-b", "Offline", "No heartbeat for 30s")  # lxd/1 is present
+    add_unit(sim, 3, "node-b", "10.0.0.4")
+    run(sim, 3, "relation_changed", 0)
+    out = run(sim, 0, "relation_changed", 3)
+    assert out.unit_status == testing.BlockedStatus(
+        "lxd/3 wants to join as 'node-b', which another unit already uses: give that "
+        "machine another hostname"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+
+
+def test_members_no_unit_owns_are_in_the_leaders_count(sim: Sim) -> None:
+    a, _ = formed(sim, 2)
+    FakeLxd().cluster._add_member(a.lxd.cluster._database(), "by-hand", "10.0.0.30:8443", [])
+    out = run(sim, 0, "update_status")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 2 units; owned by no unit: by-hand; cluster on 10.0.0.1:8443"
+    )
+    assert cluster_names(a) == ["by-hand", "node-a", "node-b"]  # never removed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import tenacity
 
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
 from lxd_common.errors import LxdApiError
@@ -87,6 +88,11 @@ def test_a_refusal_that_does_not_pass_is_raised_once_the_time_is_up() -> None:
 def test_every_attempt_gets_only_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole join is bounded: an attempt started late cannot run lxd init for minutes."""
     monkeypatch.setattr("lxd_charm.cluster_join.MIN_ATTEMPT_SECONDS", 0.01)
+    # No random back-off between attempts: the budget, not luck, decides how many run.
+    monkeypatch.setattr(
+        "lxd_charm.cluster_join.tenacity.wait_random_exponential",
+        lambda **_: tenacity.wait_none(),
+    )
     lxd = Joins(*[CAPTURED["leader-down"]] * 100, takes=0.05)
     with pytest.raises(LxdApiError, match="Unable to connect"):
         join_with_retries(lxd, "n", "10.0.0.2:8443", "token", [], retry_seconds=0.5)  # type: ignore[arg-type]

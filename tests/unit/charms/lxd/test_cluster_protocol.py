@@ -42,7 +42,7 @@ def test_app_view_round_trip() -> None:
         removing={"lxd/2": "c"},
     )
     bag = view.write()
-    assert bag["version"] == "1.3" and bag["lxd/1"] == "secret:abc"
+    assert bag["version"] == "1.4" and bag["lxd/1"] == "secret:abc"
     assert AppView.read(bag) == view
 
 
@@ -288,6 +288,10 @@ class Listed:
     @property
     def online(self) -> bool:
         return self.status == "Online"
+
+    @property
+    def evacuated(self) -> bool:
+        return self.status == "Evacuated"
 
 
 LEADER = ["database-leader", "database"]
@@ -596,4 +600,192 @@ def test_lxd_promotes_one_standby_for_a_leaving_voter_not_two() -> None:
     assert cluster.removal_refusal(listed, "m2", OWNERS) == (
         "not removing m2 (lxd/1): m1 (lxd/0) is offline and the cluster would lose its "
         "quorum; bring m1 back or remove lxd/0 first"
+    )
+
+
+# --- maintenance: evacuation, the leader's count, failure domains (1.4) -------------
+# LXD 5.0 lists an evacuated member as "Evacuated" and keeps its database role while its
+# daemon runs; once the daemon stops it demotes it and promotes an online standby (captured).
+
+
+def test_an_evacuated_voter_still_counts_for_the_database_quorum() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Evacuated", ["database"]),
+        Listed("m3", "Evacuated", ["database"]),
+    ]
+    assert cluster.quorum_problem(listed, OWNERS) is None
+
+
+def test_evacuated_members_are_not_reported_offline() -> None:
+    listed = [*three()[:2], Listed("m3", "Evacuated", ["database"])]
+    assert cluster.offline_members(listed, OWNERS) is None
+    listed.append(Listed("m4", "Offline", ["database-standby"]))
+    assert cluster.offline_members(listed, OWNERS) == (
+        "m4 (lxd/3) is offline: bring it back, or remove the unit"
+    )
+
+
+def test_evacuating_one_voter_of_three_is_allowed() -> None:
+    assert cluster.evacuation_refusal(three(), "m2", OWNERS) is None
+
+
+def test_evacuating_a_second_voter_of_three_is_refused() -> None:
+    listed = [*three()[:2], Listed("m3", "Evacuated", ["database"])]
+    assert cluster.evacuation_refusal(listed, "m2", OWNERS) == (
+        "not evacuating m2 (lxd/1): m3 (lxd/2) is already evacuated or offline, and taking "
+        "m2 down too would cost the cluster its database quorum (1/3 database members "
+        "left); restore or bring back m3 first"
+    )
+
+
+def test_an_offline_voter_counts_as_down_for_an_evacuation() -> None:
+    assert cluster.evacuation_refusal(three(offline="m1"), "m3", OWNERS) == (
+        "not evacuating m3 (lxd/2): m1 (lxd/0) is already evacuated or offline, and taking "
+        "m3 down too would cost the cluster its database quorum (1/3 database members "
+        "left); restore or bring back m1 first"
+    )
+
+
+def test_an_online_standby_lets_a_second_voter_be_evacuated() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Online", ["database"]),
+        Listed("m3", "Evacuated", ["database"]),
+        Listed("m4", "Online", ["database-standby"]),
+    ]
+    # m2 and m3 down, m4 promoted: m1 and m4 of three voters.
+    assert cluster.evacuation_refusal(listed, "m2", OWNERS) is None
+    # An evacuated standby cannot be promoted.
+    listed[3] = Listed("m4", "Evacuated", ["database-standby"])
+    assert cluster.evacuation_refusal(listed, "m2", OWNERS) is not None
+
+
+def test_a_member_that_does_not_vote_is_not_refused_for_the_quorum() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Offline", ["database"]),
+        Listed("m3", "Offline", ["database"]),
+        Listed("m4", "Online", ["database-standby"]),
+    ]
+    assert cluster.evacuation_refusal(listed, "m4", OWNERS) is None
+
+
+def test_the_only_voter_with_no_standby_is_refused() -> None:
+    listed = [Listed("m1", "Online", LEADER), Listed("m2", "Online", [])]
+    assert cluster.evacuation_refusal(listed, "m1", OWNERS) == (
+        "not evacuating m1 (lxd/0): it is the cluster's only database member up and no "
+        "standby could take its place; add members first"
+    )
+
+
+def test_evacuating_with_nowhere_for_the_instances_to_go_is_refused_unless_stop() -> None:
+    listed = [
+        Listed("m1", "Online", []),
+        Listed("m2", "Evacuated", []),
+    ]
+    assert cluster.evacuation_refusal(listed, "m1", {}) == (
+        "not evacuating m1: no other member is online to take its instances (LXD would stop "
+        "them); restore or bring back another member first"
+    )
+    assert cluster.evacuation_refusal(listed, "m1", {}, mode="stop") is None
+
+
+def test_evacuating_a_member_that_is_not_listed_is_refused() -> None:
+    assert cluster.evacuation_refusal(three(), "m9", OWNERS) == (
+        "m9 is not a member of this cluster"
+    )
+
+
+def test_the_leaders_count_names_evacuated_members() -> None:
+    assert cluster.leader_summary(three(), 3) == "3/3 members online, 3 units"
+    listed = [three()[0], Listed("m3", "Evacuated", ["database"]), Listed("m2", "Evacuated", [])]
+    assert cluster.leader_summary(listed, 3) == (
+        "1/3 members online, 2 evacuated (m2, m3), 3 units"
+    )
+
+
+def test_a_members_own_line_says_it_is_evacuated() -> None:
+    assert cluster.member_summary("node1", False) == "member node1"
+    assert cluster.member_summary("node1", True) == (
+        "member node1 is evacuated: run the restore action to take instances again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "domain"),
+    [
+        ("zone-a", "zone-a"),
+        (" az2 ", "az2"),
+        ("", "default"),
+        ("  ", "default"),
+        (None, "default"),
+    ],
+)
+def test_failure_domain_follows_the_zone(zone: str | None, domain: str) -> None:
+    assert cluster.failure_domain(zone) == domain
+
+
+def test_version_1_4_stays_compatible_with_1_x() -> None:
+    assert cluster.VERSION == "1.4"
+    assert cluster.compatible({"version": "1.3"}) and cluster.compatible({"version": "1.0"})
+    assert not cluster.compatible({"version": "2.0"})
+
+
+# --- replaced machines and members no unit owns ------------------------------------
+
+
+def test_a_unit_announcing_a_stale_members_name_replaces_it() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1", "lxd/2": "m3"})
+    units = {"lxd/1": {"version": "1.4", "hostname": "m3"}}
+    plan = cluster.plan_leader(app, units, {"m1", "m3"}, stale={"m3"})
+    assert plan.replacing == {"lxd/1": "m3"}
+    assert plan.collisions == {} and plan.issue == []
+
+
+def test_without_stale_the_same_name_is_a_collision() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1", "lxd/2": "m3"})
+    units = {"lxd/1": {"version": "1.4", "hostname": "m3"}}
+    plan = cluster.plan_leader(app, units, {"m1", "m3"})
+    assert plan.collisions == {"lxd/1": "m3"} and plan.replacing == {}
+
+
+def test_two_units_announcing_one_stale_name_the_lowest_replaces_it() -> None:
+    app = cluster.AppView(members={"lxd/0": "m1"})
+    units = {
+        "lxd/4": {"version": "1.4", "hostname": "m3"},
+        "lxd/3": {"version": "1.4", "hostname": "m3"},
+    }
+    plan = cluster.plan_leader(app, units, {"m1", "m3"}, stale={"m3"})
+    assert plan.replacing == {"lxd/3": "m3"}
+    assert plan.collisions == {"lxd/4": "m3"}
+
+
+def test_stale_members_are_offline_and_owned_by_no_unit_present() -> None:
+    listed = [
+        Listed("m1", "Online", LEADER),
+        Listed("m2", "Offline", ["database"]),
+        Listed("m3", "Offline", []),
+        Listed("m4", "Evacuated", []),
+    ]
+    assert cluster.stale_members(listed, {"m1": "lxd/0", "m2": "lxd/1"}) == {"m3"}
+
+
+def test_unowned_members_are_those_nobody_records_or_announces() -> None:
+    listed = [*three(), Listed("m9", "Online", [])]
+    assert cluster.unowned_members(listed, {"m1", "m2", "m3"}) == ["m9"]
+    assert cluster.unowned_members(listed, {"m1", "m2", "m3", "m9"}) == []
+
+
+def test_the_leaders_count_names_unowned_members() -> None:
+    assert cluster.leader_summary(three(), 2, ["m3"]) == (
+        "3/3 members online, 2 units; owned by no unit: m3"
+    )
+
+
+def test_a_lost_member_with_instances_names_them_and_the_discarding_command() -> None:
+    assert cluster.lost_member_refusal("lxd/5", "m3", ["web", "ci/db"]) == (
+        "lxd/5 wants to join as 'm3', whose old member is offline, owned by no unit and "
+        "holds 2 instance(s) (web, ci/db): bring its machine back, or discard them with "
+        "`lxc cluster remove --force m3`"
     )

@@ -684,3 +684,225 @@ def test_remove_member_waits_out_a_settling_cluster_database(
     cluster.remove_member("m2")
     assert len(lxd.requests("GET", INSTANCES)) == 2
     assert len(lxd.requests("DELETE", f"{MEMBERS}/m2")) == 2
+
+
+# --- maintenance and failure domains (answers captured from LXD 5.0.2) -----------------
+
+EVACUATE_OP = "13b8fa7c-aeac-4b23-92b2-e3742d00960d"
+
+
+def evacuated(name: str) -> dict[str, Any]:
+    """A member as LXD 5.0.2 lists it once evacuated: it keeps its database role."""
+    return dict(member(name), status="Evacuated", message="Unavailable due to maintenance")
+
+
+def state_operation(reply: Replies, description: str, status: str = "Running") -> dict[str, Any]:
+    return dict(
+        reply.operation(EVACUATE_OP, "task", {}, status=status),
+        description=description,
+        location="m2",
+    )
+
+
+def test_a_member_reads_its_failure_domain_and_evacuation(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", f"{MEMBERS}/m2", reply.sync(dict(evacuated("m2"), failure_domain="zone-b")))
+    got = cluster.member("m2")
+    assert got.failure_domain == "zone-b"
+    assert got.evacuated and not got.online
+    assert got.roles == ["database"]
+
+
+def test_members_list_their_failure_domains(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), dict(member("m2"), failure_domain="az2")]))
+    assert [m.failure_domain for m in cluster.members()] == ["default", "az2"]
+
+
+def test_an_unknown_member_is_not_found(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
+    lxd.on("GET", f"{MEMBERS}/m9", reply.error(404, "Cluster member not found"))
+    with pytest.raises(MemberNotFoundError, match="'m9'"):
+        cluster.member("m9")
+
+
+def test_set_failure_domain_sends_back_every_writable_field(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    """LXD 5.0.2 treats PATCH as PUT: without roles or groups it refuses (captured)."""
+    record = dict(member("m1"), roles=["database-leader", "database"])
+    lxd.on("GET", f"{MEMBERS}/m1", reply.sync(record))
+    lxd.on("PATCH", f"{MEMBERS}/m1", reply.sync({}))
+    assert cluster.set_failure_domain("m1", "zone-a") is True
+    [patch] = lxd.requests("PATCH")
+    assert patch.json == {
+        "roles": ["database-leader", "database"],
+        "failure_domain": "zone-a",
+        "description": "",
+        "config": {},
+        "groups": ["default"],
+    }
+
+
+def test_set_failure_domain_does_nothing_when_already_there(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", f"{MEMBERS}/m1", reply.sync(dict(member("m1"), failure_domain="zone-a")))
+    assert cluster.set_failure_domain("m1", "zone-a") is False
+    assert lxd.requests("PATCH") == []
+
+
+def test_set_failure_domain_refuses_an_empty_name_before_asking(
+    lxd: FakeLxd, cluster: Cluster
+) -> None:
+    with pytest.raises(ValueError, match="needs a name"):
+        cluster.set_failure_domain("m1", "")
+    assert lxd.calls == []
+
+
+def test_set_failure_domain_reports_what_lxd_refused(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", f"{MEMBERS}/m1", reply.sync(member("m1")))
+    lxd.on(
+        "PATCH",
+        f"{MEMBERS}/m1",
+        reply.error(400, 'The "database" role cannot be dropped at this time'),
+    )
+    with pytest.raises(LxdApiError, match=r"failure domain of 'm1' to 'z'.*cannot be dropped"):
+        cluster.set_failure_domain("m1", "z")
+
+
+def test_evacuate_posts_the_state_and_waits_for_the_operation(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    running = state_operation(reply, "Evacuating cluster member")
+    lxd.on("POST", f"{MEMBERS}/m2/state", reply.async_op(running))
+    lxd.on("GET", f"{OPERATIONS}/{EVACUATE_OP}", reply.sync(running))
+    done = state_operation(reply, "Evacuating cluster member", status="Success")
+    lxd.on("GET", f"{OPERATIONS}/{EVACUATE_OP}/wait", reply.sync(done))
+    cluster.evacuate("m2")
+    cluster.evacuate("m2", "migrate")
+    posts = lxd.requests("POST")
+    assert [p.json for p in posts] == [
+        {"action": "evacuate"},
+        {"action": "evacuate", "mode": "migrate"},
+    ]
+    assert len(lxd.requests("GET", f"{OPERATIONS}/{EVACUATE_OP}/wait")) == 2
+
+
+def test_evacuate_refuses_a_mode_lxd_does_not_have(lxd: FakeLxd, cluster: Cluster) -> None:
+    # LXD 5.0.2 accepted "bogus" and evacuated as if no mode were given (captured).
+    with pytest.raises(ValueError, match="'bogus' is not one of auto, stop, migrate"):
+        cluster.evacuate("m2", "bogus")
+    assert lxd.calls == []
+
+
+def test_restore_of_an_offline_member_reports_lxd(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on(
+        "POST",
+        f"{MEMBERS}/m2/state",
+        reply.error(500, "Missing event connection with target cluster member"),
+    )
+    with pytest.raises(LxdApiError, match=r"restoring cluster member 'm2'.*Missing event"):
+        cluster.restore("m2")
+    [post] = lxd.requests("POST")
+    assert post.json == {"action": "restore"}
+
+
+def test_a_failed_evacuation_is_reported(lxd: FakeLxd, reply: Replies, cluster: Cluster) -> None:
+    running = state_operation(reply, "Evacuating cluster member")
+    lxd.on("POST", f"{MEMBERS}/m2/state", reply.async_op(running))
+    lxd.on("GET", f"{OPERATIONS}/{EVACUATE_OP}", reply.sync(running))
+    failed = dict(
+        state_operation(reply, "Evacuating cluster member", status="Failure"),
+        status_code=400,
+        err="Failed to migrate instance",
+    )
+    lxd.on("GET", f"{OPERATIONS}/{EVACUATE_OP}/wait", reply.sync(failed))
+    with pytest.raises(LxdApiError, match="Failed to migrate instance"):
+        cluster.evacuate("m2")
+
+
+@pytest.mark.parametrize(
+    ("extensions", "honoured"),
+    [
+        (["clustering_evacuation", "clustering_evacuation_live"], False),  # LXD 5.0.2
+        (["clustering_evacuation", "clustering_evacuation_mode"], True),
+    ],
+)
+def test_evacuation_modes_follow_the_api_extension(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, extensions: list[str], honoured: bool
+) -> None:
+    lxd.on("GET", "/1.0", reply.sync({"api_extensions": extensions}))
+    assert cluster.evacuation_modes() is honoured
+
+
+def test_placements_name_projects_and_states(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    stopped = dict(instance("s1", "m1"), status="Stopped")
+    lxd.on(
+        "GET", INSTANCES, reply.sync([instance("r1", "m2"), instance("ci", "m3", "ci"), stopped])
+    )
+    got = cluster.placements()
+    assert {name: (p.location, p.status) for name, p in got.items()} == {
+        "r1": ("m2", "Running"),
+        "ci/ci": ("m3", "Running"),
+        "s1": ("m1", "Stopped"),
+    }
+
+
+# --- unreachable members (answers captured from LXD 5.0.2) -----------------------------
+
+
+def offline(name: str) -> dict[str, Any]:
+    return dict(
+        member(name, "Offline"),
+        roles=[],
+        message="No heartbeat for 19.35s (2026-12-01 10:03:28.696015564 +0000 UTC)",
+    )
+
+
+def test_remove_lost_member_forces_an_empty_unreachable_member(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), offline("m4")]))
+    lxd.on("GET", INSTANCES, reply.sync([instance("web", "m1")]))
+    lxd.on("DELETE", f"{MEMBERS}/m4", reply.sync({}))
+    cluster.remove_lost_member("m4")
+    [delete] = lxd.requests("DELETE")
+    assert delete.params == {"force": "1"}
+
+
+def test_remove_lost_member_refuses_one_with_instances(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    # An offline member's instances are listed with status "Error", location kept (captured).
+    lost = dict(instance("keep", "m3"), status="Error", status_code=112)
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), offline("m3")]))
+    lxd.on("GET", INSTANCES, reply.sync([lost]))
+    with pytest.raises(MemberHasInstancesError, match=r"\(keep\)"):
+        cluster.remove_lost_member("m3")
+    assert lxd.requests("DELETE") == []
+
+
+@pytest.mark.parametrize("status", ["Online", "Evacuated"])
+def test_remove_lost_member_never_forces_a_member_that_is_up(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, status: str
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1"), dict(member("m2"), status=status)]))
+    with pytest.raises(ClusterError, match=f"is {status}: not forcing it out"):
+        cluster.remove_lost_member("m2")
+    assert lxd.requests("DELETE") == []
+
+
+def test_remove_lost_member_of_an_unknown_name(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster
+) -> None:
+    lxd.on("GET", MEMBERS, reply.sync([member("m1")]))
+    with pytest.raises(MemberNotFoundError):
+        cluster.remove_lost_member("m4")
