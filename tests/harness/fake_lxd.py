@@ -512,9 +512,24 @@ class FakeLxd:
         """`LxdClient.storage`: none until a test that reaches storage pools attaches one."""
         self.set_up_by_hand = ExistingSetup()
         """What someone other than the charm initialised (pools, networks, profiles)."""
+        self.local_instances: list[str] = []
+        self.pool_volumes: dict[str, list[str]] = {}
+        """Storage pools and the volumes in each (`instance_names`, `storage_pool_volumes`)."""
 
     def __enter__(self) -> FakeLxd:
         return self
+
+    def instance_names(self) -> list[str]:
+        self._call()
+        return sorted(self.local_instances)
+
+    def storage_pool_volumes(self, pool: str) -> list[str]:
+        self._call()
+        return sorted(self.pool_volumes.get(pool, []))
+
+    def delete_storage_pool(self, pool: str) -> None:
+        self._call()
+        self.pool_volumes.pop(pool, None)
 
     def __exit__(self, *exc: object) -> None:
         return None

@@ -24,7 +24,7 @@ import ops
 
 from lxd_charm import cluster, peer_bags
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
-from lxd_charm.half_join import leftover_pool_refusal
+from lxd_charm.half_join import leftover_refusal
 from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_common.endpoints import host_port
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 CLUSTER_PORT = 8443
 JOIN_STATUS_LENGTH = 500
+HALF_JOIN_CLEARS = 3
+"""At most this many leftovers of an unfinished join are cleared in one hook."""
 """At most this much of a joiner's problem goes in its bag (a status line, not a log)."""
 PEER = "cluster"
 ZONE_VARIABLE = "JUJU_AVAILABILITY_ZONE"
@@ -560,15 +562,21 @@ class ClusterPeer:
             raise WaitingError("the join token expired: asked the leader for a new one")
         member_config = cluster.member_config_for(app.member_config, self._machine.block_device)
         try:
-            try:
-                join_with_retries(lxd, self._host.hostname, address, token, member_config)
-            except LxdApiError as e:
-                if refusal(e) is not Refusal.MACHINE or not leftover_pool_refusal(str(e)):
-                    raise
-                # An earlier join died half-way and left its pools here: clear them
-                # (refused where that could lose data) and join again at once.
-                self._machine.clear_half_join(lxd, reason(e))
-                join_with_retries(lxd, self._host.hostname, address, token, member_config)
+            for attempt in range(1, HALF_JOIN_CLEARS + 2):
+                try:
+                    join_with_retries(lxd, self._host.hostname, address, token, member_config)
+                    break
+                except LxdApiError as e:
+                    if (
+                        attempt > HALF_JOIN_CLEARS
+                        or refusal(e) is not Refusal.MACHINE
+                        or not leftover_refusal(str(e))
+                    ):
+                        raise
+                    # An earlier join died half-way and left its pools (or this member's
+                    # trust entry) here: clear them, refused where that could lose data,
+                    # and join again at once. Each refusal names one leftover.
+                    self._machine.clear_half_join(lxd, reason(e))
         except LxdApiError as e:
             why, said = refusal(e), f"LXD refused the join ({reason(e)})"
             if why is Refusal.TOKEN:

@@ -42,6 +42,7 @@ from lxd_common.errors import (
     SideloadError,
     SnapError,
     SysctlError,
+    TrustEntryNotFoundError,
 )
 from lxd_common.snap import select_resource, split_pending
 
@@ -166,31 +167,39 @@ class Machine:
             raise WaitingError(f"LXD is restarting after a reset: {e}") from None
 
     def clear_half_join(self, lxd: LxdClient, refusal: str) -> list[str]:
-        """Delete the storage pools an unfinished join left, so the next join goes through.
+        """Delete what an unfinished join left (pools, its own trust entry), to join again.
 
         Only on a machine that is not a member, holds no instance, and whose
-        pools hold no volume; returns the pools deleted.
+        pools hold no volume; returns what was deleted.
 
         Raises:
             BlockedError: something is in the way that the charm must not delete.
         """
         pools = half_join.pools_named(refusal)
+        certificates = half_join.leftover_certificates(refusal)
         instances = lxd.instance_names()
         volumes = {pool: lxd.storage_pool_volumes(pool) for pool in pools}
-        if lxd.cluster.server_name or instances or any(volumes.values()) or not pools:
+        member = lxd.cluster.server_name
+        if member or instances or any(volumes.values()) or not (pools or certificates):
             held = ", ".join(f"{p}: {', '.join(v)}" for p, v in volumes.items() if v)
+            undo = [f"lxc storage delete {' '.join(pools)}"] if pools else []
+            undo += [f"lxc config trust remove {fp}" for _, fp in certificates]
             raise BlockedError(
                 f"LXD refused the join ({refusal}): an earlier join left this machine "
                 f"half-done, and it holds instances or volumes ({', '.join(instances)}"
                 f"{'; ' + held if held else ''}), so the charm does not clear it: move them "
-                f"away, then lxc storage delete {' '.join(pools) or '<pool>'}"
+                f"away, then {' and '.join(undo) or 'lxc storage delete <pool>'}"
             )
+        cleared = []
         for pool in pools:
             lxd.delete_storage_pool(pool)
-        logger.warning(
-            "an unfinished cluster join left storage pool(s) %s behind: deleted them", pools
-        )
-        return pools
+            cleared.append(f"storage pool {pool}")
+        for name, fingerprint in certificates:
+            with contextlib.suppress(TrustEntryNotFoundError):  # gone already: fine
+                lxd.trust.remove(fingerprint)
+            cleared.append(f"trust entry {name}")
+        logger.warning("an unfinished cluster join left %s behind: deleted", ", ".join(cleared))
+        return cleared
 
     # --- before LXD runs ---------------------------------------------------
 

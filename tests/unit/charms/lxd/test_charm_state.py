@@ -20,6 +20,7 @@ from lxd_charm.machine import Machine
 from lxd_charm.memory import Memory
 from lxd_charm.outcomes import BlockedError, WaitingError
 from lxd_charm.pending import PendingConfig
+from lxd_common.certs import generate_client_certificate
 from lxd_common.errors import SnapdUnavailableError, SnapError
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_snapd import FakeSnapd
@@ -301,3 +302,35 @@ def test_a_half_join_is_never_reset_where_that_could_lose_something(
         pass
     assert host.lxd_restarts == 0
     assert (host.lxd_dir / "database/global/db.bin").exists()
+
+
+LEFTOVER_CERT = (
+    'Failed to initialize member: Failed adding local trusted certificate "node1" '
+    '(c0bbf6b28585bbaad8de5fcf5b0435e9fd38a31921d28e65bba40391d50a8229): This "certificates" '
+    "entry already exists"
+)
+
+
+def test_a_join_refused_over_its_own_leftover_trust_entry_is_recognised() -> None:
+    """Captured from LXD 5.0 (one run of five under load): killed just after the pool case."""
+    from lxd_charm import half_join
+
+    assert half_join.leftover_refusal(LEFTOVER_CERT)
+    assert half_join.leftover_certificates(LEFTOVER_CERT) == [
+        ("node1", "c0bbf6b28585bbaad8de5fcf5b0435e9fd38a31921d28e65bba40391d50a8229")
+    ]
+    assert not half_join.leftover_refusal("Failed to initialize member: the disk is full")
+
+
+def test_clearing_a_half_join_removes_the_leftover_trust_entry(
+    host: FakeHost, snapd: FakeSnapd
+) -> None:
+    pem = generate_client_certificate("node1").certificate
+    entry = host.fake_lxd.trust.add(pem, name="node1")
+    refusal = LEFTOVER_CERT.replace(
+        "c0bbf6b28585bbaad8de5fcf5b0435e9fd38a31921d28e65bba40391d50a8229", entry.fingerprint
+    )
+    machine = machine_for(host, Memory(), joining=True, mode="cluster")
+    cleared = machine.clear_half_join(host.fake_lxd, refusal)  # type: ignore[arg-type]
+    assert cleared == ["trust entry node1"]
+    assert host.fake_lxd.trust.entries() == []
