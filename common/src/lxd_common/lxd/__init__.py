@@ -29,8 +29,9 @@ Errors (all in :mod:`lxd_common.errors`, all subclasses of ``LxdError``):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lxd_common._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._api import transient
@@ -78,14 +79,7 @@ _HOMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_exports(__name__, _HOMES, globals())
 
 __all__ = [
     "CERTIFICATE_TYPES",

@@ -30,8 +30,9 @@ Errors (all from `lxd_common.errors`, all subclasses of `SnapError`):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lxd_common._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._channel import AUTO_CHANNEL, RISKS, Channel, parse_channel
@@ -62,14 +63,7 @@ _HOMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_exports(__name__, _HOMES, globals())
 
 __all__ = [
     "AUTO_CHANNEL",
