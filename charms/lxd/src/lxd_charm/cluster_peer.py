@@ -44,7 +44,7 @@ JOIN_STATUS_LENGTH = 500
 HALF_JOIN_CLEARS = 3
 """At most this many leftovers of an unfinished join are cleared in one hook."""
 """At most this much of a joiner's problem goes in its bag (a status line, not a log)."""
-PEER = "cluster"
+PEER = peer_bags.PEER
 ZONE_VARIABLE = "JUJU_AVAILABILITY_ZONE"
 """Where Juju tells a unit its availability zone; it becomes the member's failure domain."""
 
@@ -188,10 +188,6 @@ class ClusterPeer:
             logger.info("failure domain of %s: %s -> %s", own.name, own.failure_domain, domain)
         peer.data[self._unit][cluster.EVACUATED] = own.name if own.evacuated else ""
         return own
-
-    def deputy_work(self) -> bool:
-        """Whether a member that is not the leader has anything to do for a peer change."""
-        return peer_bags.deputy_work(self._model, self._unit)
 
     def summary(
         self,

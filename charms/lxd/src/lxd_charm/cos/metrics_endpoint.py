@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import ops
 
+from lxd_charm import peer_bags
 from lxd_charm.cos import dashboards, scrape
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.errors import TrustEntryNotFoundError
@@ -39,7 +40,7 @@ MANUAL = "prometheus-manual"
 AGENT = "cos-agent"
 """The agent subordinate on the same machine (grafana-agent, opentelemetry-collector)."""
 LOG_SLOTS = ("lxd:logs",)
-PEER = "cluster"
+PEER = peer_bags.PEER
 SECRET_LABEL = "metrics-endpoint-{}"  # noqa: S105  (a label, not a secret)
 UNIT_ADDRESS = "prometheus_scrape_unit_address"
 UNIT_NAME = "prometheus_scrape_unit_name"
