@@ -58,9 +58,7 @@ def requests_of(state: testing.State) -> dict[str, dict[str, Any]]:
 
 def by_remote_unit(requests: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Requests by the prometheus2 unit they are for (the request id's tail)."""
-    return {
-        f"prometheus2/{r['request_id'].rsplit('_', 1)[-1]}": r for r in requests.values()
-    }
+    return {f"prometheus2/{r['request_id'].rsplit('_', 1)[-1]}": r for r in requests.values()}
 
 
 def strip_model(requests: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -72,9 +70,7 @@ def strip_model(requests: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, A
 
 def unit_record(state: testing.State) -> dict[str, str]:
     peer = next(r for r in state.relations if r.endpoint == "cluster")
-    record: dict[str, str] = json.loads(
-        local_app_data(peer).get(scrape.UNIT_SECRETS_KEY) or "{}"
-    )
+    record: dict[str, str] = json.loads(local_app_data(peer).get(scrape.UNIT_SECRETS_KEY) or "{}")
     return record
 
 
@@ -291,7 +287,10 @@ def test_unit_secret_ids_reads_only_well_formed_entries() -> None:
     raw = json.dumps(
         {"40:prometheus2/0": "secret:a", "41:p/1": "secret:b", "7": "secret:c", "8:x": "s"}
     )
-    assert scrape.unit_secret_ids(raw) == {(40, "prometheus2/0"): "secret:a", (41, "p/1"): "secret:b"}
+    assert scrape.unit_secret_ids(raw) == {
+        (40, "prometheus2/0"): "secret:a",
+        (41, "p/1"): "secret:b",
+    }
     assert scrape.unit_secret_ids(None) == {}
     assert scrape.dump_unit_secret_ids({}) == ""
     ids = {(41, "p/1"): "secret:b", (40, "prometheus2/0"): "secret:a"}

@@ -130,7 +130,9 @@ def _tls(server_certificate: str, client: ClientCertificate, *, inline: bool) ->
     contents, which prometheus_scrape consumers write to files.
     """
     keys = ("ca", "cert", "key") if inline else ("ca_file", "cert_file", "key_file")
-    tls = dict(zip(keys, (server_certificate, client.certificate, client.private_key), strict=True))
+    tls = dict(
+        zip(keys, (server_certificate, client.certificate, client.private_key), strict=True)
+    )
     name = server_name(server_certificate)
     if name:
         tls["server_name"] = name
