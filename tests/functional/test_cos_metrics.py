@@ -215,6 +215,10 @@ def health_by_job(prom: Prometheus) -> dict[str, str]:
     return {t["labels"]["job"]: t["health"] for t in prom.targets()}
 
 
+def all_up(prom: Prometheus, count: int) -> bool:
+    return len(prom.targets()) == count and set(health_by_job(prom).values()) == {"up"}
+
+
 def test_each_prometheus2_unit_scrapes_with_its_own_certificate_until_it_departs(
     lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prom: Prometheus
 ) -> None:
@@ -246,12 +250,7 @@ def test_each_prometheus2_unit_scrapes_with_its_own_certificate_until_it_departs
         prom.start(jobs)
         second.start(manual_jobs(unit_bags, tmp_path / "certs-1"))
         for server in (prom, second):
-            server.wait_for(
-                lambda s=server: (
-                    set(health_by_job(s).values()) == {"up"} and len(s.targets()) == 4
-                ),
-                what="all four jobs up",
-            )
+            server.wait_for(partial(all_up, server, 4), what="all four jobs up")
 
         # prometheus/1 departs: Juju's relation-list loses it on every LXD unit.
         for name, unit in units.sim.units.items():
@@ -291,10 +290,7 @@ def test_each_prometheus2_unit_scrapes_with_its_own_certificate_until_it_departs
 
         # The remaining unit re-reads the requests (as on relation-changed) and still scrapes.
         prom.reload(remaining)
-        prom.wait_for(
-            lambda: len(prom.targets()) == 2 and set(health_by_job(prom).values()) == {"up"},
-            what="prometheus/0 still scraping both LXD units",
-        )
+        prom.wait_for(partial(all_up, prom, 2), what="prometheus/0 still scraping both units")
     finally:
         second.stop()
 

@@ -24,8 +24,8 @@ check and do with the principal's unit bag, read from:
   writes `tls_config` contents to files for cos-agent jobs, so contents
   must travel in Prometheus' inline keys (`ca`, `cert`, `key`).
 
-    config = read_config(unit_bag)            # raises AgentRefused where the agent would refuse
-    jobs = scrape_configs(config, topology)   # what the agent gives its scraper
+    config = read_config(unit_bag)           # AgentRefusedError where the agent refuses
+    jobs = scrape_configs(config, topology)  # what the agent gives its scraper
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ KEY = "config"
 """The unit bag key the principal writes (the interface nests everything under it)."""
 
 
-class AgentRefused(ValueError):
+class AgentRefusedError(ValueError):
     """The agent would not use this data (it logs a validation error and ignores it)."""
 
 
@@ -74,15 +74,15 @@ def read_config(bag: Mapping[str, str]) -> AgentConfig:
     """The principal's `config`, validated as the agent validates it.
 
     Raises:
-        AgentRefused: missing, not JSON, or not of the interface's shape.
+        AgentRefusedError: missing, not JSON, or not of the interface's shape.
     """
     raw = bag.get(KEY)
     if not raw:
-        raise AgentRefused(f"no {KEY!r} in the unit bag")
+        raise AgentRefusedError(f"no {KEY!r} in the unit bag")
     try:
         return AgentConfig.model_validate(json.loads(raw))
     except (json.JSONDecodeError, pydantic.ValidationError, ValueError) as e:
-        raise AgentRefused(str(e)) from e
+        raise AgentRefusedError(str(e)) from e
 
 
 def scrape_configs(config: AgentConfig, topology: Mapping[str, str]) -> list[dict[str, Any]]:

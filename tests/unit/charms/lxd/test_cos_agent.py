@@ -138,16 +138,16 @@ def _valid() -> dict[str, Any]:
 def test_the_test_model_refuses_what_the_agent_refuses(change: dict[str, Any]) -> None:
     """The model can fail: each of these is a validation error on the agent's side."""
     cos_agent.read_config({"config": json.dumps(_valid())})
-    with pytest.raises(cos_agent.AgentRefused):
+    with pytest.raises(cos_agent.AgentRefusedError):
         cos_agent.read_config({"config": json.dumps({**_valid(), **change})})
 
 
 @pytest.mark.parametrize("missing", sorted(_valid()))
 def test_every_field_the_schema_requires_is_required(missing: str) -> None:
     config = {k: v for k, v in _valid().items() if k != missing}
-    with pytest.raises(cos_agent.AgentRefused):
+    with pytest.raises(cos_agent.AgentRefusedError):
         cos_agent.read_config({"config": json.dumps(config)})
-    with pytest.raises(cos_agent.AgentRefused):
+    with pytest.raises(cos_agent.AgentRefusedError):
         cos_agent.read_config({"config": "{{"})
 
 
@@ -163,7 +163,10 @@ def test_a_short_form_job_becomes_a_localhost_job_as_the_agent_does_it() -> None
 
 
 def test_the_agent_keeps_a_jobs_own_labels() -> None:
-    job = {"job_name": "j", "static_configs": [{"targets": ["t"], "labels": {"a": "b"}}]}
+    job: dict[str, Any] = {
+        "job_name": "j",
+        "static_configs": [{"targets": ["t"], "labels": {"a": "b"}}],
+    }
     config = cos_agent.AgentConfig.model_validate({**_valid(), "metrics_scrape_jobs": [job]})
     [out] = cos_agent.scrape_configs(config, {"unit": "u/0"})
     assert out["static_configs"][0]["labels"] == {"a": "b", "juju_unit": "u/0"}

@@ -254,10 +254,10 @@ class MetricsEndpoint:
     ) -> dict[tuple[int, str], str]:
         """One secret per related prometheus2 unit; a departed unit's secret is removed."""
         live = {(r.id, unit) for r, unit in pairs}
-        for pair in [p for p in ids if p not in live]:
+        for gone in [p for p in ids if p not in live]:
             with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
-                self._model.get_secret(id=ids[pair]).remove_all_revisions()
-            del ids[pair]
+                self._model.get_secret(id=ids[gone]).remove_all_revisions()
+            del ids[gone]
         for relation, unit in pairs:
             if (relation.id, unit) in ids and self._client(ids[relation.id, unit]) is not None:
                 continue
