@@ -20,7 +20,7 @@ import pytest
 from ops import testing
 
 from lxd_charm.cos import dashboards
-from tests.harness import prometheus
+from tests.harness import cos_agent, prometheus
 from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.juju_sim import SimUnit
 from tests.harness.lxd_daemons import DaemonPool
@@ -49,21 +49,26 @@ class MetricsUnits(LxdUnits):
 
 
 def scraper(
-    endpoint: str = "metrics-endpoint", relation_id: int = RELATION_ID
+    endpoint: str = "metrics-endpoint",
+    relation_id: int = RELATION_ID,
+    remote_units: tuple[int, ...] = (0,),
 ) -> testing.Relation:
     return testing.Relation(
         endpoint,
         remote_app_name="prometheus",
         id=relation_id,
-        remote_units_data={0: {}},
+        remote_units_data={n: {} for n in remote_units},
     )
 
 
 def relate(
-    units: LxdUnits, endpoint: str = "metrics-endpoint", relation_id: int = RELATION_ID
+    units: LxdUnits,
+    endpoint: str = "metrics-endpoint",
+    relation_id: int = RELATION_ID,
+    remote_units: tuple[int, ...] = (0,),
 ) -> None:
     """Juju relates the application to Prometheus: every unit gets relation-changed."""
-    rel = scraper(endpoint, relation_id)
+    rel = scraper(endpoint, relation_id, remote_units)
     for unit in units.sim.units.values():
         unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, rel}))
     for name in units.sim.units:
@@ -179,36 +184,115 @@ def test_a_cluster_is_scraped_as_one_job_and_an_instance_shows_on_its_member(
     _check_capture(prom)
     _check_dashboard(prom)
 
-    # The agent on each machine scrapes its own member with the job that unit handed it.
+    # The agent on each machine scrapes its own member with the job that unit handed
+    # it, read and passed on as the agent does (tests/harness/cos_agent.py).
     relate(units, "cos-agent", AGENT_RELATION_ID)
     agent_jobs: list[dict[str, Any]] = []
     for name, unit in units.sim.units.items():
-        config = json.loads(local_unit_data(unit.state.get_relation(AGENT_RELATION_ID))["config"])
-        [job] = config["metrics_scrape_jobs"]
-        assert job["static_configs"] == [{"targets": [f"{units.daemon(name).host}:8444"]}]
-        bag = {"scrape_jobs": json.dumps([job]), "scrape_metadata": app_bag["scrape_metadata"]}
-        agent_jobs += consumer_jobs(bag, {name: unit_bags[name]}, tmp_path / f"agent-{name}")
+        config = cos_agent.read_config(local_unit_data(unit.state.get_relation(AGENT_RELATION_ID)))
+        topology = {
+            "model": unit.state.model.name,
+            "model_uuid": unit.state.model.uuid,
+            "application": "lxd",
+            "unit": name,
+        }
+        [job] = cos_agent.scrape_configs(config, topology)
+        assert job["static_configs"][0]["targets"] == [f"{units.daemon(name).host}:8444"]
+        job = {**job, "job_name": f"agent-{job['job_name']}-{name.replace('/', '-')}"}
+        agent_jobs += cos_agent.for_older_prometheus([job], tmp_path / f"agent-{name}")
     prom.reload(jobs + agent_jobs)
     prom.wait_for(
         lambda: len([t for t in prom.targets() if t["health"] == "up"]) == 6,
         what="the agents' jobs up too",
     )
+    agent_units = {
+        t["labels"]["juju_unit"] for t in prom.targets() if t["labels"]["job"].startswith("agent-")
+    }
+    assert agent_units == set(everyone), "each agent's series carry its own unit"
 
 
-def test_prometheus2_scrapes_standalone_units_through_their_manual_requests(
+def health_by_job(prom: Prometheus) -> dict[str, str]:
+    return {t["labels"]["job"]: t["health"] for t in prom.targets()}
+
+
+def all_up(prom: Prometheus, count: int) -> bool:
+    return len(prom.targets()) == count and set(health_by_job(prom).values()) == {"up"}
+
+
+def test_each_prometheus2_unit_scrapes_with_its_own_certificate_until_it_departs(
     lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prom: Prometheus
 ) -> None:
+    """Two prometheus2 units, two certificates; after one departs its certificate gets 403.
+
+    Every prometheus2 unit reads every request (the interface has no way to
+    address one), so both servers are configured from all of them, as each
+    unit's charm does: two jobs per LXD unit, one per certificate.
+    """
     units = MetricsUnits(
         lxd_pool, tmp_path, monkeypatch, config={"mode": "standalone", "lxd-listen-metrics": True}
     )
     units.add(2)
     units.sim.settle()
-    relate(units, "prometheus-manual")
+    relate(units, "prometheus-manual", remote_units=(0, 1))
     _, unit_bags = published(units)
-    jobs = manual_jobs(unit_bags, tmp_path / "certs")
-    assert len(jobs) == 2
-    prom.start(jobs)
-    prom.wait_for(lambda: up_targets(prom) == {"lxd/0": "up", "lxd/1": "up"}, what="both units up")
+    jobs = manual_jobs(unit_bags, tmp_path / "certs-0")
+    assert len(jobs) == 4, "two LXD units x two prometheus2 units"
+    for name in units.sim.units:
+        entries = [
+            e.name for e in units.daemon(name).client().trust.entries() if e.type == "metrics"
+        ]
+        assert sorted(entries) == [
+            f"juju-metrics-prometheus-0-{RELATION_ID}",
+            f"juju-metrics-prometheus-1-{RELATION_ID}",
+        ]
+    second = Prometheus(tmp_path / "prometheus-1")
+    try:
+        prom.start(jobs)
+        second.start(manual_jobs(unit_bags, tmp_path / "certs-1"))
+        for server in (prom, second):
+            server.wait_for(partial(all_up, server, 4), what="all four jobs up")
+
+        # prometheus/1 departs: Juju's relation-list loses it on every LXD unit.
+        for name, unit in units.sim.units.items():
+            rel = unit.state.get_relation(RELATION_ID)
+            assert isinstance(rel, testing.Relation)
+            rel = replace(rel, remote_units_data={0: {}})
+            others = {r for r in unit.state.relations if r.id != RELATION_ID}
+            unit.state = replace(unit.state, relations=frozenset({*others, rel}))
+            units.sim.run(
+                name, units.sim.on.relation_departed(rel, remote_unit=1, departing_unit=1)
+            )
+        units.sim.settle()
+        _, after = published(units)
+        remaining = manual_jobs(after, tmp_path / "certs-0-after")
+        assert len(remaining) == 2 and all("prometheus_0" in j["job_name"] for j in remaining)
+        for name in units.sim.units:
+            entries = [
+                e.name for e in units.daemon(name).client().trust.entries() if e.type == "metrics"
+            ]
+            assert entries == [f"juju-metrics-prometheus-0-{RELATION_ID}"]
+
+        # The departed unit's server keeps what it had: its own certificate is refused.
+        def departed_refused() -> bool:
+            health = health_by_job(second)
+            return all(
+                state == ("down" if "prometheus_1" in job else "up")
+                for job, state in health.items()
+            )
+
+        second.wait_for(departed_refused, what="prometheus/1's certificate refused")
+        refused = [t for t in second.targets() if "prometheus_1" in t["labels"]["job"]]
+        assert len(refused) == 2 and all("403" in t["lastError"] for t in refused), refused
+        # What the interface cannot prevent: it had read prometheus/0's request too, and
+        # that certificate is still trusted (docs/interfaces/prometheus-manual.md).
+        kept = [t for t in second.targets() if "prometheus_0" in t["labels"]["job"]]
+        assert {t["health"] for t in kept} == {"up"}
+
+        # The remaining unit re-reads the requests (as on relation-changed) and still scrapes.
+        prom.reload(remaining)
+        prom.wait_for(partial(all_up, prom, 2), what="prometheus/0 still scraping both units")
+    finally:
+        second.stop()
 
 
 def _check_dashboard(prom: Prometheus) -> None:

@@ -1,7 +1,19 @@
 """The `logging` relation (loki_push_api), requirer side: LXD's `loki.*` keys, set and unset.
 
-The fake LXD answers with the API extensions Debian's LXD 5.0.2 listed
-(tests/data), plus `loki` where a test plays a snap that has it (5.21+).
+What the fake LXD answers comes from two sources:
+
+- Debian's LXD 5.0.2, captured: its API extensions (tests/data) lack
+  `loki`, and it refuses the key with "cannot set 'loki.api.url' to '...':
+  unknown key" (tests/functional/test_cos_logging.py asserts both on a
+  real daemon). The charm never sends the key there.
+- LXD with the `loki` extension (snap 5.21+, not runnable here), from
+  LXD's documentation: doc/api-extensions.md, section `loki` (adds
+  `loki.api.url`, `loki.api.ca_cert`, `loki.auth.*`, `loki.labels`,
+  `loki.loglevel`, `loki.types`), and doc/server.md, "Loki configuration":
+  `loki.api.url` is a string of scope `global` (cluster-wide, so a
+  cluster's leader sets it once), with no default; setting a server key to
+  "" removes it (what `lxc config unset` sends, and how our client unsets),
+  which the fake plays by dropping the key.
 """
 
 from __future__ import annotations
@@ -158,6 +170,42 @@ def test_cluster_leader_sets_the_cluster_wide_key_and_a_new_leader_unsets_it(
     assert sim.app_data["logging-loki-url"] == "http://a:3100"
     # Leadership moves, then the relation goes: the new leader knows what was set.
     sim.set_leader("lxd/1")
+    machines[1].lxd.config["loki.api.url"] = "http://a:3100"  # LXD's cluster-wide key
+    sim.run("lxd/1", sim.on.relation_broken(sim.units["lxd/1"].state.get_relation(31)))
+    assert "loki.api.url" not in machines[1].lxd.config
+    assert "logging-loki-url" not in sim.app_data
+
+
+def test_standalone_unset_does_not_depend_on_leadership(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """A standalone unit remembers in its own memory: gaining leadership changes nothing."""
+    host.fake_lxd.api_extensions = WITH_LOKI
+    rel = loki("http://a:3100/loki/api/v1/push")
+    out = ctx.run(ctx.on.install(), state(rel, leader=False))
+    assert host.fake_lxd.config["loki.api.url"] == "http://a:3100"
+    out = ctx.run(ctx.on.leader_elected(), replace(out, leader=True))
+    assert host.fake_lxd.config["loki.api.url"] == "http://a:3100"
+    ctx.run(ctx.on.relation_broken(out.get_relation(31)), out)
+    assert "loki.api.url" not in host.fake_lxd.config
+
+
+def test_cluster_old_leader_leaves_the_unset_to_the_new_one(
+    sim: Sim,  # noqa: F811
+) -> None:
+    """Relation broken after a leader change: only the new leader touches the cluster's key."""
+    machines = formed(sim, 2)
+    for machine in machines:
+        machine.lxd.api_extensions = WITH_LOKI
+    rel = loki("http://a:3100/loki/api/v1/push")
+    for n in (0, 1):
+        unit = sim.units[f"lxd/{n}"]
+        unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, rel}))
+    run(sim, 0, "config_changed")
+    sim.set_leader("lxd/1")
+    sim.run("lxd/0", sim.on.relation_broken(sim.units["lxd/0"].state.get_relation(31)))
+    assert machines[0].lxd.config["loki.api.url"] == "http://a:3100", "not the old leader's job"
+    assert sim.app_data["logging-loki-url"] == "http://a:3100"
     machines[1].lxd.config["loki.api.url"] = "http://a:3100"  # LXD's cluster-wide key
     sim.run("lxd/1", sim.on.relation_broken(sim.units["lxd/1"].state.get_relation(31)))
     assert "loki.api.url" not in machines[1].lxd.config

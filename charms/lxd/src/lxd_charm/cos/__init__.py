@@ -44,4 +44,5 @@ def wanted(model: ops.Model, broken_relation: int | None) -> bool:
         return True
     peer = model.get_relation("cluster")
     bag = peer.data[model.app] if peer else {}
-    return bool(bag.get("metrics-endpoint-secrets") or bag.get("logging-loki-url"))
+    records = ("metrics-endpoint-secrets", "prometheus-manual-secrets", "logging-loki-url")
+    return any(bag.get(key) for key in records)

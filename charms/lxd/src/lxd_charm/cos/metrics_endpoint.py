@@ -12,6 +12,12 @@ presents there; the leader turns that into the scrape jobs (see
 `lxd_charm.cos.scrape`). A relation that goes loses its trust entries and
 its secret; a new scraping application is a new relation, so it gets a new
 certificate. The interface is docs/interfaces/prometheus_scrape.md.
+
+`prometheus-manual` (the machine prometheus2 charm) is served here too,
+with one certificate per related prometheus2 unit instead of one per
+application: each has its own secret (recorded under
+`scrape.UNIT_SECRETS_KEY`), trust entry and request, and all three go when
+that unit departs (docs/interfaces/prometheus-manual.md).
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ MANUAL = "prometheus-manual"
 """The machine prometheus2 charm's interface: each unit bag carries a `request_<id>` job."""
 AGENT = "cos-agent"
 """The agent subordinate on the same machine (grafana-agent, opentelemetry-collector)."""
-LOG_SLOTS = ("lxd:logs",)
+LOG_SLOTS: tuple[str, ...] = ()
+"""None: the LXD snap declares no slot for the agent's `logs` plug (its daemon's one slot
+is `lxd`), so an agent asked for `lxd:logs` fails to connect it. LXD ships its own logs
+through the `logging` relation instead (`loki.api.url`)."""
 PEER = peer_bags.PEER
 SECRET_LABEL = "metrics-endpoint-{}"  # noqa: S105  (a label, not a secret)
 UNIT_ADDRESS = "prometheus_scrape_unit_address"
@@ -68,38 +77,45 @@ class MetricsEndpoint:
     def serve(self, lxd: LxdClient) -> list[str]:
         """Publish, trust and clean up; returns the problems for the status.
 
-        `prometheus-manual` relations get their certificates the same way
-        (one per related application); only what is published differs.
+        `metrics-endpoint` and `cos-agent` relations get one certificate per
+        related application; `prometheus-manual` one per related unit (each
+        prometheus2 unit), made, kept and trusted the same way.
         """
         scrapers = [r for r in self._model.relations[RELATION] if r.id != self._broken]
         manual = [r for r in self._model.relations[MANUAL] if r.id != self._broken]
         agents = [r for r in self._model.relations[AGENT] if r.id != self._broken]
-        relations = scrapers + manual + agents
+        relations = scrapers + agents
         peer = self._model.get_relation(PEER)
         problems: list[str] = []
         certificate = address = ""
-        if relations:
+        if relations or manual:
             certificate = lxd.server_info()["environment"]["certificate"]
             try:
                 address = scrape.metrics_address(self._listeners)
             except scrape.NoListenerError as e:
-                endpoint = next(r.name for r in relations)
+                endpoint = next(r.name for r in [*relations, *manual])
                 problems.append(f"{endpoint}: {e}")
             self._tell_where(peer, scrapers, address, certificate)
         leader = self._unit.is_leader()
-        ids = scrape.secret_ids(peer.data[self._app].get(scrape.SECRETS_KEY) if peer else None)
+        app_bag = peer.data[self._app] if peer else {}
+        ids = scrape.secret_ids(app_bag.get(scrape.SECRETS_KEY))
+        unit_ids = scrape.unit_secret_ids(app_bag.get(scrape.UNIT_SECRETS_KEY))
+        pairs = [(r, unit.name) for r in manual for unit in sorted(r.units, key=_unit_key)]
         if leader:
             ids = self._keep_secrets(peer, relations, ids)
+            unit_ids = self._keep_unit_secrets(peer, pairs, unit_ids)
         clients = {r.id: self._client(ids.get(r.id)) for r in relations}
+        unit_clients = {(r.id, u): self._client(unit_ids.get((r.id, u))) for r, u in pairs}
         if leader or not self._clustered:
-            self._trust(lxd, relations, clients)
+            self._trust(lxd, relations, clients, pairs, unit_clients)
         if leader:
             for relation in scrapers:
                 client = clients.get(relation.id)
                 if client is not None:
                     self._publish(peer, relation, client, certificate)
         for relation in manual:
-            self._publish_manual(peer, relation, clients.get(relation.id), address, certificate)
+            units = {u: unit_clients.get((relation.id, u)) for r, u in pairs if r is relation}
+            self._publish_manual(peer, relation, units, address, certificate)
         for relation in agents:
             self._publish_agent(relation, clients.get(relation.id), address, certificate)
         return problems
@@ -117,7 +133,10 @@ class MetricsEndpoint:
         jobs = []
         if client is not None and address:
             target = scrape.Target(self._unit.name, address, certificate)
-            jobs = scrape.scrape_jobs(self._app.name, [target], client, clustered=False)
+            # The agents hand jobs to their scraper unchanged: contents go inline.
+            jobs = scrape.scrape_jobs(
+                self._app.name, [target], client, clustered=False, inline=True
+            )
         config = {
             "metrics_alert_rules": scrape.alert_rules(),
             "log_alert_rules": {},
@@ -133,39 +152,43 @@ class MetricsEndpoint:
         self,
         peer: ops.Relation | None,
         relation: ops.Relation,
-        client: scrape.ClientCertificate | None,
+        clients: Mapping[str, scrape.ClientCertificate | None],
         address: str,
         certificate: str,
     ) -> None:
-        """This unit's job (standalone), or the cluster's (its leader), or none.
+        """One request per prometheus2 unit: this unit's job (standalone) or the cluster's.
 
-        A cluster member that does not lead clears what it may have sent as
-        leader, so prometheus2 never scrapes the cluster twice.
+        Every prometheus2 unit reads every request in this bag (the interface
+        has no way to address one), so each request names the unit whose
+        certificate it carries, and a departed unit's request goes with its
+        trust entry. A cluster member that does not lead clears what it may
+        have sent as leader, so prometheus2 never scrapes the cluster twice.
         """
         bag = relation.data[self._unit]
-        stale = [key for key in bag if key.startswith("request_")]
-        request = None
-        if client is not None and address and (self._unit.is_leader() or not self._clustered):
+        stale = {key for key in bag if key.startswith("request_")}
+        requests: dict[str, str] = {}
+        if address and (self._unit.is_leader() or not self._clustered):
             if self._clustered:
                 bags: dict[str, Mapping[str, str]] = {self._unit.name: _own_bag(peer, self._unit)}
                 if peer is not None:
                     bags.update({unit.name: peer.data[unit] for unit in peer.units})
                 targets, _ = scrape.targets_from_peers(bags)
                 addresses = [t.address for t in targets if t.certificate == certificate]
-                request_id = f"{self._model.name}_{self._app.name}"
-                job_name = self._app.name
+                ours, job_name = self._app.name, self._app.name
             else:
                 addresses = [address]
-                request_id = f"{self._model.name}_{self._unit.name.replace('/', '_')}"
-                job_name = self._unit.name
-            request = scrape.manual_request(
-                request_id, job_name, addresses or [address], certificate, client
-            )
-        for key in stale:
-            if request is None or key != request[0]:
-                del bag[key]
-        if request is not None:
-            bag[request[0]] = request[1]
+                ours, job_name = self._unit.name.replace("/", "_"), self._unit.name
+            for remote_unit, client in clients.items():
+                if client is None:
+                    continue
+                request_id = f"{self._model.name}_{ours}_{remote_unit.replace('/', '_')}"
+                key, value = scrape.manual_request(
+                    request_id, job_name, addresses or [address], certificate, client
+                )
+                requests[key] = value
+        for key in stale - set(requests):
+            del bag[key]
+        bag.update(requests)
 
     # --- each unit: where it serves -------------------------------------------
 
@@ -223,6 +246,34 @@ class MetricsEndpoint:
             peer.data[self._app][scrape.SECRETS_KEY] = scrape.dump_secret_ids(ids)
         return ids
 
+    def _keep_unit_secrets(
+        self,
+        peer: ops.Relation | None,
+        pairs: list[tuple[ops.Relation, str]],
+        ids: dict[tuple[int, str], str],
+    ) -> dict[tuple[int, str], str]:
+        """One secret per related prometheus2 unit; a departed unit's secret is removed."""
+        live = {(r.id, unit) for r, unit in pairs}
+        for gone in [p for p in ids if p not in live]:
+            with contextlib.suppress(ops.SecretNotFoundError, ops.ModelError):
+                self._model.get_secret(id=ids[gone]).remove_all_revisions()
+            del ids[gone]
+        for relation, unit in pairs:
+            if (relation.id, unit) in ids and self._client(ids[relation.id, unit]) is not None:
+                continue
+            name = f"{unit.replace('/', '-')}-metrics"
+            pair = generate_client_certificate(name)
+            secret = self._app.add_secret(
+                {"certificate": pair.certificate, "private-key": pair.private_key},
+                label=SECRET_LABEL.format(f"{relation.id}-{unit.replace('/', '-')}"),
+                description=f"metrics-only LXD client certificate for {unit}",
+            )
+            ids[relation.id, unit] = str(secret.id)
+            logger.info("prometheus-manual: new metrics certificate for %s", unit)
+        if peer is not None:
+            peer.data[self._app][scrape.UNIT_SECRETS_KEY] = scrape.dump_unit_secret_ids(ids)
+        return ids
+
     def _client(self, secret_id: str | None) -> scrape.ClientCertificate | None:
         if not secret_id:
             return None
@@ -240,19 +291,43 @@ class MetricsEndpoint:
         lxd: LxdClient,
         relations: list[ops.Relation],
         clients: Mapping[int, scrape.ClientCertificate | None],
+        pairs: list[tuple[ops.Relation, str]],
+        unit_clients: Mapping[tuple[int, str], scrape.ClientCertificate | None],
     ) -> None:
+        """Trust what is wanted, and remove what no relation (or no unit) wants any more.
+
+        An entry of a live relation whose name is not expected belongs to a
+        prometheus2 unit that departed. Expected names do not depend on the
+        secret being readable this hook, so a unit waiting for the leader's
+        secret never drops an entry that is still in use.
+        """
         wanted: dict[str, str] = {}
-        for relation in relations:
-            client = clients.get(relation.id)
-            if client is None or relation.app is None:
+        expected: set[str] = set()
+        named = [
+            (scrape.trust_name(r.app.name, r.id), clients.get(r.id))
+            for r in relations
+            if r.app is not None
+        ]
+        named += [
+            (scrape.unit_trust_name(unit, r.id), unit_clients.get((r.id, unit)))
+            for r, unit in pairs
+        ]
+        for name, client in named:
+            expected.add(name)
+            if client is None:
                 continue
-            name = scrape.trust_name(relation.app.name, relation.id)
             lxd.trust.add(client.certificate, name=name, kind="metrics")
             wanted[name] = fingerprint(client.certificate)
         live = {r.id for r in relations}
+        live |= {r.id for r in self._model.relations[MANUAL] if r.id != self._broken}
         ours = [(e.name, e.fingerprint) for e in lxd.trust.entries() if e.type == "metrics"]
         stale = scrape.stale_entries(ours, live)
         stale += [fp for name, fp in ours if name in wanted and fp != wanted[name]]
+        stale += [
+            fp
+            for name, fp in ours
+            if scrape.relation_of(name) in live and name not in expected and fp not in stale
+        ]
         for fp in stale:
             try:
                 removed = lxd.trust.remove(fp)
@@ -296,3 +371,8 @@ class MetricsEndpoint:
 
 def _own_bag(peer: ops.Relation | None, unit: ops.Unit) -> Mapping[str, str]:
     return peer.data[unit] if peer is not None else {}
+
+
+def _unit_key(unit: ops.Unit) -> tuple[str, int]:
+    app, _, number = unit.name.rpartition("/")
+    return app, int(number) if number.isdigit() else -1

@@ -31,6 +31,8 @@ CERTIFICATE_KEY: Final = "metrics-certificate"
 """Peer unit bag keys: where this unit serves metrics, and the certificate it presents."""
 SECRETS_KEY: Final = "metrics-endpoint-secrets"
 """Peer application bag key: relation id -> id of the secret holding that scraper's key."""
+UNIT_SECRETS_KEY: Final = "prometheus-manual-secrets"
+"""Peer application bag key: `<relation id>:<remote unit>` -> id of that unit's key's secret."""
 
 
 class NoListenerError(Exception):
@@ -63,6 +65,15 @@ def host_of(address: str) -> str:
 def trust_name(remote_app: str, relation_id: int) -> str:
     """The trust entry for one related scraping application."""
     return f"{TRUST_PREFIX}{remote_app}-{relation_id}"
+
+
+def unit_trust_name(remote_unit: str, relation_id: int) -> str:
+    """The trust entry for one related scraping unit (`prometheus-manual`).
+
+    `prometheus2/1` on relation 40 is `juju-metrics-prometheus2-1-40`: the
+    tail is still the relation id, so `relation_of` reads both kinds.
+    """
+    return f"{TRUST_PREFIX}{remote_unit.replace('/', '-')}-{relation_id}"
 
 
 def relation_of(entry_name: str) -> int | None:
@@ -110,12 +121,18 @@ class ClientCertificate:
     private_key: str
 
 
-def _tls(server_certificate: str, client: ClientCertificate) -> dict[str, str]:
-    tls = {
-        "ca_file": server_certificate,
-        "cert_file": client.certificate,
-        "key_file": client.private_key,
-    }
+def _tls(server_certificate: str, client: ClientCertificate, *, inline: bool) -> dict[str, str]:
+    """Verify the server by its certificate, and present the client's.
+
+    `inline` names the contents as Prometheus reads them inline (`ca`,
+    `cert`, `key`): what the cos-agent consumers need, because they pass
+    jobs to their scraper unchanged. Otherwise the `*_file` keys carry the
+    contents, which prometheus_scrape consumers write to files.
+    """
+    keys = ("ca", "cert", "key") if inline else ("ca_file", "cert_file", "key_file")
+    tls = dict(
+        zip(keys, (server_certificate, client.certificate, client.private_key), strict=True)
+    )
     name = server_name(server_certificate)
     if name:
         tls["server_name"] = name
@@ -128,11 +145,12 @@ def scrape_jobs(
     client: ClientCertificate,
     *,
     clustered: bool,
+    inline: bool = False,
 ) -> list[dict[str, Any]]:
     """The jobs to publish: one over the whole cluster, or one per standalone unit.
 
     A cluster presents one certificate on every member, so one job verifies
-    them all; standalone units present one each.
+    them all; standalone units present one each. `inline`: see `_tls`.
     """
     ordered = sorted(targets, key=lambda t: _unit_number(t.unit))
     if not ordered:
@@ -144,7 +162,7 @@ def scrape_jobs(
                 **base,
                 "job_name": app,
                 "static_configs": [{"targets": [t.address for t in ordered]}],
-                "tls_config": _tls(ordered[0].certificate, client),
+                "tls_config": _tls(ordered[0].certificate, client, inline=inline),
             }
         ]
     return [
@@ -152,7 +170,7 @@ def scrape_jobs(
             **base,
             "job_name": target.unit.replace("/", "-"),
             "static_configs": [{"targets": [target.address]}],
-            "tls_config": _tls(target.certificate, client),
+            "tls_config": _tls(target.certificate, client, inline=inline),
         }
         for target in ordered
     ]
@@ -218,6 +236,29 @@ def secret_ids(raw: str | None) -> dict[int, str]:
 def dump_secret_ids(ids: Mapping[int, str]) -> str:
     """The record for the peer application bag; empty (the key removed) when none is left."""
     return json.dumps({str(k): v for k, v in sorted(ids.items())}, sort_keys=True) if ids else ""
+
+
+def unit_secret_ids(raw: str | None) -> dict[tuple[int, str], str]:
+    """The peer application bag's record of per-unit secrets; malformed entries count as none."""
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    ids: dict[tuple[int, str], str] = {}
+    for key, value in data.items():
+        relation, _, unit = str(key).partition(":")
+        if relation.isdigit() and "/" in unit and isinstance(value, str) and value:
+            ids[int(relation), unit] = value
+    return ids
+
+
+def dump_unit_secret_ids(ids: Mapping[tuple[int, str], str]) -> str:
+    """The per-unit record for the peer application bag; empty when none is left."""
+    if not ids:
+        return ""
+    return json.dumps({f"{rel}:{unit}": v for (rel, unit), v in sorted(ids.items())})
 
 
 def alert_rules() -> dict[str, Any]:
