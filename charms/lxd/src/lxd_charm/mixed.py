@@ -125,9 +125,7 @@ def unjoined_records(
         (
             unit
             for unit, name in members.items()
-            if unit in unit_bags
-            and name not in lxd_members
-            and not unit_bags[unit].get(JOINED)
+            if unit in unit_bags and name not in lxd_members and not unit_bags[unit].get(JOINED)
         ),
         key=_unit_number,
     )

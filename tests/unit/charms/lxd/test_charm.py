@@ -84,7 +84,9 @@ def test_block_device_goes_to_a_block_driver(ctx: testing.Context[Any], host: Fa
 
 
 def test_block_device_with_dir_driver_blocks(ctx: testing.Context[Any], host: FakeHost) -> None:
-    state = testing.State(config={"lxd-init-storage-driver": "dir"}, storages={testing.Storage("local")})
+    state = testing.State(
+        config={"lxd-init-storage-driver": "dir"}, storages={testing.Storage("local")}
+    )
     out = run(ctx, "install", state)
     assert host.fake_lxd.preseeds == []
     assert out.unit_status.name == "blocked"

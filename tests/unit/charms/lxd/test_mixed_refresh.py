@@ -104,7 +104,9 @@ def test_the_messages_say_who_still_runs_the_earlier_charm_and_what_waits() -> N
         "`juju refresh` has reached every unit"
     )
     many = Mixed(earlier_units=tuple(f"lxd/{n}" for n in range(7)))
-    assert "lxd/0, lxd/1, lxd/2, lxd/3, lxd/4 (+2 more) still run" in many.message(True, member=True)
+    assert "lxd/0, lxd/1, lxd/2, lxd/3, lxd/4 (+2 more) still run" in many.message(
+        True, member=True
+    )
 
 
 def test_unjoined_records_are_the_earlier_charms_tokens_never_used() -> None:
@@ -165,7 +167,11 @@ def canonical_cluster(sim: Sim, members: int, waiting: int = 0) -> list[Machine]
     for number in range(members + waiting):
         machine = Machine(f"node-{chr(ord('a') + number)}", f"10.0.0.{number + 1}")
         joined = number < members
-        bag = CANONICAL_MEMBER_BAG if joined else {**CANONICAL_MEMBER_BAG, "hostname": machine.hostname}
+        bag = (
+            CANONICAL_MEMBER_BAG
+            if joined
+            else {**CANONICAL_MEMBER_BAG, "hostname": machine.hostname}
+        )
         unit = sim.place_unit(bag, machine=machine)
         stored = {**CANONICAL_STORED, "lxd_clustered": joined, "lxd_initialized": joined}
         unit.state = replace(

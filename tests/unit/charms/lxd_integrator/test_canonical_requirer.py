@@ -90,11 +90,15 @@ def published_unit_bag(
         model=testing.Model(type="lxd", cloud_spec=cloud_spec()),
     )
     out = integrator.run(integrator.on.relation_changed(relation, remote_unit=0), state)
-    return local_unit_data(out.get_relation(relation.id))
+    return dict(local_unit_data(out.get_relation(relation.id)))
 
 
-def requirer_status(certificate: str, provider_unit_bag: dict[str, str]) -> ops.StatusBase:
-    """Run the Canonical-style requirer's relation-changed on our provider unit's bag."""
+def requirer_status(certificate: str, provider_unit_bag: dict[str, str]) -> tuple[str, str]:
+    """Run the Canonical-style requirer's relation-changed on our provider unit's bag.
+
+    Returns:
+        The status it set: its name and message.
+    """
 
     class Requirer(CanonicalStyleRequirer):
         CERTIFICATE = certificate
@@ -106,8 +110,10 @@ def requirer_status(certificate: str, provider_unit_bag: dict[str, str]) -> ops.
         remote_app_data={},  # Canonical's requirers never look there
         remote_units_data={0: provider_unit_bag},
     )
-    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), testing.State(relations={relation}))
-    return out.unit_status
+    out = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0), testing.State(relations={relation})
+    )
+    return out.unit_status.name, out.unit_status.message
 
 
 def test_a_canonical_style_requirer_connects_from_the_unit_bag(
@@ -121,8 +127,9 @@ def test_a_canonical_style_requirer_connects_from_the_unit_bag(
 
     status = requirer_status(certs[0].certificate, bag)
 
-    assert status == ops.ActiveStatus(
-        "LXD at m1=https://10.0.0.1:8443, m2=https://10.0.0.2:8443, m3=https://10.0.0.3:8443"
+    assert status == (
+        "active",
+        "LXD at m1=https://10.0.0.1:8443, m2=https://10.0.0.2:8443, m3=https://10.0.0.3:8443",
     )
 
 
@@ -134,8 +141,9 @@ def test_a_canonical_style_requirer_waits_while_its_certificate_is_not_trusted(
 ) -> None:
     bag = published_unit_bag(integrator, cloud_spec, [certs[0].certificate])
 
-    assert requirer_status(certs[1].certificate, bag) == ops.WaitingStatus(
-        "waiting for the certificate to be trusted"
+    assert requirer_status(certs[1].certificate, bag) == (
+        "waiting",
+        "waiting for the certificate to be trusted",
     ), "another unit's trust is not this one's"
 
 
