@@ -274,6 +274,8 @@ class ClusterPeer:
                 app.removing.setdefault(unit, member)
         listed = lxd.cluster.members()
         lxd_members = {m.name for m in listed}
+        if mixed.unrecorded_leader(app.members, self._unit.name, self._host.hostname, lxd_members):
+            app.members[self._unit.name] = self._host.hostname  # the earlier charm's lone leader
         for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
             app.removing.setdefault(unit, member)
         lost = cluster.quorum_problem(listed, _owners(app))

@@ -131,6 +131,20 @@ def unjoined_records(
     )
 
 
+def unrecorded_leader(
+    members: Mapping[str, str], leader: str, hostname: str, lxd_members: Collection[str]
+) -> bool:
+    """Whether the leader's own member is missing from `members` and should be recorded.
+
+    The earlier charm's leader writes `members` (itself first) only when it
+    issues its first token, so a cluster it formed alone has no map: the
+    leader, a member LXD lists under its hostname, is then recorded as this
+    protocol records a bootstrap, unless another unit already claims that
+    name (a collision the protocol reports, not one to paper over).
+    """
+    return leader not in members and hostname in lxd_members and hostname not in members.values()
+
+
 def _names(units: tuple[str, ...]) -> str:
     shown = ", ".join(units[:SHOWN])
     return shown + (f" (+{len(units) - SHOWN} more)" if len(units) > SHOWN else "")

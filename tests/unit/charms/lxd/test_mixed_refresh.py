@@ -23,7 +23,7 @@ import pytest
 from ops import testing
 
 from lxd_charm import cluster
-from lxd_charm.mixed import Mixed, assess, earlier_charm, unjoined_records
+from lxd_charm.mixed import Mixed, assess, earlier_charm, unjoined_records, unrecorded_leader
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_lxd import FakeLxd
 from tests.harness.fake_snapd import FakeSnapd
@@ -121,6 +121,21 @@ def test_unjoined_records_are_the_earlier_charms_tokens_never_used() -> None:
     assert unjoined_records(members, {"a", "b", "c", "d", "e"}, bags) == []
 
 
+@pytest.mark.parametrize(
+    ("members", "lxd_members", "record"),
+    [
+        ({}, {"a"}, True),  # the earlier charm's lone leader: no map yet
+        ({"lxd/0": "a"}, {"a"}, False),  # recorded already
+        ({}, set(), False),  # not a member (yet)
+        ({"lxd/5": "a"}, {"a"}, False),  # another unit claims the name
+    ],
+)
+def test_an_unrecorded_leader_is_recorded_only_when_lxd_lists_it_and_nobody_claims_it(
+    members: dict[str, str], lxd_members: set[str], record: bool
+) -> None:
+    assert unrecorded_leader(members, "lxd/0", "a", lxd_members) is record
+
+
 # --- a cluster in Canonical's shape, refreshed one unit at a time ----------------------
 
 
@@ -190,9 +205,11 @@ def canonical_cluster(sim: Sim, members: int, waiting: int = 0) -> list[Machine]
             machine.lxd.join_cluster(machine.hostname, machine.address, token)
         else:
             tokens[f"lxd/{number}"] = token  # Canonical's: the token itself, in plain data
+    sim.app_data["version"] = "1.0"
+    if len(machines) == 1:
+        return machines  # its leader writes `members` only when it issues a first token
     sim.app_data.update(
         {
-            "version": "1.0",
             "members": json.dumps(
                 {f"lxd/{n}": m.hostname for n, m in enumerate(machines)},
                 separators=(",", ":"),
@@ -319,3 +336,18 @@ def test_once_every_unit_runs_ours_the_earlier_charms_unused_token_is_replaced_a
     assert all(u.state.unit_status.name == "active" for u in sim.units.values()), {
         n: u.state.unit_status for n, u in sim.units.items()
     }
+
+
+def test_a_lone_leader_of_the_earlier_charm_is_recorded_and_then_grows(sim: Sim) -> None:
+    [machine] = canonical_cluster(sim, members=1)
+    assert "members" not in sim.app_data
+
+    out = refresh(sim, 0)
+
+    assert out.unit_status.name == "active", out.unit_status
+    assert json.loads(sim.app_data["members"]) == {"lxd/0": "node-a"}
+    added = Machine("node-b", "10.0.0.2")
+    sim.add_unit(machine=added)
+    sim.settle()
+    assert names(machine) == ["node-a", "node-b"]
+    assert json.loads(sim.app_data["members"]) == {"lxd/0": "node-a", "lxd/1": "node-b"}
