@@ -117,7 +117,7 @@ def broker(ceph: CephCluster, state: testing.State, rel: testing.Relation) -> te
 
 
 CONFIG: dict[str, str | int | bool] = {
-    "lxd-init-network": "",
+    "lxd-init-network": False,
     "snap-config-ceph-builtin": True,
     "ceph-create-pool": True,
     "ceph-rbd-pool": "lxd",

@@ -42,7 +42,7 @@ def test_lxd_502_refuses_loki_and_the_unit_says_which_snap_has_it(
         },
     )
     state = testing.State(
-        config={"lxd-init-network": ""}, relations={rel}, resources=frozenset(EMPTY_RESOURCES)
+        config={"lxd-init-network": False}, relations={rel}, resources=frozenset(EMPTY_RESOURCES)
     )
     state = ctx.run(ctx.on.install(), state)
     state = ctx.run(ctx.on.relation_changed(state.get_relation(5), remote_unit=0), state)

@@ -65,7 +65,7 @@ def test_bootstrap_without_fan_support_falls_back_to_a_plain_bridge(
     ctx: Any = lxd_charm_on(daemon, tmp_path, monkeypatch)
     state = testing.State(
         leader=True,
-        config={"mode": "cluster", "lxd-init-network": bridge},
+        config={"mode": "cluster", "lxd-init-network-bridge": bridge},
         relations={testing.PeerRelation("cluster", id=1)},
         networks={network("cluster", daemon.host), network("fan", fan_ip)},
         resources=frozenset(EMPTY_RESOURCES),

@@ -209,3 +209,61 @@ def test_a_canonical_cluster_refreshed_to_ours_keeps_every_member(
     units.sim.settle()
     names = sorted(m.name for m in units.daemon("lxd/0").client().cluster.members())
     assert names == ["node0", "node1", "node2"]
+
+
+def test_a_canonical_cluster_mid_refresh_changes_no_membership_until_all_run_ours(
+    lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mixed moment on real daemons: Juju refreshes one unit at a time.
+
+    Units whose hooks the test does not run still run Canonical's charm: their
+    bags and stored state stay as it left them (`lxd_charm.mixed`).
+    """
+    units = LxdUnits(lxd_pool, tmp_path, monkeypatch)
+    form_canonical_cluster(units, 3)
+    first = units.daemon("lxd/0").client()
+    before = {name: units.daemon(name).client().existing_setup() for name in units.sim.units}
+
+    # A member refreshed under the old leader: it says why and touches nothing.
+    member = units.sim.run_hook("lxd/1", "upgrade_charm")
+    assert member.unit_status == testing.WaitingStatus(
+        "refresh in progress: lxd/0, lxd/2 still run the earlier charm; this member changes "
+        "no cluster membership until `juju refresh` has reached every unit"
+    )
+    assert stored_memory(member)["initialised"] is True
+
+    # The leader next; then a new unit (of ours) asks to join while lxd/2 is still old.
+    leader = units.sim.run_hook("lxd/0", "upgrade_charm")
+    assert leader.unit_status == testing.WaitingStatus(
+        "refresh in progress: lxd/2 still runs the earlier charm; joins and removals wait "
+        "until `juju refresh` has reached every unit"
+    )
+    [new] = units.add(1)
+    for kind in ("install", "relation_created", "config_changed", "start"):
+        units.sim.run_hook(new.name, kind)
+    for peer in ("lxd/0", "lxd/1", "lxd/2"):  # its relation-list: every peer, lxd/2 too
+        units.sim.run_hook(new.name, "relation_joined", peer)
+    joiner = units.sim.run_hook(new.name, "relation_changed", "lxd/2")
+    assert joiner.unit_status == testing.WaitingStatus(
+        "refresh in progress: lxd/2 still runs the earlier charm; joining waits until "
+        "`juju refresh` has reached every unit"
+    )
+    units.sim.run_hook("lxd/0", "relation_joined", new.name)
+    units.sim.run_hook("lxd/0", "relation_changed", new.name)
+    assert first.cluster.join_tokens() == [], "LXD issued no join token"
+    assert sorted(m.name for m in first.cluster.members()) == ["node0", "node1", "node2"]
+    after = {name: units.daemon(name).client().existing_setup() for name in before}
+    assert after == before, "nothing initialised"
+
+    # The last unit is refreshed: the protocol proceeds and the new unit joins.
+    units.sim.run_hook("lxd/2", "upgrade_charm")
+    units.sim.settle()
+    assert sorted(m.name for m in first.cluster.members()) == [
+        "node0",
+        "node1",
+        "node2",
+        "node3",
+    ]
+    assert all(u.state.unit_status.name == "active" for u in units.sim.units.values()), {
+        n: u.state.unit_status for n, u in units.sim.units.items()
+    }

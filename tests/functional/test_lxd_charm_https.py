@@ -43,7 +43,7 @@ def installed(
 ) -> testing.State:
     network = testing.Network("https", [testing.BindAddress([testing.Address(daemon.host)])])
     state = testing.State(
-        config={"lxd-listen-https": True, "lxd-init-network": ""},
+        config={"lxd-listen-https": True, "lxd-init-network": False},
         networks={network},
         relations={rel},
         resources=frozenset(EMPTY_RESOURCES),

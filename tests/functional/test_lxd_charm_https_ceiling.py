@@ -62,7 +62,7 @@ def test_standalone_serves_inside_the_ceiling_and_refuses_the_rest(
     state = testing.State(
         config={
             "lxd-listen-https": True,
-            "lxd-init-network": "",
+            "lxd-init-network": False,
             "https-allowed-projects": CEILING,
         },
         networks={network},

@@ -52,7 +52,7 @@ def listening(host: str, port: int) -> bool:
 
 
 def test_initialises_from_defaults(unit: Any, daemon: LxdDaemon) -> None:
-    state = unit.run("install", **{"lxd-init-network": ""})
+    state = unit.run("install", **{"lxd-init-network": False})
     assert state.unit_status == testing.ActiveStatus("standalone; no network listener")
     lxd = daemon.client()
     assert [p.name for p in lxd.pylxd.storage_pools.all()] == ["default"]
@@ -98,7 +98,7 @@ def test_preseed_lxd_refuses_blocks_and_leaves_lxd_untouched(unit: Any, daemon: 
 
 
 def test_https_listener_really_listens_on_the_bound_address(unit: Any, daemon: LxdDaemon) -> None:
-    state = unit.run("install", **{"lxd-init-network": ""})
+    state = unit.run("install", **{"lxd-init-network": False})
     assert not listening(daemon.host, 8443)
     state = unit.run(
         "config_changed", replace(state, config={**state.config, "lxd-listen-https": True})
@@ -123,7 +123,7 @@ def test_model_proxy_reaches_lxd_and_is_undone(
     unit: Any, daemon: LxdDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JUJU_CHARM_HTTPS_PROXY", "http://proxy.internal:3128")
-    state = unit.run("install", **{"lxd-init-network": ""})
+    state = unit.run("install", **{"lxd-init-network": False})
     assert daemon.client().server_config()["core.proxy_https"] == "http://proxy.internal:3128"
     monkeypatch.delenv("JUJU_CHARM_HTTPS_PROXY")
     unit.run("config_changed", state)
@@ -131,7 +131,7 @@ def test_model_proxy_reaches_lxd_and_is_undone(
 
 
 def test_same_hook_twice_changes_nothing_in_lxd(unit: Any, daemon: LxdDaemon) -> None:
-    state = unit.run("install", **{"lxd-init-network": "", "lxd-listen-https": True})
+    state = unit.run("install", **{"lxd-init-network": False, "lxd-listen-https": True})
     before = daemon.client().server_info()
     again = unit.run("config_changed", state)
     after = daemon.client().server_info()
@@ -146,7 +146,7 @@ def test_every_listener_lxd_knows(unit: Any, daemon: LxdDaemon) -> None:
     }
     options = {f"lxd-listen-{name}": True for name in ("https", "bgp", "dns", "metrics")}
     state = unit.run(
-        "install", testing.State(networks=networks), **options, **{"lxd-init-network": ""}
+        "install", testing.State(networks=networks), **options, **{"lxd-init-network": False}
     )
     assert state.unit_status.name == "active", state.unit_status.message
     config = daemon.client().server_config()
@@ -165,7 +165,7 @@ def test_every_listener_lxd_knows(unit: Any, daemon: LxdDaemon) -> None:
 
 
 def test_actions_manage_the_real_trust_store(unit: Any, daemon: LxdDaemon) -> None:
-    state = unit.run("install", **{"lxd-init-network": ""})
+    state = unit.run("install", **{"lxd-init-network": False})
     with pytest.raises(testing.ActionFailed, match="lxd-listen-https=true"):
         unit.context.run(unit.context.on.action("get-client-token", params={"name": "ci"}), state)
     state = unit.run(
@@ -198,7 +198,7 @@ def test_actions_manage_the_real_trust_store(unit: Any, daemon: LxdDaemon) -> No
 
 
 def test_actions_fail_cleanly_when_lxd_is_down(unit: Any, daemon: LxdDaemon) -> None:
-    state = unit.run("install", **{"lxd-init-network": "", "lxd-listen-https": True})
+    state = unit.run("install", **{"lxd-init-network": False, "lxd-listen-https": True})
     daemon.stop()
     ctx = unit.context
     with pytest.raises(testing.ActionFailed, match="LXD"):

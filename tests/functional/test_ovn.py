@@ -102,7 +102,7 @@ def certs_relation(**kwargs: Any) -> testing.Relation:
 def installed(ovn: Ovn, *relations: testing.Relation) -> testing.State:
     address = testing.Address(ovn.daemon.host)
     state = testing.State(
-        config={"lxd-init-network": ""},
+        config={"lxd-init-network": False},
         networks={testing.Network("ovsdb-cms", [testing.BindAddress([address])])},
         relations=set(relations),
         resources=frozenset(EMPTY_RESOURCES),

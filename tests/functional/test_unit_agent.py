@@ -255,7 +255,7 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
             ops.CharmBase,
             app="lxd",
             peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": ""},
+            config={"mode": "cluster", "lxd-init-network": False},
             networks=networks,
             resources=EMPTY_RESOURCES,
             runner=runner,

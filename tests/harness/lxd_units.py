@@ -83,7 +83,7 @@ class LxdUnits:
             self.module.LxdCharm,
             app="lxd",
             peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": "", **(config or {})},
+            config={"mode": "cluster", "lxd-init-network": False, **(config or {})},
             before_hook=self._before_hook,
             networks=self._networks,
             resources=EMPTY_RESOURCES,

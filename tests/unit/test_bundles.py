@@ -148,7 +148,7 @@ def test_cluster_bundle_has_three_members_on_spaces_and_juju_storage() -> None:
     assert {"cluster", "https"} <= set(lxd["bindings"])
     assert "local" in lxd["storage"]
     # With a block device attached the charm refuses drivers that cannot use one.
-    assert lxd["options"]["lxd-init-storage"] in initialise.BLOCK_DRIVERS
+    assert lxd["options"]["lxd-init-storage-driver"] in initialise.BLOCK_DRIVERS
 
 
 def test_integrator_bundle_is_trusted_and_related_to_a_requirer() -> None:

@@ -177,9 +177,11 @@ class LxdIntegratorCharm(ops.CharmBase):
     ) -> None:
         from lxd_common.interfaces.lxd import Node, ProviderData
         from lxd_integrator.registration import (
+            REGISTERED,
             EntryNames,
             apply_plan,
             plan_trust,
+            registered_certificates,
             trusted_by_relation,
         )
 
@@ -202,6 +204,7 @@ class LxdIntegratorCharm(ops.CharmBase):
                 errors=errors.get(relation.id, {}),
             )
             bag = data.to_databag()
+            bag[REGISTERED] = registered_certificates(wanted, relation.id, fps)
             relation.data[self.unit].update(bag)
             if self.unit.is_leader():
                 relation.data[self.app].update(bag)

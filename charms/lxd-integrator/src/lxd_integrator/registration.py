@@ -30,6 +30,7 @@ an addition LXD refuses is reported per requiring unit instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -312,3 +313,33 @@ def trusted_by_relation(
     for requester, request in wanted.items():
         found.setdefault(requester.relation_id, set()).update(request.fingerprints & trusted_set)
     return {relation_id: tuple(sorted(fps)) for relation_id, fps in found.items()}
+
+
+REGISTERED = "registered_certificates"
+"""The provider key Canonical's lxd-integrator README names for processed certificates.
+
+Its README tells requirers that a certificate the provider has processed
+"should be available in the `registered_certificates` list on the
+relation"; a requirer written from that text reads it, so it is published
+too (docs/interfaces/lxd.md says what it duplicates)."""
+
+
+def registered_certificates(
+    wanted: Mapping[Requester, RequirerData], relation_id: int, trusted: Iterable[str]
+) -> str:
+    """The `registered_certificates` value of one relation: a JSON list of PEMs, or "".
+
+    The certificates this relation's units sent that LXD trusts (the same
+    set `trusted_by_relation` gives as fingerprints), sorted, each once;
+    "" (which Juju deletes) when none is. Certificates are public: no key,
+    no credential is ever in it.
+    """
+    trusted_set = frozenset(trusted)
+    pems = {
+        certificate.pem
+        for requester, request in wanted.items()
+        if requester.relation_id == relation_id
+        for certificate in request.client_certificates
+        if certificate.fingerprint in trusted_set
+    }
+    return json.dumps(sorted(pems)) if pems else ""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import ops
 
-from lxd_charm import cluster, peer_bags
+from lxd_charm import cluster, mixed, peer_bags
 from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
 from lxd_charm.half_join import leftover_refusal
 from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
@@ -125,7 +125,20 @@ class ClusterPeer:
             raise BlockedError(f"cluster relation: {e}") from None
         listed: list[ClusterMember] | None = None
         problem: ClusterProblem | None = None
-        if self._unit.is_leader():
+        leader = self._unit.is_leader()
+        bags = {unit.name: peer.data[unit] for unit in peer.units}
+        hold = mixed.assess(peer.data[self._app], bags)
+        if hold.holds(leader):
+            # A refresh from the earlier charm is under way: membership waits for it.
+            said = hold.message(leader, member=self._memory.initialised)
+            if leader:
+                peer.data[self._app].update(app.write())  # this charm's version fences it
+            if not self._memory.initialised:
+                if not leader:
+                    peer.data[self._unit][cluster.JOIN_STATUS] = said[:JOIN_STATUS_LENGTH]
+                raise WaitingError(said)
+            problem = WaitingError(said)
+        elif leader:
             try:
                 if not self._memory.initialised and not app.members:
                     self._bootstrap(lxd, address)
@@ -261,6 +274,8 @@ class ClusterPeer:
                 app.removing.setdefault(unit, member)
         listed = lxd.cluster.members()
         lxd_members = {m.name for m in listed}
+        if mixed.unrecorded_leader(app.members, self._unit.name, self._host.hostname, lxd_members):
+            app.members[self._unit.name] = self._host.hostname  # the earlier charm's lone leader
         for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
             app.removing.setdefault(unit, member)
         lost = cluster.quorum_problem(listed, _owners(app))
@@ -274,6 +289,10 @@ class ClusterPeer:
             for unit in peer.units
             if unit.name != departing_unit and unit.name not in app.removing
         }
+        for unit in mixed.unjoined_records(app.members, lxd_members, units):
+            # The earlier charm recorded the unit at its token, before a join that never came.
+            logger.warning("%s never joined on the earlier charm's token: forgot it", unit)
+            del app.members[unit]
         mine = {m: u for u, m in app.members.items() if u in present}
         stale = cluster.stale_members(listed, mine)
         plan = cluster.plan_leader(app, units, lxd_members, stale)

@@ -22,17 +22,10 @@ Mode = Literal["standalone", "cluster"]
 
 MODES: Final[tuple[str, ...]] = get_args(Mode)
 SNAP_CONFIG_PREFIX: Final = "snap-config-"
-STORAGE_DRIVERS: Final = ("", "dir", "btrfs", "lvm", "zfs")
+STORAGE_DRIVERS: Final = ("dir", "btrfs", "lvm", "zfs")
 LISTENERS: Final = ("https", "bgp", "dns", "metrics")
 DEFAULT_STORAGE_DRIVER: Final = "dir"
 DEFAULT_NETWORK: Final = "lxdbr0"
-BOOLEAN_FORMS: Final = {"true": True, "false": False}
-"""`lxd-init-storage`/`lxd-init-network` are booleans in the charm operators switch from.
-
-Their string spelling ("true"/"false", from `juju config`, a quoted bundle
-value or `--config`) is accepted: true means our default driver / bridge,
-false means none. See docs/deploy.md, "Switching from Canonical's charms".
-"""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -46,17 +39,21 @@ class LxdConfig:
     and `snap-config-ui-enable`, false by default, as in the charm our users
     switch from (the OVN and Ceph relations need the builtin tools).
 
-    `lxd-init-storage` and `lxd-init-network` also take "true"/"false", the
-    other charm's boolean values as Juju hands them over as strings: they are
-    turned into a driver / bridge name here, so the rest of the charm only
-    ever sees names ("" for none).
+    `lxd-init-storage` and `lxd-init-network` are booleans (create the
+    default pool / bridge, or not) with the type, default and meaning they
+    have in the charm operators switch from, so its bundles deploy and
+    `juju refresh --switch` keeps their values; what to create is named by
+    `lxd-init-storage-driver` and `lxd-init-network-bridge`
+    (`storage_driver` and `network_bridge` combine the two).
     """
 
     mode: Mode = "standalone"
     snap_channel: str = AUTO_CHANNEL
     lxd_preseed: str = ""
-    lxd_init_storage: str = DEFAULT_STORAGE_DRIVER
-    lxd_init_network: str = DEFAULT_NETWORK
+    lxd_init_storage: bool = True
+    lxd_init_storage_driver: str = DEFAULT_STORAGE_DRIVER
+    lxd_init_network: bool = True
+    lxd_init_network_bridge: str = DEFAULT_NETWORK
     https_allowed_projects: str = ""
     lxd_listen_https: bool = False
     lxd_listen_bgp: bool = False
@@ -92,7 +89,6 @@ class LxdConfig:
         """
         if self.mode not in MODES:
             raise ValueError(f"invalid mode {self.mode!r}: set mode to standalone or cluster")
-        self._accept_boolean_forms()
         try:
             if self.snap_channel != AUTO_CHANNEL:
                 parse_channel(self.snap_channel)
@@ -103,11 +99,10 @@ class LxdConfig:
                 parse_preseed(self.lxd_preseed)
             except PreseedError as e:
                 raise ValueError(f"invalid lxd-preseed: {e}") from None
-        if self.lxd_init_storage not in STORAGE_DRIVERS:
-            drivers = ", ".join(d for d in STORAGE_DRIVERS if d)
+        if self.lxd_init_storage_driver not in STORAGE_DRIVERS:
             raise ValueError(
-                f"invalid lxd-init-storage {self.lxd_init_storage!r}: set one of {drivers}, "
-                "or empty (or false) for no storage pool"
+                f"invalid lxd-init-storage-driver {self.lxd_init_storage_driver!r}: set one of "
+                f"{', '.join(STORAGE_DRIVERS)} (lxd-init-storage=false: no storage pool)"
             )
         _, bad = projects.split(self.https_allowed_projects)
         if bad:
@@ -115,11 +110,11 @@ class LxdConfig:
                 f"invalid https-allowed-projects: {bad[0]!r} is not a project name "
                 f"({projects.RULES}); give comma-separated names, e.g. ci,staging"
             )
-        network = self.lxd_init_network
-        if network and (len(network) > 15 or not network.replace("-", "").isalnum()):
+        bridge = self.lxd_init_network_bridge
+        if not bridge or len(bridge) > 15 or not bridge.replace("-", "").isalnum():
             raise ValueError(
-                f"invalid lxd-init-network {network!r}: use an interface name of up to "
-                "15 letters, digits or dashes, or empty (or false) for no network"
+                f"invalid lxd-init-network-bridge {bridge!r}: use an interface name of up to "
+                "15 letters, digits or dashes (lxd-init-network=false: no network)"
             )
 
         pool = self.ceph_rbd_pool
@@ -131,18 +126,15 @@ class LxdConfig:
         if self.ceph_rbd_replicas < 1:
             raise ValueError(f"invalid ceph-rbd-replicas {self.ceph_rbd_replicas}: set 1 or more")
 
-    def _accept_boolean_forms(self) -> None:
-        """Turn "true"/"false" (any case) into the default name / none, as names."""
-        for name, default in (
-            ("lxd_init_storage", DEFAULT_STORAGE_DRIVER),
-            ("lxd_init_network", DEFAULT_NETWORK),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool):  # built in Python with the other charm's values
-                value = "true" if value else "false"
-            form = BOOLEAN_FORMS.get(str(value).strip().lower())
-            if form is not None:
-                object.__setattr__(self, name, default if form else "")
+    @property
+    def storage_driver(self) -> str:
+        """The driver of the pool to create at initialisation; "" for none."""
+        return self.lxd_init_storage_driver if self.lxd_init_storage else ""
+
+    @property
+    def network_bridge(self) -> str:
+        """The bridge to create at initialisation; "" for none."""
+        return self.lxd_init_network_bridge if self.lxd_init_network else ""
 
     def https_project_ceiling(self) -> frozenset[str] | None:
         """The projects `https` requirers may be trusted with; None: no ceiling."""

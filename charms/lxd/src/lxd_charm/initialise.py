@@ -57,8 +57,8 @@ def default_preseed(
         if block_device:
             if storage_driver not in BLOCK_DRIVERS:
                 raise InitError(
-                    f"lxd-init-storage={storage_driver} cannot use the attached block device "
-                    f"{block_device}: set one of {', '.join(sorted(BLOCK_DRIVERS))}"
+                    f"lxd-init-storage-driver={storage_driver} cannot use the attached block "
+                    f"device {block_device}: set one of {', '.join(sorted(BLOCK_DRIVERS))}"
                 )
             pool["config"] = {"source": block_device}
         preseed["storage_pools"] = [pool]

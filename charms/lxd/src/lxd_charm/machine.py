@@ -358,8 +358,8 @@ class Machine:
         config = self.config
         preseed = initial_preseed(
             config.lxd_preseed,
-            config.lxd_init_storage,
-            config.lxd_init_network,
+            config.storage_driver,
+            config.network_bridge,
             self._block_device,
             proxy,
             underlay,

@@ -46,7 +46,7 @@ def ceph_rel(*units: dict[str, str], local: dict[str, str] | None = None) -> tes
 
 
 def options(**extra: Any) -> dict[str, Any]:
-    return {"lxd-init-network": "", "snap-config-ceph-builtin": True, **extra}
+    return {"lxd-init-network": False, "snap-config-ceph-builtin": True, **extra}
 
 
 @pytest.fixture

@@ -70,13 +70,13 @@ def test_install_uses_the_operators_preseed(ctx: testing.Context[Any], host: Fak
 
 
 def test_no_storage_no_network(ctx: testing.Context[Any], host: FakeHost) -> None:
-    installed(ctx, **{"lxd-init-storage": "", "lxd-init-network": ""})
+    installed(ctx, **{"lxd-init-storage": False, "lxd-init-network": False})
     assert host.fake_lxd.preseeds == [{}]
 
 
 def test_block_device_goes_to_a_block_driver(ctx: testing.Context[Any], host: FakeHost) -> None:
     local = testing.Storage("local")
-    state = testing.State(config={"lxd-init-storage": "zfs"}, storages={local})
+    state = testing.State(config={"lxd-init-storage-driver": "zfs"}, storages={local})
     run(ctx, "install", state)
     pool = host.fake_lxd.preseeds[0]["storage_pools"][0]
     assert pool["driver"] == "zfs"
@@ -84,7 +84,9 @@ def test_block_device_goes_to_a_block_driver(ctx: testing.Context[Any], host: Fa
 
 
 def test_block_device_with_dir_driver_blocks(ctx: testing.Context[Any], host: FakeHost) -> None:
-    state = testing.State(config={"lxd-init-storage": "dir"}, storages={testing.Storage("local")})
+    state = testing.State(
+        config={"lxd-init-storage-driver": "dir"}, storages={testing.Storage("local")}
+    )
     out = run(ctx, "install", state)
     assert host.fake_lxd.preseeds == []
     assert out.unit_status.name == "blocked"
@@ -112,8 +114,10 @@ def test_preseed_lxd_refuses_blocks_and_is_retried(
         ("lxd-preseed", "bogus: 1", "invalid lxd-preseed: unknown preseed key(s) bogus"),
         ("snap-channel", "latest/bogus", "invalid snap-channel"),
         ("mode", "x", "invalid mode 'x': set mode to standalone or cluster"),
-        ("lxd-init-storage", "ext4", "invalid lxd-init-storage 'ext4'"),
-        ("lxd-init-network", "bad name!", "invalid lxd-init-network 'bad name!'"),
+        ("lxd-init-storage-driver", "ext4", "invalid lxd-init-storage-driver 'ext4'"),
+        ("lxd-init-storage-driver", "", "invalid lxd-init-storage-driver ''"),
+        ("lxd-init-network-bridge", "bad name!", "invalid lxd-init-network-bridge 'bad name!'"),
+        ("lxd-init-network-bridge", "", "invalid lxd-init-network-bridge ''"),
     ],
 )
 def test_bad_config_blocks_and_changes_nothing(

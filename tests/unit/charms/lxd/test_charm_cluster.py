@@ -47,8 +47,12 @@ PROTOCOL_1 = re.compile(r"1\.\d+")
 
 
 def announce(hostname: str, **extra: str) -> dict[str, str]:
-    """A unit bag as a peer's charm leaves it: the protocol version and its member name."""
-    return {"version": "1.0", "hostname": hostname, **extra}
+    """A unit bag as a peer's charm leaves it: the protocol version and its member name.
+
+    1.1 is the oldest version this charm's protocol writes (1.0 is the earlier
+    charm's, see `lxd_charm.mixed`): any 1.x peer of ours is served alike.
+    """
+    return {"version": "1.1", "hostname": hostname, **extra}
 
 
 @dataclass

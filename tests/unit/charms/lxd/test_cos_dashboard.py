@@ -98,7 +98,7 @@ def grafana(relation_id: int = 21) -> testing.Relation:
 
 def run(ctx: testing.Context[Any], leader: bool = True) -> testing.State:
     state = testing.State(
-        config={"lxd-init-network": ""},
+        config={"lxd-init-network": False},
         resources=EMPTY,
         relations={grafana()},
         leader=leader,
@@ -152,7 +152,7 @@ def test_machine_grafana_needs_prometheus_manual_for_its_datasource(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = testing.State(
-        config={"lxd-init-network": ""},
+        config={"lxd-init-network": False},
         resources=EMPTY,
         relations={machine_grafana()},
         leader=True,
@@ -169,7 +169,7 @@ def test_machine_grafana_gets_the_dashboard_on_prometheus2s_source(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     state = testing.State(
-        config={"lxd-init-network": "", "lxd-listen-https": True},
+        config={"lxd-init-network": False, "lxd-listen-https": True},
         networks={testing.Network("https", [testing.BindAddress([testing.Address("10.0.0.5")])])},
         resources=EMPTY,
         relations={machine_grafana(), prometheus2()},

@@ -50,7 +50,7 @@ def loki(*urls: str, relation_id: int = 31) -> testing.Relation:
 
 def state(*relations: testing.RelationBase, **kw: Any) -> testing.State:
     return testing.State(
-        config={"lxd-init-network": ""}, resources=EMPTY, relations=set(relations), **kw
+        config={"lxd-init-network": False}, resources=EMPTY, relations=set(relations), **kw
     )
 
 

@@ -36,6 +36,9 @@ def network(name: str, ip: str) -> testing.Network:
     return testing.Network(name, [testing.BindAddress([testing.Address(ip)])])
 
 
+NO_NETWORK: dict[str, Any] = {"lxd-init-network": False}
+
+
 def bootstrap_state(*, fan_ip: str | None = "10.20.30.40", **config: Any) -> testing.State:
     networks = {network("cluster", "10.0.0.1")}
     if fan_ip:
@@ -117,7 +120,7 @@ def test_another_refusal_is_not_taken_for_the_fans(
     ("state", "expected"),
     [
         (bootstrap_state(fan_ip="2001:db8::5"), "lxdbr0"),  # the fan overlays IPv4 only
-        (bootstrap_state(**{"lxd-init-network": ""}), None),  # no network asked for
+        (bootstrap_state(**NO_NETWORK), None),  # no network asked for
         (
             bootstrap_state(**{"lxd-preseed": "networks:\n- name: mine\n  type: bridge\n"}),
             "mine",
@@ -170,7 +173,7 @@ def test_in_a_cluster_the_leader_defines_the_pool_on_each_member_then_creates_it
     config: dict[str, Any] = {
         "snap-config-ceph-builtin": True,
         "ceph-create-pool": True,
-        "lxd-init-network": "",
+        "lxd-init-network": False,
     }
     state = ctx.run(ctx.on.install(), bootstrap_state(**config))
     mon = {"auth": "cephx", "key": KEY, "ceph-public-address": "10.0.0.11"}

@@ -40,7 +40,7 @@ def relation(*units: dict[str, str], relation_id: int = 7) -> testing.Relation:
 
 def base(listen: bool = True, **state: Any) -> testing.State:
     return testing.State(
-        config={"lxd-listen-https": listen, "lxd-init-network": ""},
+        config={"lxd-listen-https": listen, "lxd-init-network": False},
         networks={HTTPS_NET},
         resources=EMPTY,
         **state,

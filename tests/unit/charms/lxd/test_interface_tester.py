@@ -28,7 +28,7 @@ HTTPS_NET = testing.Network("https", [testing.BindAddress([testing.Address("10.0
 def installed(ctx: testing.Context[Any]) -> testing.State:
     """The charm after its install hook: LXD initialised, listening on HTTPS."""
     base = testing.State(
-        config={"lxd-listen-https": True, "lxd-init-network": ""},
+        config={"lxd-listen-https": True, "lxd-init-network": False},
         networks={HTTPS_NET},
         resources=EMPTY,
     )

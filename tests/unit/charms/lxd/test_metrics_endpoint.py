@@ -67,7 +67,7 @@ def base(
         config={
             "lxd-listen-metrics": metrics,
             "lxd-listen-https": https,
-            "lxd-init-network": "",
+            "lxd-init-network": False,
         },
         networks={net("metrics", "10.0.9.5"), net("https", "10.0.0.5")},
         resources=EMPTY,

@@ -2,17 +2,21 @@
 
 The option table below is test data, written down from Canonical's
 charm-lxd charmcraft.yaml (names, types, defaults); nothing of it is code.
-Juju's rules for option values are emulated from its source (juju/charm
-config.go, juju/schema):
+Juju's rules for option values are emulated from its charm config code
+(juju/charm `config.go`, with juju/schema's checkers):
 
-- a bundle's or `--config` file's value that is a string is *parsed* for
-  the option's type ("true" -> True for a boolean); any other value must
-  already have the type, or the deploy is refused ("expected string, got
-  bool");
+- `ParseSettingsYAML` (a bundle's options, a `--config` file): a value that
+  is a string is *parsed* for the option's type (`strconv.ParseBool` for a
+  boolean: "true", "False", "1", "f"...); any other value must already have
+  the type (`validate`, juju/schema's `String()` accepts only strings), or
+  the deploy is refused with `option %q expected %s, got %#v`, e.g.
+  `option "lxd-init-storage" expected string, got false` for an unquoted
+  `lxd-init-storage: false` under a string option. That is why
+  `lxd-init-storage` and `lxd-init-network` are booleans here, as there.
 - on `juju refresh --switch` the application's settings are filtered
   through the new charm's options (`FilterSettings`): a value that does not
   validate against the new type is dropped, so the option falls back to the
-  new charm's default. It does NOT arrive as the string "true"/"false".
+  new charm's default.
 """
 
 from __future__ import annotations
@@ -61,12 +65,6 @@ CANONICAL_OPTIONS: dict[str, tuple[str, Any]] = {
     "snap-config-ui-enable": ("boolean", False),
     "sysctl-tuning": ("boolean", True),
 }
-#: Their booleans that are strings here, and what their values mean here.
-RETYPED = {
-    "lxd-init-storage": {True: "dir", False: ""},
-    "lxd-init-network": {True: "lxdbr0", False: ""},
-}
-
 #: A bundle written for Canonical's charm: its README's deploy line and its
 #: lxd-and-ceph bundle's options, plus the options an operator sets most.
 CANONICAL_BUNDLE = """
@@ -83,8 +81,8 @@ applications:
       snap-config-lxcfs-debug: false
       snap-config-openvswitch-external: true
       snap-config-daemon-group: lxd
-      lxd-init-storage: "false"
-      lxd-init-network: "true"
+      lxd-init-storage: false
+      lxd-init-network: true
 """
 
 OUR_OPTIONS: dict[str, Any] = yaml.safe_load((REPO / "charms/lxd/charmcraft.yaml").read_text())[
@@ -97,11 +95,19 @@ EMPTY_RESOURCES = frozenset(
 _PYTHON_TYPES = {"string": str, "boolean": bool, "int": int, "float": float}
 
 
+#: strconv.ParseBool's spellings, what Juju parses a string value of a boolean option with.
+PARSE_BOOL = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
 def juju_parse(options: dict[str, Any], charm_options: dict[str, Any]) -> dict[str, Any]:
     """Juju's ParseSettingsYAML: strings parsed per type, other values must have it.
 
     Raises:
-        ValueError: with Juju's complaint, where Juju refuses the deploy.
+        ValueError: with Juju's complaint (`option %q expected %s, got %#v`),
+            where Juju refuses the deploy.
     """
     out: dict[str, Any] = {}
     for name, value in options.items():
@@ -109,13 +115,14 @@ def juju_parse(options: dict[str, Any], charm_options: dict[str, Any]) -> dict[s
             raise ValueError(f"unknown option {name!r}")
         kind = charm_options[name]["type"]
         if isinstance(value, str) and kind == "boolean":
-            if value.lower() not in ("true", "false"):
-                raise ValueError(f"option {name!r} expected boolean, got {value!r}")
-            value = value.lower() == "true"
+            if value not in PARSE_BOOL:
+                raise ValueError(f'option "{name}" expected boolean, got "{value}"')
+            value = PARSE_BOOL[value]
         elif not isinstance(value, _PYTHON_TYPES[kind]) or (
             kind != "boolean" and isinstance(value, bool)
         ):
-            raise ValueError(f"option {name!r} expected {kind}, got {value!r}")
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(f'option "{name}" expected {kind}, got {shown}')
         out[name] = value
     return out
 
@@ -147,11 +154,6 @@ def lxd_config(settings: dict[str, Any]) -> LxdConfig:
 def test_every_canonical_option_exists_here_with_a_compatible_type(name: str) -> None:
     kind, default = CANONICAL_OPTIONS[name]
     ours = OUR_OPTIONS[name]
-    if name in RETYPED:
-        assert ours["type"] == "string"
-        assert ours["default"] == RETYPED[name][default]  # their default means ours
-        assert lxd_config({name: str(default).lower()}) == lxd_config({})
-        return
     assert ours["type"] == kind
     if kind == "string" and default is None:
         assert not ours.get("default")  # unset there, empty here: the same to the charm
@@ -177,53 +179,76 @@ def test_the_new_snap_options_reach_the_snap() -> None:
     assert LxdSnap.split_pending(["lxcfs.debug"]) == ([], ["lxcfs.debug"])
 
 
-# --- lxd-init-storage / lxd-init-network: booleans there -----------------------------
+# --- lxd-init-storage / lxd-init-network: booleans, as there ---------------------------
 
 
 @pytest.mark.parametrize(
-    ("storage", "network", "driver", "bridge"),
+    ("settings", "driver", "bridge"),
     [
-        ("true", "true", "dir", "lxdbr0"),
-        ("false", "false", "", ""),
-        ("True", "FALSE", "dir", ""),
-        ("zfs", "br-lab", "zfs", "br-lab"),
-        ("", "", "", ""),
+        ({}, "dir", "lxdbr0"),
+        ({"lxd-init-storage": False, "lxd-init-network": False}, "", ""),
+        ({"lxd-init-storage": True, "lxd-init-network": False}, "dir", ""),
+        (
+            {"lxd-init-storage-driver": "zfs", "lxd-init-network-bridge": "br-lab"},
+            "zfs",
+            "br-lab",
+        ),
+        # a name for something not created is kept, and unused
+        ({"lxd-init-storage": False, "lxd-init-storage-driver": "lvm"}, "", "lxdbr0"),
     ],
 )
-def test_boolean_forms_mean_the_default_or_none(
-    storage: str, network: str, driver: str, bridge: str
+def test_the_booleans_say_whether_and_the_strings_say_what(
+    settings: dict[str, Any], driver: str, bridge: str
 ) -> None:
-    config = lxd_config({"lxd-init-storage": storage, "lxd-init-network": network})
-    assert (config.lxd_init_storage, config.lxd_init_network) == (driver, bridge)
+    config = lxd_config(settings)
+    assert (config.storage_driver, config.network_bridge) == (driver, bridge)
+
+
+def test_the_new_string_options_are_ours_only_and_strings() -> None:
+    for name in ("lxd-init-storage-driver", "lxd-init-network-bridge"):
+        assert name not in CANONICAL_OPTIONS
+        assert OUR_OPTIONS[name]["type"] == "string"
 
 
 def test_a_bundle_written_for_canonicals_charm_deploys() -> None:
+    """The bundle's options, unquoted booleans included, pass Juju's type rules here."""
     bundle = yaml.safe_load(CANONICAL_BUNDLE)
     options = bundle["applications"]["lxd"]["options"]
+    assert options["lxd-init-storage"] is False, "test data: a YAML boolean, unquoted"
     for name in options:
         assert name in CANONICAL_OPTIONS, f"test data: {name} is not Canonical's"
     config = lxd_config(juju_parse(options, OUR_OPTIONS))
     assert config.mode == "cluster"
     assert config.snap_channel == "5.0/stable"
     assert config.lxd_listen_https is True
-    assert (config.lxd_init_storage, config.lxd_init_network) == ("", "lxdbr0")
+    assert (config.storage_driver, config.network_bridge) == ("", "lxdbr0")
     snap = config.snap_config()
     assert snap["ui-enable"] is True and snap["openvswitch-external"] is True
     assert snap["lxcfs-debug"] is False and snap["daemon-group"] == "lxd"
 
 
-def test_an_unquoted_boolean_for_lxd_init_storage_is_refused_by_juju() -> None:
-    # What Juju does (ParseSettingsYAML): a YAML boolean under a string option
-    # is refused at deploy. docs/deploy.md tells operators to quote it.
-    options = yaml.safe_load("lxd-init-storage: false\n")
-    with pytest.raises(ValueError, match="expected string, got False"):
+def test_juju_parses_the_quoted_spellings_too() -> None:
+    for spelling, value in (("false", False), ("True", True), ("0", False), ("t", True)):
+        parsed = juju_parse({"lxd-init-network": spelling}, OUR_OPTIONS)
+        assert lxd_config(parsed).lxd_init_network is value
+
+
+def test_juju_refuses_a_boolean_under_a_string_option() -> None:
+    """Juju's words, from `Option.validate`: `option %q expected %s, got %#v`.
+
+    What a bundle with `lxd-init-storage: false` met while the option was a
+    string here; now only our own string options can meet it.
+    """
+    options = yaml.safe_load("lxd-init-storage-driver: false\n")
+    with pytest.raises(ValueError) as refused:
         juju_parse(options, OUR_OPTIONS)
-    assert (
-        lxd_config(juju_parse({"lxd-init-storage": "false"}, OUR_OPTIONS)).lxd_init_storage == ""
-    )
+    assert str(refused.value) == 'option "lxd-init-storage-driver" expected string, got false'
+    assert juju_parse(yaml.safe_load("lxd-init-storage: false\n"), OUR_OPTIONS) == {
+        "lxd-init-storage": False
+    }
 
 
-def test_a_refresh_drops_their_boolean_init_values_and_keeps_the_rest() -> None:
+def test_a_refresh_keeps_their_boolean_init_values() -> None:
     # Stored by Juju for Canonical's charm: only what the operator set.
     theirs = {
         "lxd-init-storage": False,
@@ -234,16 +259,19 @@ def test_a_refresh_drops_their_boolean_init_values_and_keeps_the_rest() -> None:
         "lxd-listen-https": True,
     }
     kept = juju_filter(theirs, OUR_OPTIONS)
-    assert kept == {
-        "snap-channel": "5.21/stable",
-        "mode": "cluster",
-        "snap-config-ceph-builtin": False,
-        "lxd-listen-https": True,
-    }
+    assert kept == theirs, "every value has the same type here: nothing is dropped"
     config = lxd_config(kept)
-    # Our defaults: they matter only for a unit initialised after the switch
-    # (an initialised LXD is adopted); docs/deploy.md says to set them again.
-    assert (config.lxd_init_storage, config.lxd_init_network) == ("dir", "lxdbr0")
+    assert (config.storage_driver, config.network_bridge) == ("", "")
+
+
+def test_a_unit_initialised_after_a_refresh_follows_their_booleans(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    config = {"lxd-init-storage": False, "lxd-init-network": True}
+    ctx.run(ctx.on.install(), testing.State(config=config, resources=EMPTY_RESOURCES))
+    [preseed] = host.fake_lxd.preseeds
+    assert "storage_pools" not in preseed
+    assert [n["name"] for n in preseed["networks"]] == ["lxdbr0"]
 
 
 # --- snap-channel=auto --------------------------------------------------------------

@@ -68,7 +68,7 @@ def legacy(cert: str = CERT, key: str = KEY, ca: OvnCa = CA) -> testing.Relation
 
 
 def base(**state: Any) -> testing.State:
-    config = {"lxd-init-network": "", **state.pop("config", {})}
+    config = {"lxd-init-network": False, **state.pop("config", {})}
     return testing.State(config=config, networks={CMS_NET}, resources=EMPTY, **state)
 
 
