@@ -55,10 +55,16 @@ def _persistent_snapd(path: Path) -> Any:
         snapd.snaps = {k: InstalledSnap(**v) for k, v in saved["snaps"].items()}
         snapd.config = saved["config"]
         snapd._revision = saved["revision"]
+        snapd.cohorts = saved.get("cohorts", {})
 
     def save() -> None:
         snaps = {k: dataclasses.asdict(v) for k, v in snapd.snaps.items()}
-        state = {"snaps": snaps, "config": snapd.config, "revision": snapd._revision}
+        state = {
+            "snaps": snaps,
+            "config": snapd.config,
+            "revision": snapd._revision,
+            "cohorts": snapd.cohorts,
+        }
         path.write_text(json.dumps(state))
 
     atexit.register(save)
