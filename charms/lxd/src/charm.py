@@ -297,7 +297,9 @@ class LxdCharm(ops.CharmBase):
             if machine.config.mode == "cluster":
                 results = RefreshRound(self, machine).start_for_action()
             else:
-                results = actions.refresh_standalone(machine.host.snap, machine.config, self.memory)
+                results = actions.refresh_standalone(
+                    machine.host.snap, machine.config, self.memory
+                )
         except (actions.ActionError, CannotFinishError) as e:
             event.fail(str(e))
             return

@@ -49,7 +49,9 @@ class RefreshReport:
         if isinstance(hook_problem, BlockedError):
             return None
         if self.problem is not None:
-            kind = ops.WaitingStatus if isinstance(self.problem, WaitingError) else ops.BlockedStatus
+            kind = (
+                ops.WaitingStatus if isinstance(self.problem, WaitingError) else ops.BlockedStatus
+            )
             return kind(str(self.problem))
         if self.progress is not None:
             kind = ops.BlockedStatus if self.progress.blocked else ops.WaitingStatus
@@ -85,7 +87,9 @@ class RefreshRound:
             return None
         current = snap_refresh.read_round(peer.data[self._app])
         config = self._machine.config
-        wanted = snap_refresh.next_round(current, config.snap_channel, installed.channel, asked=asked)
+        wanted = snap_refresh.next_round(
+            current, config.snap_channel, installed.channel, asked=asked
+        )
         if wanted is None:
             return None
         with blocked_on(SnapError, f"not starting {wanted.shown()}"):
@@ -141,8 +145,7 @@ class RefreshRound:
                 problem = e
         round_ = snap_refresh.read_round(peer.data[self._app])
         bag = peer.data[self._unit]
-        if snap_refresh.due(round_, bag):
-            assert round_ is not None  # due() says so
+        if round_ is not None and snap_refresh.due(round_, bag):
             problem = self._refresh(round_, bag) or problem
         snap = self._machine.host.snap
         with blocked_on(SnapError, "cannot ask snapd about LXD"):
@@ -160,7 +163,7 @@ class RefreshRound:
         )
 
     def _refresh(self, round_: Round, bag: ops.RelationDataContent) -> CannotFinishError | None:
-        """This member's refresh in ``round_``; its failure is said in its bag, in snapd's words."""
+        """This member's refresh in ``round_``; a failure goes in its bag, in snapd's words."""
         machine = self._machine
         if not machine.memory.initialised or machine.memory.sideloaded_snap:
             # Not a member yet (its install takes the channel's revision), or the
@@ -179,8 +182,7 @@ class RefreshRound:
         except SnapError as e:
             bag[REFRESH_ERROR] = str(e)[: snap_refresh.ERROR_LENGTH]
             return BlockedError(
-                f"{round_.shown()} failed: {e}; fix it and the refresh is retried at the "
-                "next hook"
+                f"{round_.shown()} failed: {e}; fix it and the refresh is retried at the next hook"
             )
         bag.update({REFRESH_DONE: str(round_.number), REFRESH_ERROR: ""})
         logger.info("%s: %s", round_.shown(), "refreshed LXD" if changed else "no newer LXD")

@@ -45,9 +45,7 @@ class LxdSnap:
         """The installed LXD snap, or None."""
         return self.backend.installed(self.name)
 
-    def ensure(
-        self, channel: str, *, cohort: bool = False, refresh: bool = True
-    ) -> bool:
+    def ensure(self, channel: str, *, cohort: bool = False, refresh: bool = True) -> bool:
         """Install LXD, or move it to `channel`, unless that would downgrade it.
 
         A snap installed from a file tracks no channel, so it is moved back to the store;
@@ -89,9 +87,7 @@ class LxdSnap:
         logger.info(
             "refreshing snap %s from %s to %s", self.name, current.channel or "a file", target
         )
-        self.backend.refresh(
-            self.name, str(target), amend=local, cohort=COHORT if cohort else ""
-        )
+        self.backend.refresh(self.name, str(target), amend=local, cohort=COHORT if cohort else "")
         return True
 
     def refresh(
@@ -173,7 +169,9 @@ class LxdSnap:
             self.backend.hold(self.name)
         else:
             self.backend.unhold(self.name)
-        logger.info("%s snapd's automatic refreshes of %s", "held" if held else "released", self.name)
+        logger.info(
+            "%s snapd's automatic refreshes of %s", "held" if held else "released", self.name
+        )
         return True
 
     def _ensure_auto(self, cohort: bool) -> bool:

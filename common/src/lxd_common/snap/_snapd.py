@@ -111,7 +111,7 @@ class SnapBackend(Protocol):
         ...
 
     def hold(self, name: str) -> None:
-        """Hold snapd's automatic refreshes of the snap, for good (refreshes asked for still run)."""
+        """Hold snapd's automatic refreshes of the snap for good (asked-for ones still run)."""
         ...
 
     def unhold(self, name: str) -> None:
