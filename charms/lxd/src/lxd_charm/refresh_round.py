@@ -41,18 +41,20 @@ class RefreshReport:
     progress: Progress | None = None
 
     def status(self, hook_problem: CannotFinishError | None) -> ops.StatusBase | None:
-        """The status to show, unless the hook is blocked on something else.
+        """The status to show, or None to leave it to the rest of the hook's findings.
 
-        During a round a refreshed member's LXD waits for the others, so
-        "LXD is not answering" is what the hook finds; the round says why.
+        This unit's own refresh problem comes first when it blocks: a refused
+        round says why (a member offline, say) and that LXD stays where it is.
+        Otherwise the round is shown unless the hook is blocked on something
+        else: during a round a refreshed member's LXD waits for the others,
+        so "LXD is not answering" is what the hook finds, and the round says why.
         """
+        if isinstance(self.problem, BlockedError):
+            return ops.BlockedStatus(str(self.problem))
         if isinstance(hook_problem, BlockedError):
             return None
         if self.problem is not None:
-            kind = (
-                ops.WaitingStatus if isinstance(self.problem, WaitingError) else ops.BlockedStatus
-            )
-            return kind(str(self.problem))
+            return ops.WaitingStatus(str(self.problem))
         if self.progress is not None:
             kind = ops.BlockedStatus if self.progress.blocked else ops.WaitingStatus
             return kind(self.progress.message)
