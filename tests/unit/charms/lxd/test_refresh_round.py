@@ -97,7 +97,8 @@ def formed(sim: Sim, count: int = 3) -> list[Machine]:
     return machines
 
 
-def status(sim: Sim, unit: int) -> testing.StatusBase:
+def status(sim: Sim, unit: int) -> Any:
+    """The status the unit's last hook left (compare with `testing.*Status`)."""
     return sim.units[f"lxd/{unit}"].state.unit_status
 
 
