@@ -45,6 +45,10 @@ class _Setattr:
         setattr(target, name, value)
 
 
+BOOTED = "_lxd_agent_booted"
+"""Set on `sys` once `main` ran in this process."""
+
+
 def _persistent_snapd(path: Path) -> Any:
     fake_snapd = _load("_agent_fake_snapd", HERE / "fake_snapd.py")
     from lxd_common.snap import InstalledSnap
@@ -74,8 +78,12 @@ def _persistent_snapd(path: Path) -> Any:
 def main() -> None:
     """Install this unit's machine behind `lxd_charm.host.make_host`."""
     raw = os.environ.get(MACHINE_VARIABLE)
-    if not raw:
+    if not raw or getattr(sys, BOOTED, False):
+        # Once per process: the `.pth` line can run twice at interpreter start (seen:
+        # every hook saved its snapd state twice), and the second, unused FakeSnapd's
+        # save at exit then wiped the state the hook's own left.
         return
+    setattr(sys, BOOTED, True)
     machine = json.loads(raw)
     root = Path(machine["root"])
     # fake_sysctl imports pytest for a type only; the charm's venv has no pytest.
