@@ -161,6 +161,7 @@ class LxdCharm(ops.CharmBase):
             and not self.unit.is_leader()
             and isinstance(self.unit.status, ops.ActiveStatus)
             and not self._peer_has_deputy_work()
+            and not self._zone_moved()
         ):
             return
         self._reconcile()
@@ -178,7 +179,7 @@ class LxdCharm(ops.CharmBase):
             # tokens held for planned units, a join turn that does not come.
             self._reconcile(stop_waiting_on_peers=True)
             return
-        if machine.reboot_happened():
+        if machine.reboot_happened() or self._zone_moved():
             self._reconcile(stop_waiting_on_peers=True)
             return
         if not self.memory.initialised:
@@ -537,6 +538,19 @@ class LxdCharm(ops.CharmBase):
         return peer_bags.deputy_work(self.model, self.unit) or peer_bags.refresh_due(
             self.model, self.unit
         )
+
+    def _zone_moved(self) -> bool:
+        """Juju moved this member's unit to another zone since its failure domain was set.
+
+        Nothing recorded yet (a member before its first reconcile of this
+        revision: upgrade-charm reconciles) is no move.
+        """
+        if not (self.memory.failure_domain and self._is_cluster()):
+            return False
+        from lxd_charm.cluster import failure_domain
+
+        zone = os.environ.get("JUJU_AVAILABILITY_ZONE")
+        return failure_domain(zone) != self.memory.failure_domain
 
     def _resources(self) -> Resources:
         from lxd_charm.machine import Resources

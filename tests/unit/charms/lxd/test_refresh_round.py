@@ -354,3 +354,31 @@ def test_a_standalone_refresh_failure_fails_the_action_with_snapds_words(
     assert (
         info.value.message == 'refreshing LXD failed: cannot refresh "lxd": store is unreachable'
     )
+
+
+# --- a zone change, applied in the hook that sees it ------------------------------------
+
+
+def test_a_zone_change_is_applied_by_the_hook_that_sees_it(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A healthy member's update-status and peer events skip the reconcile, but not then."""
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    machines = formed(sim)
+
+    def domain_of(name: str) -> str:
+        return next(m.failure_domain for m in machines[0].lxd.cluster.members() if m.name == name)
+
+    assert domain_of("node-b") == "az1"
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az2")
+    sim.run("lxd/1", sim.on.update_status())
+    assert domain_of("node-b") == "az2"
+    assert status(sim, 1).name == "active"
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az3")
+    run(sim, 2, "relation_changed", 0)
+    assert domain_of("node-c") == "az3"
+    sim.run("lxd/1", sim.on.update_status())  # az3 now for lxd/1 too
+    assert domain_of("node-b") == "az3"
+    calls = machines[1].lxd.calls
+    sim.run("lxd/1", sim.on.update_status())  # no change: the one request that checks LXD
+    assert machines[1].lxd.calls == calls + 1
