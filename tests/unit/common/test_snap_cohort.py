@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,20 @@ def test_ensure_without_refresh_leaves_an_installed_snap_where_it_is() -> None:
     assert LxdSnap(snapd).ensure("6/stable", refresh=False, cohort=True) is False
     fresh = FakeSnapd()
     assert LxdSnap(fresh).ensure("6/stable", refresh=False), "a missing snap is installed"
+
+
+def test_ensure_without_refresh_still_takes_a_file_installed_snap_back_to_the_store(
+    tmp_path: Path,
+) -> None:
+    """The operator detached the lxd-snap resource: that unit goes back to the store's LXD."""
+    snapd = FakeSnapd()
+    snap_file = tmp_path / "lxd.snap"
+    snap_file.write_bytes(b"snap")
+    lxd = LxdSnap(snapd)
+    lxd.install_snap_file(snap_file)
+    assert lxd.ensure("5.21/stable", refresh=False, cohort=True)
+    assert snapd.calls[-1] == ("refresh", "lxd", "5.21/stable")
+    assert snapd.cohorts == {"lxd": "+"}
 
 
 def test_refresh_in_place_picks_up_a_newer_revision_only_when_there_is_one() -> None:

@@ -57,8 +57,9 @@ class LxdSnap:
                 channel, and never a refresh of an installed snap.
             cohort: install (and refresh) in the `+` cohort (`COHORT`), so every
                 machine that does is offered the same revision.
-            refresh: False leaves an installed snap where it is, whatever it
-                tracks (a cluster member refreshes only in a refresh round).
+            refresh: False leaves a snap installed from the store where it is,
+                whatever it tracks (a cluster member refreshes only in a refresh
+                round); one installed from a file still goes back to the store.
 
         Returns:
             True when it installed or refreshed the snap.
@@ -80,10 +81,10 @@ class LxdSnap:
             self.backend.install(self.name, str(target), cohort=COHORT if cohort else "")
             return True
         tracked = try_parse_channel(current.channel)
-        if tracked == target or not refresh:
+        local = current.revision.startswith("x")  # installed from a file
+        if tracked == target or not (refresh or local):
             return False
         refuse_downgrade(self.name, current, tracked, target)
-        local = current.revision.startswith("x")  # installed from a file
         logger.info(
             "refreshing snap %s from %s to %s", self.name, current.channel or "a file", target
         )

@@ -382,3 +382,32 @@ def test_a_zone_change_is_applied_by_the_hook_that_sees_it(
     calls = machines[1].lxd.calls
     sim.run("lxd/1", sim.on.update_status())  # no change: the one request that checks LXD
     assert machines[1].lxd.calls == calls + 1
+
+
+# --- which status a round's report shows ------------------------------------------------
+
+
+def test_a_round_explains_a_wait_but_gives_way_to_another_block() -> None:
+    from lxd_charm.outcomes import BlockedError, WaitingError
+    from lxd_charm.refresh_round import RefreshReport
+    from lxd_charm.snap_refresh import Progress
+
+    behind = RefreshReport(progress=Progress("refreshing to 6.1: node-b still on 5.21.1, ..."))
+    lxd_waits = WaitingError("LXD is not answering: connection refused")
+    assert behind.status(lxd_waits) == testing.WaitingStatus(
+        "refreshing to 6.1: node-b still on 5.21.1, ..."
+    )
+    assert behind.status(None) == testing.WaitingStatus(
+        "refreshing to 6.1: node-b still on 5.21.1, ..."
+    )
+    assert behind.status(BlockedError("fix lxd-preseed")) is None
+    failed = RefreshReport(progress=Progress("refresh round 1 to 6/stable: ...", blocked=True))
+    assert failed.status(None) == testing.BlockedStatus("refresh round 1 to 6/stable: ...")
+    refused = RefreshReport(problem=BlockedError("not starting refresh round 1 ..."))
+    assert refused.status(BlockedError("node-c is offline")) == testing.BlockedStatus(
+        "not starting refresh round 1 ..."
+    )
+    snapd_busy = RefreshReport(problem=WaitingError("snapd is not answering"))
+    assert snapd_busy.status(None) == testing.WaitingStatus("snapd is not answering")
+    assert snapd_busy.status(BlockedError("other")) is None
+    assert RefreshReport().status(lxd_waits) is None
