@@ -31,7 +31,7 @@ from typing import Final
 from lxd_charm import cluster
 from lxd_charm.peer_bags import REFRESH_CHANNEL, REFRESH_DONE, REFRESH_ROUND
 from lxd_common.errors import SnapChannelError
-from lxd_common.snap import AUTO_CHANNEL, parse_channel
+from lxd_common.snap import parse_channel
 
 LXD_VERSION: Final = "lxd-version"
 REFRESH_ERROR: Final = "refresh-error"
@@ -75,12 +75,10 @@ def read_round(app_bag: Mapping[str, str]) -> Round | None:
 
 def _complete(channel: str) -> str | None:
     """The channel spelled out (`5.21` -> `5.21/stable`), None for `auto` or no channel."""
-    if not channel or channel == AUTO_CHANNEL:
-        return None
     try:
         return str(parse_channel(channel))
     except SnapChannelError:
-        return None  # a file-installed snap tracks none
+        return None  # `auto`, or "" (a file-installed snap tracks none)
 
 
 def next_round(
@@ -130,7 +128,7 @@ def refusal(
 
 def due(round_: Round | None, bag: Mapping[str, str]) -> bool:
     """Whether the unit whose bag this is still has to refresh in ``round_``."""
-    return round_ is not None and bag.get(REFRESH_DONE, "") != str(round_.number)
+    return round_ is not None and bag.get(REFRESH_DONE) != str(round_.number)
 
 
 def short_version(snap_version: str) -> str:
@@ -170,8 +168,6 @@ def progress(
         members: unit name -> member name, for the units that are members.
     """
     units = sorted((unit for unit in bags if unit in members), key=cluster.unit_number)
-    if not units:
-        return None
 
     def named(unit: str) -> str:
         return f"{members[unit]} ({unit})"
@@ -185,7 +181,7 @@ def progress(
                 f"{round_.shown()}: {named(first)} failed: {bags[first][REFRESH_ERROR]}{more}",
                 blocked=True,
             )
-    versions = {u: bags[u].get(LXD_VERSION, "") for u in units if bags[u].get(LXD_VERSION)}
+    versions = {u: bags[u][LXD_VERSION] for u in units if bags[u].get(LXD_VERSION)}
     if len(set(versions.values())) > 1:
         newest = max(versions.values(), key=_version_key)
         behind: dict[str, list[str]] = {}

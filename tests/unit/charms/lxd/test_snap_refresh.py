@@ -36,6 +36,7 @@ def test_a_round_reads_back_what_it_writes() -> None:
     written = Round(3, "5.21/stable").write()
     assert written == {"refresh-round": "3", "refresh-channel": "5.21/stable"}
     assert snap_refresh.read_round(written) == Round(3, "5.21/stable")
+    assert snap_refresh.read_round({"refresh-round": "2"}) == Round(2, "")
     assert snap_refresh.read_round({}) is None
     assert snap_refresh.read_round({"refresh-round": "x"}) is None
 
@@ -145,6 +146,17 @@ def test_one_member_behind_is_named_with_those_waiting_for_it() -> None:
     assert progress(Round(1, "5.21/stable"), bags, MEMBERS) == Progress(
         "refreshing to 5.21.3: node-b still on 5.21.1, 2 members waiting for it"
     )
+
+
+def test_one_failed_member_and_one_pending_member_are_named_alone() -> None:
+    failed = {"lxd/0": bag("6.1", "2"), "lxd/1": bag("6.1", "1", "snapd's words")}
+    assert progress(Round(2, "6/stable"), failed, MEMBERS) == Progress(
+        "refresh round 2 to 6/stable: node-b (lxd/1) failed: snapd's words", blocked=True
+    )
+    pending = {"lxd/0": bag("6.1", "2"), "lxd/1": bag("6.1", "1")}
+    found = progress(Round(2, "6/stable"), pending, MEMBERS)
+    assert found is not None and found.blocked is False
+    assert found.message == "refresh round 2 to 6/stable: waiting for node-b (lxd/1)"
 
 
 def test_members_behind_on_different_versions_are_each_named() -> None:
