@@ -34,11 +34,15 @@ class RefreshReport:
     Attributes:
         problem: this unit's own: a round the leader refused to start, or
             this member's failed refresh.
-        progress: the leader's account of who is behind (`snap_refresh.progress`).
+        progress: who is behind (`snap_refresh.progress`), as the bags say.
+        for_a_wait_only: a member that is not the leader shows ``progress`` only
+            in place of a wait (its refreshed LXD waiting for the others): it
+            skips most peer events, so its account goes stale otherwise.
     """
 
     problem: CannotFinishError | None = None
     progress: Progress | None = None
+    for_a_wait_only: bool = False
 
     def status(self, hook_problem: CannotFinishError | None) -> ops.StatusBase | None:
         """The status to show, or None to leave it to the rest of the hook's findings.
@@ -55,7 +59,9 @@ class RefreshReport:
             return None
         if self.problem is not None:
             return ops.WaitingStatus(str(self.problem))
-        if self.progress is not None:
+        if self.progress is not None and (
+            isinstance(hook_problem, WaitingError) or not self.for_a_wait_only
+        ):
             kind = ops.BlockedStatus if self.progress.blocked else ops.WaitingStatus
             return kind(self.progress.message)
         return None
@@ -155,13 +161,12 @@ class RefreshRound:
         version = snap_refresh.short_version(installed.version) if installed else ""
         if bag.get(LXD_VERSION, "") != version:
             bag[LXD_VERSION] = version  # a change wakes the leader, whose status counts it
-        if not self._unit.is_leader():
-            return RefreshReport(problem=problem)
-        members = owners(self._model)
-        by_unit = {unit: member for member, unit in members.items()}
+        by_unit = {unit: member for member, unit in owners(self._model).items()}
         bags = {unit.name: peer.data[unit] for unit in peer.units} | {self._unit.name: bag}
         return RefreshReport(
-            problem=problem, progress=snap_refresh.progress(round_, bags, by_unit)
+            problem=problem,
+            progress=snap_refresh.progress(round_, bags, by_unit),
+            for_a_wait_only=not self._unit.is_leader(),
         )
 
     def _refresh(self, round_: Round, bag: ops.RelationDataContent) -> CannotFinishError | None:

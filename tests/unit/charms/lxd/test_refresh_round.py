@@ -204,6 +204,24 @@ def test_the_leader_names_the_members_still_behind(sim: Sim) -> None:
     assert out.unit_status.name == "active"
 
 
+def test_a_refreshed_member_whose_lxd_waits_says_for_whom(sim: Sim) -> None:
+    """LXD 5.x: a refreshed member serves nothing until every member runs its version."""
+    machines = formed(sim)
+    sim.config["snap-channel"] = "6/stable"
+    run(sim, 0, "config_changed")
+    machines[1].lxd.unreachable = True  # its refreshed daemon waits for the others
+    out = run(sim, 1, "relation_changed", 0)
+    assert machines[1].snap().channel == "6/stable"
+    assert out.unit_status == testing.WaitingStatus(
+        "refreshing to 6.1: node-c still on 5.21.1, 2 members waiting for it"
+    )
+    machines[1].lxd.unreachable = False
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status.name == "active", (
+        "a member whose LXD answers is active: the leader's status counts who is behind"
+    )
+
+
 def test_a_failed_member_is_named_blocked_with_snapds_words_and_retried(sim: Sim) -> None:
     machines = formed(sim)
     words = 'cannot refresh "lxd": download of snap "lxd" failed: connection reset'
