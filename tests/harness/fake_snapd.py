@@ -8,12 +8,14 @@ asked of it, so a test can assert on the calls as well as on the end state::
     lxd.ensure("5.21/stable")
     assert snapd.calls == [("install", "lxd", "5.21/stable")]
     snapd.fail_on("refresh")  # the next refreshes raise SnapError
+    snapd.publish("5.21", "5.21.4")  # the store's newer revision on the 5.21 track
 
 It lives in the test harness, not in `lxd_common`, so no fake ships with the charms.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ OPERATIONS = frozenset(
         "restart",
         "installer",
         "run_installer",
+        "hold",
+        "unhold",
     }
 )
 """Names `FakeSnapd.fail_on` accepts: the `SnapBackend` methods."""
@@ -51,6 +55,8 @@ class FakeSnapd(SnapBackend):
             `("refresh", "lxd", "5.21/stable")` or `("set_config", "lxd", {...})`.
         restarts: names of snaps restarted, in order.
         installed_files: local `.snap` files installed, in order.
+        cohorts: the cohort each snap was installed or refreshed in (`+`), by name;
+            absent for a snap in none (never joined, or left with `leave_cohort`).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class FakeSnapd(SnapBackend):
         self.calls: list[tuple[Any, ...]] = []
         self.restarts: list[str] = []
         self.installed_files: list[Path] = []
+        self.cohorts: dict[str, str] = {}
         self._failures: dict[str, Exception] = {}
         self._revision = 0
 
@@ -104,6 +111,10 @@ class FakeSnapd(SnapBackend):
             raise ValueError(f"unknown operation {operation!r}; one of {sorted(OPERATIONS)}")
         self._failures[operation] = error or SnapError(f"fake snapd: {operation} failed")
 
+    def publish(self, track: str, version: str) -> None:
+        """The store releases ``version`` on ``track``: the next refresh there picks it up."""
+        self.versions[track] = version
+
     def clear_failures(self) -> None:
         """Let every operation succeed again."""
         self._failures.clear()
@@ -115,8 +126,8 @@ class FakeSnapd(SnapBackend):
         self._maybe_fail("installed")
         return self.snaps.get(name)
 
-    def install(self, name: str, channel: str | None) -> None:
-        """Install from the fake store (None: its default channel)."""
+    def install(self, name: str, channel: str | None, *, cohort: str = "") -> None:
+        """Install from the fake store (None: its default channel), in ``cohort`` if given."""
         self._maybe_fail("install")
         if name in self.snaps:
             raise SnapError(f"snap {name!r} is already installed")
@@ -125,6 +136,7 @@ class FakeSnapd(SnapBackend):
         self.calls.append(("install", name, channel))
         self.snaps[name] = self._make(name, tracked)
         self.config.setdefault(name, {})
+        self._join_cohort(name, cohort)
 
     def installer(self, name: str) -> Path | None:
         """The wrapper's path when the machine has lxd-installer."""
@@ -141,17 +153,50 @@ class FakeSnapd(SnapBackend):
         self.snaps[name] = self._make(name, self.lxd_installer)
         self.config.setdefault(name, {})
 
-    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
+    def refresh(
+        self,
+        name: str,
+        channel: str | None,
+        *,
+        amend: bool = False,
+        cohort: str = "",
+        leave_cohort: bool = False,
+    ) -> None:
         """Move an installed snap to another channel (None: the store's default, which
-        snapd only takes for a file-installed snap, with ``amend``)."""
+        snapd only takes for a file-installed snap, with ``amend``).
+
+        On the channel it tracks, with the store's version unchanged, nothing
+        changes (snapd: "snap has no updates available"); the refresh's hold
+        and cohort flags apply either way.
+        """
         self._maybe_fail("refresh")
         self._require(name)
-        if self.snaps[name].revision.startswith("x") and not amend:
+        current = self.snaps[name]
+        if current.revision.startswith("x") and not amend:
             raise SnapError(f"local snap {name!r} is unknown to the store, use --amend to proceed")
         tracked = self.default_channel if channel is None else channel
         self._offer(name, tracked)
         self.calls.append(("refresh", name, channel))
-        self.snaps[name] = self._make(name, tracked)
+        fresh = self._make(name, tracked)
+        if (fresh.channel, fresh.version) != (current.channel, current.version):
+            self.snaps[name] = dataclasses.replace(fresh, held=current.held)
+        if leave_cohort and not cohort:
+            self.cohorts.pop(name, None)
+        self._join_cohort(name, cohort)
+
+    def hold(self, name: str) -> None:
+        """Hold automatic refreshes (recorded; a fake snapd refreshes nothing on its own)."""
+        self._maybe_fail("hold")
+        self._require(name)
+        self.calls.append(("hold", name))
+        self.snaps[name] = dataclasses.replace(self.snaps[name], held=True)
+
+    def unhold(self, name: str) -> None:
+        """Release the hold."""
+        self._maybe_fail("unhold")
+        self._require(name)
+        self.calls.append(("unhold", name))
+        self.snaps[name] = dataclasses.replace(self.snaps[name], held=False)
 
     def get_config(self, name: str) -> dict[str, Any]:
         """The config nested by dots, the shape snapd's API returns."""
@@ -209,6 +254,10 @@ class FakeSnapd(SnapBackend):
     def _require(self, name: str) -> None:
         if name not in self.snaps:
             raise SnapError(f"snap {name!r} is not installed")
+
+    def _join_cohort(self, name: str, cohort: str) -> None:
+        if cohort:
+            self.cohorts[name] = cohort
 
     def _offer(self, name: str, channel: str) -> None:
         if self.channels is not None and str(parse_channel(channel)) not in self.channels:

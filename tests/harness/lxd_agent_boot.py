@@ -45,6 +45,10 @@ class _Setattr:
         setattr(target, name, value)
 
 
+BOOTED = "_lxd_agent_booted"
+"""Set on `sys` once `main` ran in this process."""
+
+
 def _persistent_snapd(path: Path) -> Any:
     fake_snapd = _load("_agent_fake_snapd", HERE / "fake_snapd.py")
     from lxd_common.snap import InstalledSnap
@@ -55,10 +59,16 @@ def _persistent_snapd(path: Path) -> Any:
         snapd.snaps = {k: InstalledSnap(**v) for k, v in saved["snaps"].items()}
         snapd.config = saved["config"]
         snapd._revision = saved["revision"]
+        snapd.cohorts = saved.get("cohorts", {})
 
     def save() -> None:
         snaps = {k: dataclasses.asdict(v) for k, v in snapd.snaps.items()}
-        state = {"snaps": snaps, "config": snapd.config, "revision": snapd._revision}
+        state = {
+            "snaps": snaps,
+            "config": snapd.config,
+            "revision": snapd._revision,
+            "cohorts": snapd.cohorts,
+        }
         path.write_text(json.dumps(state))
 
     atexit.register(save)
@@ -68,8 +78,12 @@ def _persistent_snapd(path: Path) -> Any:
 def main() -> None:
     """Install this unit's machine behind `lxd_charm.host.make_host`."""
     raw = os.environ.get(MACHINE_VARIABLE)
-    if not raw:
+    if not raw or getattr(sys, BOOTED, False):
+        # Once per process: the `.pth` line can run twice at interpreter start (seen:
+        # every hook saved its snapd state twice), and the second, unused FakeSnapd's
+        # save at exit then wiped the state the hook's own left.
         return
+    setattr(sys, BOOTED, True)
     machine = json.loads(raw)
     root = Path(machine["root"])
     # fake_sysctl imports pytest for a type only; the charm's venv has no pytest.

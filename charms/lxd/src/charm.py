@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lxd_charm.listeners import ListenerPlan
     from lxd_charm.machine import Machine, Resources
     from lxd_charm.ovn_relation import OvnReport
+    from lxd_charm.refresh_round import RefreshReport
     from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Findings:
         ceph_problem: what the `ceph` relation is waiting or blocked on.
         ovn: what the `ovsdb-cms` and `certificates` relations came to.
         cos_problems: what keeps the COS relations from working (`lxd_charm.cos`).
+        refresh: this unit's part in the cluster's refresh rounds (`lxd_charm.refresh_round`).
     """
 
     problem: CannotFinishError | None = None
@@ -72,6 +74,7 @@ class Findings:
     ceph_problem: CannotFinishError | None = None
     ovn: OvnReport | None = None
     cos_problems: list[str] = field(default_factory=list)
+    refresh: RefreshReport | None = None
 
 
 class LxdCharm(ops.CharmBase):
@@ -133,6 +136,7 @@ class LxdCharm(ops.CharmBase):
         framework.observe(self.on.show_pending_config_action, self._on_show_pending_config)
         framework.observe(self.on.evacuate_action, self._on_evacuate)
         framework.observe(self.on.restore_action, self._on_restore)
+        framework.observe(self.on.refresh_action, self._on_refresh)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(framework.on.pre_commit, self._on_pre_commit)
 
@@ -157,6 +161,7 @@ class LxdCharm(ops.CharmBase):
             and not self.unit.is_leader()
             and isinstance(self.unit.status, ops.ActiveStatus)
             and not self._peer_has_deputy_work()
+            and not self._zone_moved()
         ):
             return
         self._reconcile()
@@ -174,7 +179,7 @@ class LxdCharm(ops.CharmBase):
             # tokens held for planned units, a join turn that does not come.
             self._reconcile(stop_waiting_on_peers=True)
             return
-        if machine.reboot_happened():
+        if machine.reboot_happened() or self._zone_moved():
             self._reconcile(stop_waiting_on_peers=True)
             return
         if not self.memory.initialised:
@@ -280,6 +285,28 @@ class LxdCharm(ops.CharmBase):
         member = self.host.hostname
         self._run_member_action(event, lambda lxd: maintenance.restore(lxd, member))
 
+    def _on_refresh(self, event: ops.ActionEvent) -> None:
+        """Refresh LXD: this unit when standalone; a round of every member from the leader."""
+        from lxd_charm import actions
+        from lxd_charm.refresh_round import RefreshRound
+
+        machine = self._machine_or_none()
+        if machine is None:
+            event.fail("the charm's options are invalid: see the unit status")
+            return
+        try:
+            if machine.config.mode == "cluster":
+                results = RefreshRound(self, machine).start_for_action()
+            else:
+                results = actions.refresh_standalone(
+                    machine.host.snap, machine.config, self.memory
+                )
+        except (actions.ActionError, CannotFinishError) as e:
+            event.fail(str(e))
+            return
+        self._reconcile()  # a leader refreshes in its round at once, as every member does
+        event.set_results(results | actions.snap_version(machine.host.snap))
+
     def _run_member_action(
         self, event: ops.ActionEvent, run: Callable[[LxdClient], dict[str, Any]]
     ) -> None:
@@ -306,6 +333,8 @@ class LxdCharm(ops.CharmBase):
 
     def _status(self, found: Findings) -> ops.StatusBase:
         """The first of: a problem, a pending reboot, work left, unserved requirers, or active."""
+        if found.refresh is not None and (refreshing := found.refresh.status(found.problem)):
+            return refreshing  # a refresh round explains a wait (LXD waiting for the others)
         if isinstance(found.problem, WaitingError):
             return ops.WaitingStatus(str(found.problem))
         if found.problem is not None:
@@ -360,6 +389,7 @@ class LxdCharm(ops.CharmBase):
         from lxd_charm.ceph_relation import CephRelation
         from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
         from lxd_charm.machine import require_listener_addresses
+        from lxd_charm.refresh_round import RefreshRound
         from lxd_common.lxd import transient
 
         found = self._found = Findings()
@@ -369,6 +399,7 @@ class LxdCharm(ops.CharmBase):
             machine.refuse_immutable_changes()
             machine.sideload(self._resources())
             machine.ensure_snap()
+            found.refresh = RefreshRound(self, machine).take_part()
             if adopted := machine.adopt_existing(self._peer_app_data()):
                 self.unit.status = ops.MaintenanceStatus(f"adopted the existing LXD: {adopted}")
             self._drop_plain_tokens()
@@ -504,7 +535,22 @@ class LxdCharm(ops.CharmBase):
         return "standalone" if isinstance(config, ValueError) else config.mode
 
     def _peer_has_deputy_work(self) -> bool:
-        return peer_bags.deputy_work(self.model, self.unit)
+        return peer_bags.deputy_work(self.model, self.unit) or peer_bags.refresh_due(
+            self.model, self.unit
+        )
+
+    def _zone_moved(self) -> bool:
+        """Juju moved this member's unit to another zone since its failure domain was set.
+
+        Nothing recorded yet (a member before its first reconcile of this
+        revision: upgrade-charm reconciles) is no move.
+        """
+        if not (self.memory.failure_domain and self._is_cluster()):
+            return False
+        from lxd_charm.cluster import failure_domain
+
+        zone = os.environ.get("JUJU_AVAILABILITY_ZONE")
+        return failure_domain(zone) != self.memory.failure_domain
 
     def _resources(self) -> Resources:
         from lxd_charm.machine import Resources

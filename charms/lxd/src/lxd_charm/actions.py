@@ -21,6 +21,8 @@ Functions:
     get_client_token: issue a one-time token a client trades for trust.
     collect_debug_info: run ``lxd.buginfo`` and return its report.
     show_pending_config: format the snap settings queued until a reboot.
+    refresh_standalone: the `refresh` action on a standalone unit (a cluster's
+        round is `lxd_charm.refresh_round`'s), and `snap_version` for its results.
     parse_projects: the piece those are built from.
 
 The certificate download for ``cert-url`` is `lxd_charm.cert_fetch`'s job,
@@ -56,6 +58,9 @@ from lxd_common.lxd import LxdClient, TrustEntry
 
 if TYPE_CHECKING:
     from lxd_charm.cert_fetch import Fetched
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.memory import Memory
+    from lxd_common.snap import LxdSnap
 
 __all__ = [
     "BUGINFO_COMMANDS",
@@ -565,3 +570,43 @@ def show_pending_config(pending: Mapping[str, str | None]) -> dict[str, str]:
             shown = value
         lines.append(f"{key}={shown}")
     return {"pending": "\n".join(lines)}
+
+
+def refresh_standalone(snap: LxdSnap, config: LxdConfig, memory: Memory) -> dict[str, str]:
+    """Refresh a standalone unit's LXD to the newest revision of its channel, now.
+
+    Standalone units answer to nobody else, so there is no round: the
+    refresh is this unit's (in the `+` cohort when `snap-cohort` says so).
+
+    Raises:
+        ActionError: a sideloaded snap is in place, or snapd refused (its words).
+    """
+    from lxd_common.errors import SnapError
+
+    if memory.sideloaded_snap:
+        raise ActionError(
+            "LXD runs the snap attached as the lxd-snap resource: attach an empty file "
+            "to go back to the store's LXD, then refresh"
+        )
+    try:
+        changed = snap.refresh(
+            config.snap_channel,
+            cohort=config.snap_in_cohort(),
+            leave_cohort=config.snap_leaves_cohort(),
+        )
+    except SnapError as e:
+        raise ActionError(f"refreshing LXD failed: {e}") from None
+    return {"refreshed": "yes" if changed else "no: no newer revision"}
+
+
+def snap_version(snap: LxdSnap) -> dict[str, str]:
+    """The installed LXD snap's version and revision, for action results ({} if unknown)."""
+    from lxd_common.errors import SnapError
+
+    try:
+        installed = snap.installed()
+    except SnapError:
+        return {}  # the refresh itself went through; its results stand without it
+    if installed is None:
+        return {}
+    return {"version": installed.version, "revision": installed.revision}

@@ -199,6 +199,7 @@ class ClusterPeer:
                     f"check the unit's availability zone"
                 ) from None
             logger.info("failure domain of %s: %s -> %s", own.name, own.failure_domain, domain)
+        self._memory.failure_domain = domain
         peer.data[self._unit][cluster.EVACUATED] = own.name if own.evacuated else ""
         return own
 

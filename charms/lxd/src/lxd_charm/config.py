@@ -26,6 +26,8 @@ STORAGE_DRIVERS: Final = ("dir", "btrfs", "lvm", "zfs")
 LISTENERS: Final = ("https", "bgp", "dns", "metrics")
 DEFAULT_STORAGE_DRIVER: Final = "dir"
 DEFAULT_NETWORK: Final = "lxdbr0"
+SNAP_POLICIES: Final = ("auto", "true", "false")
+"""`snap-cohort` and `snap-hold`: `auto` is on in cluster mode and off standalone."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -49,6 +51,8 @@ class LxdConfig:
 
     mode: Mode = "standalone"
     snap_channel: str = AUTO_CHANNEL
+    snap_cohort: str = "auto"
+    snap_hold: str = "auto"
     lxd_preseed: str = ""
     lxd_init_storage: bool = True
     lxd_init_storage_driver: str = DEFAULT_STORAGE_DRIVER
@@ -94,6 +98,12 @@ class LxdConfig:
                 parse_channel(self.snap_channel)
         except SnapChannelError as e:
             raise ValueError(f"invalid snap-channel: {e} (or `auto`)") from None
+        for option in ("snap_cohort", "snap_hold"):
+            if getattr(self, option) not in SNAP_POLICIES:
+                raise ValueError(
+                    f"invalid {option.replace('_', '-')} {getattr(self, option)!r}: set auto "
+                    "(on in cluster mode, off standalone), true or false"
+                )
         if self.lxd_preseed.strip():
             try:
                 parse_preseed(self.lxd_preseed)
@@ -135,6 +145,21 @@ class LxdConfig:
     def network_bridge(self) -> str:
         """The bridge to create at initialisation; "" for none."""
         return self.lxd_init_network_bridge if self.lxd_init_network else ""
+
+    def snap_in_cohort(self) -> bool:
+        """Whether LXD installs and refreshes in the `+` cohort (`snap-cohort`)."""
+        return self._policy(self.snap_cohort)
+
+    def snap_leaves_cohort(self) -> bool:
+        """Whether a refresh leaves the cohort: only when `snap-cohort` says false outright."""
+        return self.snap_cohort == "false"
+
+    def snap_held(self) -> bool:
+        """Whether snapd's automatic refreshes of LXD are held (`snap-hold`)."""
+        return self._policy(self.snap_hold)
+
+    def _policy(self, value: str) -> bool:
+        return self.mode == "cluster" if value == "auto" else value == "true"
 
     def https_project_ceiling(self) -> frozenset[str] | None:
         """The projects `https` requirers may be trusted with; None: no ceiling."""

@@ -241,12 +241,25 @@ class Machine:
             return select_resource(path, "snap" if kind == "snap" else "binary", workdir=workdir)
 
     def ensure_snap(self) -> None:
-        """The LXD snap on the configured channel (unless the operator sideloaded one)."""
+        """The LXD snap on the configured channel (unless the operator sideloaded one).
+
+        In the `+` cohort and with snapd's automatic refreshes held where
+        `snap-cohort` / `snap-hold` say (in cluster mode, by default). A
+        cluster member moves to another channel only in a refresh round
+        (`lxd_charm.refresh_round`), with every other member: refreshed on
+        its own, its LXD would wait for the rest.
+        """
         if self.memory.sideloaded_snap:
             return  # the operator's own snap stays until the resource is detached
+        config = self.config
+        member = config.mode == "cluster" and self.memory.initialised
         with blocked_on(SnapError, "cannot install LXD"):
-            if self.host.snap.ensure(self.config.snap_channel):
-                logger.info("LXD snap now on %s", self.config.snap_channel)
+            if self.host.snap.ensure(
+                config.snap_channel, cohort=config.snap_in_cohort(), refresh=not member
+            ):
+                logger.info("LXD snap now on %s", config.snap_channel)
+        with blocked_on(SnapError, "cannot hold snapd's automatic refreshes of LXD"):
+            self.host.snap.set_hold(config.snap_held())
 
     def apply_snap_config(self) -> None:
         """Live keys now; `lxcfs.*` keys take effect at the next boot (see `pending`)."""

@@ -53,6 +53,10 @@ class Memory:
         adopted: what this unit found already set up in LXD and adopted
             instead of initialising it ("" when the charm initialised LXD),
             for the log and the operator (see `lxd_charm.adopt`).
+        failure_domain: the LXD failure domain this unit last put (or found) on
+            its member, so a hook that skips the reconcile (a member's peer
+            event, a healthy update-status) notices a zone change without
+            asking LXD, and applies it in that hook.
     """
 
     initialised: bool = False
@@ -65,6 +69,7 @@ class Memory:
     ovn: dict[str, str] = field(default_factory=dict)
     loki_url: str = ""
     adopted: str = ""
+    failure_domain: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -79,6 +84,7 @@ class Memory:
             "ovn": dict(self.ovn),
             "loki_url": self.loki_url,
             "adopted": self.adopted,
+            "failure_domain": self.failure_domain,
         }
 
     @classmethod
@@ -100,6 +106,7 @@ class Memory:
             ovn=_strings(data.get("ovn")),
             loki_url=str(data.get("loki_url") or ""),
             adopted=str(data.get("adopted") or ""),
+            failure_domain=str(data.get("failure_domain") or ""),
         )
 
 

@@ -13,6 +13,12 @@ from typing import Any, Final, Protocol
 PEER: Final = "cluster"
 LEADER_JOINING: Final = "leader-joining"
 LEADER_TOKEN: Final = "leader-token"  # noqa: S105 (a field name, not a secret)
+REFRESH_ROUND: Final = "refresh-round"
+"""App bag: the number of the leader's latest refresh round (`lxd_charm.snap_refresh`)."""
+REFRESH_CHANNEL: Final = "refresh-channel"
+"""App bag: the channel that round refreshes to ("" for the channel each member tracks)."""
+REFRESH_DONE: Final = "refresh-done"
+"""Unit bag: the last round this unit's member refreshed in."""
 
 
 class _Model(Protocol):
@@ -38,3 +44,16 @@ def holds_join_token(model: _Model, unit: Any) -> bool:
         return False
     app_bag = peer.data[peer.app]
     return bool(app_bag.get(unit.name) or app_bag.get(LEADER_JOINING) == unit.name)
+
+
+def refresh_due(model: _Model, unit: Any) -> bool:
+    """Whether the leader started a refresh round this unit has not refreshed in yet.
+
+    Every member refreshes in the round the peer event announces, so this is
+    work a member that is not the leader must not skip.
+    """
+    peer = model.get_relation(PEER)
+    if peer is None or peer.app is None:
+        return False
+    number = peer.data[peer.app].get(REFRESH_ROUND, "")
+    return bool(number) and peer.data[unit].get(REFRESH_DONE, "") != number

@@ -8,6 +8,9 @@ snapd (`CharmlibsSnapBackend`, the default) or, in tests, a stand-in::
 
     lxd = LxdSnap()  # the real snapd, through charmlibs-snap
     lxd.ensure("5.21/stable")  # True when it installed or refreshed
+    lxd.ensure("5.21/stable", cohort=True)  # a cluster member: in the `+` cohort
+    lxd.refresh(None, cohort=True)  # the newest revision of the tracked channel
+    lxd.set_hold(True)  # no automatic refreshes by snapd
     changed = lxd.set_config({"daemon-debug": True, "lxcfs-loadavg": None})
     live, needs_reboot = split_pending(changed)
 
@@ -37,7 +40,7 @@ from lxd_common._lazy import lazy_exports
 if TYPE_CHECKING:
     from ._channel import AUTO_CHANNEL, RISKS, Channel, parse_channel
     from ._config import CHARM_CONFIG_PREFIX, CONFIG_KEYS, REBOOT_REQUIRED, snap_key, split_pending
-    from ._lxd_snap import LxdSnap
+    from ._lxd_snap import COHORT, LxdSnap
     from ._sideload import DEBUG_BINARY, machine_arch, select_resource
     from ._snapd import CharmlibsSnapBackend, InstalledSnap, SnapBackend
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "AUTO_CHANNEL": "._channel",
     "CHARM_CONFIG_PREFIX": "._config",
+    "COHORT": "._lxd_snap",
     "CONFIG_KEYS": "._config",
     "Channel": "._channel",
     "CharmlibsSnapBackend": "._snapd",
@@ -68,6 +72,7 @@ __getattr__ = lazy_exports(__name__, _HOMES, globals())
 __all__ = [
     "AUTO_CHANNEL",
     "CHARM_CONFIG_PREFIX",
+    "COHORT",
     "CONFIG_KEYS",
     "DEBUG_BINARY",
     "REBOOT_REQUIRED",

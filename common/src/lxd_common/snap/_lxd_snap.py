@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from lxd_common.errors import SideloadError
+from lxd_common.errors import SideloadError, SnapError
 
-from ._channel import AUTO_CHANNEL, parse_channel, refuse_downgrade, try_parse_channel
+from ._channel import AUTO_CHANNEL, Channel, parse_channel, refuse_downgrade, try_parse_channel
 from ._config import (
     CONFIG_KEYS,
     REBOOT_REQUIRED,
@@ -24,6 +24,10 @@ from ._sideload import DEBUG_BINARY, drop_binary, place_binary
 from ._snapd import CharmlibsSnapBackend, InstalledSnap, SnapBackend
 
 logger = logging.getLogger(__name__)
+
+COHORT = "+"
+"""The cohort cluster members install and refresh in (`snap ... --cohort=+`): every
+machine that asks for it is offered the same revision of a channel."""
 
 
 class LxdSnap:
@@ -41,7 +45,7 @@ class LxdSnap:
         """The installed LXD snap, or None."""
         return self.backend.installed(self.name)
 
-    def ensure(self, channel: str) -> bool:
+    def ensure(self, channel: str, *, cohort: bool = False, refresh: bool = True) -> bool:
         """Install LXD, or move it to `channel`, unless that would downgrade it.
 
         A snap installed from a file tracks no channel, so it is moved back to the store;
@@ -51,6 +55,11 @@ class LxdSnap:
             channel: the channel to track, in any form `parse_channel` accepts, or
                 `auto`: Ubuntu's lxd-installer where present, else the store's default
                 channel, and never a refresh of an installed snap.
+            cohort: install (and refresh) in the `+` cohort (`COHORT`), so every
+                machine that does is offered the same revision.
+            refresh: False leaves a snap installed from the store where it is,
+                whatever it tracks (a cluster member refreshes only in a refresh
+                round); one installed from a file still goes back to the store.
 
         Returns:
             True when it installed or refreshed the snap.
@@ -62,30 +71,118 @@ class LxdSnap:
             SnapError: snapd refused.
         """
         if channel == AUTO_CHANNEL:
-            return self._ensure_auto()
+            return self._ensure_auto(cohort)
         target = parse_channel(channel)
         current = self.installed()
         if current is None:
-            logger.info("installing snap %s from %s", self.name, target)
-            self.backend.install(self.name, str(target))
+            logger.info(
+                "installing snap %s from %s%s", self.name, target, " in cohort +" if cohort else ""
+            )
+            self.backend.install(self.name, str(target), cohort=COHORT if cohort else "")
             return True
         tracked = try_parse_channel(current.channel)
-        if tracked == target:
+        local = current.revision.startswith("x")  # installed from a file
+        if tracked == target or not (refresh or local):
             return False
         refuse_downgrade(self.name, current, tracked, target)
-        local = current.revision.startswith("x")  # installed from a file
         logger.info(
             "refreshing snap %s from %s to %s", self.name, current.channel or "a file", target
         )
-        self.backend.refresh(self.name, str(target), amend=local)
+        self.backend.refresh(self.name, str(target), amend=local, cohort=COHORT if cohort else "")
         return True
 
-    def _ensure_auto(self) -> bool:
+    def refresh(
+        self, channel: str | None, *, cohort: bool = False, leave_cohort: bool = False
+    ) -> bool:
+        """Refresh LXD now: to `channel`, or to the newest revision of the one it tracks.
+
+        What a cluster's refresh round runs on every member. snapd does
+        nothing (and LXD keeps running) when there is no newer revision. A
+        move to an older track is refused, as in `ensure`.
+
+        Args:
+            channel: the channel to move to (any form `parse_channel` accepts), or
+                None (or `auto`) to stay on the tracked one.
+            cohort: refresh in the `+` cohort, so every member gets the same revision.
+            leave_cohort: leave the cohort it is in (ignored with ``cohort``).
+
+        Returns:
+            True when the installed revision changed.
+
+        Raises:
+            SnapError: LXD is not installed, or snapd refused the refresh (in
+                snapd's words); `SnapDowngradeError` for an older track,
+                `SnapdUnavailableError` when snapd did not answer.
+        """
+        current = self.installed()
+        if current is None:
+            raise SnapError(f"snap {self.name} is not installed")
+        target = self._newer_target(current, channel)
+        local = current.revision.startswith("x")
+        logger.info(
+            "refreshing snap %s (%s) on %s%s",
+            self.name,
+            current.version,
+            target or current.channel or "the store's default channel",
+            " in cohort +" if cohort else "",
+        )
+        self.backend.refresh(
+            self.name,
+            str(target) if target is not None else (current.channel or None),
+            amend=local,
+            cohort=COHORT if cohort else "",
+            leave_cohort=leave_cohort and not cohort,
+        )
+        after = self.installed()
+        return after is None or after.revision != current.revision
+
+    def refuse_older(self, channel: str | None) -> None:
+        """Raise `SnapDowngradeError` when `channel` is an older track than LXD runs.
+
+        What a cluster's leader checks before it asks every member to refresh
+        there. None (or `auto`) names no channel: nothing to refuse.
+        """
+        current = self.installed()
+        if current is not None:
+            self._newer_target(current, channel)
+
+    def _newer_target(self, current: InstalledSnap, channel: str | None) -> Channel | None:
+        if channel is None or channel == AUTO_CHANNEL:
+            return None
+        target = parse_channel(channel)
+        refuse_downgrade(self.name, current, try_parse_channel(current.channel), target)
+        return target
+
+    def set_hold(self, held: bool) -> bool:
+        """Hold (or release) snapd's automatic refreshes of LXD, when that is not so already.
+
+        A cluster's members must all run the same LXD, and snapd's automatic
+        refreshes reach machines at random times; held, LXD moves only when
+        the charm refreshes it.
+
+        Returns:
+            True when it changed the hold.
+        """
+        current = self.installed()
+        if current is None or current.held == held:
+            return False
+        if held:
+            self.backend.hold(self.name)
+        else:
+            self.backend.unhold(self.name)
+        logger.info(
+            "%s snapd's automatic refreshes of %s", "held" if held else "released", self.name
+        )
+        return True
+
+    def _ensure_auto(self, cohort: bool) -> bool:
         """`auto`: install through lxd-installer where present, else from the default channel.
 
         An installed snap is left on whatever it tracks: `auto` names no
         channel to move it to, so a switch to `auto` never refreshes LXD. A
         snap installed from a file goes back to the store's default channel.
+        ``cohort`` applies to the store install only: lxd-installer takes none,
+        so a cluster that needs the cohort from the start names a channel.
         """
         current = self.installed()
         if current is not None:
@@ -102,7 +199,7 @@ class LxdSnap:
             self.backend.run_installer(wrapper)
         else:
             logger.info("installing snap %s from the store's default channel", self.name)
-            self.backend.install(self.name, None)
+            self.backend.install(self.name, None, cohort=COHORT if cohort else "")
         return True
 
     # --- config ---

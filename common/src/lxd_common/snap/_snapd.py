@@ -6,6 +6,14 @@ timeout, a lost or refused connection, which is what a restarting snapd looks
 like) is `SnapdUnavailableError`, to retry later; anything snapd refused is a
 plain `SnapError` (or `SnapChannelError` for a channel the store lacks), which
 retrying does not fix.
+
+Cohorts: charmlibs-snap 2.0 has no cohort support, so an install or refresh
+that joins or leaves a cohort goes through the `snap` command, which sends
+snapd's `cohort-key` / `leave-cohort` fields of `POST /v2/snaps/{name}` and
+waits for the change. ``cohort="+"`` is the `+` cohort the `snap` command
+accepts as `--cohort=+`: every machine that installs or refreshes in it is
+offered the same revision, whatever the store's progressive releases would
+give each machine on its own.
 """
 
 from __future__ import annotations
@@ -44,12 +52,15 @@ class InstalledSnap:
             file, which tracks none.
         revision: snapd's revision, a string because local installs are `x1`, `x2`, ...
         version: the packaged software's version, e.g. `5.21.3-c5ae129`.
+        held: snapd holds its automatic refreshes (`snap refresh --hold`); the charm's own
+            refreshes still go through.
     """
 
     name: str
     channel: str
     revision: str
     version: str
+    held: bool = False
 
 
 class SnapBackend(Protocol):
@@ -59,8 +70,12 @@ class SnapBackend(Protocol):
         """The installed snap, or None when it is not installed."""
         ...
 
-    def install(self, name: str, channel: str | None) -> None:
-        """Install the snap from the store, tracking `channel` (None: the store's default)."""
+    def install(self, name: str, channel: str | None, *, cohort: str = "") -> None:
+        """Install the snap from the store, tracking `channel` (None: the store's default).
+
+        ``cohort`` installs it in that cohort (`+`: the cohort of every machine that asks
+        for `+`), so it gets the cohort's revision; "" installs it on its own.
+        """
         ...
 
     def installer(self, name: str) -> Path | None:
@@ -76,12 +91,31 @@ class SnapBackend(Protocol):
         """Run the installer wrapper, which installs the snap."""
         ...
 
-    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
+    def refresh(
+        self,
+        name: str,
+        channel: str | None,
+        *,
+        amend: bool = False,
+        cohort: str = "",
+        leave_cohort: bool = False,
+    ) -> None:
         """Move the installed snap to `channel` (None: the store's default channel).
 
+        On the channel it already tracks, this picks up the newest revision the
+        store (or the cohort) offers, and does nothing when there is none.
         ``amend`` lets snapd replace a snap installed from a file with the
-        store's, which a plain refresh refuses to do.
+        store's, which a plain refresh refuses to do. ``cohort`` refreshes in
+        that cohort (joining it); ``leave_cohort`` leaves the one it is in.
         """
+        ...
+
+    def hold(self, name: str) -> None:
+        """Hold snapd's automatic refreshes of the snap for good (asked-for ones still run)."""
+        ...
+
+    def unhold(self, name: str) -> None:
+        """Let snapd refresh the snap automatically again."""
         ...
 
     def get_config(self, name: str) -> dict[str, Any]:
@@ -132,6 +166,29 @@ def _snapd_errors(action: str, name: str, channel: str | None = None) -> Iterato
         raise SnapError(f"could not {action} snap {name!r}: {e}") from e
 
 
+def _channel_flag(channel: str | None) -> list[str]:
+    return [f"--channel={channel}"] if channel else []
+
+
+def _run_snap(arguments: list[str], message: str) -> None:
+    """Run `snap <arguments>` and wait for it; a failure raises with snapd's words.
+
+    The snap command waits for the change it starts, so when it returns the
+    snap is installed or refreshed (or snapd said why not).
+    """
+    try:
+        result = subprocess.run(
+            ["snap", *arguments], capture_output=True, text=True, check=False, timeout=1200
+        )
+    except subprocess.TimeoutExpired as e:
+        raise SnapdUnavailableError(f"{message}: {e}; will retry") from e
+    except OSError as e:
+        raise SnapError(f"{message}: {e}") from e
+    if result.returncode != 0:
+        reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
+        raise _cli_error(f"{message}: {reason}", reason)
+
+
 def _cli_error(message: str, output: str) -> SnapError:
     """The error for a failed `snap` command, by whether snapd answered at all."""
     if _CLI_UNREACHABLE in output:
@@ -149,10 +206,19 @@ class CharmlibsSnapBackend(SnapBackend):
                 info = _snapd.list_one(name)
             except _snapd.NotInstalledError:
                 return None
-        return InstalledSnap(info.name, info.tracking, info.revision, info.version)
+        return InstalledSnap(
+            info.name, info.tracking, info.revision, info.version, held=info.hold is not None
+        )
 
-    def install(self, name: str, channel: str | None) -> None:
+    def install(self, name: str, channel: str | None, *, cohort: str = "") -> None:
         """Install the snap from the store, tracking `channel` (None: the store's default)."""
+        if cohort:
+            # charmlibs-snap has no cohorts; the snap command does (`--cohort`).
+            _run_snap(
+                ["install", *_channel_flag(channel), f"--cohort={cohort}", name],
+                f"could not install snap {name!r} in cohort {cohort!r}",
+            )
+            return
         with _snapd_errors("install", name, channel):
             _snapd.install(name, channel=channel)
 
@@ -183,21 +249,42 @@ class CharmlibsSnapBackend(SnapBackend):
         except OSError as e:
             raise SnapError(f"{path} (lxd-installer) failed: {e}") from e
 
-    def refresh(self, name: str, channel: str | None, *, amend: bool = False) -> None:
-        """Move the installed snap to `channel` (``amend``: from a file to the store)."""
-        if amend:
-            # charmlibs-snap has no `--amend`; the snap command does.
-            channel_flag = [f"--channel={channel}"] if channel else []
-            command = ["snap", "refresh", "--amend", *channel_flag, name]
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                reason = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
-                raise _cli_error(
-                    f"could not move snap {name!r} back to the store: {reason}", reason
-                )
+    def refresh(
+        self,
+        name: str,
+        channel: str | None,
+        *,
+        amend: bool = False,
+        cohort: str = "",
+        leave_cohort: bool = False,
+    ) -> None:
+        """Move the installed snap to `channel` (``amend``: from a file to the store).
+
+        With ``cohort`` or ``leave_cohort`` it goes through the `snap` command,
+        like ``amend``: charmlibs-snap has none of the three.
+        """
+        if amend or cohort or leave_cohort:
+            flags = ["--amend"] if amend else []
+            flags += [f"--cohort={cohort}"] if cohort else []
+            flags += ["--leave-cohort"] if leave_cohort and not cohort else []
+            what = "move snap {!r} back to the store" if amend else "refresh snap {!r}"
+            _run_snap(
+                ["refresh", *flags, *_channel_flag(channel), name],
+                f"could not {what.format(name)}",
+            )
             return
         with _snapd_errors("refresh", name, channel):
             _snapd.refresh(name, channel=channel)
+
+    def hold(self, name: str) -> None:
+        """Hold snapd's automatic refreshes of the snap, for good."""
+        with _snapd_errors("hold refreshes of", name):
+            _snapd.hold(name)
+
+    def unhold(self, name: str) -> None:
+        """Let snapd refresh the snap automatically again."""
+        with _snapd_errors("release the refresh hold of", name):
+            _snapd.unhold(name)
 
     def get_config(self, name: str) -> dict[str, Any]:
         """The snap's whole configuration, nested by dots as snapd returns it."""

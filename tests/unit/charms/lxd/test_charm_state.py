@@ -38,6 +38,7 @@ MEMORY_FIELDS = {
     "ovn",
     "loki_url",
     "adopted",
+    "failure_domain",
 }
 
 
@@ -66,6 +67,7 @@ def test_memory_round_trips_through_plain_data() -> None:
         sideloaded_snap="ab" * 32,
         https_clients={"3": {"client/0": "f" * 64}},
         loki_url="http://loki:3100",
+        failure_domain="az1",
     )
     assert Memory.from_dict(memory.to_dict()) == memory
     assert Memory.from_dict({}) == Memory()
