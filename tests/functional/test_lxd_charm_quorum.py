@@ -42,7 +42,7 @@ def take_down(units: LxdUnits, leader: LxdDaemon, *unit_names: str) -> None:
     names = []
     for name in unit_names:
         units.daemon(name).kill()
-        units.hosts[int(name.split("/")[1])].lxd_wait = 1.0  # its hooks find no LXD quickly
+        units.tune(name, lxd_wait=1.0)  # its hooks find no LXD quickly
         names.append(f"node{name.split('/')[1]}")
     assert wait_until(
         lambda: all(listed(leader)[n][0] == "Offline" for n in names), timeout=60, interval=1
