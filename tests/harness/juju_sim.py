@@ -343,6 +343,14 @@ class Sim:
         """The units Juju plans for the application (`goal-state`): every live unit."""
         return [u.name for u in self._live_units()]
 
+    def goal_units(self) -> dict[str, str]:
+        """Each unit of the application with its `goal-state` status, as Juju gives it:
+        its workload status, or "dying" once its removal began."""
+        return {
+            u.name: "dying" if u.departing else u.state.unit_status.name
+            for u in self.units.values()
+        }
+
     def secret_exists(self, secret_id: str) -> bool:
         """Whether the model holds the secret at all, whoever may read it."""
         short = secret_id.split(":")[-1]

@@ -112,7 +112,8 @@ def main() -> None:
         if code:
             raise RuntimeError(f"the test could not restart LXD: {err}")
 
-    host.restart_lxd = restart_lxd  # type: ignore[method-assign]
+    if machine.get("restart_by_test", True):
+        host.restart_lxd = restart_lxd  # type: ignore[method-assign]
     seam.make_host = lambda: host
 
 
@@ -127,11 +128,15 @@ def lxd_agent_env(
     hostname: str,
     lxd_dir: Path,
     host: dict[str, Any] | None = None,
+    *,
+    restart_by_test: bool = True,
 ) -> dict[str, str]:
     """The environment a unit's hooks get: its daemon and its machine (read by `main`).
 
     ``host`` sets attributes of the unit's `Host` (e.g. ``{"lxd_wait": 1.0}``
     for a unit whose daemon a test killed: its hooks give up on LXD quickly).
+    With ``restart_by_test`` (the default), restarting LXD asks the test
+    (`_machine restart-lxd`); without, it only reaches the fake snapd.
     """
     machine = {
         "root": str(root),
@@ -139,6 +144,7 @@ def lxd_agent_env(
         "hostname": hostname,
         "snapd": str(snapd_file(state_dir)),
         "host": dict(host or {}),
+        "restart_by_test": restart_by_test,
     }
     return {"LXD_DIR": str(lxd_dir), MACHINE_VARIABLE: json.dumps(machine)}
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import socket
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ import pytest
 from ops import testing
 
 from lxd_common.snap import LxdSnap
+from tests.harness.agent_context import AgentContext, CharmContext
 from tests.harness.charms import built_charm, load_charm_module, missing_charm_message
 from tests.harness.charms import run_in_process as _run_in_process
 from tests.harness.fake_snapd import FakeSnapd
@@ -72,23 +74,37 @@ def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boot.write_text("boot-1\n")
 
 
-def lxd_charm_on(
-    daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> testing.Context[Any]:
-    """A `testing.Context` for one LXD charm unit whose LXD is ``daemon``, in this process.
+def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch) -> CharmContext:
+    """A context (with `testing.Context`'s ``run``) for one LXD charm unit on ``daemon``.
 
-    The model's proxy variables are cleared, so a test sets exactly the ones it means.
+    By default the built charm runs through the stand-in (`agent_context.AgentContext`),
+    on a machine like `LxdUnits`' (fake snapd persisted under ``root/state``);
+    with `LXD_CHARM_TESTS_IN_PROCESS=1`, a `testing.Context` in this process.
+    The model's proxy variables are cleared, so a test sets exactly the ones it
+    means (with ``monkeypatch.setenv``: they reach the hook either way).
     """
     prepare_machine(root / "machine", monkeypatch)
-    module = load_charm_module("lxd")
-    host = importlib.import_module("lxd_charm.host").Host(
-        snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=root / "state"
-    )
-    monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
-    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
     for var in PROXY_VARIABLES:
         monkeypatch.delenv(var, raising=False)
-    return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+    state_dir = root / "state"
+    if run_in_process():
+        module = load_charm_module("lxd")
+        host = importlib.import_module("lxd_charm.host").Host(
+            snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=state_dir
+        )
+        monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
+        monkeypatch.setenv("LXD_DIR", str(daemon.directory))
+        return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+    state_dir.mkdir(parents=True, exist_ok=True)
+    machine = lxd_agent_env(
+        root / "machine", state_dir, socket.gethostname(), daemon.directory, restart_by_test=False
+    )
+    runner = UnitAgentRunner(built_lxd_charm(), boot=BOOT, workdir=LxdUnits._workdir(root))
+    context = AgentContext(
+        runner, app_name="lxd", machine=daemon, forwarded=PROXY_VARIABLES, unit_env=lambda: machine
+    )
+    weakref.finalize(context, runner.close)
+    return context
 
 
 class LxdUnits:

@@ -51,15 +51,40 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from ops import testing
 
 from tests.harness import scenario_shim
 
-if TYPE_CHECKING:
-    from tests.harness.juju_sim import Sim, SimUnit
+
+class AgentModel(Protocol):
+    """What the hook tools need of the model around a unit: `juju_sim.Sim` is one.
+
+    `agent_context.AgentContext` is another, for one unit on its own (the
+    single-unit functional tests, in the shape of `ops.testing.Context`).
+    """
+
+    app: str
+    model: testing.Model
+
+    def goal_units(self) -> dict[str, str]:
+        """The application's units Juju plans (`goal-state`), each with its goal status."""
+        ...
+
+    def secret_exists(self, secret_id: str) -> bool:
+        """Whether the model holds the secret at all, whoever may read it."""
+        ...
+
+
+class AgentUnit(Protocol):
+    """What the runner needs of a unit: `juju_sim.SimUnit` is one."""
+
+    name: str
+    number: int
+    machine: Any
+
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +142,10 @@ _STATUSES: dict[str, Callable[[str], Any]] = {
     "waiting": testing.WaitingStatus,
 }
 
-MachineCall = Callable[["SimUnit"], None]
-UnitEnv = Callable[["SimUnit"], Mapping[str, str]]
+MachineCall = Callable[[Any], None]
+"""Called with the unit (a `SimUnit`, or any `AgentUnit`) whose hook asked."""
+UnitEnv = Callable[[Any], Mapping[str, str]]
+"""The unit's extra hook environment, given the unit (a `SimUnit`, or any `AgentUnit`)."""
 
 
 class HookFailedError(RuntimeError):
@@ -188,6 +215,29 @@ def _flat_to_nested(flat: Mapping[str, str]) -> dict[str, Any]:
     return nested
 
 
+def cloud_spec_json(spec: testing.CloudSpec) -> dict[str, Any]:
+    """A cloud spec as `credential-get --format=json` prints it (Juju's field names)."""
+    out: dict[str, Any] = {"type": spec.type, "name": spec.name}
+    for key, value in (
+        ("region", spec.region),
+        ("endpoint", spec.endpoint),
+        ("identity-endpoint", spec.identity_endpoint),
+        ("storage-endpoint", spec.storage_endpoint),
+    ):
+        if value is not None:
+            out[key] = value
+    if spec.credential is not None:
+        out["credential"] = {
+            "auth-type": spec.credential.auth_type,
+            "attrs": dict(spec.credential.attributes),
+            "redacted": list(spec.credential.redacted),
+        }
+    out["ca-certificates"] = list(spec.ca_certificates)
+    out["skip-tls-verify"] = spec.skip_tls_verify
+    out["is-controller-cloud"] = spec.is_controller_cloud
+    return out
+
+
 # ------------------------------------------------------------------- session
 
 
@@ -196,8 +246,8 @@ class HookSession:
 
     def __init__(
         self,
-        sim: Sim,
-        unit: SimUnit,
+        sim: AgentModel,
+        unit: AgentUnit,
         state: testing.State,
         env: Mapping[str, str],
         options: Mapping[str, Mapping[str, Any]],
@@ -206,8 +256,11 @@ class HookSession:
         leader_settings: dict[str, str],
         juju_state: dict[str, str],
         storage_root: Path,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.sim, self.unit, self.env = sim, unit, env
+        self.trusted = trusted
         self.options = options
         self.action = action
         self.machine_calls = machine_calls
@@ -225,6 +278,8 @@ class HookSession:
         self.bags: dict[tuple[int, str], dict[str, str]] = {}
         self.secrets: dict[str, testing.Secret] = {s.id: s for s in state.secrets}
         self.unit_status: Any = state.unit_status
+        self.unit_status_history: list[Any] = []
+        """Each unit status the hook replaced, in order (as `testing.Context` records them)."""
         self.app_status: Any = state.app_status
         self.workload_version = state.workload_version
         self.ports: set[Any] = set(state.opened_ports)
@@ -439,12 +494,29 @@ class HookSession:
         }
 
     def tool_goal_state(self, args: list[str], stdin: str | None) -> Any:
+        """Juju's goal-state: each unit with its workload status, or "dying" when leaving.
+
+        Relations list, per endpoint, the remote application ("joined") and its
+        units; a peer's status is its own, a remote unit's is "active" (the
+        model does not run the other application), the departing unit "dying".
+        """
         since = "2026-01-01T00:00:00Z"
-        units = {n: {"status": "active", "since": since} for n in self.sim.planned_unit_names()}
+        goal = self.sim.goal_units()
+        goal[self.unit.name] = (
+            "dying" if goal.get(self.unit.name) == "dying" else (self.unit_status.name)
+        )
+        units = {n: {"status": status, "since": since} for n, status in goal.items()}
+        departing = self.env.get("JUJU_DEPARTING_UNIT", "")
         relations: dict[str, Any] = {}
         for relation in self.relations.values():
-            members = {n: {"status": "joined", "since": since} for n in self._members(relation)}
-            relations.setdefault(relation.endpoint, {}).update(members)
+            entries = relations.setdefault(relation.endpoint, {})
+            if not isinstance(relation, testing.PeerRelation):
+                entries[self._remote_app(relation)] = {"status": "joined", "since": since}
+            for name in self._members(relation):
+                status = goal.get(name, "active")
+                if name == departing:
+                    status = "dying"
+                entries[name] = {"status": status, "since": since}
         return {"units": units, "relations": relations}
 
     def tool_status_get(self, args: list[str], stdin: str | None) -> Any:
@@ -466,6 +538,8 @@ class HookSession:
                 raise ToolError("setting application status: this unit is not the leader")
             self.app_status = status
         else:
+            if status != self.unit_status:
+                self.unit_status_history.append(self.unit_status)
             self.unit_status = status
 
     def tool_application_version_set(self, args: list[str], stdin: str | None) -> Any:
@@ -511,7 +585,18 @@ class HookSession:
         return str(found.path)
 
     def tool_credential_get(self, args: list[str], stdin: str | None) -> Any:
-        raise ToolError("cannot access cloud credentials: application is not trusted")
+        """The model's cloud spec, for an application the operator trusted (`juju trust`).
+
+        Juju's credential-get wraps the controller's answer: an untrusted
+        application gets ErrPerm ("permission denied"), read from Juju's
+        uniter facade (CloudSpec) and jujuc's credential-get.
+        """
+        if not self.trusted:
+            raise ToolError("cannot access cloud credentials: permission denied")
+        spec = self.state.model.cloud_spec
+        if spec is None:
+            raise ToolError("cannot access cloud credentials: the model has no cloud spec")
+        return cloud_spec_json(spec)
 
     def tool_storage_list(self, args: list[str], stdin: str | None) -> Any:
         _, positional = _options(args, {"format"})
@@ -855,6 +940,64 @@ def read_stored_states(root: Path) -> frozenset[testing.StoredState]:
         db.close()
 
 
+@functools.cache
+def _templates() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="unit-agent-charms-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
+
+
+_template_lock = threading.Lock()
+
+
+def unpacked_template(charm_file: Path) -> Path:
+    """The `.charm` unpacked once per test process, its own code compiled to bytecode.
+
+    Juju unpacks a charm once per unit, and the unit's first hook compiles
+    the charm's `src/` (the `.charm` holds bytecode only for its venv). A test
+    run makes hundreds of units: each gets a hard-linked copy of this
+    template (`link_copy`) instead of another unzip of 40 MB and another
+    compile. Keyed by the file's path, size and mtime, so a new `tox -e pack`
+    is picked up.
+    """
+    info = charm_file.stat()
+    key = f"{charm_file.stem}-{info.st_size}-{info.st_mtime_ns}"
+    with _template_lock:
+        template = _templates() / key
+        if not template.is_dir():
+            partial = _templates() / f"{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            unpack_charm(charm_file, partial)
+            python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+            if python is not None:  # the interpreter dispatch finds (`which python3`)
+                subprocess.run(
+                    [python, "-m", "compileall", "-q", "src", "lib"],
+                    cwd=partial,
+                    capture_output=True,
+                    check=False,
+                )
+            partial.rename(template)
+        return template
+
+
+def link_copy(template: Path, directory: Path) -> Path:
+    """A unit's charm directory: ``template``'s files hard-linked (copied across filesystems).
+
+    Python and ops replace files rather than write into them (bytecode, the
+    state database), so the units do not see each other's writes.
+    """
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template, directory, symlinks=True, copy_function=link)
+    return directory
+
+
 def _charm_yaml(root: Path, name: str) -> dict[str, Any]:
     path = root / name
     loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
@@ -883,7 +1026,7 @@ class UnitAgentRunner:
         self.machine_calls = dict(machine_calls or {})
         self._scratch = tempfile.TemporaryDirectory(prefix="unit-agent-")
         self.workdir = Path(workdir or self._scratch.name)
-        self._template = self._unpacked(self.workdir / "template")
+        self._template = self.charm if self.charm.is_dir() else unpacked_template(self.charm)
         self.meta = _charm_yaml(self._template, "metadata.yaml")
         self.config_options: dict[str, dict[str, Any]] = dict(
             _charm_yaml(self._template, "config.yaml").get("options") or {}
@@ -894,6 +1037,10 @@ class UnitAgentRunner:
         """How often each hook tool was called, over every hook run."""
         self.logs: dict[str, list[tuple[str, str]]] = {}
         self.last_action_results: dict[str, Any] | None = None
+        self.last_status_history: list[Any] = []
+        """The unit statuses the last hook replaced, in order."""
+        self.app_trusted = False
+        """Whether the operator ran `juju trust` on the application (credential-get answers)."""
         self._leader_settings: dict[str, str] = {}
         self._juju_state: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Path] = {}
@@ -923,7 +1070,7 @@ class UnitAgentRunner:
     def _unpacked(self, directory: Path) -> Path:
         if self.charm.is_dir():
             return self.charm
-        return unpack_charm(self.charm, directory)
+        return link_copy(self._template, directory)
 
     def charm_dir(self, unit: str) -> Path:
         """The unit's charm directory (unpacked on first use), as `JUJU_CHARM_DIR` names it."""
@@ -946,7 +1093,7 @@ class UnitAgentRunner:
             (site / "_unit_agent_boot.pth").write_text(line)
 
     def hook_env(
-        self, sim: Sim, unit: SimUnit, event: Any, env: Mapping[str, str]
+        self, sim: AgentModel, unit: AgentUnit, event: Any, env: Mapping[str, str]
     ) -> dict[str, str]:
         """The environment Juju's unit agent gives the hook process."""
         root = self.charm_dir(unit.name)
@@ -1004,7 +1151,12 @@ class UnitAgentRunner:
         return out
 
     def run(
-        self, sim: Sim, unit: SimUnit, event: Any, state: testing.State, env: Mapping[str, str]
+        self,
+        sim: AgentModel,
+        unit: AgentUnit,
+        event: Any,
+        state: testing.State,
+        env: Mapping[str, str],
     ) -> testing.State:
         """Run one hook or action through `dispatch`; the State it leaves behind.
 
@@ -1026,6 +1178,7 @@ class UnitAgentRunner:
             self._leader_settings,
             self._juju_state.setdefault(unit.name, {}),
             self.workdir / "storage" / unit.name.replace("/", "-"),
+            trusted=self.app_trusted,
         )
         process_env["UNIT_AGENT_TOKEN"] = token
         self._server.sessions[token] = session
@@ -1047,6 +1200,7 @@ class UnitAgentRunner:
         if result.returncode != 0:
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
             raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
+        self.last_status_history = session.unit_status_history
         self._leader_settings = session.leader_settings
         self._juju_state[unit.name] = session.juju_state
         state_out = dataclasses.replace(

@@ -61,6 +61,7 @@ static char *read_all(int fd, size_t *out_len) {
             if (!data) exit(2);
         }
     }
+    data[size] = '\0'; /* room is always left: size < room here */
     *out_len = size;
     return data;
 }
@@ -122,10 +123,10 @@ int main(int argc, char **argv) {
     char *reply = read_all(conn, &n);
     close(conn);
     int code;
-    size_t out_len, err_len;
-    int header = 0;
-    if (sscanf(reply, "%d %zu %zu\n%n", &code, &out_len, &err_len, &header) != 3 || header <= 0 ||
-        (size_t)header + out_len + err_len > n) {
+    size_t out_len, err_len, header;
+    char *end = memchr(reply, '\n', n);
+    if (!end || sscanf(reply, "%d %zu %zu", &code, &out_len, &err_len) != 3 ||
+        (header = (size_t)(end - reply) + 1) + out_len + err_len > n) {
         fputs("ERROR garbled reply from the unit-agent stand-in\n", stderr);
         return 2;
     }
