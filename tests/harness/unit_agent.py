@@ -232,7 +232,7 @@ def cloud_spec_json(spec: testing.CloudSpec) -> dict[str, Any]:
             "attrs": dict(spec.credential.attributes),
             "redacted": list(spec.credential.redacted),
         }
-    out["ca-certificates"] = list(spec.ca_certificates)
+    out["cacertificates"] = list(spec.ca_certificates)
     out["skip-tls-verify"] = spec.skip_tls_verify
     out["is-controller-cloud"] = spec.is_controller_cloud
     return out
