@@ -2,7 +2,8 @@
 
 Single-unit functional tests are written against `ops.testing.Context`:
 ``state = ctx.run(ctx.on.install(), state)``. `AgentContext` keeps that
-surface (``on``, ``run``, ``action_results``, ``unit_status_history``, and
+surface (``on``, ``run``, ``action_results``, ``unit_status_history``,
+``juju_log``, and
 `ops.testing.ActionFailed` for a failed action) but runs each event as the
 built charm's `dispatch` in a fresh process (`unit_agent.UnitAgentRunner`),
 its hook tools answered from the State the test gives: every relation in it
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from ops import testing
 
-from tests.harness.unit_agent import AgentUnit, UnitAgentRunner
+from tests.harness.unit_agent import AgentUnit, UnitAgentRunner, secret_key
 
 
 class CharmContext(Protocol):
@@ -47,6 +48,11 @@ class CharmContext(Protocol):
     @property
     def unit_status_history(self) -> list[Any]:
         """Every unit status replaced so far, in order."""
+        ...
+
+    @property
+    def juju_log(self) -> list[testing.JujuLogLine]:
+        """What the charm logged (ops sends every record through `juju-log`), in order."""
         ...
 
     def run(self, event: Any, state: testing.State) -> testing.State:
@@ -75,8 +81,7 @@ class _OneUnitModel:
         return {f"{self.app}/{n}": "waiting" for n in range(1, self.state.planned_units)}
 
     def secret_exists(self, secret_id: str) -> bool:
-        short = secret_id.split(":")[-1]
-        return any(s.id.split(":")[-1] == short for s in self.state.secrets)
+        return any(secret_key(s.id) == secret_key(secret_id) for s in self.state.secrets)
 
 
 class AgentContext:
@@ -103,6 +108,7 @@ class AgentContext:
         self._unit_env = unit_env
         self._on = testing.CharmEvents()
         self._history: list[Any] = []
+        self._log: list[testing.JujuLogLine] = []
         self._action_results: dict[str, Any] | None = None
         self.runs = 0
 
@@ -118,6 +124,10 @@ class AgentContext:
     def unit_status_history(self) -> list[Any]:
         return self._history
 
+    @property
+    def juju_log(self) -> list[testing.JujuLogLine]:
+        return self._log
+
     def env(self, unit: AgentUnit) -> dict[str, str]:
         """The unit's hook environment beyond Juju's own variables (for the runner)."""
         env = dict(self._unit_env() if self._unit_env else {})
@@ -131,12 +141,16 @@ class AgentContext:
         self._model.model = state.model
         self._model.state = state
         self.runs += 1
+        logged = len(self.runner.logs.get(self._unit.name, []))
         try:
             out = self.runner.run(self._model, self._unit, event, state, {})
         except testing.ActionFailed:
             self._history.extend(self.runner.last_status_history)
             self._action_results = self.runner.last_action_results
             raise
+        finally:
+            for level, message in self.runner.logs.get(self._unit.name, [])[logged:]:
+                self._log.append(testing.JujuLogLine(level, message))
         self._history.extend(self.runner.last_status_history)
         if getattr(event, "action", None) is not None:
             self._action_results = self.runner.last_action_results

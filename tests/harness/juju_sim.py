@@ -353,8 +353,11 @@ class Sim:
 
     def secret_exists(self, secret_id: str) -> bool:
         """Whether the model holds the secret at all, whoever may read it."""
-        short = secret_id.split(":")[-1]
-        return any(i.split(":")[-1] == short for i in self._secrets)
+
+        def key(spelled: str) -> str:  # `secret:ID`, `secret://MODEL/ID` (ops), `ID`
+            return spelled.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+        return any(key(i) == key(secret_id) for i in self._secrets)
 
     def add_unit(self, machine: Any = None) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.

@@ -153,7 +153,7 @@ class HookFailedError(RuntimeError):
 
     def __init__(self, unit: str, hook: str, code: int, stderr: str) -> None:
         self.unit, self.hook, self.code, self.stderr = unit, hook, code, stderr
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        tail = "\n".join(stderr.strip().splitlines()[-25:])
         super().__init__(f"{unit}: hook {hook} exited {code}:\n{tail}")
 
 
@@ -202,6 +202,15 @@ def _options(args: list[str], with_value: set[str]) -> tuple[dict[str, str], lis
 
 def _relation_id(ref: str) -> int:
     return int(ref.rsplit(":", 1)[-1])
+
+
+def secret_key(secret_id: str) -> str:
+    """A secret's own id, however it is spelled: `secret:ID`, `secret://MODEL/ID`, `ID`.
+
+    ops canonicalises ids to `secret://<model uuid>/<id>` before it calls a
+    tool; Scenario's ids are `secret:<id>`.
+    """
+    return secret_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _flat_to_nested(flat: Mapping[str, str]) -> dict[str, Any]:
@@ -339,7 +348,7 @@ class HookSession:
         label = options.get("label")
         if ref:
             found = self.secrets.get(ref) or next(
-                (s for s in self.secrets.values() if s.id.split(":")[-1] == ref.split(":")[-1]),
+                (s for s in self.secrets.values() if secret_key(s.id) == secret_key(ref)),
                 None,
             )
             if found is None:
@@ -730,7 +739,7 @@ class HookSession:
         }
         if secret.description:
             info["description"] = secret.description
-        return {secret.id.split(":")[-1]: info}
+        return {secret_key(secret.id): info}
 
     def tool_secret_set(self, args: list[str], stdin: str | None) -> Any:
         options, positional = _options(
@@ -1198,8 +1207,16 @@ class UnitAgentRunner:
         self.tool_counts.update(session.tool_counts)
         RECORDED_TOOLS.update(session.tool_counts)
         if result.returncode != 0:
-            logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
-            raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
+            # ops reports an uncaught exception through juju-log (Juju's debug-log), not
+            # always on stderr: both go into the failure, as `juju debug-log` shows them.
+            logged = "".join(
+                f"juju-log {level}: {message}\n"
+                for level, message in session.log
+                if level in ("ERROR", "CRITICAL")
+            )
+            detail = result.stderr + logged
+            logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(detail[-2000:]))
+            raise HookFailedError(unit.name, hook, result.returncode, detail)
         self.last_status_history = session.unit_status_history
         self._leader_settings = session.leader_settings
         self._juju_state[unit.name] = session.juju_state
