@@ -251,13 +251,13 @@ CLOUD = testing.CloudSpec(
 def test_credential_get_answers_only_a_trusted_application(sim: Sim, tmp_path: Path) -> None:
     model = testing.Model(type="lxd", cloud_spec=CLOUD)
     state = dataclasses.replace(sim.state_for("probe/0"), model=model)
-    args = (sim, sim.units["probe/0"], state, {}, OPTIONS, None, {}, {}, {}, tmp_path)
-    untrusted = HookSession(*args)
+    unit = sim.units["probe/0"]
+    untrusted = HookSession(sim, unit, state, {}, OPTIONS, None, {}, {}, {}, tmp_path)
     # Juju: jujuc annotates the uniter facade's ErrPerm.
     assert refused(untrusted, "credential-get", "--format=json") == (
         "ERROR cannot access cloud credentials: permission denied\n"
     )
-    trusted = HookSession(*args, trusted=True)
+    trusted = HookSession(sim, unit, state, {}, OPTIONS, None, {}, {}, {}, tmp_path, trusted=True)
     answer = ok(trusted, "credential-get", "--format=json")
     assert answer == cloud_spec_json(CLOUD)
     # What ops makes of it is what the test gave.
