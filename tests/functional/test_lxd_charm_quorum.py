@@ -105,5 +105,5 @@ def test_five_members_count_roles_not_members(lxd_units: LxdUnits) -> None:
     assert message == (
         f"{standbys[0]} ({down[0]}), {standbys[1]} ({down[1]}) are offline: bring them back, "
         "or remove the units"
-    )
+    ), remaining  # what LXD listed after the removal
     assert not lxd_units.sim.failed_hooks
