@@ -1,4 +1,4 @@
-"""Form a real LXD cluster on this machine from the LXD charm's own code, then clean up.
+"""Form a real LXD cluster on this machine from the built LXD charm, then clean up.
 
 What a `juju deploy ./bundles/cluster.yaml` does, minus Juju: three LXD
 daemons start on loopback addresses, one per charm unit; each unit runs the
