@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tests.harness.charms  # noqa: F401  (puts each charm's src/ on sys.path)
 from tests.harness.images import build_busybox_image
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon, ensure_lxd_installed
+from tests.harness.unit_agent import RECORDED, RECORDED_TOOLS, timing_summary
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -45,3 +47,19 @@ def start_daemons(lxd_pool: DaemonPool) -> Callable[[int], list[LxdDaemon]]:
 def daemon(lxd_pool: DaemonPool) -> LxdDaemon:
     """One fresh, uninitialised daemon."""
     return lxd_pool.start(1)[0]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many hooks ran as dispatch processes of a built charm, and what they cost."""
+    if not RECORDED:
+        return
+    total = sum(t.seconds for t in RECORDED)
+    calls = sum(t.tool_calls for t in RECORDED)
+    terminalreporter.write_sep("-", "unit-agent stand-in")
+    terminalreporter.write_line(
+        f"{len(RECORDED)} hooks as dispatch processes, {total:.1f}s in them "
+        f"(mean {total / len(RECORDED):.2f}s), {calls} hook tool calls"
+    )
+    terminalreporter.write_line(f"  most called: {RECORDED_TOOLS.most_common(8)}")
+    for kind, (count, mean, worst) in sorted(timing_summary(RECORDED).items()):
+        terminalreporter.write_line(f"  {kind}: {count}, mean {mean:.2f}s, max {worst:.2f}s")

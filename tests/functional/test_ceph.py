@@ -25,13 +25,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ops import testing
 
 from lxd_common.errors import LxdApiError
 from lxd_common.lxd import LxdClient, StoragePools
+from tests.harness.agent_context import CharmContext
 from tests.harness.ceph import CephCluster, missing_tools
 from tests.harness.clusters import form_cluster
 from tests.harness.databags import local_unit_data
@@ -83,9 +83,7 @@ def relation(bag: dict[str, str], local: dict[str, str] | None = None) -> testin
     )
 
 
-def changed(
-    ctx: testing.Context[Any], state: testing.State, rel: testing.Relation
-) -> testing.State:
+def changed(ctx: CharmContext, state: testing.State, rel: testing.Relation) -> testing.State:
     state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 

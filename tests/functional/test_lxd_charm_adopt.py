@@ -24,9 +24,7 @@ import pytest
 from ops import testing
 
 from lxd_common.lxd import ExistingSetup
-from lxd_common.snap import LxdSnap
 from tests.harness.clusters import initial_preseed
-from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, LxdUnits, lxd_charm_on
 
@@ -139,13 +137,7 @@ def form_canonical_cluster(units: LxdUnits, count: int) -> dict[str, str]:
         unit = units.sim.place_unit(
             {"version": "1.0", "hostname": f"node{units.sim.next_number}"}, machine=daemon
         )
-        units.daemons[unit.number] = daemon
-        units.hosts[unit.number] = units.host_module.Host(
-            snap=LxdSnap(FakeSnapd()),
-            root=units.root / "machine",
-            state_dir=units.root / f"state-{unit.number}",
-            hostname=f"node{unit.number}",
-        )
+        units.attach(unit, daemon)
         stored = testing.StoredState(
             name="_stored", owner_path="LxdCharm", content=CANONICAL_CLUSTERED
         )

@@ -11,8 +11,6 @@ were already assigned when domains changed afterwards.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +27,8 @@ class ZonedUnits(LxdUnits):
 
     zones: dict[int, str]
 
-    @contextlib.contextmanager
-    def _before_hook(self, unit: SimUnit) -> Iterator[None]:
-        zone = self.zones.get(unit.number)
-        with super()._before_hook(unit), pytest.MonkeyPatch.context() as env:
-            if zone is None:
-                env.delenv(ZONE, raising=False)
-            else:
-                env.setenv(ZONE, zone)
-            yield
+    def hook_env(self, unit: SimUnit) -> dict[str, str]:
+        return {ZONE: self.zones.get(unit.number, "")}  # Juju leaves it empty without a zone
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pylxd.exceptions import LXDAPIException
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import PROVIDER_SCHEMA, ServerInfo
 from lxd_common.lxd import LxdClient
+from tests.harness.agent_context import CharmContext
 from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
@@ -38,9 +39,7 @@ def requirer(*pairs: CertificatePair, projects: str | None = None) -> testing.Re
     return testing.Relation("https", remote_app_name="ci", id=3, remote_units_data=bags)
 
 
-def installed(
-    ctx: testing.Context[Any], daemon: LxdDaemon, rel: testing.Relation
-) -> testing.State:
+def installed(ctx: CharmContext, daemon: LxdDaemon, rel: testing.Relation) -> testing.State:
     network = testing.Network("https", [testing.BindAddress([testing.Address(daemon.host)])])
     state = testing.State(
         config={"lxd-listen-https": True, "lxd-init-network": False},
@@ -51,15 +50,13 @@ def installed(
     return ctx.run(ctx.on.install(), state)
 
 
-def changed(
-    ctx: testing.Context[Any], state: testing.State, rel: testing.Relation
-) -> testing.State:
+def changed(ctx: CharmContext, state: testing.State, rel: testing.Relation) -> testing.State:
     state = replace(state, relations=frozenset({rel}))
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
 def test_requirer_certificate_opens_exactly_its_project(
-    ctx: testing.Context[Any], daemon: LxdDaemon
+    ctx: CharmContext, daemon: LxdDaemon
 ) -> None:
     lxd = daemon.client()
     pair = generate_client_certificate("ci-runner")
@@ -86,7 +83,7 @@ def test_requirer_certificate_opens_exactly_its_project(
     assert entry is not None and entry.projects == ["ci"]
 
 
-def test_unknown_project_grants_nothing(ctx: testing.Context[Any], daemon: LxdDaemon) -> None:
+def test_unknown_project_grants_nothing(ctx: CharmContext, daemon: LxdDaemon) -> None:
     pair = generate_client_certificate("ci-runner")
     state = installed(ctx, daemon, requirer(pair, projects="nosuch"))
     assert state.unit_status.name == "blocked"
@@ -95,9 +92,7 @@ def test_unknown_project_grants_nothing(ctx: testing.Context[Any], daemon: LxdDa
         assert not remote.trusted
 
 
-def test_rotation_then_break_leaves_nothing_behind(
-    ctx: testing.Context[Any], daemon: LxdDaemon
-) -> None:
+def test_rotation_then_break_leaves_nothing_behind(ctx: CharmContext, daemon: LxdDaemon) -> None:
     lxd = daemon.client()
     old, new = generate_client_certificate("old"), generate_client_certificate("new")
     state = installed(ctx, daemon, requirer(old))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ops import testing
@@ -18,6 +17,7 @@ from pylxd.exceptions import LXDAPIException
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd_https import ServerInfo
 from lxd_common.lxd import LxdClient
+from tests.harness.agent_context import CharmContext
 from tests.harness.databags import local_unit_data
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, LxdUnits, lxd_charm_on
@@ -49,7 +49,7 @@ def reaches_only_ci(address: str, pair: CertificatePair, server_cert: str) -> No
 def test_standalone_serves_inside_the_ceiling_and_refuses_the_rest(
     daemon: LxdDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx: testing.Context[Any] = lxd_charm_on(daemon, tmp_path, monkeypatch)
+    ctx: CharmContext = lxd_charm_on(daemon, tmp_path, monkeypatch)
     lxd = daemon.client()
     restricted, greedy = generate_client_certificate("ci"), generate_client_certificate("root")
     rel = testing.Relation(

@@ -42,7 +42,7 @@ def take_down(units: LxdUnits, leader: LxdDaemon, *unit_names: str) -> None:
     names = []
     for name in unit_names:
         units.daemon(name).kill()
-        units.hosts[int(name.split("/")[1])].lxd_wait = 1.0  # its hooks find no LXD quickly
+        units.tune(name, lxd_wait=1.0)  # its hooks find no LXD quickly
         names.append(f"node{name.split('/')[1]}")
     assert wait_until(
         lambda: all(listed(leader)[n][0] == "Offline" for n in names), timeout=60, interval=1
@@ -105,5 +105,5 @@ def test_five_members_count_roles_not_members(lxd_units: LxdUnits) -> None:
     assert message == (
         f"{standbys[0]} ({down[0]}), {standbys[1]} ({down[1]}) are offline: bring them back, "
         "or remove the units"
-    )
+    ), remaining  # what LXD listed after the removal
     assert not lxd_units.sim.failed_hooks

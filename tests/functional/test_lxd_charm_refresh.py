@@ -75,7 +75,7 @@ def cluster(lxd_pool: DaemonPool, tmp_path: Path) -> Iterator[tuple[Sim, Path]]:
             ops.CharmBase,
             app="lxd",
             peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": "", "snap-channel": "5.21/stable"},
+            config={"mode": "cluster", "lxd-init-network": False, "snap-channel": "5.21/stable"},
             networks=networks,
             resources=EMPTY_RESOURCES,
             runner=runner,

@@ -80,7 +80,7 @@ def test_a_dead_members_instances_are_never_discarded_by_the_charm(
     leader.import_image(busybox_image)
     leader.lxc("init", "busybox", "web", "--target", "node2")
     dies(leader, lxd_units.daemon("lxd/2"), "node2")
-    lxd_units.hosts[2].lxd_wait = 1.0  # its hooks find no LXD quickly
+    lxd_units.tune("lxd/2", lxd_wait=1.0)  # its hooks find no LXD quickly
 
     lxd_units.sim.remove_unit("lxd/2")
     lxd_units.sim.settle()

@@ -1,6 +1,8 @@
-"""The lxd-integrator's real code, driven by ops.testing, against real LXD daemons over HTTPS.
+"""The built lxd-integrator, one dispatch process per hook, against real LXD daemons over HTTPS.
 
-ops.testing stands in for Juju: the cloud spec `juju trust` would hand over
+The unit-agent stand-in plays Juju (`integrator_units.integrator_on`; with
+LXD_CHARM_TESTS_IN_PROCESS=1, ops.testing in this process): the cloud spec
+`credential-get` hands over once the operator ran `juju trust`
 points at a real daemon on loopback, with a real client certificate trusted
 there and the daemon's real server certificate. Everything else is real:
 the HTTPS connection with the pinned certificate, the cluster's members, the
@@ -32,13 +34,13 @@ from ops import testing
 from pylxd.client import get_session_for_url
 from pylxd.exceptions import LXDAPIException
 
-import lxd_integrator.connection
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
 from lxd_common.interfaces.lxd import PROVIDER_SCHEMA, LxdRequirer, ProviderData
 from lxd_common.lxd import LxdClient
-from tests.harness.charms import load_charm_module
+from tests.harness.agent_context import CharmContext
 from tests.harness.clusters import bootstrap, join
 from tests.harness.databags import local_app_data, local_unit_data
+from tests.harness.integrator_units import integrator_on
 from tests.harness.lxd_daemons import LxdDaemon, wait_until
 
 MODEL_UUID = "5a1f03c2-8d3e-4b7a-9c1d-2e3f4a5b6c7d"
@@ -76,11 +78,9 @@ def credential() -> CertificatePair:
 
 
 @pytest.fixture
-def integrator(monkeypatch: pytest.MonkeyPatch) -> testing.Context[Any]:
-    monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 1.0)
-    charm = load_charm_module("lxd-integrator").LxdIntegratorCharm
-    # the application name the bundles use (the charm is lxd-cloud-integrator)
-    return testing.Context(charm, app_name="lxd-integrator", app_trusted=True)
+def integrator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CharmContext:
+    """The integrator, trusted (`juju trust`): the built charm, unless in-process is asked."""
+    return integrator_on(tmp_path, monkeypatch, CONNECT_WAIT=1.0)
 
 
 def trusted_state(
@@ -140,7 +140,7 @@ def cluster(start_daemons: Callable[[int], list[LxdDaemon]]) -> list[LxdDaemon]:
 
 def test_a_real_cluster_is_published_and_requirers_are_trusted_by_every_member(
     cluster: list[LxdDaemon],
-    integrator: testing.Context[Any],
+    integrator: CharmContext,
     credential: CertificatePair,
     pylxd_as: Callable[..., pylxd.Client],
 ) -> None:
@@ -241,7 +241,7 @@ def listening(daemon: LxdDaemon) -> LxdDaemon:
 
 def test_a_standalone_server_is_published_at_its_endpoint(
     listening: LxdDaemon,
-    integrator: testing.Context[Any],
+    integrator: CharmContext,
     credential: CertificatePair,
     pylxd_as: Callable[..., pylxd.Client],
 ) -> None:
@@ -264,11 +264,13 @@ def test_a_standalone_server_is_published_at_its_endpoint(
 
 
 def test_fallback_config_reaches_a_real_daemon(
-    listening: LxdDaemon, credential: CertificatePair, monkeypatch: pytest.MonkeyPatch
+    listening: LxdDaemon,
+    credential: CertificatePair,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     listening.client().trust.add(credential.certificate, name="juju-credential")
-    monkeypatch.setattr(lxd_integrator.connection, "CONNECT_WAIT", 1.0)
-    ctx = testing.Context(load_charm_module("lxd-integrator").LxdIntegratorCharm)
+    ctx = integrator_on(tmp_path, monkeypatch, app_trusted=False, CONNECT_WAIT=1.0)
     config = {
         "lxd-endpoint": f"https://{listening.address}",
         # Pasted through a shell: newlines lost.
@@ -288,7 +290,7 @@ def test_fallback_config_reaches_a_real_daemon(
 
 
 def test_an_untrusted_credential_is_reported(
-    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+    listening: LxdDaemon, integrator: CharmContext, credential: CertificatePair
 ) -> None:
     state = integrator.run(integrator.on.config_changed(), trusted_state(listening, credential))
     assert state.unit_status == testing.BlockedStatus(
@@ -298,7 +300,7 @@ def test_an_untrusted_credential_is_reported(
 
 
 def test_a_server_with_another_certificate_is_refused(
-    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+    listening: LxdDaemon, integrator: CharmContext, credential: CertificatePair
 ) -> None:
     listening.client().trust.add(credential.certificate, name="juju-credential")
     impostor = generate_client_certificate("impostor").certificate
@@ -313,7 +315,7 @@ def test_a_server_with_another_certificate_is_refused(
 
 
 def test_an_unreachable_endpoint_is_reported(
-    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+    listening: LxdDaemon, integrator: CharmContext, credential: CertificatePair
 ) -> None:
     endpoint = f"https://{listening.host}:1"  # nothing listens on port 1
     state = integrator.run(
@@ -351,10 +353,14 @@ def key_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[d
 
 def test_the_client_key_lives_only_during_the_hook(
     listening: LxdDaemon,
-    integrator: testing.Context[Any],
     credential: CertificatePair,
     key_dirs: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # In-process on purpose: the spy reads the key's directory while the
+    # connection is open, inside the hook, which a dispatch process hides.
+    integrator = integrator_on(tmp_path, monkeypatch, in_process=True, CONNECT_WAIT=1.0)
     listening.client().trust.add(credential.certificate, name="juju-credential")
     state = integrator.run(integrator.on.config_changed(), trusted_state(listening, credential))
     assert isinstance(state.unit_status, testing.ActiveStatus)
@@ -387,7 +393,7 @@ def registered(daemon: LxdDaemon, pair: CertificatePair) -> tuple[bool, list[str
 
 
 def test_a_standalone_server_registers_under_the_ceiling(
-    listening: LxdDaemon, integrator: testing.Context[Any], credential: CertificatePair
+    listening: LxdDaemon, integrator: CharmContext, credential: CertificatePair
 ) -> None:
     lxd = listening.client()
     lxd.trust.add(credential.certificate, name="juju-credential")
@@ -407,7 +413,7 @@ def test_a_standalone_server_registers_under_the_ceiling(
 
 
 def test_every_member_of_a_cluster_holds_the_certificate_to_the_ceiling(
-    cluster: list[LxdDaemon], integrator: testing.Context[Any], credential: CertificatePair
+    cluster: list[LxdDaemon], integrator: CharmContext, credential: CertificatePair
 ) -> None:
     first = cluster[0]
     first.client().trust.add(credential.certificate, name="juju-credential")
@@ -481,11 +487,11 @@ class TricklingLxd(threading.Thread):
 
 def test_a_trickling_endpoint_costs_a_hook_no_more_than_its_deadline(
     daemon: LxdDaemon,
-    integrator: testing.Context[Any],
     credential: CertificatePair,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(lxd_integrator.connection, "HOOK_DEADLINE", 3.0)
+    integrator = integrator_on(tmp_path, monkeypatch, CONNECT_WAIT=1.0, HOOK_DEADLINE=3.0)
     server = TricklingLxd(daemon)
     try:
         endpoint = f"https://127.0.0.1:{server.port}"

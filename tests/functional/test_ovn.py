@@ -22,6 +22,7 @@ import pytest
 from ops import testing
 
 from lxd_charm.ovn import SNAP_OVN_DIR
+from tests.harness.agent_context import CharmContext
 from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
 from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
@@ -51,7 +52,7 @@ class Ovn:
     chassis: Chassis
     daemon: LxdDaemon
     etc_ovn: Path
-    ctx: testing.Context[Any]
+    ctx: CharmContext
 
 
 @pytest.fixture

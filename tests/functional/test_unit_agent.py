@@ -26,19 +26,11 @@ from tests.harness.fake_sysctl import populate
 from tests.harness.juju_sim import Sim, SimUnit
 from tests.harness.lxd_agent_boot import lxd_agent_env
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
-from tests.harness.lxd_units import EMPTY_RESOURCES
+from tests.harness.lxd_units import EMPTY_RESOURCES, built_lxd_charm
 from tests.harness.unit_agent import HookFailedError, UnitAgentRunner, timing_summary
 
 REPO = Path(__file__).resolve().parents[2]
 BOOT = REPO / "tests" / "harness" / "lxd_agent_boot.py"
-
-
-def built_lxd_charm() -> Path:
-    """The packed LXD charm; skips with what to run when it was not built."""
-    found = sorted((REPO / "charms" / "lxd").glob("lxd-host_*.charm"))
-    if not found:
-        pytest.skip("no charms/lxd/lxd-host_*.charm: run `tox -e pack` first")
-    return found[0]
 
 
 # ------------------------------------------------------------ the probe charm

@@ -15,6 +15,7 @@ metadata.yaml, config.yaml and actions.yaml into the real charm directory).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -58,3 +59,34 @@ def load_charm_module(charm: str) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+BUILT_CHARMS: dict[str, str] = {
+    "lxd": "lxd-host_*.charm",
+    "lxd-integrator": "lxd-cloud-integrator_*.charm",
+}
+"""The files `tox -e pack` writes next to each charm's charmcraft.yaml."""
+
+PACK_COMMAND = "tox -e pack"
+
+IN_PROCESS_VARIABLE = "LXD_CHARM_TESTS_IN_PROCESS"
+"""Set to 1 to run the functional tier's charms in the test process (ops.testing), to debug."""
+
+
+def run_in_process() -> bool:
+    """Whether the functional tier runs the charms in-process instead of the built `.charm`."""
+    return os.environ.get(IN_PROCESS_VARIABLE, "").strip() not in ("", "0")
+
+
+def built_charm(charm: str) -> Path | None:
+    """The packed `.charm` of `charms/<charm>`, or None when `tox -e pack` has not built it."""
+    found = sorted(CHARM_DIRS[charm].glob(BUILT_CHARMS[charm]))
+    return found[-1] if found else None
+
+
+def missing_charm_message(charm: str) -> str:
+    """The one line that says what to run when a charm is not built."""
+    return (
+        f"no charms/{charm}/{BUILT_CHARMS[charm]}: run `{PACK_COMMAND}` first "
+        f"(or set {IN_PROCESS_VARIABLE}=1 to run the charm in-process)"
+    )

@@ -343,10 +343,21 @@ class Sim:
         """The units Juju plans for the application (`goal-state`): every live unit."""
         return [u.name for u in self._live_units()]
 
+    def goal_units(self) -> dict[str, str]:
+        """Each unit of the application with its `goal-state` status, as Juju gives it:
+        its workload status, or "dying" once its removal began."""
+        return {
+            u.name: "dying" if u.departing else u.state.unit_status.name
+            for u in self.units.values()
+        }
+
     def secret_exists(self, secret_id: str) -> bool:
         """Whether the model holds the secret at all, whoever may read it."""
-        short = secret_id.split(":")[-1]
-        return any(i.split(":")[-1] == short for i in self._secrets)
+
+        def key(spelled: str) -> str:  # `secret:ID`, `secret://MODEL/ID` (ops), `ID`
+            return spelled.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+        return any(key(i) == key(secret_id) for i in self._secrets)
 
     def add_unit(self, machine: Any = None) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.

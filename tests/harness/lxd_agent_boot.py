@@ -49,17 +49,28 @@ BOOTED = "_lxd_agent_booted"
 """Set on `sys` once `main` ran in this process."""
 
 
-def _persistent_snapd(path: Path) -> Any:
-    fake_snapd = _load("_agent_fake_snapd", HERE / "fake_snapd.py")
+def load_snapd(snapd: Any, path: Path) -> Any:
+    """Fill ``snapd`` (a `FakeSnapd`) from the machine's file, when earlier hooks wrote one.
+
+    The test process reads a unit's snapd this way too (`lxd_units.LxdUnits.snapd`):
+    what the charm's hooks left on "the machine", not an object in memory.
+    """
     from lxd_common.snap import InstalledSnap
 
-    snapd = fake_snapd.FakeSnapd()
     if path.is_file():
         saved = json.loads(path.read_text())
         snapd.snaps = {k: InstalledSnap(**v) for k, v in saved["snaps"].items()}
         snapd.config = saved["config"]
         snapd._revision = saved["revision"]
         snapd.cohorts = saved.get("cohorts", {})
+        snapd.calls = [tuple(call) for call in saved.get("calls", [])]
+        snapd.restarts = list(saved.get("restarts", []))
+    return snapd
+
+
+def _persistent_snapd(path: Path) -> Any:
+    fake_snapd = _load("_agent_fake_snapd", HERE / "fake_snapd.py")
+    snapd = load_snapd(fake_snapd.FakeSnapd(), path)
 
     def save() -> None:
         snaps = {k: dataclasses.asdict(v) for k, v in snapd.snaps.items()}
@@ -68,8 +79,10 @@ def _persistent_snapd(path: Path) -> Any:
             "config": snapd.config,
             "revision": snapd._revision,
             "cohorts": snapd.cohorts,
+            "calls": snapd.calls,
+            "restarts": snapd.restarts,
         }
-        path.write_text(json.dumps(state))
+        path.write_text(json.dumps(state, default=str))
 
     atexit.register(save)
     return snapd
@@ -101,23 +114,47 @@ def main() -> None:
         state_dir=Path(machine["state_dir"]),
         hostname=machine["hostname"],
     )
+    for name, value in machine.get("host", {}).items():  # e.g. a short lxd_wait
+        setattr(host, name, value)
 
     def restart_lxd() -> None:
         code, _, err = tool.call("_machine", ["restart-lxd"], None)
         if code:
             raise RuntimeError(f"the test could not restart LXD: {err}")
 
-    host.restart_lxd = restart_lxd  # type: ignore[method-assign]
+    if machine.get("restart_by_test", True):
+        host.restart_lxd = restart_lxd  # type: ignore[method-assign]
     seam.make_host = lambda: host
 
 
-def lxd_agent_env(root: Path, state_dir: Path, hostname: str, lxd_dir: Path) -> dict[str, str]:
-    """The environment a unit's hooks get: its daemon and its machine (read by `main`)."""
+def snapd_file(state_dir: Path) -> Path:
+    """Where a unit's fake snapd keeps its state between hook processes."""
+    return state_dir / "fake-snapd.json"
+
+
+def lxd_agent_env(
+    root: Path,
+    state_dir: Path,
+    hostname: str,
+    lxd_dir: Path,
+    host: dict[str, Any] | None = None,
+    *,
+    restart_by_test: bool = True,
+) -> dict[str, str]:
+    """The environment a unit's hooks get: its daemon and its machine (read by `main`).
+
+    ``host`` sets attributes of the unit's `Host` (e.g. ``{"lxd_wait": 1.0}``
+    for a unit whose daemon a test killed: its hooks give up on LXD quickly).
+    With ``restart_by_test`` (the default), restarting LXD asks the test
+    (`_machine restart-lxd`); without, it only reaches the fake snapd.
+    """
     machine = {
         "root": str(root),
         "state_dir": str(state_dir),
         "hostname": hostname,
-        "snapd": str(state_dir / "fake-snapd.json"),
+        "snapd": str(snapd_file(state_dir)),
+        "host": dict(host or {}),
+        "restart_by_test": restart_by_test,
     }
     return {"LXD_DIR": str(lxd_dir), MACHINE_VARIABLE: json.dumps(machine)}
 

@@ -1,11 +1,21 @@
 """LXD charm units on real daemons: each simulated Juju unit drives its own `lxd`.
 
-Glue between `juju_sim.Sim` (Juju's rules, ops.testing underneath) and
-`lxd_daemons.DaemonPool` (real LXD on loopback). Unit `lxd/N` gets daemon N:
-its `LXD_DIR` points there and its `cluster` and `https` bindings are that
-daemon's loopback address, so the charm finds and configures "its" LXD the
-way it would on its own machine. snapd is the only thing replaced
-(`FakeSnapd`), and sysctl writes go to a scratch /proc/sys.
+Glue between `juju_sim.Sim` (Juju's rules) and `lxd_daemons.DaemonPool` (real
+LXD on loopback). Unit `lxd/N` gets daemon N: its `LXD_DIR` points there and
+its `cluster` and `https` bindings are that daemon's loopback address, so the
+charm finds and configures "its" LXD the way it would on its own machine.
+snapd is the only thing replaced (`FakeSnapd`), and sysctl writes go to a
+scratch /proc/sys.
+
+By default every hook runs the BUILT charm (`tox -e pack`) as Juju's unit
+agent would, a fresh `dispatch` process per hook (`unit_agent.UnitAgentRunner`),
+with the machine seams of `lxd_agent_boot` (the fake snapd persisted in a
+file per unit, sysctl under the scratch root, "restart LXD" asked of this
+process). Without a built charm the test skips, naming `tox -e pack`. With
+`LXD_CHARM_TESTS_IN_PROCESS=1` the charm's source runs in the test process
+through ops.testing instead, which is faster to debug (breakpoints, one
+traceback). Tests read the machine through `snapd()` and change it through
+`tune()`, which work the same either way.
 """
 
 from __future__ import annotations
@@ -13,24 +23,47 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import os
+import socket
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ops
 import pytest
 from ops import testing
 
 from lxd_common.snap import LxdSnap
-from tests.harness.charms import load_charm_module
+from tests.harness.agent_context import AgentContext, CharmContext
+from tests.harness.charms import built_charm, load_charm_module, missing_charm_message
+from tests.harness.charms import run_in_process as _run_in_process
 from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.fake_sysctl import fake_kernel
 from tests.harness.juju_sim import Sim, SimUnit
+from tests.harness.lxd_agent_boot import load_snapd, lxd_agent_env, snapd_file
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
+from tests.harness.unit_agent import UnitAgentRunner
 
 EMPTY_RESOURCES = tuple(
     testing.Resource(name=name, path=Path("/dev/null")) for name in ("lxd-binary", "lxd-snap")
 )
+BOOT = Path(__file__).resolve().with_name("lxd_agent_boot.py")
+"""Run at the start of every hook process of the built LXD charm (see `lxd_agent_boot`)."""
+
+PROXY_VARIABLES = ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY")
+
+
+def run_in_process() -> bool:
+    """Whether `LXD_CHARM_TESTS_IN_PROCESS` asks for the in-process charm (see charms.py)."""
+    return _run_in_process()
+
+
+def built_lxd_charm() -> Path:
+    """The packed LXD charm; the test skips with the command to run when it was not built."""
+    found = built_charm("lxd")
+    if found is None:
+        pytest.skip(missing_charm_message("lxd"))
+    return found
 
 
 def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,27 +74,50 @@ def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boot.write_text("boot-1\n")
 
 
-def lxd_charm_on(
-    daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> testing.Context[Any]:
-    """A `testing.Context` for one LXD charm unit whose LXD is ``daemon``.
+def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch) -> CharmContext:
+    """A context (with `testing.Context`'s ``run``) for one LXD charm unit on ``daemon``.
 
-    The model's proxy variables are cleared, so a test sets exactly the ones it means.
+    By default the built charm runs through the stand-in (`agent_context.AgentContext`),
+    on a machine like `LxdUnits`' (fake snapd persisted under ``root/state``);
+    with `LXD_CHARM_TESTS_IN_PROCESS=1`, a `testing.Context` in this process.
+    The model's proxy variables are cleared, so a test sets exactly the ones it
+    means (with ``monkeypatch.setenv``: they reach the hook either way).
     """
     prepare_machine(root / "machine", monkeypatch)
-    module = load_charm_module("lxd")
-    host = importlib.import_module("lxd_charm.host").Host(
-        snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=root / "state"
-    )
-    monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
-    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
-    for var in ("JUJU_CHARM_HTTP_PROXY", "JUJU_CHARM_HTTPS_PROXY", "JUJU_CHARM_NO_PROXY"):
+    for var in PROXY_VARIABLES:
         monkeypatch.delenv(var, raising=False)
-    return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+    state_dir = root / "state"
+    if run_in_process():
+        module = load_charm_module("lxd")
+        host = importlib.import_module("lxd_charm.host").Host(
+            snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=state_dir
+        )
+        monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
+        monkeypatch.setenv("LXD_DIR", str(daemon.directory))
+        return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+    state_dir.mkdir(parents=True, exist_ok=True)
+    machine = lxd_agent_env(
+        root / "machine", state_dir, socket.gethostname(), daemon.directory, restart_by_test=False
+    )
+    runner = UnitAgentRunner(built_lxd_charm(), boot=BOOT, workdir=LxdUnits._workdir(root))
+    context = AgentContext(
+        runner, app_name="lxd", machine=daemon, forwarded=PROXY_VARIABLES, unit_env=lambda: machine
+    )
+    weakref.finalize(context, runner.close)
+    return context
 
 
 class LxdUnits:
-    """A simulated LXD application whose unit N runs on real daemon N."""
+    """A simulated LXD application whose unit N runs on real daemon N.
+
+    Args:
+        pool: where the units' daemons come from.
+        root: scratch space: the machine root and each unit's state directory.
+        monkeypatch: for the in-process mode's seams (undone by pytest).
+        config: the application's config on top of cluster mode.
+        in_process: run the charm's source in this process (default: the
+            `LXD_CHARM_TESTS_IN_PROCESS` switch; otherwise the built charm).
+    """
 
     def __init__(
         self,
@@ -69,25 +125,66 @@ class LxdUnits:
         root: Path,
         monkeypatch: pytest.MonkeyPatch,
         config: dict[str, Any] | None = None,
+        *,
+        in_process: bool | None = None,
     ) -> None:
         self.pool = pool
         self.root = root
         self.monkeypatch = monkeypatch
+        self.in_process = run_in_process() if in_process is None else in_process
         self.daemons: dict[int, LxdDaemon] = {}
-        self.hosts: dict[int, Any] = {}
-        self.module = load_charm_module("lxd")
-        # Imported here, after load_charm_module has put the charm's src/ on sys.path.
-        self.host_module = importlib.import_module("lxd_charm.host")
+        self.hostnames: dict[int, str] = {}
+        self.host_settings: dict[int, dict[str, Any]] = {}
+        """Per unit, attributes its `Host` gets (`tune`)."""
+        self._hosts: dict[int, Any] = {}
+        self._snapds: dict[int, FakeSnapd] = {}
         prepare_machine(root / "machine", monkeypatch)
+        config = {"mode": "cluster", "lxd-init-network": False, **(config or {})}
+        self.runner: UnitAgentRunner | None = None
+        charm_type: type[ops.CharmBase] = ops.CharmBase
+        if self.in_process:
+            charm_type = load_charm_module("lxd").LxdCharm
+            # Imported here, after load_charm_module has put the charm's src/ on sys.path.
+            self.host_module: Any = importlib.import_module("lxd_charm.host")
+        else:
+            self.runner = UnitAgentRunner(
+                built_lxd_charm(),
+                boot=BOOT,
+                unit_env=self._unit_env,
+                machine_calls={"restart-lxd": self._restart_unit},
+                workdir=self._workdir(root),
+            )
+            self._finalizer = weakref.finalize(self, self.runner.close)
         self.sim = Sim(
-            self.module.LxdCharm,
+            charm_type,
             app="lxd",
             peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": False, **(config or {})},
-            before_hook=self._before_hook,
+            config=config,
+            before_hook=self._before_hook if self.in_process else None,
             networks=self._networks,
             resources=EMPTY_RESOURCES,
+            runner=self.runner,
         )
+
+    @staticmethod
+    def _workdir(root: Path) -> Path | None:
+        """Next to the test's other files, unless the socket path would be too long there.
+
+        A Unix socket path must stay under 108 bytes; pytest's tmp_path may not
+        (the runner then uses a temporary directory of its own).
+        """
+        workdir = root / "agent"
+        if len(str(workdir / "agent.sock")) >= 100:
+            return None
+        workdir.mkdir(exist_ok=True)
+        return workdir
+
+    def close(self) -> None:
+        """Stop the stand-in (done anyway when the object goes away)."""
+        if self.runner is not None:
+            self._finalizer()
+
+    # ------------------------------------------------------------------ units
 
     def add(self, count: int = 1, hostname: str | None = None) -> list[SimUnit]:
         """Start ``count`` daemons and add a unit for each, together (hooks queued, not run).
@@ -97,16 +194,58 @@ class LxdUnits:
         started = self.pool.start(count)
         units = self.sim.add_units(count, machines=started)
         for unit, daemon in zip(units, started, strict=True):
-            self.daemons[unit.number] = daemon
+            self.attach(unit, daemon, hostname)
+        return units
+
+    def attach(self, unit: SimUnit, daemon: LxdDaemon, hostname: str | None = None) -> None:
+        """Give a unit placed by `Sim.place_unit` its machine: ``daemon`` and a state dir."""
+        self.daemons[unit.number] = daemon
+        self.hostnames[unit.number] = hostname or f"node{unit.number}"
+        self.host_settings.setdefault(unit.number, {})
+        self._state_dir(unit.number).mkdir(parents=True, exist_ok=True)
+        if self.in_process:
+            snapd = self._snapds[unit.number] = FakeSnapd()
             host = self.host_module.Host(
-                snap=LxdSnap(FakeSnapd()),
+                snap=LxdSnap(snapd),
                 root=self.root / "machine",
-                state_dir=self.root / f"state-{unit.number}",
-                hostname=hostname or f"node{unit.number}",
+                state_dir=self._state_dir(unit.number),
+                hostname=self.hostnames[unit.number],
             )
             host.restart_lxd = functools.partial(self._restart, daemon)
-            self.hosts[unit.number] = host
-        return units
+            self._hosts[unit.number] = host
+
+    def _state_dir(self, number: int) -> Path:
+        return self.root / f"state-{number}"
+
+    def daemon(self, unit: str) -> LxdDaemon:
+        """The daemon unit ``lxd/N`` runs on."""
+        return self.daemons[int(unit.split("/")[1])]
+
+    def tune(self, unit: str, **host: Any) -> None:
+        """Set attributes of the unit's machine seam (`lxd_charm.host.Host`) for its next hooks.
+
+        E.g. ``tune("lxd/2", lxd_wait=1.0)`` once a test killed its daemon, so its
+        hooks give up on LXD quickly.
+        """
+        number = int(unit.split("/")[1])
+        self.host_settings[number].update(host)
+        for name, value in host.items():
+            if number in self._hosts:
+                setattr(self._hosts[number], name, value)
+
+    def snapd(self, unit: str) -> FakeSnapd:
+        """What the unit's snapd holds now: the in-process fake, or the one its hooks saved."""
+        number = int(unit.split("/")[1])
+        if number in self._snapds:
+            return self._snapds[number]
+        loaded: FakeSnapd = load_snapd(FakeSnapd(), snapd_file(self._state_dir(number)))
+        return loaded
+
+    def hook_env(self, unit: SimUnit) -> dict[str, str]:
+        """Variables Juju would put in this unit's hook environment (override to add some)."""
+        return {}
+
+    # ------------------------------------------------------------------ seams
 
     def _restart(self, daemon: LxdDaemon) -> None:
         """What `snap restart lxd` does for a unit's machine: its daemon starts again."""
@@ -114,9 +253,20 @@ class LxdUnits:
             daemon.kill()
         self.pool.restart(daemon)
 
-    def daemon(self, unit: str) -> LxdDaemon:
-        """The daemon unit ``lxd/N`` runs on."""
-        return self.daemons[int(unit.split("/")[1])]
+    def _restart_unit(self, unit: SimUnit) -> None:
+        self._restart(self.daemons[unit.number])
+
+    def _unit_env(self, unit: SimUnit) -> dict[str, str]:
+        number = unit.number
+        env = lxd_agent_env(
+            self.root / "machine",
+            self._state_dir(number),
+            self.hostnames[number],
+            self.daemons[number].directory,
+            host=self.host_settings.get(number),
+        )
+        env.update(self.hook_env(unit))
+        return env
 
     def _networks(self, unit: SimUnit) -> list[testing.Network]:
         daemon: LxdDaemon = unit.machine  # set by `add`
@@ -130,17 +280,21 @@ class LxdUnits:
 
     @contextlib.contextmanager
     def _before_hook(self, unit: SimUnit) -> Iterator[None]:
-        daemon, host = self.daemons[unit.number], self.hosts[unit.number]
-        saved = os.environ.get("LXD_DIR")
-        os.environ["LXD_DIR"] = str(daemon.directory)
+        """In-process only: this process becomes the unit's machine for one hook."""
+        daemon, host = self.daemons[unit.number], self._hosts[unit.number]
         seam: Any = importlib.import_module("lxd_charm.host")
         original = seam.make_host
         seam.make_host = lambda: host
         try:
-            yield
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("LXD_DIR", str(daemon.directory))
+                for name in PROXY_VARIABLES:
+                    env.delenv(name, raising=False)
+                for name, value in self.hook_env(unit).items():
+                    if value:
+                        env.setenv(name, value)
+                    else:
+                        env.delenv(name, raising=False)
+                yield
         finally:
             seam.make_host = original
-            if saved is None:
-                os.environ.pop("LXD_DIR", None)
-            else:
-                os.environ["LXD_DIR"] = saved

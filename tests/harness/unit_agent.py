@@ -32,10 +32,14 @@ Requests the boot code sends over the socket as tool `_machine` go to
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import json
 import logging
+import os
 import shlex
+import shutil
 import socketserver
 import stat
 import subprocess
@@ -47,19 +51,45 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from ops import testing
 
 from tests.harness import scenario_shim
 
-if TYPE_CHECKING:
-    from tests.harness.juju_sim import Sim, SimUnit
+
+class AgentModel(Protocol):
+    """What the hook tools need of the model around a unit: `juju_sim.Sim` is one.
+
+    `agent_context.AgentContext` is another, for one unit on its own (the
+    single-unit functional tests, in the shape of `ops.testing.Context`).
+    """
+
+    app: str
+    model: testing.Model
+
+    def goal_units(self) -> dict[str, str]:
+        """The application's units Juju plans (`goal-state`), each with its goal status."""
+        ...
+
+    def secret_exists(self, secret_id: str) -> bool:
+        """Whether the model holds the secret at all, whoever may read it."""
+        ...
+
+
+class AgentUnit(Protocol):
+    """What the runner needs of a unit: `juju_sim.SimUnit` is one."""
+
+    name: str
+    number: int
+    machine: Any
+
 
 logger = logging.getLogger(__name__)
 
 HOOK_TOOL = Path(__file__).parent / "hook_tools" / "hook_tool.py"
+HOOK_TOOL_C = HOOK_TOOL.with_suffix(".c")
 JUJU_VERSION = "3.6.0"
 HOOK_TIMEOUT = 600.0
 
@@ -112,8 +142,10 @@ _STATUSES: dict[str, Callable[[str], Any]] = {
     "waiting": testing.WaitingStatus,
 }
 
-MachineCall = Callable[["SimUnit"], None]
-UnitEnv = Callable[["SimUnit"], Mapping[str, str]]
+MachineCall = Callable[[Any], None]
+"""Called with the unit (a `SimUnit`, or any `AgentUnit`) whose hook asked."""
+UnitEnv = Callable[[Any], Mapping[str, str]]
+"""The unit's extra hook environment, given the unit (a `SimUnit`, or any `AgentUnit`)."""
 
 
 class HookFailedError(RuntimeError):
@@ -121,7 +153,7 @@ class HookFailedError(RuntimeError):
 
     def __init__(self, unit: str, hook: str, code: int, stderr: str) -> None:
         self.unit, self.hook, self.code, self.stderr = unit, hook, code, stderr
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        tail = "\n".join(stderr.strip().splitlines()[-25:])
         super().__init__(f"{unit}: hook {hook} exited {code}:\n{tail}")
 
 
@@ -137,6 +169,12 @@ class HookTiming:
     hook: str
     seconds: float
     tool_calls: int
+
+
+RECORDED: list[HookTiming] = []
+"""Every hook any runner in this process ran (the functional tier prints a summary)."""
+RECORDED_TOOLS: Counter[str] = Counter()
+"""How often each hook tool was called, over every runner in this process."""
 
 
 # ------------------------------------------------------------------ arguments
@@ -166,6 +204,15 @@ def _relation_id(ref: str) -> int:
     return int(ref.rsplit(":", 1)[-1])
 
 
+def secret_key(secret_id: str) -> str:
+    """A secret's own id, however it is spelled: `secret:ID`, `secret://MODEL/ID`, `ID`.
+
+    ops canonicalises ids to `secret://<model uuid>/<id>` before it calls a
+    tool; Scenario's ids are `secret:<id>`.
+    """
+    return secret_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
 def _flat_to_nested(flat: Mapping[str, str]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for key, value in flat.items():
@@ -177,6 +224,29 @@ def _flat_to_nested(flat: Mapping[str, str]) -> dict[str, Any]:
     return nested
 
 
+def cloud_spec_json(spec: testing.CloudSpec) -> dict[str, Any]:
+    """A cloud spec as `credential-get --format=json` prints it (Juju's field names)."""
+    out: dict[str, Any] = {"type": spec.type, "name": spec.name}
+    for key, value in (
+        ("region", spec.region),
+        ("endpoint", spec.endpoint),
+        ("identity-endpoint", spec.identity_endpoint),
+        ("storage-endpoint", spec.storage_endpoint),
+    ):
+        if value is not None:
+            out[key] = value
+    if spec.credential is not None:
+        out["credential"] = {
+            "auth-type": spec.credential.auth_type,
+            "attrs": dict(spec.credential.attributes),
+            "redacted": list(spec.credential.redacted),
+        }
+    out["cacertificates"] = list(spec.ca_certificates)
+    out["skip-tls-verify"] = spec.skip_tls_verify
+    out["is-controller-cloud"] = spec.is_controller_cloud
+    return out
+
+
 # ------------------------------------------------------------------- session
 
 
@@ -185,8 +255,8 @@ class HookSession:
 
     def __init__(
         self,
-        sim: Sim,
-        unit: SimUnit,
+        sim: AgentModel,
+        unit: AgentUnit,
         state: testing.State,
         env: Mapping[str, str],
         options: Mapping[str, Mapping[str, Any]],
@@ -195,8 +265,11 @@ class HookSession:
         leader_settings: dict[str, str],
         juju_state: dict[str, str],
         storage_root: Path,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.sim, self.unit, self.env = sim, unit, env
+        self.trusted = trusted
         self.options = options
         self.action = action
         self.machine_calls = machine_calls
@@ -214,6 +287,8 @@ class HookSession:
         self.bags: dict[tuple[int, str], dict[str, str]] = {}
         self.secrets: dict[str, testing.Secret] = {s.id: s for s in state.secrets}
         self.unit_status: Any = state.unit_status
+        self.unit_status_history: list[Any] = []
+        """Each unit status the hook replaced, in order (as `testing.Context` records them)."""
         self.app_status: Any = state.app_status
         self.workload_version = state.workload_version
         self.ports: set[Any] = set(state.opened_ports)
@@ -273,7 +348,7 @@ class HookSession:
         label = options.get("label")
         if ref:
             found = self.secrets.get(ref) or next(
-                (s for s in self.secrets.values() if s.id.split(":")[-1] == ref.split(":")[-1]),
+                (s for s in self.secrets.values() if secret_key(s.id) == secret_key(ref)),
                 None,
             )
             if found is None:
@@ -428,12 +503,29 @@ class HookSession:
         }
 
     def tool_goal_state(self, args: list[str], stdin: str | None) -> Any:
+        """Juju's goal-state: each unit with its workload status, or "dying" when leaving.
+
+        Relations list, per endpoint, the remote application ("joined") and its
+        units; a peer's status is its own, a remote unit's is "active" (the
+        model does not run the other application), the departing unit "dying".
+        """
         since = "2026-01-01T00:00:00Z"
-        units = {n: {"status": "active", "since": since} for n in self.sim.planned_unit_names()}
+        goal = self.sim.goal_units()
+        goal[self.unit.name] = (
+            "dying" if goal.get(self.unit.name) == "dying" else (self.unit_status.name)
+        )
+        units = {n: {"status": status, "since": since} for n, status in goal.items()}
+        departing = self.env.get("JUJU_DEPARTING_UNIT", "")
         relations: dict[str, Any] = {}
         for relation in self.relations.values():
-            members = {n: {"status": "joined", "since": since} for n in self._members(relation)}
-            relations.setdefault(relation.endpoint, {}).update(members)
+            entries = relations.setdefault(relation.endpoint, {})
+            if not isinstance(relation, testing.PeerRelation):
+                entries[self._remote_app(relation)] = {"status": "joined", "since": since}
+            for name in self._members(relation):
+                status = goal.get(name, "active")
+                if name == departing:
+                    status = "dying"
+                entries[name] = {"status": status, "since": since}
         return {"units": units, "relations": relations}
 
     def tool_status_get(self, args: list[str], stdin: str | None) -> Any:
@@ -455,6 +547,8 @@ class HookSession:
                 raise ToolError("setting application status: this unit is not the leader")
             self.app_status = status
         else:
+            if status != self.unit_status:
+                self.unit_status_history.append(self.unit_status)
             self.unit_status = status
 
     def tool_application_version_set(self, args: list[str], stdin: str | None) -> Any:
@@ -500,7 +594,18 @@ class HookSession:
         return str(found.path)
 
     def tool_credential_get(self, args: list[str], stdin: str | None) -> Any:
-        raise ToolError("cannot access cloud credentials: application is not trusted")
+        """The model's cloud spec, for an application the operator trusted (`juju trust`).
+
+        Juju's credential-get wraps the controller's answer: an untrusted
+        application gets ErrPerm ("permission denied"), read from Juju's
+        uniter facade (CloudSpec) and jujuc's credential-get.
+        """
+        if not self.trusted:
+            raise ToolError("cannot access cloud credentials: permission denied")
+        spec = self.state.model.cloud_spec
+        if spec is None:
+            raise ToolError("cannot access cloud credentials: the model has no cloud spec")
+        return cloud_spec_json(spec)
 
     def tool_storage_list(self, args: list[str], stdin: str | None) -> Any:
         _, positional = _options(args, {"format"})
@@ -634,7 +739,7 @@ class HookSession:
         }
         if secret.description:
             info["description"] = secret.description
-        return {secret.id.split(":")[-1]: info}
+        return {secret_key(secret.id): info}
 
     def tool_secret_set(self, args: list[str], stdin: str | None) -> Any:
         options, positional = _options(
@@ -727,7 +832,12 @@ class _Handler(socketserver.StreamRequestHandler):
                 logger.exception("hook tool %s failed", request.get("tool"))
                 code, out, err = 2, "", f"ERROR stand-in failure: {e!r}\n"
             reply = {"code": code, "stdout": out, "stderr": err}
-        self.wfile.write(json.dumps(reply).encode())
+        if request.get("reply") == "framed":  # hook_tool.c: no JSON parser there
+            out_bytes, err_bytes = str(reply["stdout"]).encode(), str(reply["stderr"]).encode()
+            header = f"{reply['code']} {len(out_bytes)} {len(err_bytes)}\n".encode()
+            self.wfile.write(header + out_bytes + err_bytes)
+        else:
+            self.wfile.write(json.dumps(reply).encode())
 
 
 class _ToolServer(socketserver.ThreadingUnixStreamServer):
@@ -741,6 +851,34 @@ class _ToolServer(socketserver.ThreadingUnixStreamServer):
 # -------------------------------------------------------------------- runner
 
 
+@functools.cache
+def hook_tool_binary() -> Path:
+    """The hook tool every tool name links to: `hook_tool.c` compiled, else `hook_tool.py`.
+
+    Compiled once per test process (about a second), into a directory removed
+    at exit. A tool call through the compiled client costs about 1 ms where
+    a Python interpreter costs 30 to 90 ms on a loaded machine, and a hook of
+    the LXD charm makes 25 to 30 calls. Without a C compiler the Python tool
+    is used (same protocol, same answers), slower.
+    """
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or os.environ.get("UNIT_AGENT_PYTHON_TOOLS"):
+        return HOOK_TOOL
+    directory = Path(tempfile.mkdtemp(prefix="unit-agent-tool-"))
+    atexit.register(shutil.rmtree, directory, True)
+    binary = directory / "hook-tool"
+    done = subprocess.run(
+        [compiler, "-O2", "-o", str(binary), str(HOOK_TOOL_C)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        logger.warning("cannot compile %s, using the Python tool: %s", HOOK_TOOL_C, done.stderr)
+        return HOOK_TOOL
+    return binary
+
+
 def unpack_charm(charm_file: Path, directory: Path) -> Path:
     """Unzip a `.charm` as Juju does, keeping each file's mode (dispatch must stay executable)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -750,6 +888,122 @@ def unpack_charm(charm_file: Path, directory: Path) -> Path:
             mode = info.external_attr >> 16
             if mode and not stat.S_ISLNK(mode):
                 path.chmod(stat.S_IMODE(mode))
+    return directory
+
+
+STATE_DB = ".unit-state.db"
+"""Where ops keeps a machine charm's stored state and deferred events, in the charm directory."""
+
+_STORED_KIND = "StoredStateData"
+
+
+def _stored_handle(handle_path: str) -> tuple[str, str] | None:
+    """(owner path, name) of a StoredState snapshot's handle, None for other snapshots."""
+    owner, _, leaf = handle_path.rpartition("/")
+    kind, bracket, name = leaf.partition("[")
+    if kind != _STORED_KIND or not bracket or not name.endswith("]"):
+        return None
+    return owner, name[:-1]
+
+
+def write_stored_states(root: Path, state: testing.State) -> None:
+    """Put the State's stored states into the unit's database, as earlier hooks would have.
+
+    The simulator's State is the model (a test may seed a unit with another
+    charm's stored state); ops in the hook process reads the database in the
+    charm directory, where Juju's unit agent leaves it between hooks.
+    """
+    from ops.storage import SQLiteStorage
+
+    db = SQLiteStorage(root / STATE_DB)
+    try:
+        wanted = {f"{s.owner_path or ''}/{_STORED_KIND}[{s.name}]": s for s in state.stored_states}
+        for handle in list(db.list_snapshots()):
+            if _stored_handle(handle) is not None and handle not in wanted:
+                db.drop_snapshot(handle)
+        for handle, stored in wanted.items():
+            db.save_snapshot(handle, dict(stored.content))
+        db.commit()
+    finally:
+        db.close()
+
+
+def read_stored_states(root: Path) -> frozenset[testing.StoredState]:
+    """The stored states the hook left in the unit's database."""
+    from ops.storage import SQLiteStorage
+
+    db = SQLiteStorage(root / STATE_DB)
+    try:
+        found = set()
+        for handle in db.list_snapshots():
+            parts = _stored_handle(handle)
+            if parts is not None:
+                owner, name = parts
+                found.add(
+                    testing.StoredState(
+                        name=name, owner_path=owner or None, content=db.load_snapshot(handle)
+                    )
+                )
+        return frozenset(found)
+    finally:
+        db.close()
+
+
+@functools.cache
+def _templates() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="unit-agent-charms-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
+
+
+_template_lock = threading.Lock()
+
+
+def unpacked_template(charm_file: Path) -> Path:
+    """The `.charm` unpacked once per test process, its own code compiled to bytecode.
+
+    Juju unpacks a charm once per unit, and the unit's first hook compiles
+    the charm's `src/` (the `.charm` holds bytecode only for its venv). A test
+    run makes hundreds of units: each gets a hard-linked copy of this
+    template (`link_copy`) instead of another unzip of 40 MB and another
+    compile. Keyed by the file's path, size and mtime, so a new `tox -e pack`
+    is picked up.
+    """
+    info = charm_file.stat()
+    key = f"{charm_file.stem}-{info.st_size}-{info.st_mtime_ns}"
+    with _template_lock:
+        template = _templates() / key
+        if not template.is_dir():
+            partial = _templates() / f"{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            unpack_charm(charm_file, partial)
+            python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+            if python is not None:  # the interpreter dispatch finds (`which python3`)
+                subprocess.run(
+                    [python, "-m", "compileall", "-q", "src", "lib"],
+                    cwd=partial,
+                    capture_output=True,
+                    check=False,
+                )
+            partial.rename(template)
+        return template
+
+
+def link_copy(template: Path, directory: Path) -> Path:
+    """A unit's charm directory: ``template``'s files hard-linked (copied across filesystems).
+
+    Python and ops replace files rather than write into them (bytecode, the
+    state database), so the units do not see each other's writes.
+    """
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template, directory, symlinks=True, copy_function=link)
     return directory
 
 
@@ -781,7 +1035,7 @@ class UnitAgentRunner:
         self.machine_calls = dict(machine_calls or {})
         self._scratch = tempfile.TemporaryDirectory(prefix="unit-agent-")
         self.workdir = Path(workdir or self._scratch.name)
-        self._template = self._unpacked(self.workdir / "template")
+        self._template = self.charm if self.charm.is_dir() else unpacked_template(self.charm)
         self.meta = _charm_yaml(self._template, "metadata.yaml")
         self.config_options: dict[str, dict[str, Any]] = dict(
             _charm_yaml(self._template, "config.yaml").get("options") or {}
@@ -792,13 +1046,17 @@ class UnitAgentRunner:
         """How often each hook tool was called, over every hook run."""
         self.logs: dict[str, list[tuple[str, str]]] = {}
         self.last_action_results: dict[str, Any] | None = None
+        self.last_status_history: list[Any] = []
+        """The unit statuses the last hook replaced, in order."""
+        self.app_trusted = False
+        """Whether the operator ran `juju trust` on the application (credential-get answers)."""
         self._leader_settings: dict[str, str] = {}
         self._juju_state: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Path] = {}
         self._tools = self.workdir / "tools"
         self._tools.mkdir(exist_ok=True)
         for tool in TOOLS:
-            (self._tools / tool).symlink_to(HOOK_TOOL)
+            (self._tools / tool).symlink_to(hook_tool_binary())
         self._socket = str(self.workdir / "agent.sock")
         self._server = _ToolServer(self._socket)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -821,7 +1079,7 @@ class UnitAgentRunner:
     def _unpacked(self, directory: Path) -> Path:
         if self.charm.is_dir():
             return self.charm
-        return unpack_charm(self.charm, directory)
+        return link_copy(self._template, directory)
 
     def charm_dir(self, unit: str) -> Path:
         """The unit's charm directory (unpacked on first use), as `JUJU_CHARM_DIR` names it."""
@@ -844,7 +1102,7 @@ class UnitAgentRunner:
             (site / "_unit_agent_boot.pth").write_text(line)
 
     def hook_env(
-        self, sim: Sim, unit: SimUnit, event: Any, env: Mapping[str, str]
+        self, sim: AgentModel, unit: AgentUnit, event: Any, env: Mapping[str, str]
     ) -> dict[str, str]:
         """The environment Juju's unit agent gives the hook process."""
         root = self.charm_dir(unit.name)
@@ -902,7 +1160,12 @@ class UnitAgentRunner:
         return out
 
     def run(
-        self, sim: Sim, unit: SimUnit, event: Any, state: testing.State, env: Mapping[str, str]
+        self,
+        sim: AgentModel,
+        unit: AgentUnit,
+        event: Any,
+        state: testing.State,
+        env: Mapping[str, str],
     ) -> testing.State:
         """Run one hook or action through `dispatch`; the State it leaves behind.
 
@@ -924,26 +1187,42 @@ class UnitAgentRunner:
             self._leader_settings,
             self._juju_state.setdefault(unit.name, {}),
             self.workdir / "storage" / unit.name.replace("/", "-"),
+            trusted=self.app_trusted,
         )
         process_env["UNIT_AGENT_TOKEN"] = token
         self._server.sessions[token] = session
         root = Path(process_env["JUJU_CHARM_DIR"])
         hook = process_env["JUJU_DISPATCH_PATH"]
+        write_stored_states(root, state)
         started = time.monotonic()
         try:
             result = self._dispatch(root, process_env)
         finally:
             del self._server.sessions[token]
         elapsed = time.monotonic() - started
-        self.timings.append(HookTiming(unit.name, hook, elapsed, session.calls))
+        timing = HookTiming(unit.name, hook, elapsed, session.calls)
+        self.timings.append(timing)
+        RECORDED.append(timing)
         self.logs.setdefault(unit.name, []).extend(session.log)
         self.tool_counts.update(session.tool_counts)
+        RECORDED_TOOLS.update(session.tool_counts)
         if result.returncode != 0:
-            logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
-            raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
+            # ops reports an uncaught exception through juju-log (Juju's debug-log), not
+            # always on stderr: both go into the failure, as `juju debug-log` shows them.
+            logged = "".join(
+                f"juju-log {level}: {message}\n"
+                for level, message in session.log
+                if level in ("ERROR", "CRITICAL")
+            )
+            detail = result.stderr + logged
+            logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(detail[-2000:]))
+            raise HookFailedError(unit.name, hook, result.returncode, detail)
+        self.last_status_history = session.unit_status_history
         self._leader_settings = session.leader_settings
         self._juju_state[unit.name] = session.juju_state
-        state_out = session.state_out()
+        state_out = dataclasses.replace(
+            session.state_out(), stored_states=read_stored_states(root)
+        )
         if action is not None:
             self.last_action_results = _flat_to_nested(session.action_results)
             if session.action_failure is not None:

@@ -7,6 +7,7 @@ so each answer and refusal is checked against the simulator's own model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,18 @@ from ops import testing
 from tests.harness import scenario_shim
 from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.juju_sim import Sim
-from tests.harness.unit_agent import HookSession, HookTiming, _options, timing_summary
+from tests.harness.unit_agent import (
+    HookSession,
+    HookTiming,
+    _options,
+    cloud_spec_json,
+    read_stored_states,
+    timing_summary,
+    write_stored_states,
+)
 
 META = {"name": "probe", "peers": {"cluster": {"interface": "probe-cluster"}}}
+REQUIRES = {"db": {"interface": "pg"}}
 OPTIONS = {"greeting": {"type": "string", "default": "hello"}, "empty": {"type": "string"}}
 
 
@@ -179,3 +189,89 @@ def test_timings_are_summarised_per_hook_kind() -> None:
         HookTiming("a/0", "hooks/cluster-relation-changed", 2.0, 9),
     ]
     assert timing_summary(timings) == {"install": (2, 2.0, 3.0), "relation-changed": (1, 2.0, 2.0)}
+
+
+def test_goal_state_gives_each_units_status_and_the_departing_one_dying(
+    sim: Sim, tmp_path: Path
+) -> None:
+    sim.units["probe/1"].state = dataclasses.replace(
+        sim.units["probe/1"].state, unit_status=testing.MaintenanceStatus("installing")
+    )
+    hook = session(sim, "probe/0", tmp_path, JUJU_DEPARTING_UNIT="probe/1")
+    goal = ok(hook, "goal-state", "--format=json")
+    assert {n: u["status"] for n, u in goal["units"].items()} == {
+        "probe/0": "unknown",
+        "probe/1": "maintenance",
+    }
+    assert goal["relations"]["cluster"]["probe/1"]["status"] == "dying"
+    ok(hook, "status-set", "active", "--", "ready")
+    goal = ok(hook, "goal-state", "--format=json")
+    assert goal["units"]["probe/0"]["status"] == "active"
+
+
+def test_non_peer_relations_show_the_remote_application_and_its_units(tmp_path: Path) -> None:
+    sim = Sim(ops.CharmBase, app="probe", context={"meta": {**META, "requires": REQUIRES}})
+    sim.place_unit({})
+    relation = testing.Relation(
+        "db",
+        remote_app_name="pg",
+        remote_app_data={"host": "h"},
+        remote_units_data={3: {"u": "1"}},
+    )
+    unit = sim.units["probe/0"]
+    state = dataclasses.replace(
+        sim.state_for("probe/0"), relations=frozenset({relation}), leader=False
+    )
+    hook = HookSession(sim, unit, state, {}, OPTIONS, None, {}, {}, {}, tmp_path)
+    rid = f"db:{relation.id}"
+    assert ok(hook, "relation-ids", "db", "--format=json") == [rid]
+    assert ok(hook, "relation-list", "--format=json", "-r", rid) == ["pg/3"]
+    assert ok(hook, "relation-get", "--format=json", "-r", rid, "-", "pg/3") == {"u": "1"}
+    assert ok(hook, "relation-get", "--format=json", "-r", rid, "--app", "-", "pg") == {
+        "host": "h"
+    }
+    # A non-leader cannot read its own application's bag of a non-peer relation.
+    assert "permission denied" in refused(
+        hook, "relation-get", "--format=json", "-r", rid, "--app", "-", "probe"
+    )
+    goal = ok(hook, "goal-state", "--format=json")
+    assert set(goal["relations"]["db"]) == {"pg", "pg/3"}
+
+
+CLOUD = testing.CloudSpec(
+    type="lxd",
+    name="localhost",
+    endpoint="https://10.0.0.1:8443",
+    credential=testing.CloudCredential(
+        auth_type="certificate", attributes={"client-cert": "C", "client-key": "K"}
+    ),
+)
+
+
+def test_credential_get_answers_only_a_trusted_application(sim: Sim, tmp_path: Path) -> None:
+    model = testing.Model(type="lxd", cloud_spec=CLOUD)
+    state = dataclasses.replace(sim.state_for("probe/0"), model=model)
+    unit = sim.units["probe/0"]
+    untrusted = HookSession(sim, unit, state, {}, OPTIONS, None, {}, {}, {}, tmp_path)
+    # Juju: jujuc annotates the uniter facade's ErrPerm.
+    assert refused(untrusted, "credential-get", "--format=json") == (
+        "ERROR cannot access cloud credentials: permission denied\n"
+    )
+    trusted = HookSession(sim, unit, state, {}, OPTIONS, None, {}, {}, {}, tmp_path, trusted=True)
+    answer = ok(trusted, "credential-get", "--format=json")
+    assert answer == cloud_spec_json(CLOUD)
+    # What ops makes of it is what the test gave.
+    spec = ops.CloudSpec.from_dict(answer)
+    assert (spec.type, spec.name, spec.endpoint) == ("lxd", "localhost", "https://10.0.0.1:8443")
+    assert spec.credential is not None
+    assert spec.credential.attributes == {"client-cert": "C", "client-key": "K"}
+
+
+def test_stored_state_round_trips_through_the_units_database(tmp_path: Path) -> None:
+    stored = testing.StoredState(name="_stored", owner_path="Charm", content={"memory": {"a": 1}})
+    write_stored_states(tmp_path, testing.State(stored_states={stored}))
+    (back,) = read_stored_states(tmp_path)
+    assert (back.name, back.owner_path, back.content) == ("_stored", "Charm", {"memory": {"a": 1}})
+    # The State is the model: a stored state it no longer holds is gone from the database.
+    write_stored_states(tmp_path, testing.State())
+    assert read_stored_states(tmp_path) == frozenset()
