@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
@@ -104,7 +105,8 @@ def test_ovsdb_cms_without_certificates_blocks_naming_the_ca_and_still_publishes
     out = ctx.run(ctx.on.relation_joined(state.get_relation(CMS_ID), remote_unit=0), state)
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
     assert local_unit_data(out.get_relation(CMS_ID))["cms-client-bound-address"] == "10.0.0.5"
-    assert nb(lxd) is None
+    # Where central listens comes from ovsdb-cms alone, not from this unit's certificate.
+    assert nb(lxd) == "ssl:10.0.0.9:6641"
     assert probes.asked == []
 
 
@@ -233,7 +235,7 @@ def test_a_certificate_that_does_not_match_its_key_blocks(
     assert out.unit_status.message.startswith("certificates: vault/0 sent unusable TLS material: ")
     assert "does not match" in out.unit_status.message
     assert not files(host).present()
-    assert nb(lxd) is None
+    assert nb(lxd) == "ssl:10.0.0.1:6641"  # from ovsdb-cms alone: the next certificate uses it
 
 
 def test_a_missing_ca_blocks(
@@ -462,3 +464,132 @@ def test_in_a_cluster_every_member_writes_files_and_only_the_leader_sets_lxds_ke
         published = manager.charm.model.get_relation("ovsdb-cms", CMS_ID)
         assert published is not None
         assert published.data[manager.charm.unit]["cms-client-bound-address"] == "10.0.0.5"
+
+
+# --- a cluster's shared keys across leader changes ---------------------------
+
+PEER_ID = 9
+RECORD = ovn_relation.SHARED_RECORD
+
+
+def serve_as_member(
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    *relations: testing.RelationBase,
+    leader: bool = True,
+    app_bag: dict[str, str] | None = None,
+    ovn_memory: dict[str, str] | None = None,
+) -> tuple[ovn_relation.OvnReport, dict[str, str], dict[str, str]]:
+    """One cluster member's OVN step: its report, the peer app bag after it, its memory."""
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+
+    peer = testing.PeerRelation("cluster", id=PEER_ID, local_app_data=app_bag or {})
+    state = base(relations={peer, *relations}, leader=leader)
+    with ctx(ctx.on.update_status(), state) as manager:
+        memory = Memory(initialised=True, ovn=dict(ovn_memory or {}))
+        machine = Machine(host, memory, LxdConfig(mode="cluster"), environ={})
+        report = ovn_relation.OvnRelation(manager.charm, machine, None).serve()
+        relation = manager.charm.model.get_relation("cluster", PEER_ID)
+        assert relation is not None
+        bag = dict(relation.data[manager.charm.app])
+    return report, bag, memory.ovn
+
+
+def test_the_leader_records_the_shared_keys_where_the_next_leader_reads_them(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, memory = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert json.loads(bag[RECORD]) == {"northbound": "ssl:10.0.0.1:6641"}
+    assert memory == {"files": "true"}  # the files are this member's own
+
+
+def test_a_new_leader_unsets_the_connection_an_earlier_leader_set_when_ovsdb_cms_goes(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    """The old leader set it and remembers it; the new one, which never set it, must undo it."""
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert nb(lxd) == "ssl:10.0.0.1:6641"
+    report, after, _ = serve_as_member(ctx, host, legacy(), app_bag=bag)
+    assert nb(lxd) is None
+    assert RECORD not in after
+    assert report.problem is None
+
+
+def test_a_new_leader_unsets_it_with_no_ovn_relation_left_at_all(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    _, after, _ = serve_as_member(ctx, host, app_bag=bag)
+    assert nb(lxd) is None
+    assert RECORD not in after
+
+
+def test_an_old_leader_that_is_no_longer_leader_leaves_the_shared_keys_alone(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    lxd.config["network.ovn.northbound_connection"] = "ssl:10.0.0.7:6641"  # the new leader's
+    serve_as_member(ctx, host, legacy(), leader=False, app_bag=bag)
+    assert nb(lxd) == "ssl:10.0.0.7:6641"
+
+
+def test_the_new_leaders_view_replaces_the_old_one(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    _, after, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.2"'), app_bag=bag)
+    assert nb(lxd) == "ssl:10.0.0.2:6641"
+    assert json.loads(after[RECORD]) == {"northbound": "ssl:10.0.0.2:6641"}
+
+
+def test_a_leader_waiting_for_its_own_certificate_still_follows_central(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    """Each unit has its own certificate; where central listens is the same for all."""
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    report, _, _ = serve_as_member(ctx, host, certs(), cms('"10.0.0.2"'), app_bag=bag)
+    assert isinstance(report.problem, ovn_relation.WaitingError)
+    assert nb(lxd) == "ssl:10.0.0.2:6641"
+
+
+def test_a_leader_that_sees_no_usable_central_address_unsets_what_a_leader_set(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    report, after, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.999"'), app_bag=bag)
+    assert isinstance(report.problem, ovn_relation.BlockedError)
+    assert nb(lxd) is None
+    assert RECORD not in after
+
+
+def test_an_operators_own_connection_is_kept_whoever_leads(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    lxd.config["network.ovn.northbound_connection"] = "ssl:192.0.2.1:6641"
+    serve_as_member(ctx, host, legacy(), app_bag=bag)
+    assert nb(lxd) == "ssl:192.0.2.1:6641"
+
+
+def test_what_an_earlier_revision_kept_in_the_leaders_memory_moves_to_the_peer_bag(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    lxd.config["network.ovn.northbound_connection"] = "ssl:10.0.0.1:6641"
+    _, after, memory = serve_as_member(
+        ctx, host, legacy(), ovn_memory={"northbound": "ssl:10.0.0.1:6641"}
+    )
+    assert nb(lxd) is None
+    assert "northbound" not in memory
+    assert RECORD not in after
+
+
+def test_a_new_leader_unsets_the_tls_server_keys_an_earlier_leader_set(
+    ctx: testing.Context[Any], host: FakeHost, probes: FakeProbes
+) -> None:
+    host.fake_lxd = lxd = OvnFakeLxd(("network_type_ovn", "ovn_ssl_config"))
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert json.loads(bag[RECORD]) == {"northbound": "ssl:10.0.0.1:6641", "server-keys": "true"}
+    serve_as_member(ctx, host, app_bag=bag)
+    assert not any(key.startswith("network.ovn.") for key in lxd.config)
