@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -593,3 +594,49 @@ def test_a_new_leader_unsets_the_tls_server_keys_an_earlier_leader_set(
     assert json.loads(bag[RECORD]) == {"northbound": "ssl:10.0.0.1:6641", "server-keys": "true"}
     serve_as_member(ctx, host, app_bag=bag)
     assert not any(key.startswith("network.ovn.") for key in lxd.config)
+
+
+# --- the TLS library's own secrets -------------------------------------------
+
+
+def _private_key_secrets(state: testing.State) -> list[testing.Secret]:
+    return [s for s in state.secrets if s.label and "private-key" in s.label]
+
+
+def secret_ids_tool(
+    directory: Path, state: testing.State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Juju's `secret-ids` hook tool, which the library runs and Scenario lacks: this unit's."""
+    ids = "\n".join(s.id for s in state.secrets if s.owner == "unit")
+    tool = directory / "secret-ids"
+    tool.write_text(f"#!/bin/sh\ncat <<'IDS'\n{ids}\nIDS\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:{os.environ['PATH']}")
+
+
+def test_certificates_broken_removes_the_librarys_private_key_secret_and_no_other(
+    ctx: testing.Context[Any],
+    lxd: OvnFakeLxd,
+    probes: FakeProbes,
+    host: FakeHost,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mine = testing.Secret({"token": "keep me"}, label="not-the-librarys", owner="unit")
+    state = replace(installed(ctx, certs(), cms('"10.0.0.1"')), secrets={mine})
+    state = changed(ctx, state, state.get_relation(CERTS_ID))
+    sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
+    answered = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(CA, sent))
+    state = changed(ctx, state, answered)
+    assert state.unit_status.name == "active", state.unit_status.message
+    (key_secret,) = _private_key_secrets(state)
+    assert key_secret.owner == "unit"
+    assert files(host).present()
+    assert len(state.secrets) == 3  # ours, the library's key, its certificate
+
+    secret_ids_tool(tmp_path, state, monkeypatch)
+    out = ctx.run(ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
+    assert _private_key_secrets(out) == []
+    assert [s.label for s in out.secrets] == ["not-the-librarys"]
+    assert not files(host).present()
+    assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
