@@ -166,7 +166,8 @@ class LxdCharm(ops.CharmBase):
 
         Otherwise this hook only checks that LXD answers: connecting is one
         request (the leader also counts the members), because it runs every
-        few minutes on every unit.
+        few minutes on every unit. With `ovsdb-cms`, OVN's central units are
+        probed too (bounded, no LXD call), so OVN's part of the status stays true.
         """
         machine = self._machine_or_none()
         if machine is None or not isinstance(self.unit.status, ops.ActiveStatus):
@@ -199,6 +200,11 @@ class LxdCharm(ops.CharmBase):
                 # Otherwise connecting was the check: the client asked LXD for /1.0.
         except LxdError as e:
             self._found = Findings(problem=WaitingError(f"LXD is not answering: {e}"))
+        if self.model.relations.get("ovsdb-cms"):  # OVN's part of the status is re-checked
+            from lxd_charm.ovn_relation import stale_on_update_status
+
+            if stale_on_update_status(self, machine, self._ovn_tls, self._found):
+                self._reconcile()
 
     def _on_https_changed(self, _: ops.RelationChangedEvent) -> None:
         self._reconcile_for_https()

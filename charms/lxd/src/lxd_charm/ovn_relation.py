@@ -15,8 +15,8 @@ the peer application bag (`SHARED_RECORD`), not in its unit's memory: the
 next leader must be able to undo exactly that when `ovsdb-cms` goes, or
 point the key elsewhere, though it never set it itself. A standalone unit
 keeps that record in `Memory.ovn`. LXD 5.0 reads the TLS material from files
-on each member, so every unit writes its own (remembered per unit). The interfaces are docs/interfaces/ovsdb-cms.md and
-docs/interfaces/tls-certificates.md.
+on each member, so every unit writes its own (remembered per unit). The
+interfaces are docs/interfaces/ovsdb-cms.md and docs/interfaces/tls-certificates.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import ops
 
@@ -82,6 +82,12 @@ class OvnReport:
         """What to add to the active message."""
         return f"; {self.summary}" if self.summary else ""
 
+    def shown_in(self, status: ops.StatusBase) -> bool:
+        """Whether ``status`` (from an earlier hook) still says what this report says."""
+        if self.problem is not None:
+            return self.status() == status
+        return isinstance(status, ops.ActiveStatus) and self.suffix in status.message
+
 
 class OvnRelation:
     """The requirer side of `ovsdb-cms` and `certificates` for one hook."""
@@ -123,6 +129,32 @@ class OvnRelation:
         except LxdApiError as e:
             report.problem = BlockedError(f"ovn: {e}")
             logger.warning("ovn: %s", e)
+        return report
+
+    def recheck(self) -> OvnReport | None:
+        """What OVN says now, from the relations and the probes alone (no LXD call).
+
+        For update-status on a healthy unit, which otherwise only checks that
+        LXD answers: central going away, or coming back, must show in the
+        status. None when there is nothing to re-check (no `ovsdb-cms`).
+        Settings are not touched here: a report that differs from the status
+        makes the charm reconcile.
+        """
+        cms = list(self._model.relations.get(RELATION) or [])
+        if not self._memory.initialised or not cms:
+            return None
+        report = OvnReport()
+        try:
+            material = ovn_tls.current_material(self._charm, self._tls)
+            if material is None:
+                raise WaitingError(
+                    f"waiting for a client certificate from {ovn_tls.provider_name(self._charm)}"
+                )
+            self._report_probes(self._central_addresses(cms, report), material, report)
+        except CertificateError as e:
+            report.problem = BlockedError(f"certificates: {e}")
+        except CannotFinishError as e:
+            report.problem = e
         return report
 
     def _serve(
@@ -353,9 +385,7 @@ class OvnRelation:
     def _report_probes(
         self, addresses: dict[str, str], material: ovn.TlsMaterial, report: OvnReport
     ) -> None:
-        probes = {
-            unit: ovn.probe_northbound(address, material) for unit, address in addresses.items()
-        }
+        probes = ovn.probe_all(addresses, material)
         kind, unit = ovn.probe_summary(probes)
         probe = probes[unit]
         if kind == "reachable":
@@ -380,4 +410,34 @@ class OvnRelation:
         raise WaitingError(f"ovn: central unreachable: {where}: {probe.detail}")
 
 
-__all__ = ["OvnRelation", "OvnReport"]
+def stale_on_update_status(
+    charm: ops.CharmBase,
+    machine: Machine,
+    tls: TLSCertificatesRequiresV4 | None,
+    found: Any,
+) -> bool:
+    """A healthy unit's update-status: whether its status says something OVN no longer does.
+
+    ``found`` is the hook's `Findings` when it has any (the cluster leader's
+    member count): the fresh report joins it, so the status keeps OVN's
+    part. Otherwise the unit's status stays unless OVN changed, and then the
+    charm reconciles in full (which sets everything the status needs).
+    """
+    if found is not None and found.problem is not None:
+        return False
+    report = OvnRelation(charm, machine, tls).recheck()
+    if report is None:
+        return False
+    if found is not None:
+        found.ovn = report
+        return False
+    if report.shown_in(charm.unit.status):
+        return False
+    logger.info(
+        "ovn: the status no longer says what OVN does (%s): reconciling",
+        report.summary or report.problem,
+    )
+    return True
+
+
+__all__ = ["OvnRelation", "OvnReport", "stale_on_update_status"]

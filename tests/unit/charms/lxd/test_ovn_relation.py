@@ -640,3 +640,112 @@ def test_certificates_broken_removes_the_librarys_private_key_secret_and_no_othe
     assert [s.label for s in out.secrets] == ["not-the-librarys"]
     assert not files(host).present()
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
+
+
+# --- update-status: OVN's part of the status stays true ----------------------
+
+REACHABLE = testing.ActiveStatus(f"{ACTIVE}; ovn northbound reachable (1/1)")
+UNREACHABLE = testing.WaitingStatus(
+    "ovn: central unreachable: ovn-central/0 at 10.0.0.1:6641: Connection refused"
+)
+
+
+def test_update_status_on_a_healthy_unit_sees_central_go_away(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    assert state.unit_status == REACHABLE
+    probes.answers["10.0.0.1"] = ("unreachable", "Connection refused")
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == UNREACHABLE
+
+
+def test_update_status_sees_central_come_back(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    probes.answers["10.0.0.1"] = ("unreachable", "Connection refused")
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    assert state.unit_status == UNREACHABLE
+    probes.answers.clear()
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == REACHABLE
+
+
+def test_update_status_with_ovn_unchanged_probes_and_leaves_the_status(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    asked = len(probes.asked)
+    config = dict(lxd.config)
+    with ctx(ctx.on.update_status(), state) as manager:
+        out = manager.run()
+        assert manager.charm._found is None  # the status was still true: not decided again
+    assert len(probes.asked) == asked + 1
+    assert out.unit_status == REACHABLE
+    assert lxd.config == config
+
+
+def test_update_status_sees_a_certificate_that_central_now_refuses(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    probes.answers["10.0.0.1"] = ("refused", "tlsv13 alert certificate required")
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status.name == "blocked"
+    assert "refused the client certificate" in out.unit_status.message
+
+
+def test_update_status_without_ovsdb_cms_probes_nothing(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx), legacy())
+    out = ctx.run(ctx.on.update_status(), state)
+    assert probes.asked == []
+    assert out.unit_status == testing.ActiveStatus(ACTIVE)
+
+
+def test_the_cluster_leaders_update_status_keeps_ovns_part_of_the_status(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+
+    state = base(relations={legacy(), cms('"10.0.0.1"')}, leader=True)
+
+    class Found:
+        problem = None
+        ovn: ovn_relation.OvnReport | None = None
+
+    found = Found()
+    with ctx(ctx.on.update_status(), state) as manager:
+        machine = Machine(host, Memory(initialised=True), LxdConfig(mode="cluster"), environ={})
+        stale = ovn_relation.stale_on_update_status(manager.charm, machine, None, found)
+    assert stale is False
+    assert found.ovn is not None and found.ovn.summary == "ovn northbound reachable (1/1)"
+
+
+def test_probes_run_side_by_side_within_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    def silent(address: str, material: ovn.TlsMaterial, timeout: float = 0.0) -> ovn.Probe:
+        if address != "10.0.0.3":
+            gate.wait(5)  # a central unit that never answers
+        return ovn.Probe(ovn.northbound_target(address), "reachable")
+
+    monkeypatch.setattr(ovn, "probe_northbound", silent)
+    material = ovn.TlsMaterial.from_pem(CA.pem, CERT, KEY, "vault/0")
+    started = time.monotonic()
+    got = ovn.probe_all({"a/0": "10.0.0.1", "a/1": "10.0.0.2", "a/2": "10.0.0.3"}, material, 0.3)
+    took = time.monotonic() - started
+    gate.set()
+    assert took < 1.0
+    assert {unit: probe.kind for unit, probe in got.items()} == {
+        "a/0": "unreachable",
+        "a/1": "unreachable",
+        "a/2": "reachable",
+    }
+    assert got["a/0"].detail == "no answer in 0.3 s"
