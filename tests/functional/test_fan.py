@@ -97,7 +97,7 @@ def test_bootstrap_without_fan_support_falls_back_to_a_plain_bridge(
         assert managed[bridge].config.get("bridge.mode", "standard") == "standard"
         assert profile.devices["eth0"]["network"] == bridge
         assert out.unit_status.message.endswith(
-            "; no fan on this kernel: plain bridge, instances on different members "
+            "; fan unavailable: plain bridge, instances on different members "
             "cannot reach each other (relate OVN)"
         )
         (refusal,) = refusals

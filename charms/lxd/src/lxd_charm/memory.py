@@ -45,7 +45,8 @@ class Memory:
             requirers (a cluster keeps these in its peer application bag,
             so that a new leader inherits them).
         fan_fallback: LXD's refusal of the fan bridge, when this unit
-            bootstrapped a cluster on a plain bridge instead (for the status).
+            bootstrapped a cluster on a plain bridge instead (LXD's words, for
+            the record: the status reads LXD's networks, `lxd_charm.fan`).
         ovn: what the OVN relations set, so that exactly that is undone
             when they go (see `lxd_charm.ovn_relation`).
         loki_url: the `loki.api.url` it set for a standalone unit's

@@ -15,6 +15,7 @@ import pytest
 from ops import testing
 
 from lxd_charm import ovn, ovn_relation
+from lxd_charm.outcomes import BlockedError, WaitingError
 from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_ovn import FakeProbes, OvnFakeLxd
@@ -551,7 +552,7 @@ def test_a_leader_waiting_for_its_own_certificate_still_follows_central(
     """Each unit has its own certificate; where central listens is the same for all."""
     _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
     report, _, _ = serve_as_member(ctx, host, certs(), cms('"10.0.0.2"'), app_bag=bag)
-    assert isinstance(report.problem, ovn_relation.WaitingError)
+    assert isinstance(report.problem, WaitingError)
     assert nb(lxd) == "ssl:10.0.0.2:6641"
 
 
@@ -560,7 +561,7 @@ def test_a_leader_that_sees_no_usable_central_address_unsets_what_a_leader_set(
 ) -> None:
     _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
     report, after, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.999"'), app_bag=bag)
-    assert isinstance(report.problem, ovn_relation.BlockedError)
+    assert isinstance(report.problem, BlockedError)
     assert nb(lxd) is None
     assert RECORD not in after
 
@@ -623,7 +624,7 @@ def test_certificates_broken_removes_the_librarys_private_key_secret_and_no_othe
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mine = testing.Secret({"token": "keep me"}, label="not-the-librarys", owner="unit")
-    state = replace(installed(ctx, certs(), cms('"10.0.0.1"')), secrets={mine})
+    state = replace(installed(ctx, certs(), cms('"10.0.0.1"')), secrets=frozenset({mine}))
     state = changed(ctx, state, state.get_relation(CERTS_ID))
     sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
     answered = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(CA, sent))
