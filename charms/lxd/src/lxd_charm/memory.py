@@ -54,6 +54,9 @@ class Memory:
         adopted: what this unit found already set up in LXD and adopted
             instead of initialising it ("" when the charm initialised LXD),
             for the log and the operator (see `lxd_charm.adopt`).
+        pool_wait_since: when LXD first refused this unit's join because a
+            remote storage pool was not ready for it (`time.time()`; 0 when
+            not), so the wait is bounded over all hooks (`cluster_join`).
     """
 
     initialised: bool = False
@@ -66,6 +69,7 @@ class Memory:
     ovn: dict[str, str] = field(default_factory=dict)
     loki_url: str = ""
     adopted: str = ""
+    pool_wait_since: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -80,6 +84,7 @@ class Memory:
             "ovn": dict(self.ovn),
             "loki_url": self.loki_url,
             "adopted": self.adopted,
+            "pool_wait_since": self.pool_wait_since,
         }
 
     @classmethod
@@ -101,6 +106,7 @@ class Memory:
             ovn=_strings(data.get("ovn")),
             loki_url=str(data.get("loki_url") or ""),
             adopted=str(data.get("adopted") or ""),
+            pool_wait_since=_number(data.get("pool_wait_since")),
         )
 
 
@@ -135,6 +141,13 @@ def from_canonical(stored: Mapping[str, Any], config: Mapping[str, Any]) -> Memo
         init_options=options,
         adopted=f"LXD initialised by the earlier charm ({clustered})",
     )
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _strings(value: object) -> dict[str, str]:

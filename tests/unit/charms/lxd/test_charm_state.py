@@ -38,6 +38,7 @@ MEMORY_FIELDS = {
     "ovn",
     "loki_url",
     "adopted",
+    "pool_wait_since",
 }
 
 
