@@ -17,7 +17,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[4]
 DEPLOY = REPO / "docs" / "deploy.md"
 CHARMCRAFT = REPO / "charms" / "lxd" / "charmcraft.yaml"
-TYPES = {"string": str, "boolean": bool, "int": int, "float": (int, float)}
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "boolean": bool,
+    "int": int,
+    "float": (int, float),
+}
 INTERFACES = {"ceph": "ceph-client", "ovsdb-cms": "ovsdb-cms", "certificates": "tls-certificates"}
 """What the other side of each relation speaks (ceph-mon:client, ovn-central, vault)."""
 
