@@ -127,7 +127,10 @@ class OvnRelation:
             logger.warning("ovn: %s", e)
             report.problem = e
         except LxdApiError as e:
-            report.problem = BlockedError(f"ovn: {e}")
+            from lxd_common.lxd import transient
+
+            # A cluster database electing passes; anything else LXD refuses needs the operator.
+            report.problem = (WaitingError if transient(e) else BlockedError)(f"ovn: {e}")
             logger.warning("ovn: %s", e)
         return report
 

@@ -750,3 +750,34 @@ def test_probes_run_side_by_side_within_one_budget(monkeypatch: pytest.MonkeyPat
         "a/2": "reachable",
     }
     assert got["a/0"].detail == "no answer in 0.3 s"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "kind"),
+    [
+        ("Failed to update server config: no available dqlite leader server found", "waiting"),
+        ("cannot set 'network.ovn.northbound_connection': unknown key", "blocked"),
+    ],
+)
+def test_lxd_refusing_the_keys_waits_only_while_its_database_settles(
+    ctx: testing.Context[Any],
+    lxd: OvnFakeLxd,
+    probes: FakeProbes,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: str,
+    kind: str,
+) -> None:
+    from lxd_common.errors import LxdApiError
+
+    state = installed(ctx, legacy())
+    real = lxd.set_server_config
+
+    def refuse(values: Any) -> list[str]:
+        if ovn.NORTHBOUND_KEY in values:
+            raise LxdApiError(f"LXD refused setting server config: {refusal}", 500)
+        return real(values)
+
+    monkeypatch.setattr(lxd, "set_server_config", refuse)
+    out = changed(ctx, state, cms('"10.0.0.1"'))
+    assert out.unit_status.name == kind
+    assert out.unit_status.message == f"ovn: LXD refused setting server config: {refusal}"
