@@ -239,7 +239,7 @@ class OvnRelation:
 
     def _recorded_by_a_leader(self) -> bool:
         """Whether a leader recorded OVN keys it set: this leader may have to undo them."""
-        if not self._unit.is_leader():
+        if self._machine.config.mode == "standalone" or not self._unit.is_leader():
             return False
         bag = self._peer_app_bag()
         return bool(bag is not None and bag.get(SHARED_RECORD))
