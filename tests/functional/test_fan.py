@@ -95,11 +95,39 @@ def test_bootstrap_without_fan_support_falls_back_to_a_plain_bridge(
         assert managed[bridge].config.get("bridge.mode", "standard") == "standard"
         assert profile.devices["eth0"]["network"] == bridge
         assert out.unit_status.message.endswith(
-            "; no fan on this kernel: plain bridge, instances on different members "
+            "; fan unavailable: plain bridge, instances on different members "
             "cannot reach each other (relate OVN)"
         )
         (refusal,) = refusals
         assert FAN_REFUSAL_WORDS in refusal
     finally:
         daemon.lxc("profile", "device", "remove", "default", "eth0", check=False)
+        daemon.lxc("network", "delete", bridge, check=False)
+
+
+def test_the_note_is_read_from_a_real_lxds_networks(daemon: LxdDaemon) -> None:
+    """What every member reads each hook: LXD's managed networks, with their config.
+
+    The bridge gets fixed addresses: this sandbox refuses "auto" (see above).
+    """
+    from lxd_charm.fan import NOTE, plain_bridge_note
+
+    bridge = f"fn{os.getpid() % 100000}"
+    lxd = daemon.client()
+    created = daemon.lxc(
+        "network",
+        "create",
+        bridge,
+        "ipv4.address=10.251.7.1/24",
+        "ipv6.address=none",
+        check=False,
+    )
+    try:
+        assert created.returncode == 0, created.stderr
+        networks = lxd.managed_networks()
+        assert list(networks) == [bridge]  # the host's own interfaces are not managed
+        assert networks[bridge]["ipv4.address"] == "10.251.7.1/24"
+        assert "bridge.mode" not in networks[bridge]  # LXD lists no default: "standard"
+        assert plain_bridge_note(networks, bridge) == NOTE
+    finally:
         daemon.lxc("network", "delete", bridge, check=False)

@@ -11,8 +11,11 @@ packets: this kernel has no openvswitch module (see tests/harness/ovn.py).
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,9 +26,10 @@ from ops import testing
 
 from lxd_charm.ovn import SNAP_OVN_DIR
 from tests.harness.agent_context import CharmContext
+from tests.harness.clusters import form_cluster
 from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.lxd_daemons import LxdDaemon
-from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_on
+from tests.harness.lxd_units import EMPTY_RESOURCES, lxd_charm_in_process, lxd_charm_on
 from tests.harness.ovn import (
     Chassis,
     OvnCa,
@@ -249,9 +253,12 @@ def test_rotation_replaces_the_files_and_a_broken_relation_removes_them(ovn: Ovn
         assert lxc(ovn.daemon, "network", "delete", "upl").returncode == 0
 
     state = replace(state, relations=frozenset({state.get_relation(CMS_ID), certs}))
+    assert [s.owner for s in state.secrets if "private-key" in (s.label or "")] == ["unit"]
     state = ovn.ctx.run(ovn.ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
     assert not (ovn.etc_ovn / "cert_host").exists()
     assert not (ovn.etc_ovn / "key_host").exists()
+    # The library's private key secret goes with the relation.
+    assert [s for s in state.secrets if "private-key" in (s.label or "")] == []
     assert state.unit_status == testing.BlockedStatus(
         "ovsdb-cms needs the certificates relation: juju integrate lxd:certificates vault "
         "(the certificate authority ovn-central uses)"
@@ -284,3 +291,105 @@ def test_a_ca_that_did_not_sign_the_central_certificate_is_named(ovn: Ovn) -> No
     # verify failed ... ssl:<addr>:6641: database connection failed (Protocol error)"
     assert "certificate verify failed" in result.stderr
     assert f"ssl:{ovn.daemon.host}:6641: database connection failed" in result.stderr
+
+
+def test_update_status_on_a_healthy_unit_follows_central_going_and_coming_back(
+    ovn: Ovn,
+) -> None:
+    """update-status probes the real database (no LXD call): the status stays true."""
+    cert, key = ovn.ca.issue("lxd-0")
+    state = installed(ovn, certs_relation(remote_units_data={0: legacy_answer(ovn.ca, cert, key)}))
+    state = changed(ovn, state, cms_relation(ovn.daemon.host))
+    reachable = testing.ActiveStatus(
+        "standalone; no network listener; ovn northbound reachable (1/1)"
+    )
+    assert state.unit_status == reachable
+    assert ovn.ctx.run(ovn.ctx.on.update_status(), state).unit_status == reachable
+
+    ovn.central.stop_db("nb")
+    started = time.monotonic()
+    state = ovn.ctx.run(ovn.ctx.on.update_status(), state)
+    logging.getLogger(__name__).warning(
+        "update-status with central down: %.2f s", time.monotonic() - started
+    )
+    assert state.unit_status == testing.WaitingStatus(
+        f"ovn: central unreachable: ovn-central/0 at {ovn.daemon.host}:6641: Connection refused"
+    )
+
+    ovn.central.start_db("nb")
+    state = ovn.ctx.run(ovn.ctx.on.update_status(), state)
+    assert state.unit_status == reachable
+
+
+@pytest.fixture
+def two_members(tmp_path: Path) -> Iterator[tuple[LxdDaemon, LxdDaemon, OvnCa, OvnCentral]]:
+    """A real 2-member LXD cluster (formed by hand) and a real OVN central on its loopback."""
+    problem = missing_tools()
+    if problem:
+        pytest.fail(problem)
+    pool = OvnDaemonPool(etc_ovn=tmp_path / "machine" / SNAP_OVN_DIR, ovs_run=tmp_path / "run")
+    central = None
+    try:
+        first, second = pool.start(2)
+        form_cluster([first, second])
+        ca = OvnCa()
+        central = OvnCentral(first.host, ca, tmp_path / "central").start()
+        yield first, second, ca, central
+    finally:
+        pool.cleanup()
+        if central is not None:
+            central.stop()
+
+
+def serve_as_leader(
+    daemon: LxdDaemon,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    relations: set[testing.RelationBase],
+    app_bag: dict[str, str],
+) -> dict[str, str]:
+    """One cluster member's OVN step as the leader, on its own daemon; the peer app bag after."""
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+    from lxd_charm.ovn_relation import OvnRelation
+
+    ctx = lxd_charm_in_process(daemon, root, monkeypatch)  # drives OvnRelation itself
+    host = importlib.import_module("lxd_charm.host").make_host()
+    peer = testing.PeerRelation("cluster", id=9, local_app_data=app_bag)
+    address = testing.Address(daemon.host)
+    state = testing.State(
+        leader=True,
+        config={"mode": "cluster", "lxd-init-network": False},
+        networks={testing.Network("ovsdb-cms", [testing.BindAddress([address])])},
+        relations={peer, *relations},
+        resources=frozenset(EMPTY_RESOURCES),
+    )
+    with ctx(ctx.on.update_status(), state) as manager:
+        machine = Machine(host, Memory(initialised=True), LxdConfig(mode="cluster"), environ={})
+        report = OvnRelation(manager.charm, machine, None).serve()
+        assert report.problem is None, report.problem
+        relation = manager.charm.model.get_relation("cluster", 9)
+        assert relation is not None
+        return dict(relation.data[manager.charm.app])
+
+
+def test_a_new_leader_unsets_the_northbound_connection_the_old_leader_set(
+    two_members: tuple[LxdDaemon, LxdDaemon, OvnCa, OvnCentral],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LXD's OVN keys are cluster-wide: set through one member, undone through the other."""
+    first, second, ca, _ = two_members
+    cert, key = ca.issue("lxd-0")
+    certs = certs_relation(remote_units_data={0: legacy_answer(ca, cert, key)})
+    bag = serve_as_leader(
+        first, tmp_path / "a", monkeypatch, {certs, cms_relation(first.host)}, {}
+    )
+    key_name = "network.ovn.northbound_connection"
+    assert second.client().server_config()[key_name] == f"ssl:{first.host}:6641"
+
+    # Leadership moved to the second unit, which never set it; then ovsdb-cms goes.
+    serve_as_leader(second, tmp_path / "b", monkeypatch, {certs}, bag)
+    assert key_name not in first.client().server_config()
+    assert key_name not in second.client().server_config()

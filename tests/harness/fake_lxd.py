@@ -156,6 +156,8 @@ class ClusterDatabase:
     """(project, instance) -> the member it lives on."""
     views: dict[str, FakeCluster] = field(default_factory=dict)
     """Each member's own daemon, so a removed member stops being clustered."""
+    networks: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Managed networks and their config, created at bootstrap: LXD's are cluster-wide."""
     evacuated_from: dict[tuple[str, str], str] = field(default_factory=dict)
     """(project, instance) -> the member evacuation moved it away from (restore's way back)."""
     stay_on_evacuation: set[tuple[str, str]] = field(default_factory=set)
@@ -414,7 +416,10 @@ class FakeCluster:
                 "on this member"
             )
         member_config: list[dict[str, str]] = []
+        networks: dict[str, dict[str, str]] = {}
         for preseed in preseeds:
+            for item in preseed.get("networks") or []:
+                networks[item["name"]] = dict(item.get("config") or {})
             for section, entity in (("storage_pools", "storage-pool"), ("networks", "network")):
                 for item in preseed.get(section) or []:
                     config = item.get("config") or {}
@@ -425,7 +430,9 @@ class FakeCluster:
                         {"entity": entity, "name": item["name"], "key": key, "value": ""}
                         for key in keys
                     ]
-        database = ClusterDatabase(fingerprint=secrets.token_hex(32), member_config=member_config)
+        database = ClusterDatabase(
+            fingerprint=secrets.token_hex(32), member_config=member_config, networks=networks
+        )
         self._add_member(database, server_name, address, ["database-leader", "database"])
         _REACHABLE[database.fingerprint] = database
 
@@ -572,6 +579,20 @@ class FakeLxd:
                 self.config[key] = value
                 changed.append(key)
         return sorted(changed)
+
+    def managed_networks(self) -> dict[str, dict[str, str]]:
+        """The networks the applied preseeds created (and `set_up_by_hand`'s, without config).
+
+        A member sees the cluster's networks, created where it bootstrapped.
+        """
+        self._call()
+        networks: dict[str, dict[str, str]] = {name: {} for name in self.set_up_by_hand.networks}
+        if self.cluster.database is not None:
+            networks.update(self.cluster.database.networks)
+        for preseed in self.preseeds:
+            for network in preseed.get("networks") or []:
+                networks[network["name"]] = dict(network.get("config") or {})
+        return networks
 
     def existing_setup(self) -> ExistingSetup:
         """What the applied preseeds and `set_up_by_hand` left, as `LxdClient` reports it."""

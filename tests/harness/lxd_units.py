@@ -74,6 +74,27 @@ def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boot.write_text("boot-1\n")
 
 
+def lxd_charm_in_process(
+    daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> testing.Context[Any]:
+    """A `testing.Context` for one LXD charm unit on ``daemon``, in this process.
+
+    For the few tests that drive one of the charm's classes directly inside a
+    hook (``with ctx(event, state) as manager``), which a separate hook
+    process cannot offer; `lxd_charm_on` is the default for everything else.
+    """
+    prepare_machine(root / "machine", monkeypatch)
+    for var in PROXY_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    module = load_charm_module("lxd")
+    host = importlib.import_module("lxd_charm.host").Host(
+        snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=root / "state"
+    )
+    monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
+    monkeypatch.setenv("LXD_DIR", str(daemon.directory))
+    return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+
+
 def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch) -> CharmContext:
     """A context (with `testing.Context`'s ``run``) for one LXD charm unit on ``daemon``.
 
@@ -88,13 +109,7 @@ def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.delenv(var, raising=False)
     state_dir = root / "state"
     if run_in_process():
-        module = load_charm_module("lxd")
-        host = importlib.import_module("lxd_charm.host").Host(
-            snap=LxdSnap(FakeSnapd()), root=root / "machine", state_dir=state_dir
-        )
-        monkeypatch.setattr(importlib.import_module("lxd_charm.host"), "make_host", lambda: host)
-        monkeypatch.setenv("LXD_DIR", str(daemon.directory))
-        return testing.Context(module.LxdCharm, app_name="lxd")  # the bundles name the app lxd
+        return lxd_charm_in_process(daemon, root, monkeypatch)
     state_dir.mkdir(parents=True, exist_ok=True)
     machine = lxd_agent_env(
         root / "machine", state_dir, socket.gethostname(), daemon.directory, restart_by_test=False

@@ -65,6 +65,7 @@ class Findings:
         ovn: what the `ovsdb-cms` and `certificates` relations came to.
         cos_problems: what keeps the COS relations from working (`lxd_charm.cos`).
         refresh: this unit's part in the cluster's refresh rounds (`lxd_charm.refresh_round`).
+        fan_note: the plain-bridge note, read from LXD (`lxd_charm.fan.cluster_note`).
     """
 
     problem: CannotFinishError | None = None
@@ -75,6 +76,7 @@ class Findings:
     ovn: OvnReport | None = None
     cos_problems: list[str] = field(default_factory=list)
     refresh: RefreshReport | None = None
+    fan_note: str = ""
 
 
 class LxdCharm(ops.CharmBase):
@@ -171,7 +173,8 @@ class LxdCharm(ops.CharmBase):
 
         Otherwise this hook only checks that LXD answers: connecting is one
         request (the leader also counts the members), because it runs every
-        few minutes on every unit.
+        few minutes on every unit. With `ovsdb-cms`, OVN's central units are
+        probed too (bounded, no LXD call), so OVN's part of the status stays true.
         """
         machine = self._machine_or_none()
         if machine is None or not isinstance(self.unit.status, ops.ActiveStatus):
@@ -193,6 +196,7 @@ class LxdCharm(ops.CharmBase):
                     own = next((m for m in members if m.name == self.host.hostname), None)
                     plan = self._listener_plan(machine.config)
                     address = own.url.removeprefix("https://") if own else ""
+                    from lxd_charm import fan
                     from lxd_charm.cluster_peer import ClusterPeer
 
                     peer = ClusterPeer(self, machine)
@@ -200,10 +204,16 @@ class LxdCharm(ops.CharmBase):
                         problem=peer.health(members),
                         cluster_summary=peer.summary(lxd, members),
                         listeners=_with_cluster(plan.addresses, address),
+                        fan_note=fan.NOTE if fan.NOTE in self.unit.status.message else "",
                     )
                 # Otherwise connecting was the check: the client asked LXD for /1.0.
         except LxdError as e:
             self._found = Findings(problem=WaitingError(f"LXD is not answering: {e}"))
+        if self.model.relations.get("ovsdb-cms"):  # OVN's part of the status is re-checked
+            from lxd_charm.ovn_relation import stale_on_update_status
+
+            if stale_on_update_status(self, machine, self._ovn_tls, self._found):
+                self._reconcile()
 
     def _on_https_changed(self, _: ops.RelationChangedEvent) -> None:
         self._reconcile_for_https()
@@ -358,13 +368,12 @@ class LxdCharm(ops.CharmBase):
             return ovn_status
         if found.cos_problems:
             return ops.BlockedStatus(found.cos_problems[0])
-        from lxd_charm import fan
         from lxd_charm.machine import active_message
 
         return ops.ActiveStatus(
             active_message(self._mode(), found.cluster_summary, found.listeners)
             + (found.ovn.suffix if found.ovn is not None else "")
-            + fan.fallback_note(self.memory.fan_fallback)
+            + found.fan_note
         )
 
     # --- reconciliation ----------------------------------------------------
@@ -385,7 +394,7 @@ class LxdCharm(ops.CharmBase):
         What the leader could not do for other units is reported only after
         this machine's own steps, which it does not hold up.
         """
-        from lxd_charm import ovn_relation
+        from lxd_charm import fan, ovn_relation
         from lxd_charm.ceph_relation import CephRelation
         from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
         from lxd_charm.machine import require_listener_addresses
@@ -421,6 +430,7 @@ class LxdCharm(ops.CharmBase):
                     machine.apply_listeners(lxd, plan, peer.address)
                     self.unit.set_ports(*(ops.Port(proto, port) for proto, port in plan.ports))  # type: ignore[arg-type]
                     found.listeners = _with_cluster(plan.addresses, peer.address)
+                    found.fan_note = fan.cluster_note(lxd, config)
                     require_listener_addresses(plan)
             machine.apply_kernel_settings(self.app.name)
             found.https_problems = self._serve_https(

@@ -205,7 +205,14 @@ class CephRelation:
         with self._machine.lxd() as lxd:
             if self._owns_lxd_config():
                 self._delete_own_pool(lxd)
-            users = [p.name for p in lxd.storage.all() if self._uses_our_files(p)]
+            using = [p for p in lxd.storage.all() if self._uses_our_files(p)]
+        users = [p.name for p in using]
+        if users and not self._owns_lxd_config() and all(map(self._is_own_pool, using)):
+            # The leader deletes it (or says why it cannot): a member only waits for that.
+            raise WaitingError(
+                f"the ceph relation is gone: waiting for the leader to delete the storage "
+                f"pool {users[0]}; the Ceph files stay until then"
+            )
         if users:
             raise BlockedError(
                 f"storage pool {users[0]} still uses Ceph without the ceph relation: "
@@ -215,6 +222,14 @@ class CephRelation:
 
     def _uses_our_files(self, pool: StoragePool) -> bool:
         return pool.driver in CEPH_DRIVERS
+
+    def _is_own_pool(self, pool: StoragePool) -> bool:
+        """The pool this application created: its name, on Ceph, with this application's key."""
+        return (
+            pool.name == self._config.ceph_rbd_pool
+            and pool.driver == "ceph"
+            and pool.config.get("ceph.user.name") == self._app.name
+        )
 
     def _delete_own_pool(self, lxd: LxdClient) -> None:
         name = self._config.ceph_rbd_pool

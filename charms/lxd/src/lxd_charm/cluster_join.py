@@ -8,6 +8,12 @@ answer (messages captured from LXD 5.0; tests/functional/test_lxd_cluster.py):
 - the cluster cannot be reached or its database is busy ("Unable to connect
   to any of the cluster members specified in join token", dqlite leader
   changes). It passes: retried here with backoff for a while;
+- a remote (Ceph) storage pool is not ready for this member yet: "Failed to
+  create storage pool "<pool>": Placeholder volume does not exist", while
+  the pool is being created cluster-wide, or while this member's LXD cannot
+  read Ceph's files. It usually passes: retried here and on later hooks, for
+  `PENDING_BUDGET_SECONDS` in all (`pending_problem`), then the operator is
+  told what to check;
 - anything else is about this machine or its settings, such as a storage
   pool source that does not exist ("Failed to create storage pool ...").
   A new token would fail the same way, so the operator is told.
@@ -22,6 +28,8 @@ from collections.abc import Mapping, Sequence
 
 import tenacity
 
+from lxd_charm.half_join import pools_named
+from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
 from lxd_common.errors import LxdApiError
 from lxd_common.lxd import LxdClient, transient
 
@@ -38,6 +46,10 @@ UNREACHABLE_MARKERS = (
     "i/o timeout",
 )
 TOKEN_MARKERS = ("token", "no matching cluster join operation")
+PENDING_MARKERS = ("placeholder volume does not exist",)
+"""LXD's Ceph driver, mounting a pool whose marker image it cannot see (yet)."""
+PENDING_BUDGET_SECONDS = 900.0
+"""How long, over all hooks, a join waits for a remote pool before the operator is told."""
 
 
 class Refusal(enum.Enum):
@@ -47,6 +59,8 @@ class Refusal(enum.Enum):
     """The cluster is unreachable or busy: the same join later."""
     TOKEN = "token"  # noqa: S105 (a kind of refusal, not a secret)
     """The token is expired, replaced or used: a new token."""
+    PENDING = "pending"
+    """A remote storage pool is not ready for this member yet: the same join later, a while."""
     MACHINE = "machine"
     """This machine or its settings: the operator."""
 
@@ -56,6 +70,8 @@ def refusal(error: LxdApiError) -> Refusal:
     message = str(error).lower()
     if transient(error) or any(marker in message for marker in UNREACHABLE_MARKERS):
         return Refusal.UNREACHABLE
+    if any(marker in message for marker in PENDING_MARKERS):
+        return Refusal.PENDING
     if any(marker in message for marker in TOKEN_MARKERS):
         return Refusal.TOKEN
     return Refusal.MACHINE
@@ -70,8 +86,34 @@ def reason(error: LxdApiError) -> str:
     return message
 
 
+def pending_problem(said: str, since: float, now: float) -> CannotFinishError:
+    """A `Refusal.PENDING` join: waiting while the budget lasts, then blocked with what to check.
+
+    Args:
+        said: the refusal as the status shows it (LXD's words).
+        since: when the first such refusal of this join came (`time.time()`).
+        now: the time now.
+    """
+    waited = max(now - since, 0.0)
+    if waited < PENDING_BUDGET_SECONDS:
+        return WaitingError(
+            f"{said}: a remote storage pool is not ready for this member yet; "
+            "retrying on the next hook"
+        )
+    pool = next(iter(pools_named(said)), "<pool>")
+    return BlockedError(
+        f"{said}, for {waited / 60:.0f} min: check that this machine reaches Ceph with the "
+        f"charm's files (`ceph -s --id <user>` with the snap's ceph.conf) and that the RBD "
+        f"image lxd_<OSD pool> exists (`lxc storage show {pool}` names the OSD pool); "
+        "the join is retried on the next hook"
+    )
+
+
 def _passing(error: BaseException) -> bool:
-    return isinstance(error, LxdApiError) and refusal(error) is Refusal.UNREACHABLE
+    return isinstance(error, LxdApiError) and refusal(error) in (
+        Refusal.UNREACHABLE,
+        Refusal.PENDING,
+    )
 
 
 def join_with_retries(

@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ops
 
 from lxd_charm import cluster, mixed, peer_bags
-from lxd_charm.cluster_join import Refusal, join_with_retries, reason, refusal
+from lxd_charm.cluster_join import Refusal, join_with_retries, pending_problem, reason, refusal
 from lxd_charm.half_join import leftover_refusal
 from lxd_charm.machine import CLUSTER_ADDRESS_KEY, Machine
 from lxd_charm.outcomes import BlockedError, WaitingError
@@ -595,6 +596,11 @@ class ClusterPeer:
                     self._machine.clear_half_join(lxd, reason(e))
         except LxdApiError as e:
             why, said = refusal(e), f"LXD refused the join ({reason(e)})"
+            if why is Refusal.PENDING:  # bounded over all hooks, from the first such refusal
+                self._memory.pool_wait_since = self._memory.pool_wait_since or time.time()
+                peer.data[self._unit][cluster.JOIN_REFUSED] = step.secret_id  # others go first
+                raise pending_problem(said, self._memory.pool_wait_since, time.time()) from None
+            self._memory.pool_wait_since = 0.0
             if why is Refusal.TOKEN:
                 peer.data[self._unit][cluster.EXPIRED_TOKEN] = step.secret_id
                 raise WaitingError(f"{said}: asked the leader for a new token") from None
@@ -625,6 +631,7 @@ class ClusterPeer:
 
     def _record_join(self, peer: ops.Relation) -> None:
         self._machine.record_initialised()
+        self._memory.pool_wait_since = 0.0
         peer.data[self._unit][cluster.JOINED] = self._host.hostname
         peer.data[self._unit][cluster.EXPIRED_TOKEN] = ""
         peer.data[self._unit][cluster.JOIN_REFUSED] = ""

@@ -10,8 +10,17 @@ the overlay, so instances on different members reach each other.
 from __future__ import annotations
 
 import ipaddress
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import ops
+
+if TYPE_CHECKING:
+    from lxd_charm.config import LxdConfig
+    from lxd_common.lxd import LxdClient
+
+logger = logging.getLogger(__name__)
 
 BINDING = "fan"
 
@@ -32,11 +41,45 @@ def fan_address(model: ops.Model) -> str | None:
     return None
 
 
+NOTE = (
+    "; fan unavailable: plain bridge, instances on different members "
+    "cannot reach each other (relate OVN)"
+)
+"""What the active status adds while a cluster's instances are on a plain bridge."""
+
+
 def fallback_note(refusal: str) -> str:
-    """What the active status adds when the cluster got a plain bridge instead of the fan."""
-    if not refusal:
+    """The note for the refusal a bootstrap remembered ('' when there was none)."""
+    return NOTE if refusal else ""
+
+
+def plain_bridge_note(networks: Mapping[str, Mapping[str, str]], bridge: str) -> str:
+    """The note when the charm's bridge (``bridge``) is a plain one and no fan bridge exists.
+
+    ``networks`` is LXD's managed networks with their config
+    (`LxdClient.managed_networks`), the same on every member: so every
+    member says it, not only the leader whose bootstrap fell back.
+    """
+    if not bridge or bridge not in networks:
         return ""
-    return (
-        "; no fan on this kernel: plain bridge, instances on different members "
-        "cannot reach each other (relate OVN)"
-    )
+    if any(config.get("bridge.mode") == "fan" for config in networks.values()):
+        return ""
+    return NOTE if networks[bridge].get("bridge.mode", "standard") != "fan" else ""
+
+
+def cluster_note(lxd: LxdClient, config: LxdConfig) -> str:
+    """This hook's fan note for a cluster member, read from LXD (one request).
+
+    Only the charm's own default network counts: an operator's preseed
+    builds whatever network it says, which is the operator's choice.
+    """
+    if config.mode != "cluster" or config.lxd_preseed.strip() or not config.lxd_init_network:
+        return ""
+    note = plain_bridge_note(lxd.managed_networks(), config.lxd_init_network)
+    if note:
+        logger.info(
+            "fan: %s is a plain bridge (no fan), so instances on different members cannot "
+            "reach each other; OVN networks connect them",
+            config.lxd_init_network,
+        )
+    return note

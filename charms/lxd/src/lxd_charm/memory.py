@@ -45,7 +45,8 @@ class Memory:
             requirers (a cluster keeps these in its peer application bag,
             so that a new leader inherits them).
         fan_fallback: LXD's refusal of the fan bridge, when this unit
-            bootstrapped a cluster on a plain bridge instead (for the status).
+            bootstrapped a cluster on a plain bridge instead (LXD's words, for
+            the record: the status reads LXD's networks, `lxd_charm.fan`).
         ovn: what the OVN relations set, so that exactly that is undone
             when they go (see `lxd_charm.ovn_relation`).
         loki_url: the `loki.api.url` it set for a standalone unit's
@@ -57,6 +58,9 @@ class Memory:
             its member, so a hook that skips the reconcile (a member's peer
             event, a healthy update-status) notices a zone change without
             asking LXD, and applies it in that hook.
+        pool_wait_since: when LXD first refused this unit's join because a
+            remote storage pool was not ready for it (`time.time()`; 0 when
+            not), so the wait is bounded over all hooks (`cluster_join`).
     """
 
     initialised: bool = False
@@ -70,6 +74,7 @@ class Memory:
     loki_url: str = ""
     adopted: str = ""
     failure_domain: str = ""
+    pool_wait_since: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -85,6 +90,7 @@ class Memory:
             "loki_url": self.loki_url,
             "adopted": self.adopted,
             "failure_domain": self.failure_domain,
+            "pool_wait_since": self.pool_wait_since,
         }
 
     @classmethod
@@ -107,6 +113,7 @@ class Memory:
             loki_url=str(data.get("loki_url") or ""),
             adopted=str(data.get("adopted") or ""),
             failure_domain=str(data.get("failure_domain") or ""),
+            pool_wait_since=_number(data.get("pool_wait_since")),
         )
 
 
@@ -141,6 +148,13 @@ def from_canonical(stored: Mapping[str, Any], config: Mapping[str, Any]) -> Memo
         init_options=options,
         adopted=f"LXD initialised by the earlier charm ({clustered})",
     )
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _strings(value: object) -> dict[str, str]:

@@ -58,6 +58,9 @@ CERT_FILE: Final = "cert_host"
 KEY_FILE: Final = "key_host"
 
 PROBE_TIMEOUT: Final = 3.0
+"""Each of a probe's steps (connect, handshake, answer) gets this long."""
+PROBE_BUDGET: Final = 8.0
+"""All of a hook's probes together end within this (`probe_all`)."""
 _LIST_DBS: Final = b'{"id":0,"method":"list_dbs","params":[]}'
 
 
@@ -276,6 +279,35 @@ def probe_northbound(address: str, material: TlsMaterial, timeout: float = PROBE
     if b"OVN_Northbound" not in answer:
         return Probe(target, "not-ovn", "it does not serve OVN_Northbound")
     return Probe(target, "reachable")
+
+
+def probe_all(
+    addresses: Mapping[str, str], material: TlsMaterial, budget: float = PROBE_BUDGET
+) -> dict[str, Probe]:
+    """`probe_northbound` for every central unit at once (by unit name), within ``budget``.
+
+    The probes run side by side, so a hook waits about as long for three
+    silent central units as for one; a probe still running when the budget
+    ends counts as unreachable. update-status runs this on healthy units
+    too, so its cost must not grow with the number of central units.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    if not addresses:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=len(addresses), thread_name_prefix="ovn-probe")
+    futures = {
+        unit: pool.submit(probe_northbound, address, material, min(PROBE_TIMEOUT, budget))
+        for unit, address in addresses.items()
+    }
+    wait(futures.values(), timeout=budget)
+    pool.shutdown(wait=False, cancel_futures=True)
+    return {
+        unit: future.result()
+        if future.done()
+        else Probe(northbound_target(addresses[unit]), "unreachable", f"no answer in {budget:g} s")
+        for unit, future in futures.items()
+    }
 
 
 def _client_context(material: TlsMaterial) -> ssl.SSLContext:

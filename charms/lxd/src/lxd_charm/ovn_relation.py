@@ -7,25 +7,31 @@ LXD's `network.ovn.northbound_connection` at the central units, publishes
 this unit's `cms-client-bound-address` (ovn-central opens its firewall to
 it), and probes the database with the same certificate, so the status can
 say whether OVN is reachable, refuses the certificate, or cannot be reached.
-What it set is remembered (`Memory.ovn`) and undone when a relation goes.
+What it set is remembered and undone when a relation goes.
 
-In a cluster, LXD's OVN server keys are cluster-wide: the leader sets them.
-LXD 5.0 reads the TLS material from files on each member, so every unit
-writes its own. The interfaces are docs/interfaces/ovsdb-cms.md and
-docs/interfaces/tls-certificates.md.
+In a cluster, LXD's OVN server keys are cluster-wide: the leader sets them,
+from its own view of the relations in this hook, and records what it set in
+the peer application bag (`SHARED_RECORD`), not in its unit's memory: the
+next leader must be able to undo exactly that when `ovsdb-cms` goes, or
+point the key elsewhere, though it never set it itself. A standalone unit
+keeps that record in `Memory.ovn`. LXD 5.0 reads the TLS material from files
+on each member, so every unit writes its own (remembered per unit). The
+interfaces are docs/interfaces/ovsdb-cms.md and docs/interfaces/tls-certificates.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import ops
 
 from lxd_charm import ovn, ovn_tls
 from lxd_charm.outcomes import BlockedError, CannotFinishError, WaitingError
+from lxd_charm.peer_bags import PEER
 from lxd_common.errors import CertificateError, EndpointError, LxdApiError
 
 if TYPE_CHECKING:
@@ -40,6 +46,10 @@ RELATION: Final = "ovsdb-cms"
 CERTIFICATES: Final = ovn_tls.RELATION
 CMS_CLIENT_KEY: Final = "cms-client-bound-address"
 BOUND_ADDRESS_KEY: Final = "bound-address"
+SHARED_RECORD: Final = "ovn-server-config"
+"""Peer application bag key: JSON of what the cluster's leaders set in LXD's OVN keys
+(`northbound`: the connection; `server-keys`: "true" when the TLS keys were set)."""
+_SHARED_ENTRIES: Final = ("northbound", "server-keys")
 CA_CHARM: Final = "vault"
 """The certificate authority the OVN charms use, named in the blocked status."""
 
@@ -72,6 +82,12 @@ class OvnReport:
         """What to add to the active message."""
         return f"; {self.summary}" if self.summary else ""
 
+    def shown_in(self, status: ops.StatusBase) -> bool:
+        """Whether ``status`` (from an earlier hook) still says what this report says."""
+        if self.problem is not None:
+            return self.status() == status
+        return isinstance(status, ops.ActiveStatus) and self.suffix in status.message
+
 
 class OvnRelation:
     """The requirer side of `ovsdb-cms` and `certificates` for one hook."""
@@ -99,7 +115,9 @@ class OvnRelation:
         """
         cms = list(self._model.relations.get(RELATION) or [])
         certificates = list(self._model.relations.get(CERTIFICATES) or [])
-        if not self._memory.initialised or not (cms or certificates or self._memory.ovn):
+        if not self._memory.initialised or not (
+            cms or certificates or self._memory.ovn or self._recorded_by_a_leader()
+        ):
             return OvnReport()
         report = OvnReport()
         try:
@@ -109,8 +127,37 @@ class OvnRelation:
             logger.warning("ovn: %s", e)
             report.problem = e
         except LxdApiError as e:
-            report.problem = BlockedError(f"ovn: {e}")
+            from lxd_common.lxd import transient
+
+            # A cluster database electing passes; anything else LXD refuses needs the operator.
+            report.problem = (WaitingError if transient(e) else BlockedError)(f"ovn: {e}")
             logger.warning("ovn: %s", e)
+        return report
+
+    def recheck(self) -> OvnReport | None:
+        """What OVN says now, from the relations and the probes alone (no LXD call).
+
+        For update-status on a healthy unit, which otherwise only checks that
+        LXD answers: central going away, or coming back, must show in the
+        status. None when there is nothing to re-check (no `ovsdb-cms`).
+        Settings are not touched here: a report that differs from the status
+        makes the charm reconcile.
+        """
+        cms = list(self._model.relations.get(RELATION) or [])
+        if not self._memory.initialised or not cms:
+            return None
+        report = OvnReport()
+        try:
+            material = ovn_tls.current_material(self._charm, self._tls)
+            if material is None:
+                raise WaitingError(
+                    f"waiting for a client certificate from {ovn_tls.provider_name(self._charm)}"
+                )
+            self._report_probes(self._central_addresses(cms, report), material, report)
+        except CertificateError as e:
+            report.problem = BlockedError(f"certificates: {e}")
+        except CannotFinishError as e:
+            report.problem = e
         return report
 
     def _serve(
@@ -120,12 +167,43 @@ class OvnRelation:
         certificates: Sequence[ops.Relation],
         report: OvnReport,
     ) -> None:
+        shared = self._shared_record()
+        try:
+            self._converge(lxd, cms, certificates, report, shared)
+        finally:
+            self._save_shared_record(shared)
+
+    def _converge(
+        self,
+        lxd: LxdClient,
+        cms: Sequence[ops.Relation],
+        certificates: Sequence[ops.Relation],
+        report: OvnReport,
+        shared: dict[str, str] | None,
+    ) -> None:
+        """Northbound first, from `ovsdb-cms` alone; then the TLS material and the probes.
+
+        Where central listens does not depend on this unit's certificate, so
+        a leader still waiting for its own (each unit has one) keeps the
+        cluster's setting current, and a leader that sees no usable central
+        address unsets what a leader set.
+        """
+        extensions: set[str] = set()
+        addresses: dict[str, str] = {}
         if cms:
             self._publish_address(cms)
-        else:
-            self._unset_northbound(lxd)
+            extensions = set(lxd.server_info().get("api_extensions") or [])
+            self._require_ovn(extensions)
+            try:
+                addresses = self._central_addresses(cms, report)
+            except CannotFinishError:
+                self._converge_northbound(lxd, shared, None)
+                raise
+        self._converge_northbound(
+            lxd, shared, ovn.northbound_connection(addresses.values()) if addresses else None
+        )
         if not certificates:
-            self._remove_material(lxd)
+            self._remove_material(lxd, shared)
             if cms:
                 raise BlockedError(
                     f"{RELATION} needs the certificates relation: juju integrate "
@@ -133,9 +211,8 @@ class OvnRelation:
                     "ovn-central uses)"
                 )
             return
-        extensions = set(lxd.server_info().get("api_extensions") or [])
-        if cms:
-            self._require_ovn(extensions)
+        if not cms:
+            extensions = set(lxd.server_info().get("api_extensions") or [])
         try:
             material = ovn_tls.current_material(self._charm, self._tls)
         except CertificateError as e:
@@ -144,12 +221,77 @@ class OvnRelation:
             raise WaitingError(
                 f"waiting for a client certificate from {ovn_tls.provider_name(self._charm)}"
             )
-        self._install_material(lxd, material, extensions)
-        if not cms:
+        self._install_material(lxd, material, extensions, shared)
+        if cms:
+            self._report_probes(addresses, material, report)
+
+    # --- what the charm set in LXD's cluster-wide keys ----------------------
+
+    def _may_set_cluster_keys(self) -> bool:
+        """A standalone unit sets its own; in a cluster the keys are shared, the leader's."""
+        return self._machine.config.mode == "standalone" or self._unit.is_leader()
+
+    def _peer_app_bag(self) -> ops.RelationDataContent | None:
+        if self._machine.config.mode == "standalone":
+            return None
+        peer = self._model.get_relation(PEER)
+        return peer.data[self._app] if peer is not None else None
+
+    def _recorded_by_a_leader(self) -> bool:
+        """Whether a leader recorded OVN keys it set: this leader may have to undo them."""
+        if self._machine.config.mode == "standalone" or not self._unit.is_leader():
+            return False
+        bag = self._peer_app_bag()
+        return bool(bag is not None and bag.get(SHARED_RECORD))
+
+    def _shared_record(self) -> dict[str, str] | None:
+        """What the charm set in LXD's OVN server keys; None on a unit that must not touch them.
+
+        A cluster's leader reads it from the peer application bag, where
+        every leader before it wrote it; what an earlier revision kept in the
+        unit's memory (only the leader that set it had it) is carried over.
+        """
+        if not self._may_set_cluster_keys():
+            return None
+        bag = self._peer_app_bag()
+        if bag is None:
+            return self._memory.ovn
+        try:
+            loaded = json.loads(bag.get(SHARED_RECORD) or "{}")
+        except ValueError:
+            loaded = {}
+        record = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+        for entry in _SHARED_ENTRIES:
+            if entry in self._memory.ovn:
+                record.setdefault(entry, self._memory.ovn.pop(entry))
+        return record
+
+    def _save_shared_record(self, record: dict[str, str] | None) -> None:
+        bag = self._peer_app_bag()
+        if record is None or bag is None:
             return
-        addresses = self._central_addresses(cms, report)
-        self._set_northbound(lxd, ovn.northbound_connection(addresses.values()))
-        self._report_probes(addresses, material, report)
+        value = json.dumps(record, sort_keys=True) if record else ""
+        if bag.get(SHARED_RECORD, "") != value:
+            bag[SHARED_RECORD] = value
+
+    def _converge_northbound(
+        self, lxd: LxdClient, shared: dict[str, str] | None, connection: str | None
+    ) -> None:
+        """Point LXD at ``connection``, or unset what the charm set when there is none.
+
+        An operator's own value (one no leader set) is left alone.
+        """
+        if shared is None:
+            return
+        if connection:
+            if lxd.set_server_config({ovn.NORTHBOUND_KEY: connection}):
+                logger.info("ovn: LXD's northbound connection is now %s", connection)
+            shared["northbound"] = connection
+            return
+        ours = shared.pop("northbound", None)
+        if ours is not None and lxd.server_config().get(ovn.NORTHBOUND_KEY) == ours:
+            lxd.set_server_config({ovn.NORTHBOUND_KEY: None})
+            logger.info("ovn: no usable %s data; LXD's northbound connection unset", RELATION)
 
     # --- ovsdb-cms ---------------------------------------------------------
 
@@ -206,36 +348,21 @@ class OvnRelation:
             raise WaitingError(f"waiting for the {RELATION} units to publish their address")
         return addresses
 
-    def _may_set_cluster_keys(self) -> bool:
-        """A standalone unit sets its own; in a cluster the keys are shared, the leader's."""
-        return self._machine.config.mode == "standalone" or self._unit.is_leader()
-
-    def _set_northbound(self, lxd: LxdClient, connection: str) -> None:
-        if not self._may_set_cluster_keys():
-            return
-        if lxd.set_server_config({ovn.NORTHBOUND_KEY: connection}):
-            logger.info("ovn: LXD's northbound connection is now %s", connection)
-        self._memory.ovn["northbound"] = connection
-
-    def _unset_northbound(self, lxd: LxdClient) -> None:
-        ours = self._memory.ovn.pop("northbound", None)
-        if ours is None or not self._may_set_cluster_keys():
-            return
-        if lxd.server_config().get(ovn.NORTHBOUND_KEY) == ours:
-            lxd.set_server_config({ovn.NORTHBOUND_KEY: None})
-            logger.info("ovn: %s is gone; LXD's northbound connection unset", RELATION)
-
     # --- certificates --------------------------------------------------------
 
     def _install_material(
-        self, lxd: LxdClient, material: ovn.TlsMaterial, extensions: set[str]
+        self,
+        lxd: LxdClient,
+        material: ovn.TlsMaterial,
+        extensions: set[str],
+        shared: dict[str, str] | None,
     ) -> None:
         """The material where this LXD reads it: server keys if it has them, else files."""
         if ovn.SSL_CONFIG_EXTENSION in extensions:
-            if self._may_set_cluster_keys():
+            if shared is not None:
                 if lxd.set_server_config(material.server_config()):
                     logger.info("ovn: LXD's OVN TLS keys set from %s", material.source)
-                self._memory.ovn["server-keys"] = "true"
+                shared["server-keys"] = "true"
             return
         try:
             if self._files.write(material):
@@ -248,11 +375,11 @@ class OvnRelation:
             raise BlockedError(f"cannot write OVN's TLS files: {e}") from None
         self._memory.ovn["files"] = "true"
 
-    def _remove_material(self, lxd: LxdClient) -> None:
+    def _remove_material(self, lxd: LxdClient, shared: dict[str, str] | None) -> None:
         if self._memory.ovn.pop("files", None) is not None:
             self._files.remove()
             logger.info("ovn: certificates gone; TLS files removed")
-        if self._memory.ovn.pop("server-keys", None) is not None and self._may_set_cluster_keys():
+        if shared is not None and shared.pop("server-keys", None) is not None:
             lxd.set_server_config(dict.fromkeys(ovn.SSL_SERVER_KEYS.values()))
             logger.info("ovn: certificates gone; LXD's OVN TLS keys unset")
 
@@ -261,9 +388,7 @@ class OvnRelation:
     def _report_probes(
         self, addresses: dict[str, str], material: ovn.TlsMaterial, report: OvnReport
     ) -> None:
-        probes = {
-            unit: ovn.probe_northbound(address, material) for unit, address in addresses.items()
-        }
+        probes = ovn.probe_all(addresses, material)
         kind, unit = ovn.probe_summary(probes)
         probe = probes[unit]
         if kind == "reachable":
@@ -288,4 +413,34 @@ class OvnRelation:
         raise WaitingError(f"ovn: central unreachable: {where}: {probe.detail}")
 
 
-__all__ = ["OvnRelation", "OvnReport"]
+def stale_on_update_status(
+    charm: ops.CharmBase,
+    machine: Machine,
+    tls: TLSCertificatesRequiresV4 | None,
+    found: Any,
+) -> bool:
+    """A healthy unit's update-status: whether its status says something OVN no longer does.
+
+    ``found`` is the hook's `Findings` when it has any (the cluster leader's
+    member count): the fresh report joins it, so the status keeps OVN's
+    part. Otherwise the unit's status stays unless OVN changed, and then the
+    charm reconciles in full (which sets everything the status needs).
+    """
+    if found is not None and found.problem is not None:
+        return False
+    report = OvnRelation(charm, machine, tls).recheck()
+    if report is None:
+        return False
+    if found is not None:
+        found.ovn = report
+        return False
+    if report.shown_in(charm.unit.status):
+        return False
+    logger.info(
+        "ovn: the status no longer says what OVN does (%s): reconciling",
+        report.summary or report.problem,
+    )
+    return True
+
+
+__all__ = ["OvnRelation", "OvnReport", "stale_on_update_status"]

@@ -19,6 +19,8 @@ place it is loaded. See docs/interfaces/tls-certificates.md.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import ops
@@ -40,15 +42,23 @@ def attach(charm: ops.CharmBase) -> TLSCertificatesRequiresV4 | None:
 
     Built in the charm's `__init__`, so that the library observes the
     relation's events (it sends the CSR and renews from them) ahead of the
-    charm's own handlers.
+    charm's own handlers. Also built in the relation's broken hook, where
+    ops no longer lists the relation: that hook is the library's one chance
+    to remove the private key secret it keeps for this unit (and its
+    certificate secrets); nothing else knows that secret is the library's.
     """
-    if not charm.model.relations.get(RELATION):
+    if not charm.model.relations.get(RELATION) and not _breaking(environ=os.environ):
         return None
     from charmlibs.interfaces.tls_certificates import Mode, TLSCertificatesRequiresV4
 
     return TLSCertificatesRequiresV4(
         charm, RELATION, certificate_requests=[certificate_request(charm)], mode=Mode.UNIT
     )
+
+
+def _breaking(environ: Mapping[str, str]) -> bool:
+    """Whether this hook is the `certificates` relation's broken hook (Juju's dispatch path)."""
+    return environ.get("JUJU_DISPATCH_PATH", "") == f"hooks/{RELATION}-relation-broken"
 
 
 def certificate_request(charm: ops.CharmBase) -> CertificateRequestAttributes:

@@ -291,6 +291,18 @@ class LxdClient:
         with translate_errors(doing):
             check(self._api.api.storage_pools[pool].delete(), doing)
 
+    def managed_networks(self) -> dict[str, dict[str, str]]:
+        """Each managed network's config, by name (one request; cluster-wide in a cluster)."""
+        doing = "listing networks"
+        with translate_errors(doing):
+            response = self._api.api.networks.get(params={"recursion": "1"})
+        listed: list[dict[str, Any]] = check(response, doing)["metadata"] or []
+        return {
+            str(n["name"]): {str(k): str(v) for k, v in (n.get("config") or {}).items()}
+            for n in listed
+            if n.get("managed")
+        }
+
     def existing_setup(self) -> ExistingSetup:
         """What a first initialisation, by anyone, leaves in this daemon (four requests).
 

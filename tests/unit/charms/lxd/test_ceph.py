@@ -460,3 +460,43 @@ def test_broker_outcome_reads_only_this_units_answer() -> None:
 def test_a_garbled_previous_request_is_replaced() -> None:
     request = ceph.broker_request([ceph.pool_op("lxd", 3)], "{not json")
     assert json.loads(request)["ops"][0]["name"] == "lxd"
+
+
+# --- a cluster member after a break ---------------------------------------------
+
+
+@pytest.mark.parametrize(("user", "waits"), [("lxd", True), ("admin", False)])
+def test_after_a_break_a_member_waits_for_the_leader_to_delete_the_applications_pool(
+    ctx: testing.Context[Any], host: FakeHost, pools: FakeStoragePools, user: str, waits: bool
+) -> None:
+    """The leader deletes the pool it made (or says why not); a member only waits for it.
+
+    A pool made with another key is the operator's: every unit blocks, naming it.
+    """
+    from lxd_charm.ceph_relation import CephRelation
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+    from lxd_charm.outcomes import BlockedError, WaitingError
+
+    directory = host.root / CEPH_DIR
+    directory.mkdir(parents=True)
+    (directory / "ceph.conf").write_text("[global]\nmon host = 10.0.0.11\n")
+    keyring(host).write_text(f"[client.lxd]\n\tkey = {KEY}\n")
+    pools.pools["lxd"] = StoragePool("lxd", "ceph", "Created", {"ceph.user.name": user})
+    state = testing.State(leader=False, config=options(), resources=EMPTY)
+    with ctx(ctx.on.update_status(), state) as manager:
+        machine = Machine(host, Memory(initialised=True), LxdConfig(mode="cluster"), environ={})
+        problem = CephRelation(manager.charm, machine, clustered=True).serve()
+        # Checked before the context runs the (standalone) hook itself on leaving the block.
+        assert "lxd" in pools.pools  # a member never deletes it
+        assert keyring(host).exists()
+    if waits:
+        assert isinstance(problem, WaitingError)
+        assert str(problem) == (
+            "the ceph relation is gone: waiting for the leader to delete the storage pool "
+            "lxd; the Ceph files stay until then"
+        )
+    else:
+        assert isinstance(problem, BlockedError)
+        assert str(problem).startswith("storage pool lxd still uses Ceph")

@@ -39,6 +39,7 @@ MEMORY_FIELDS = {
     "loki_url",
     "adopted",
     "failure_domain",
+    "pool_wait_since",
 }
 
 

@@ -9,18 +9,23 @@ of the fan space's address).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from ops import testing
 
+from lxd_charm.fan import NOTE, plain_bridge_note
 from lxd_charm.initialise import fan_refused, fan_underlay
 from lxd_common.errors import LxdApiError
 from tests.harness.databags import local_unit_data
 from tests.harness.fake_host import FakeHost
+from tests.harness.fake_lxd import FakeLxd
 from tests.harness.fake_storage import FakeStoragePools
+from tests.harness.juju_sim import Sim, SimUnit
 
 EMPTY = {testing.Resource(name=n, path=Path("/dev/null")) for n in ("lxd-binary", "lxd-snap")}
 FAN_REFUSAL = (
@@ -97,13 +102,13 @@ def test_a_kernel_without_fan_gets_a_plain_bridge_said_in_status_and_log(
     assert preseed["cluster"]["enabled"] is True
     assert isinstance(out.unit_status, testing.ActiveStatus)
     assert out.unit_status.message.endswith(
-        "; no fan on this kernel: plain bridge, instances on different members "
+        "; fan unavailable: plain bridge, instances on different members "
         "cannot reach each other (relate OVN)"
     )
     assert "LXD cannot build the fan bridge" in caplog.text
     assert 'Cannot find device "lxdfan0-mtu"' in caplog.text
     later = ctx.run(ctx.on.config_changed(), out)
-    assert later.unit_status == out.unit_status  # remembered, not re-learnt
+    assert later.unit_status == out.unit_status  # read from LXD again, the same
 
 
 def test_another_refusal_is_not_taken_for_the_fans(
@@ -216,3 +221,110 @@ def test_a_unit_waiting_to_join_already_has_cephs_files_and_asks_for_nothing(
     assert keyring.read_text() == f"[client.lxd]\n\tkey = {KEY}\n"
     assert "broker_req" not in local_unit_data(out.get_relation(9))  # the leader asks
     assert pools.calls == []
+
+
+# --- every member says it: read from LXD, not remembered by one unit -----------
+
+
+@dataclass
+class Machine:
+    hostname: str
+    ip: str
+    lxd: FakeLxd = field(default_factory=FakeLxd)
+
+
+@pytest.fixture
+def no_fan_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every machine's LXD refuses the fan bridge, in LXD 5.0.2's words."""
+    real_apply = FakeLxd.apply_preseed
+
+    def apply(self: FakeLxd, preseed: Any) -> None:
+        modes = [n.get("config", {}).get("bridge.mode") for n in preseed.get("networks") or []]
+        if "fan" in modes:
+            raise LxdApiError(f"LXD refused the preseed: {FAN_REFUSAL}")
+        real_apply(self, preseed)
+
+    monkeypatch.setattr(FakeLxd, "apply_preseed", apply)
+
+
+@pytest.fixture
+def sim(charm_module: ModuleType, host: FakeHost, no_fan_kernel: None) -> Sim:
+    state_root = host.state_dir
+
+    def on_its_machine(unit: SimUnit) -> None:
+        machine: Machine = unit.machine
+        host.fake_lxd, host.hostname = machine.lxd, machine.hostname
+        host.state_dir = state_root / f"unit-{unit.number}"
+
+    def bindings(unit: SimUnit) -> list[testing.Network]:
+        return [network("cluster", unit.machine.ip), network("fan", unit.machine.ip)]
+
+    return Sim(
+        charm_module.LxdCharm,
+        app="lxd",
+        peer="cluster",
+        config={"mode": "cluster"},
+        before_hook=on_its_machine,
+        networks=bindings,
+        resources=EMPTY,
+        peers_read_app_secrets=False,
+    )
+
+
+def two_members(sim: Sim) -> tuple[Machine, Machine]:
+    first, second = Machine("node-a", "10.20.0.1"), Machine("node-b", "10.20.0.2")
+    sim.place_unit(None, machine=first)
+    sim.run_hook("lxd/0", "install")
+    sim.place_unit({"version": "1.0", "hostname": "node-b"}, machine=second)
+    sim.run_hook("lxd/0", "relation_changed", "lxd/1")  # the token
+    sim.run_hook("lxd/1", "relation_changed", "lxd/0")  # the join
+    sim.run_hook("lxd/0", "relation_changed", "lxd/1")  # confirmed
+    assert sorted(m.name for m in first.lxd.cluster.members()) == ["node-a", "node-b"]
+    return first, second
+
+
+def test_a_member_that_joined_a_plain_bridge_cluster_says_so_too(
+    sim: Sim, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    two_members(sim)
+    leader = sim.units["lxd/0"].state.unit_status
+    assert leader.name == "active" and leader.message.endswith(NOTE), leader.message
+    caplog.clear()
+    member = sim.run_hook("lxd/1", "config_changed").unit_status
+    assert member.name == "active" and member.message.endswith(NOTE), member.message
+    assert "fan: lxdbr0 is a plain bridge (no fan)" in caplog.text
+
+
+def test_a_new_leader_says_so_and_update_status_keeps_it(sim: Sim) -> None:
+    two_members(sim)
+    sim.set_leader("lxd/1")
+    out = sim.run_hook("lxd/1", "config_changed")
+    assert out.unit_status.message.endswith(NOTE), out.unit_status.message
+    later = sim.run_hook("lxd/1", "update_status")
+    assert later.unit_status == out.unit_status
+
+
+def test_a_cluster_on_a_fan_bridge_has_no_note(
+    charm_module: ModuleType, host: FakeHost, ctx: testing.Context[Any]
+) -> None:
+    out = ctx.run(ctx.on.install(), bootstrap_state())
+    assert "lxdfan0" in host.fake_lxd.managed_networks()
+    assert not out.unit_status.message.endswith(NOTE)
+
+
+@pytest.mark.parametrize(
+    ("networks", "bridge", "note"),
+    [
+        ({"lxdbr0": {"ipv4.address": "10.1.2.1/24"}}, "lxdbr0", NOTE),
+        ({"lxdbr0": {"bridge.mode": "standard"}}, "lxdbr0", NOTE),
+        ({"lxdbr0": {"bridge.mode": "fan"}}, "lxdbr0", ""),
+        ({"lxdbr0": {}, "lxdfan0": {"bridge.mode": "fan"}}, "lxdbr0", ""),
+        ({"other": {}}, "lxdbr0", ""),  # the charm's bridge is not there (deleted by hand)
+        ({"lxdbr0": {}}, "", ""),  # the charm built no network
+    ],
+)
+def test_the_note_is_read_from_lxds_networks(
+    networks: dict[str, dict[str, str]], bridge: str, note: str
+) -> None:
+    assert plain_bridge_note(networks, bridge) == note

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import stat
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 from ops import testing
 
 from lxd_charm import ovn, ovn_relation
+from lxd_charm.outcomes import BlockedError, WaitingError
 from tests.harness.databags import get_relation, local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_ovn import FakeProbes, OvnFakeLxd
@@ -104,7 +107,8 @@ def test_ovsdb_cms_without_certificates_blocks_naming_the_ca_and_still_publishes
     out = ctx.run(ctx.on.relation_joined(state.get_relation(CMS_ID), remote_unit=0), state)
     assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
     assert local_unit_data(out.get_relation(CMS_ID))["cms-client-bound-address"] == "10.0.0.5"
-    assert nb(lxd) is None
+    # Where central listens comes from ovsdb-cms alone, not from this unit's certificate.
+    assert nb(lxd) == "ssl:10.0.0.9:6641"
     assert probes.asked == []
 
 
@@ -233,7 +237,7 @@ def test_a_certificate_that_does_not_match_its_key_blocks(
     assert out.unit_status.message.startswith("certificates: vault/0 sent unusable TLS material: ")
     assert "does not match" in out.unit_status.message
     assert not files(host).present()
-    assert nb(lxd) is None
+    assert nb(lxd) == "ssl:10.0.0.1:6641"  # from ovsdb-cms alone: the next certificate uses it
 
 
 def test_a_missing_ca_blocks(
@@ -462,3 +466,318 @@ def test_in_a_cluster_every_member_writes_files_and_only_the_leader_sets_lxds_ke
         published = manager.charm.model.get_relation("ovsdb-cms", CMS_ID)
         assert published is not None
         assert published.data[manager.charm.unit]["cms-client-bound-address"] == "10.0.0.5"
+
+
+# --- a cluster's shared keys across leader changes ---------------------------
+
+PEER_ID = 9
+RECORD = ovn_relation.SHARED_RECORD
+
+
+def serve_as_member(
+    ctx: testing.Context[Any],
+    host: FakeHost,
+    *relations: testing.RelationBase,
+    leader: bool = True,
+    app_bag: dict[str, str] | None = None,
+    ovn_memory: dict[str, str] | None = None,
+) -> tuple[ovn_relation.OvnReport, dict[str, str], dict[str, str]]:
+    """One cluster member's OVN step: its report, the peer app bag after it, its memory."""
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+
+    peer = testing.PeerRelation("cluster", id=PEER_ID, local_app_data=app_bag or {})
+    state = base(relations={peer, *relations}, leader=leader)
+    with ctx(ctx.on.update_status(), state) as manager:
+        memory = Memory(initialised=True, ovn=dict(ovn_memory or {}))
+        machine = Machine(host, memory, LxdConfig(mode="cluster"), environ={})
+        report = ovn_relation.OvnRelation(manager.charm, machine, None).serve()
+        relation = manager.charm.model.get_relation("cluster", PEER_ID)
+        assert relation is not None
+        bag = dict(relation.data[manager.charm.app])
+    return report, bag, memory.ovn
+
+
+def test_the_leader_records_the_shared_keys_where_the_next_leader_reads_them(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, memory = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert json.loads(bag[RECORD]) == {"northbound": "ssl:10.0.0.1:6641"}
+    assert memory == {"files": "true"}  # the files are this member's own
+
+
+def test_a_new_leader_unsets_the_connection_an_earlier_leader_set_when_ovsdb_cms_goes(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    """The old leader set it and remembers it; the new one, which never set it, must undo it."""
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert nb(lxd) == "ssl:10.0.0.1:6641"
+    report, after, _ = serve_as_member(ctx, host, legacy(), app_bag=bag)
+    assert nb(lxd) is None
+    assert RECORD not in after
+    assert report.problem is None
+
+
+def test_a_new_leader_unsets_it_with_no_ovn_relation_left_at_all(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    _, after, _ = serve_as_member(ctx, host, app_bag=bag)
+    assert nb(lxd) is None
+    assert RECORD not in after
+
+
+def test_an_old_leader_that_is_no_longer_leader_leaves_the_shared_keys_alone(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    lxd.config["network.ovn.northbound_connection"] = "ssl:10.0.0.7:6641"  # the new leader's
+    serve_as_member(ctx, host, legacy(), leader=False, app_bag=bag)
+    assert nb(lxd) == "ssl:10.0.0.7:6641"
+
+
+def test_the_new_leaders_view_replaces_the_old_one(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    _, after, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.2"'), app_bag=bag)
+    assert nb(lxd) == "ssl:10.0.0.2:6641"
+    assert json.loads(after[RECORD]) == {"northbound": "ssl:10.0.0.2:6641"}
+
+
+def test_a_leader_waiting_for_its_own_certificate_still_follows_central(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    """Each unit has its own certificate; where central listens is the same for all."""
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    report, _, _ = serve_as_member(ctx, host, certs(), cms('"10.0.0.2"'), app_bag=bag)
+    assert isinstance(report.problem, WaitingError)
+    assert nb(lxd) == "ssl:10.0.0.2:6641"
+
+
+def test_a_leader_that_sees_no_usable_central_address_unsets_what_a_leader_set(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    report, after, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.999"'), app_bag=bag)
+    assert isinstance(report.problem, BlockedError)
+    assert nb(lxd) is None
+    assert RECORD not in after
+
+
+def test_an_operators_own_connection_is_kept_whoever_leads(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    lxd.config["network.ovn.northbound_connection"] = "ssl:192.0.2.1:6641"
+    serve_as_member(ctx, host, legacy(), app_bag=bag)
+    assert nb(lxd) == "ssl:192.0.2.1:6641"
+
+
+def test_what_an_earlier_revision_kept_in_the_leaders_memory_moves_to_the_peer_bag(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    lxd.config["network.ovn.northbound_connection"] = "ssl:10.0.0.1:6641"
+    _, after, memory = serve_as_member(
+        ctx, host, legacy(), ovn_memory={"northbound": "ssl:10.0.0.1:6641"}
+    )
+    assert nb(lxd) is None
+    assert "northbound" not in memory
+    assert RECORD not in after
+
+
+def test_a_new_leader_unsets_the_tls_server_keys_an_earlier_leader_set(
+    ctx: testing.Context[Any], host: FakeHost, probes: FakeProbes
+) -> None:
+    host.fake_lxd = lxd = OvnFakeLxd(("network_type_ovn", "ovn_ssl_config"))
+    _, bag, _ = serve_as_member(ctx, host, legacy(), cms('"10.0.0.1"'))
+    assert json.loads(bag[RECORD]) == {"northbound": "ssl:10.0.0.1:6641", "server-keys": "true"}
+    serve_as_member(ctx, host, app_bag=bag)
+    assert not any(key.startswith("network.ovn.") for key in lxd.config)
+
+
+# --- the TLS library's own secrets -------------------------------------------
+
+
+def _private_key_secrets(state: testing.State) -> list[testing.Secret]:
+    return [s for s in state.secrets if s.label and "private-key" in s.label]
+
+
+def secret_ids_tool(
+    directory: Path, state: testing.State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Juju's `secret-ids` hook tool, which the library runs and Scenario lacks: this unit's."""
+    ids = "\n".join(s.id for s in state.secrets if s.owner == "unit")
+    tool = directory / "secret-ids"
+    tool.write_text(f"#!/bin/sh\ncat <<'IDS'\n{ids}\nIDS\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:{os.environ['PATH']}")
+
+
+def test_certificates_broken_removes_the_librarys_private_key_secret_and_no_other(
+    ctx: testing.Context[Any],
+    lxd: OvnFakeLxd,
+    probes: FakeProbes,
+    host: FakeHost,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mine = testing.Secret({"token": "keep me"}, label="not-the-librarys", owner="unit")
+    state = replace(installed(ctx, certs(), cms('"10.0.0.1"')), secrets=frozenset({mine}))
+    state = changed(ctx, state, state.get_relation(CERTS_ID))
+    sent = dict(local_unit_data(state.get_relation(CERTS_ID)))
+    answered = replace(get_relation(state, CERTS_ID), remote_app_data=v4_answer(CA, sent))
+    state = changed(ctx, state, answered)
+    assert state.unit_status.name == "active", state.unit_status.message
+    (key_secret,) = _private_key_secrets(state)
+    assert key_secret.owner == "unit"
+    assert files(host).present()
+    assert len(state.secrets) == 3  # ours, the library's key, its certificate
+
+    secret_ids_tool(tmp_path, state, monkeypatch)
+    out = ctx.run(ctx.on.relation_broken(state.get_relation(CERTS_ID)), state)
+    assert _private_key_secrets(out) == []
+    assert [s.label for s in out.secrets] == ["not-the-librarys"]
+    assert not files(host).present()
+    assert out.unit_status == testing.BlockedStatus(NEEDS_CERTS)
+
+
+# --- update-status: OVN's part of the status stays true ----------------------
+
+REACHABLE = testing.ActiveStatus(f"{ACTIVE}; ovn northbound reachable (1/1)")
+UNREACHABLE = testing.WaitingStatus(
+    "ovn: central unreachable: ovn-central/0 at 10.0.0.1:6641: Connection refused"
+)
+
+
+def test_update_status_on_a_healthy_unit_sees_central_go_away(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    assert state.unit_status == REACHABLE
+    probes.answers["10.0.0.1"] = ("unreachable", "Connection refused")
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == UNREACHABLE
+
+
+def test_update_status_sees_central_come_back(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    probes.answers["10.0.0.1"] = ("unreachable", "Connection refused")
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    assert state.unit_status == UNREACHABLE
+    probes.answers.clear()
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == REACHABLE
+
+
+def test_update_status_with_ovn_unchanged_probes_and_leaves_the_status(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    asked = len(probes.asked)
+    config = dict(lxd.config)
+    with ctx(ctx.on.update_status(), state) as manager:
+        out = manager.run()
+        assert manager.charm._found is None  # the status was still true: not decided again
+    assert len(probes.asked) == asked + 1
+    assert out.unit_status == REACHABLE
+    assert lxd.config == config
+
+
+def test_update_status_sees_a_certificate_that_central_now_refuses(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx, legacy()), cms('"10.0.0.1"'))
+    probes.answers["10.0.0.1"] = ("refused", "tlsv13 alert certificate required")
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status.name == "blocked"
+    assert "refused the client certificate" in out.unit_status.message
+
+
+def test_update_status_without_ovsdb_cms_probes_nothing(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = changed(ctx, installed(ctx), legacy())
+    out = ctx.run(ctx.on.update_status(), state)
+    assert probes.asked == []
+    assert out.unit_status == testing.ActiveStatus(ACTIVE)
+
+
+def test_the_cluster_leaders_update_status_keeps_ovns_part_of_the_status(
+    ctx: testing.Context[Any], lxd: OvnFakeLxd, probes: FakeProbes, host: FakeHost
+) -> None:
+    from lxd_charm.config import LxdConfig
+    from lxd_charm.machine import Machine
+    from lxd_charm.memory import Memory
+
+    state = base(relations={legacy(), cms('"10.0.0.1"')}, leader=True)
+
+    class Found:
+        problem = None
+        ovn: ovn_relation.OvnReport | None = None
+
+    found = Found()
+    with ctx(ctx.on.update_status(), state) as manager:
+        machine = Machine(host, Memory(initialised=True), LxdConfig(mode="cluster"), environ={})
+        stale = ovn_relation.stale_on_update_status(manager.charm, machine, None, found)
+    assert stale is False
+    assert found.ovn is not None and found.ovn.summary == "ovn northbound reachable (1/1)"
+
+
+def test_probes_run_side_by_side_within_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    def silent(address: str, material: ovn.TlsMaterial, timeout: float = 0.0) -> ovn.Probe:
+        if address != "10.0.0.3":
+            gate.wait(5)  # a central unit that never answers
+        return ovn.Probe(ovn.northbound_target(address), "reachable")
+
+    monkeypatch.setattr(ovn, "probe_northbound", silent)
+    material = ovn.TlsMaterial.from_pem(CA.pem, CERT, KEY, "vault/0")
+    started = time.monotonic()
+    got = ovn.probe_all({"a/0": "10.0.0.1", "a/1": "10.0.0.2", "a/2": "10.0.0.3"}, material, 0.3)
+    took = time.monotonic() - started
+    gate.set()
+    assert took < 1.0
+    assert {unit: probe.kind for unit, probe in got.items()} == {
+        "a/0": "unreachable",
+        "a/1": "unreachable",
+        "a/2": "reachable",
+    }
+    assert got["a/0"].detail == "no answer in 0.3 s"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "kind"),
+    [
+        ("Failed to update server config: no available dqlite leader server found", "waiting"),
+        ("cannot set 'network.ovn.northbound_connection': unknown key", "blocked"),
+    ],
+)
+def test_lxd_refusing_the_keys_waits_only_while_its_database_settles(
+    ctx: testing.Context[Any],
+    lxd: OvnFakeLxd,
+    probes: FakeProbes,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: str,
+    kind: str,
+) -> None:
+    from lxd_common.errors import LxdApiError
+
+    state = installed(ctx, legacy())
+    real = lxd.set_server_config
+
+    def refuse(values: Any) -> list[str]:
+        if ovn.NORTHBOUND_KEY in values:
+            raise LxdApiError(f"LXD refused setting server config: {refusal}", 500)
+        return real(values)
+
+    monkeypatch.setattr(lxd, "set_server_config", refuse)
+    out = changed(ctx, state, cms('"10.0.0.1"'))
+    assert out.unit_status.name == kind
+    assert out.unit_status.message == f"ovn: LXD refused setting server config: {refusal}"
