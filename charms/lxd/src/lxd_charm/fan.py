@@ -73,13 +73,14 @@ def cluster_note(lxd: LxdClient, config: LxdConfig) -> str:
     Only the charm's own default network counts: an operator's preseed
     builds whatever network it says, which is the operator's choice.
     """
-    if config.mode != "cluster" or config.lxd_preseed.strip() or not config.lxd_init_network:
+    bridge = config.network_bridge
+    if config.mode != "cluster" or config.lxd_preseed.strip() or not bridge:
         return ""
-    note = plain_bridge_note(lxd.managed_networks(), config.lxd_init_network)
+    note = plain_bridge_note(lxd.managed_networks(), bridge)
     if note:
         logger.info(
             "fan: %s is a plain bridge (no fan), so instances on different members cannot "
             "reach each other; OVN networks connect them",
-            config.lxd_init_network,
+            bridge,
         )
     return note

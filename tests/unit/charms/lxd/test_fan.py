@@ -275,7 +275,7 @@ def two_members(sim: Sim) -> tuple[Machine, Machine]:
     first, second = Machine("node-a", "10.20.0.1"), Machine("node-b", "10.20.0.2")
     sim.place_unit(None, machine=first)
     sim.run_hook("lxd/0", "install")
-    sim.place_unit({"version": "1.0", "hostname": "node-b"}, machine=second)
+    sim.place_unit({"version": "1.1", "hostname": "node-b"}, machine=second)
     sim.run_hook("lxd/0", "relation_changed", "lxd/1")  # the token
     sim.run_hook("lxd/1", "relation_changed", "lxd/0")  # the join
     sim.run_hook("lxd/0", "relation_changed", "lxd/1")  # confirmed
