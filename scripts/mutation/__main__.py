@@ -43,7 +43,7 @@ SOURCE_ROOTS = (
     REPO / "lxd-charms-interfaces" / "src",
 )
 EQUIVALENTS = Path(__file__).with_name("equivalents.yaml")
-DEFAULT_TESTS = ("tests/unit",)
+DEFAULT_TESTS = ("tests/unit", "lxd-charms-interfaces/tests")  # what `tox -e unit` runs
 
 # Every module whose functions make decisions (protocols, policies, parsing).
 MODULES = (
