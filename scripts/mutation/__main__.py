@@ -47,18 +47,39 @@ DEFAULT_TESTS = ("tests/unit", "lxd-charms-interfaces/tests")  # what `tox -e un
 
 # Every module whose functions make decisions (protocols, policies, parsing).
 MODULES = (
+    # the cluster protocol, and what the peer relation decides around it
     "lxd_charm/cluster.py",
     "lxd_charm/cluster_join.py",
+    "lxd_charm/half_join.py",
+    "lxd_charm/peer_bags.py",
+    "lxd_charm/adopt.py",
+    "lxd_charm/maintenance.py",
+    # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",
     "lxd_integrator/registration.py",
-    "lxd_common/certs.py",
-    "lxd_common/endpoints.py",
     "lxd_charms_interfaces/lxd_https.py",
     "lxd_charms_interfaces/lxd.py",
     "lxd_charms_interfaces/_pem.py",
-    "lxd_charm/half_join.py",
-    "lxd_charm/peer_bags.py",
+    "lxd_charms_interfaces/_endpoint.py",
+    # COS, Ceph, OVN and the fan
+    "lxd_charm/cos/__init__.py",
+    "lxd_charm/cos/scrape.py",
+    "lxd_charm/cos/metrics_endpoint.py",
+    "lxd_charm/cos/dashboards.py",
+    "lxd_charm/cos/loki.py",
+    "lxd_charm/cos/serve.py",
+    "lxd_charm/ceph.py",
+    "lxd_charm/ceph_relation.py",
+    "lxd_charm/ovn.py",
+    "lxd_charm/ovn_relation.py",
+    "lxd_charm/ovn_tls.py",
+    "lxd_charm/fan.py",
+    # lxd_common: certificates, endpoints, projects, deadlines, snap policy, preseed, trust
+    "lxd_common/certs.py",
+    "lxd_common/endpoints.py",
+    "lxd_common/projects.py",
+    "lxd_common/deadline.py",
     "lxd_common/snap/_channel.py",
     "lxd_common/snap/_config.py",
     "lxd_common/lxd/_preseed.py",
