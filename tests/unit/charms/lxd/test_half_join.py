@@ -42,7 +42,8 @@ CERT_REFUSAL = (
 
 def failure_line(reason: str) -> str:
     """LXD 5.0's log line when its daemon fails to start (captured)."""
-    return f'time="2026-12-01T09:12:57Z" level=error msg="Failed to start the daemon" err="{reason}"\n'
+    prefix = 'time="2026-12-01T09:12:57Z" level=error msg="Failed to start the daemon"'
+    return f'{prefix} err="{reason}"\n'
 
 
 # --- why LXD does not start ---------------------------------------------------------------
