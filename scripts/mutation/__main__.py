@@ -262,6 +262,15 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N, for ``--shard``."""
+    index, _, count = text.partition("/")
+    if not (index.isdecimal() and count.isdecimal() and 1 <= int(index) <= int(count)):
+        msg = f"--shard takes K/N with 1 <= K <= N, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(index), int(count)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the modules named (or all of them) and report; 1 if one scores too low."""
     parser = argparse.ArgumentParser(prog="tox -e mutation --", description=__doc__.split("\n")[0])
@@ -277,12 +286,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", type=Path, help="also write the score table to this file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        help="K/N: only every N-th of the modules, from the K-th (CI runs N jobs at once)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` ends the children
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows as it comes
     os.chdir(REPO)
     equivalents = load_equivalents()
     modules = args.modules or list(MODULES)
+    if args.shard:
+        index, count = args.shard
+        modules = modules[index - 1 :: count]
     if args.list:
         for module in modules:
             shown, _, path = resolve(module)
