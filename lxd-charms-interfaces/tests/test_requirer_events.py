@@ -31,5 +31,5 @@ def test_each_relation_event_sends_the_request(event: str) -> None:
     ctx = testing.Context(Requirer, meta=META)
     relation = testing.Relation("lxd")
     out = ctx.run(getattr(ctx.on, event)(relation), testing.State(relations={relation}))
-    sent = out.get_relation(relation.id).local_unit_data
+    sent: dict[str, str] = dict(out.get_relation(relation.id).local_unit_data)
     assert json.loads(sent["client_certificates"]) == [CERT.strip() + "\n"]
