@@ -43,22 +43,43 @@ SOURCE_ROOTS = (
     REPO / "lxd-charms-interfaces" / "src",
 )
 EQUIVALENTS = Path(__file__).with_name("equivalents.yaml")
-DEFAULT_TESTS = ("tests/unit",)
+DEFAULT_TESTS = ("tests/unit", "lxd-charms-interfaces/tests")  # what `tox -e unit` runs
 
 # Every module whose functions make decisions (protocols, policies, parsing).
 MODULES = (
+    # the cluster protocol, and what the peer relation decides around it
     "lxd_charm/cluster.py",
     "lxd_charm/cluster_join.py",
+    "lxd_charm/half_join.py",
+    "lxd_charm/peer_bags.py",
+    "lxd_charm/adopt.py",
+    "lxd_charm/maintenance.py",
+    # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",
     "lxd_integrator/registration.py",
-    "lxd_common/certs.py",
-    "lxd_common/endpoints.py",
     "lxd_charms_interfaces/lxd_https.py",
     "lxd_charms_interfaces/lxd.py",
     "lxd_charms_interfaces/_pem.py",
-    "lxd_charm/half_join.py",
-    "lxd_charm/peer_bags.py",
+    "lxd_charms_interfaces/_endpoint.py",
+    # COS, Ceph, OVN and the fan
+    "lxd_charm/cos/__init__.py",
+    "lxd_charm/cos/scrape.py",
+    "lxd_charm/cos/metrics_endpoint.py",
+    "lxd_charm/cos/dashboards.py",
+    "lxd_charm/cos/loki.py",
+    "lxd_charm/cos/serve.py",
+    "lxd_charm/ceph.py",
+    "lxd_charm/ceph_relation.py",
+    "lxd_charm/ovn.py",
+    "lxd_charm/ovn_relation.py",
+    "lxd_charm/ovn_tls.py",
+    "lxd_charm/fan.py",
+    # lxd_common: certificates, endpoints, projects, deadlines, snap policy, preseed, trust
+    "lxd_common/certs.py",
+    "lxd_common/endpoints.py",
+    "lxd_common/projects.py",
+    "lxd_common/deadline.py",
     "lxd_common/snap/_channel.py",
     "lxd_common/snap/_config.py",
     "lxd_common/lxd/_preseed.py",
@@ -241,6 +262,15 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N, for ``--shard``."""
+    index, _, count = text.partition("/")
+    if not (index.isdecimal() and count.isdecimal() and 1 <= int(index) <= int(count)):
+        msg = f"--shard takes K/N with 1 <= K <= N, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(index), int(count)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the modules named (or all of them) and report; 1 if one scores too low."""
     parser = argparse.ArgumentParser(prog="tox -e mutation --", description=__doc__.split("\n")[0])
@@ -256,12 +286,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", type=Path, help="also write the score table to this file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        help="K/N: only every N-th of the modules, from the K-th (CI runs N jobs at once)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` ends the children
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows as it comes
     os.chdir(REPO)
     equivalents = load_equivalents()
     modules = args.modules or list(MODULES)
+    if args.shard:
+        index, count = args.shard
+        modules = modules[index - 1 :: count]
     if args.list:
         for module in modules:
             shown, _, path = resolve(module)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import textwrap
 from pathlib import Path
 
-from scripts.mutation.__main__ import MODULES, Equivalent, load_equivalents, resolve
+import pytest
+
+from scripts.mutation.__main__ import MODULES, Equivalent, _shard, load_equivalents, resolve
 from scripts.mutation.mutants import mutants_of
 
 SOURCE = textwrap.dedent(
@@ -99,3 +102,18 @@ def test_every_listed_equivalent_matches_a_mutant_and_gives_a_reason() -> None:
 def test_every_default_module_exists() -> None:
     for module in MODULES:
         assert Path(resolve(module)[2]).is_file()
+
+
+def test_the_shards_of_ci_cover_every_module_once() -> None:
+    count = 4
+    shards = [list(MODULES)[index - 1 :: count] for index in range(1, count + 1)]
+    assert sorted(m for shard in shards for m in shard) == sorted(MODULES)
+    assert len(set(MODULES)) == len(MODULES)
+    assert _shard("2/4") == (2, 4)
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "4", "a/b", "-1/4", "1/"])
+def test_a_shard_outside_one_to_n_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        _shard(text)
+    assert str(info.value) == f"--shard takes K/N with 1 <= K <= N, not {text!r}"
