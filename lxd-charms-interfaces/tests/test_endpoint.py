@@ -20,6 +20,7 @@ from lxd_charms_interfaces._endpoint import read_endpoint
         ("fe80::1:2", "https://[fe80::1:2]:8443"),
         ("https://NODEX//", "https://nodex:8443"),  # only slashes are trimmed, then lowercased
         ("https://10.0.0.1:8443/", "https://10.0.0.1:8443"),
+        ("[fe80::1%eth0]:8443", "https://[fe80::1%eth0]:8443"),  # IPv6 link-local keeps its zone
     ],
 )
 def test_edges_that_are_read(written: str, read: str) -> None:
@@ -34,6 +35,9 @@ def test_edges_that_are_read(written: str, read: str) -> None:
         ("[::1", "invalid endpoint '[::1': not host or host:port"),
         ("https://lxd-0:", "invalid endpoint 'https://lxd-0:': not host or host:port"),
         ("lxd-0:844300", "invalid endpoint 'lxd-0:844300': not host or host:port"),
+        # A zone belongs to IPv6 alone, and is never empty.
+        ("10.0.0.1%eth0", "invalid host '10.0.0.1%eth0': not an IP address or DNS name"),
+        ("[fe80::1%]:8443", "invalid host 'fe80::1%': not an IP address or DNS name"),
     ],
 )
 def test_edges_that_are_refused_say_exactly_why(written: str, message: str) -> None:

@@ -28,7 +28,7 @@ _DNS_NAME = re.compile(
 def _host(text: str, v6: bool) -> str:
     host = text.lower()
     try:
-        parsed = ipaddress.ip_address(host.partition("%")[0])
+        parsed = ipaddress.ip_address(host)  # an IPv6 zone (%eth0) is Python's to check
     except ValueError:
         if v6 or not _DNS_NAME.match(host) or host.rsplit(".", 1)[-1].isdecimal():
             raise ValueError(f"invalid host {text!r}: not an IP address or DNS name") from None

@@ -266,14 +266,14 @@ def test_nothing_before_the_provider_answers(ctx: testing.Context[RequirerCharm]
     with ctx(ctx.on.update_status(), testing.State(relations={relation})) as mgr:
         assert mgr.charm.lxd.provider_data() is None
         assert mgr.charm.lxd.nodes() == []
-        assert not mgr.charm.lxd.is_trusted()
+        assert mgr.charm.lxd.is_trusted() is False  # a bool, as typed: callers may test `is False`
         assert mgr.charm.lxd.error() is None
 
 
 def test_nothing_without_a_relation(ctx: testing.Context[RequirerCharm]) -> None:
     with ctx(ctx.on.update_status(), testing.State()) as mgr:
         assert mgr.charm.lxd.nodes() == []
-        assert not mgr.charm.lxd.is_trusted()
+        assert mgr.charm.lxd.is_trusted() is False
 
 
 def test_the_providers_application_bag_is_read(ctx: testing.Context[RequirerCharm]) -> None:
