@@ -795,6 +795,9 @@ class UnitAgentRunner:
         self._leader_settings: dict[str, str] = {}
         self._juju_state: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Path] = {}
+        # Hooks of different units may run at once (`Sim(parallel=True)`): one
+        # lock for what the runner keeps across hooks; sessions are per token.
+        self._lock = threading.Lock()
         self._tools = self.workdir / "tools"
         self._tools.mkdir(exist_ok=True)
         for tool in TOOLS:
@@ -913,39 +916,45 @@ class UnitAgentRunner:
         action = getattr(event, "action", None)
         process_env = self.hook_env(sim, unit, event, env)
         token = uuid.uuid4().hex
-        session = HookSession(
-            sim,
-            unit,
-            state,
-            process_env,
-            self.config_options,
-            action,
-            self.machine_calls,
-            self._leader_settings,
-            self._juju_state.setdefault(unit.name, {}),
-            self.workdir / "storage" / unit.name.replace("/", "-"),
-        )
+        with self._lock:
+            session = HookSession(
+                sim,
+                unit,
+                state,
+                process_env,
+                self.config_options,
+                action,
+                self.machine_calls,
+                self._leader_settings,
+                self._juju_state.setdefault(unit.name, {}),
+                self.workdir / "storage" / unit.name.replace("/", "-"),
+            )
+            self._server.sessions[token] = session
         process_env["UNIT_AGENT_TOKEN"] = token
-        self._server.sessions[token] = session
         root = Path(process_env["JUJU_CHARM_DIR"])
         hook = process_env["JUJU_DISPATCH_PATH"]
         started = time.monotonic()
         try:
             result = self._dispatch(root, process_env)
         finally:
-            del self._server.sessions[token]
+            with self._lock:
+                del self._server.sessions[token]
         elapsed = time.monotonic() - started
-        self.timings.append(HookTiming(unit.name, hook, elapsed, session.calls))
-        self.logs.setdefault(unit.name, []).extend(session.log)
-        self.tool_counts.update(session.tool_counts)
+        with self._lock:
+            self.timings.append(HookTiming(unit.name, hook, elapsed, session.calls))
+            self.logs.setdefault(unit.name, []).extend(session.log)
+            self.tool_counts.update(session.tool_counts)
+            if result.returncode == 0:
+                if session.leader:  # only a leader can leader-set: others keep no stale copy
+                    self._leader_settings = session.leader_settings
+                self._juju_state[unit.name] = session.juju_state
+                if action is not None:
+                    self.last_action_results = _flat_to_nested(session.action_results)
         if result.returncode != 0:
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
             raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
-        self._leader_settings = session.leader_settings
-        self._juju_state[unit.name] = session.juju_state
         state_out = session.state_out()
         if action is not None:
-            self.last_action_results = _flat_to_nested(session.action_results)
             if session.action_failure is not None:
                 raise testing.ActionFailed(session.action_failure, state=state_out)
         return state_out
