@@ -319,6 +319,8 @@ class Sim:
             )
         self.parallel = parallel
         self.retry_backoff = retry_backoff
+        self.most_at_once = 0
+        """In parallel mode, the most hooks that ran at the same time (different units)."""
         self._lock = threading.RLock()
         """Held while the model is read (a hook's State at its start) or written (its commit)."""
         self.charm_type = charm_type
@@ -652,6 +654,7 @@ class Sim:
                             ran += 1
                             self._mark_started(prepared)
                             busy.add(hook.unit)
+                            self.most_at_once = max(self.most_at_once, len(busy))
                             future = workers.submit(self._run_prepared, prepared)
                             running[future] = (hook, prepared)
                 if not running:
@@ -1017,20 +1020,35 @@ class Sim:
 
         ``index`` is the hook's place in `hooks`.
         """
+        before = next((r for r in state_in.relations if r.id == self.relation_id), None)
         for relation in state_out.relations:
             if relation.id == self.relation_id:
                 assert isinstance(relation, testing.PeerRelation)
-                self._absorb_bags(unit, relation)
+                assert before is None or isinstance(before, testing.PeerRelation)
+                self._absorb_bags(unit, relation, before)
         self._absorb_secrets(unit, state_in, state_out, index)
         unit.state = state_out
 
-    def _absorb_bags(self, unit: SimUnit, relation: testing.PeerRelation) -> None:
+    def _absorb_bags(
+        self,
+        unit: SimUnit,
+        relation: testing.PeerRelation,
+        before: testing.PeerRelation | None,
+    ) -> None:
+        """Take the bags the hook wrote; a bag it left as it found it is not written back.
+
+        With units in parallel, a hook's copy of the application bag is the
+        one it started from: writing it back unchanged would undo what the
+        leader committed meanwhile.
+        """
         unit_bag: dict[str, str] = dict(relation.local_unit_data)
-        if unit_bag != self.unit_data[unit.name]:
+        wrote_unit = before is None or unit_bag != dict(before.local_unit_data)
+        if wrote_unit and unit_bag != self.unit_data[unit.name]:
             self.unit_data[unit.name] = unit_bag
             self._queue_bag_changed(unit)
         app_bag: dict[str, str] = dict(relation.local_app_data)
-        if app_bag != self.app_data:
+        wrote_app = before is None or app_bag != dict(before.local_app_data)
+        if wrote_app and app_bag != self.app_data:
             self.app_data = app_bag
             for other in self.units.values():
                 if other is not unit and other.in_relation:

@@ -954,9 +954,8 @@ class UnitAgentRunner:
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(result.stderr[-2000:]))
             raise HookFailedError(unit.name, hook, result.returncode, result.stderr)
         state_out = session.state_out()
-        if action is not None:
-            if session.action_failure is not None:
-                raise testing.ActionFailed(session.action_failure, state=state_out)
+        if action is not None and session.action_failure is not None:
+            raise testing.ActionFailed(session.action_failure, state=state_out)
         return state_out
 
     def _dispatch(self, root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,8 @@ WAIT = 10.0
 """Seconds a hook waits for another unit before it gives up (a failure, not a hang)."""
 
 Script = Callable[[SimUnit, str, "HookView"], Mapping[str, str] | None]
-"""A hook: gets the unit, the event name and what it sees; returns bag keys to write."""
+"""A hook: gets the unit, the event name and what it sees; returns bag keys to write
+(``app:key`` writes ``key`` in the application bag)."""
 
 
 @dataclasses.dataclass
@@ -84,11 +85,16 @@ class ScriptedRunner:
                 self.active[unit.name] -= 1
         if not writes or peer is None:
             return state
-        bag = {**peer.local_unit_data, **writes}
+        bag = {**peer.local_unit_data}
+        app = {**peer.local_app_data}
+        for key, value in writes.items():
+            if key.startswith("app:"):
+                app[key.removeprefix("app:")] = value
+            else:
+                bag[key] = value
         others = frozenset(r for r in state.relations if r.id != sim.relation_id)
-        return dataclasses.replace(
-            state, relations=others | {dataclasses.replace(peer, local_unit_data=bag)}
-        )
+        written = dataclasses.replace(peer, local_unit_data=bag, local_app_data=app)
+        return dataclasses.replace(state, relations=others | {written})
 
 
 def parallel_sim(script: Script, **kwargs: Any) -> tuple[Sim, ScriptedRunner]:
@@ -232,3 +238,30 @@ def test_a_livelock_is_still_caught_with_units_in_parallel() -> None:
     with pytest.raises(LivelockError, match="still busy after 40 hooks"):
         sim.settle(max_hooks=40)
     assert len(sim.hooks) == 40
+
+
+def test_a_hook_that_started_before_the_leaders_commit_does_not_undo_it() -> None:
+    """toy/1's copy of the application bag is stale when it exits: it must not be written back."""
+    sim: Sim
+
+    def script(unit: SimUnit, event: str, view: HookView) -> dict[str, str]:
+        if event != "update_status":
+            return {}
+        if unit.leader:
+            return {"app:word": "hello"}
+        deadline = time.monotonic() + WAIT
+        while "word" not in sim.app_data:  # the leader's hook has committed
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        return {"mine": "too"}
+
+    sim, _ = parallel_sim(script)
+    sim.place_unit()
+    sim.place_unit()
+    sim.update_status()
+    sim.settle()
+    assert sim.app_data == {"word": "hello"}
+    assert sim.unit_data["toy/1"]["mine"] == "too"
+    # The leader was not woken by its own bag coming back.
+    assert kinds(sim, "toy/0") == ["update_status", "cluster_relation_changed"]
+    assert kinds(sim, "toy/1") == ["update_status", "cluster_relation_changed"]
