@@ -178,9 +178,7 @@ def formation_table(rows: list[dict[str, Any]]) -> str:
 def _per_kind(records: list[HookRequests]) -> dict[tuple[str, str], list[int]]:
     kinds: dict[tuple[str, str], list[int]] = defaultdict(list)
     for record in records:
-        kinds[(record.kind, "leader" if record.leader else "member")].append(
-            len(record.requests)
-        )
+        kinds[(record.kind, "leader" if record.leader else "member")].append(len(record.requests))
     return kinds
 
 

@@ -17,6 +17,7 @@ requests, paths) per hook.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import socket
@@ -79,10 +80,16 @@ class CountingProxy:
             except OSError:
                 client.close()
                 continue
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            ends = [client, upstream]
+            for source, sink, count in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, count, ends), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, count: bool, ends: list[socket.socket]
+    ) -> None:
+        """Forward one direction; at its end, half-close the other side; the last one closes."""
         partial = b""
         try:
             while data := source.recv(65536):
@@ -98,12 +105,14 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            for end in (source, sink):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                end.close()
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+            with self._lock:
+                ends.append(source)  # a marker: this direction is done
+                last = len(ends) == 4
+            if last:
+                for end in ends[:2]:
+                    end.close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +126,7 @@ class HookRequests:
 
 
 def hook_kind(dispatch_path: str) -> str:
-    """`hooks/cluster-relation-changed` -> `cluster-relation-changed`, `actions/x` -> `action x`."""
+    """`hooks/cluster-relation-changed` -> `cluster-relation-changed`; actions: `action x`."""
     folder, _, name = dispatch_path.partition("/")
     return name if folder == "hooks" else f"action {name}"
 
