@@ -26,6 +26,8 @@ Not part of the test suite: timings belong here, not in assertions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import platform
 import statistics
 import tempfile
@@ -224,6 +226,20 @@ def where_the_time_goes(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dump(path: Path, row: dict[str, Any]) -> None:
+    """Append every hook of the size's last run (phase, unit, kind, requests, seconds)."""
+    run = row["runs"][-1]
+    with path.open("a") as out:
+        for phase in ("formation_requests", "status_requests", "scale_down_requests"):
+            for hook in run[phase]:
+                record = {
+                    "size": row["size"],
+                    "phase": phase.removesuffix("_requests"),
+                    **dataclasses.asdict(hook),
+                }
+                out.write(json.dumps(record) + "\n")
+
+
 def _replace(text: str, name: str, body: str) -> str:
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     if begin not in text:
@@ -239,6 +255,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--dump", type=Path, help="write every hook's LXD requests and timing here (JSON lines)"
+    )
     args = parser.parse_args()
     charm = built_lxd_charm()
     if charm is None:
@@ -247,6 +266,8 @@ def main() -> None:
     for size in args.sizes:
         rows.append(measure(charm, size, args.repeat))
         print(formation_table(rows[-1:]), flush=True)
+        if args.dump:
+            dump(args.dump, rows[-1])
     machine = f"{platform.machine()}, Python {platform.python_version()}, median of {args.repeat}"
     tables = {
         "cluster-formation": f"{formation_table(rows)}\n\n({machine})",

@@ -22,6 +22,7 @@ import dataclasses
 import re
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ class HookRequests:
     kind: str
     leader: bool
     requests: tuple[tuple[str, str], ...]
+    seconds: float
+    """From `dispatch` started to it exited (and the runner took its output)."""
 
 
 def hook_kind(dispatch_path: str) -> str:
@@ -174,11 +177,13 @@ class CountingRunner(UnitAgentRunner):
         proxy = self.proxies.proxy(unit.machine.directory) if self.proxies else None
         start = proxy.count if proxy else 0
         path = self.hook_env(sim, unit, event, env)["JUJU_DISPATCH_PATH"]
+        started = time.monotonic()
         try:
             return super().run(sim, unit, event, state, env)
         finally:
             seen = tuple(proxy.since(start)) if proxy else ()
+            record = HookRequests(
+                unit.name, hook_kind(path), bool(state.leader), seen, time.monotonic() - started
+            )
             with self._records:
-                self.per_hook.append(
-                    HookRequests(unit.name, hook_kind(path), bool(state.leader), seen)
-                )
+                self.per_hook.append(record)

@@ -946,7 +946,7 @@ class Sim:
         state_in: testing.State,
         env: Mapping[str, str],
     ) -> None:
-        prepared = _Prepared(unit, "", event, state_in, env)
+        prepared = _Prepared(unit, "", event, state_in, dict(env))
         self._mark_started(prepared)
         try:
             state_out = self._run_prepared(prepared)
