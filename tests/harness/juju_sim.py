@@ -348,6 +348,7 @@ class Sim:
         """(index in `hooks`, owner: "app" or a unit name) of every secret a hook added."""
         self.app_data: dict[str, str] = {}
         self.unit_data: dict[str, dict[str, str]] = {}
+        self._left_bags: dict[str, dict[str, str]] = {}
         self._secrets: dict[str, _SecretRecord] = {}
         self._sim_secret_ids: set[str] = set()
         self._queue: deque[_Hook] = deque()
@@ -995,7 +996,7 @@ class Sim:
                     local_app_data=dict(self.app_data),
                     local_unit_data=dict(self.unit_data[unit.name]),
                     peers_data={
-                        _number(p): dict(self.unit_data[p])
+                        _number(p): dict(self.unit_data.get(p) or self._left_bags[p])
                         for p in sorted(unit.joined, key=_number)
                     },
                 )
@@ -1146,7 +1147,9 @@ class Sim:
     def _leave_model(self, unit: SimUnit) -> None:
         del self.units[unit.name]
         self.removed[unit.name] = unit
-        self.unit_data.pop(unit.name, None)
+        # A peer whose relation-departed has not run yet still lists it (units in
+        # parallel: the leaving unit may be gone first); it sees the last bag.
+        self._left_bags[unit.name] = self.unit_data.pop(unit.name, {})
         for secret_id, record in list(self._secrets.items()):
             if record.owner == unit.name:
                 del self._secrets[secret_id]  # Juju removes a unit's secrets with it

@@ -265,3 +265,31 @@ def test_a_hook_that_started_before_the_leaders_commit_does_not_undo_it() -> Non
     # The leader was not woken by its own bag coming back.
     assert kinds(sim, "toy/0") == ["update_status", "cluster_relation_changed"]
     assert kinds(sim, "toy/1") == ["update_status", "cluster_relation_changed"]
+
+
+def test_a_peer_that_left_first_is_still_seen_until_its_departed_hook_runs() -> None:
+    """toy/2 runs departed to remove while toy/0 is busy: toy/0's next hook still lists it."""
+    sim: Sim
+    seen: list[dict[int, dict[str, str]]] = []
+
+    def script(unit: SimUnit, event: str, view: HookView) -> dict[str, str]:
+        if unit.name == "toy/0" and event == "update_status":
+            deadline = time.monotonic() + WAIT
+            while "toy/2" not in sim.removed:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        if unit.name == "toy/0" and event == "config_changed":
+            seen.append(view.peers)
+        return {}
+
+    sim, _ = parallel_sim(script)
+    for _ in range(3):
+        sim.place_unit({"word": "hello"})
+    sim.update_status()
+    sim.config_changed(colour="blue")
+    sim.remove_unit("toy/2")
+    sim.settle()
+    assert sorted(seen[0]) == [1, 2]
+    assert seen[0][2]["word"] == "hello"
+    assert "cluster_relation_departed" in kinds(sim, "toy/0")
+    assert sim.units["toy/0"].joined == {"toy/1"}
