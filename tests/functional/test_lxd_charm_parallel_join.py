@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ops
 import pytest
 
 from lxd_common.lxd import LxdClient
 from tests.harness.agent_units import AgentUnits, built_lxd_charm
+from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
+from tests.harness.unit_agent import UnitAgentRunner
 
 
 def test_three_units_join_at_once_through_the_built_charm(
@@ -55,3 +58,35 @@ def test_three_units_join_at_once_through_the_built_charm(
         )
     finally:
         units.close()
+
+
+def test_the_stand_in_serves_concurrent_hooks_of_different_units(tmp_path: Path) -> None:
+    """Four probe units in parallel: each hook's tools answer from its own session.
+
+    The leader adds a secret and grants it in its relation-created; every other
+    unit reads it once the leader's hook has committed and writes the word back.
+    A tool call answered from another hook's session would show as a wrong or
+    missing word, or a refused read.
+    """
+    from tests.functional.test_unit_agent import probe_charm
+
+    runner = UnitAgentRunner(
+        probe_charm(tmp_path / "probe"), unit_env=lambda _: {"PROBE": "secret-granted"}
+    )
+    try:
+        sim = Sim(
+            ops.CharmBase,
+            app="probe",
+            peer="cluster",
+            hook_retries=0,
+            runner=runner,
+            parallel=True,
+        )
+        sim.add_units(4)
+        sim.settle()
+        assert sim.most_at_once >= 2
+        for name in ("probe/1", "probe/2", "probe/3"):
+            assert sim.unit_data[name]["word"] == "swordfish", name
+        assert len(runner.timings) == len(sim.hooks)
+    finally:
+        runner.close()
