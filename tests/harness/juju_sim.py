@@ -650,7 +650,9 @@ class Sim:
                                 error = LivelockError(
                                     f"still busy after {max_hooks} hooks; last ran: {tail}"
                                 )
-                                self._queue.appendleft(hook)
+                                self._queue.appendleft(hook)  # not run: left queued
+                                if hook.kind in _COALESCED:
+                                    self._queued.add(hook.key)
                                 break
                             ran += 1
                             self._mark_started(prepared)
