@@ -1,11 +1,22 @@
-"""How many hooks, and how long, to form an N-member cluster from the charm's code.
+"""Forming an N-member cluster from the charm, as Juju runs it, next to the floor.
 
-Next to it, the floor measured in the same run: the same members formed
-directly with `lxd init --preseed` (through lxd_common, no charm, no Juju
-simulation). The daemons are started before either clock starts, so both
-figures cover forming the cluster only.
+Three ways to form the same N members on real daemons, interleaved in one
+run (one of each, then the next round), median of ``--repeat`` rounds:
 
-    python -m bench.cluster_formation             # print the table
+- **as Juju runs it**: the built charm (`tox -e pack`), a fresh `dispatch`
+  process per hook through the unit-agent stand-in, units in parallel
+  (`Sim(parallel=True)`); every unit's `LXD_DIR` names a counting proxy in
+  front of its daemon (`bench.lxd_requests`), so LXD requests are counted per
+  hook kind without touching the charm. After the formation: one
+  `update-status` on every unit, then scale-down (one unit removed).
+- **in-process**: the charm's code through ops.testing, one hook at a time
+  (`LxdUnits`), the figure earlier versions of this benchmark reported.
+- **floor**: `lxd init --preseed` by hand (bootstrap, then one join preseed
+  per member, through lxd_common), no charm, no Juju.
+
+The daemons are started before each clock starts.
+
+    python -m bench.cluster_formation             # print the tables
     python -m bench.cluster_formation --write     # also update docs/benchmarks.md
 
 Run as root on a machine with Debian's LXD (scripts/dev setup installs it).
@@ -15,17 +26,25 @@ Not part of the test suite: timings belong here, not in assertions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import platform
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.lxd_requests import CountingRunner, HookRequests, Proxies
+from tests.harness.agent_units import AgentUnits
+from tests.harness.charms import built_charm, missing_charm_message
 from tests.harness.clusters import form_cluster
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
 from tests.harness.lxd_units import LxdUnits
+from tests.harness.unit_agent import HookTiming
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -39,64 +58,196 @@ def floor(daemons: list[LxdDaemon]) -> float:
     return elapsed
 
 
-def charm_driven(size: int) -> tuple[float, int, int, int]:
-    """Seconds, hooks, leader hooks and token rounds for the charm's units to form the cluster.
-
-    A token round is a hook in which the leader added application secrets:
-    join tokens are the only ones it adds.
-    """
+def in_process(size: int) -> float:
+    """Seconds for the charm's code, in this process, one hook at a time."""
     patch = pytest.MonkeyPatch()
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
         try:
-            units = LxdUnits(pool, Path(scratch), patch)
-            units.add(size)  # daemons start here, before the clock
+            units = LxdUnits(pool, Path(scratch), patch, in_process=True)
+            units.add(size)
             started = time.perf_counter()
-            hooks = units.sim.settle()
+            units.sim.settle()
             elapsed = time.perf_counter() - started
             leader = units.sim.leader
             assert leader is not None
             assert len(units.daemon(leader.name).client().cluster.members()) == size
-            leader_hooks = sum(1 for unit, _ in units.sim.hooks if unit == leader.name)
-            rounds = {hook for hook, owner in units.sim.secrets_added if owner == "app"}
         finally:
             patch.undo()
-    return elapsed, hooks, leader_hooks, len(rounds)
+    return elapsed
 
 
-def measure(size: int, repeat: int) -> dict[str, float]:
-    """Median figures over ``repeat`` runs of each."""
-    charm, floors, hooks, leader_hooks, rounds = [], [], 0, 0, 0
+def as_juju_runs_it(charm: Path, size: int) -> dict[str, Any]:
+    """Formation, update-status and scale-down through the stand-in, units in parallel."""
+    with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        proxies = Proxies(root / "proxies")
+        units = AgentUnits(
+            pool,
+            root,
+            charm,
+            parallel=True,
+            lxd_dir=lambda daemon: proxies.proxy(daemon.directory).directory,
+            runner_type=CountingRunner,
+        )
+        runner = units.runner
+        assert isinstance(runner, CountingRunner)
+        runner.proxies = proxies
+        try:
+            units.add(size)
+            started = time.perf_counter()
+            hooks = units.sim.settle()
+            formation = time.perf_counter() - started
+            sim = units.sim
+            leader = sim.leader
+            assert leader is not None
+            assert len(units.daemon(leader.name).client().cluster.members()) == size
+            leader_hooks = sum(1 for unit, _ in sim.hooks if unit == leader.name)
+            formed = len(runner.per_hook)
+            formation_timings = list(runner.timings)
+            sim.update_status()
+            sim.settle()
+            status = runner.per_hook[formed:]
+            leaving = max(sim.units, key=lambda n: int(n.split("/")[1]))
+            began = len(runner.per_hook)
+            sim.remove_unit(leaving)
+            started = time.perf_counter()
+            sim.settle()
+            scale_down = time.perf_counter() - started
+            assert len(units.daemon(leader.name).client().cluster.members()) == size - 1
+            return {
+                "seconds": formation,
+                "hooks": hooks,
+                "leader_hooks": leader_hooks,
+                "at_once": sim.most_at_once,
+                "failed": len(sim.failed_hooks),
+                "scale_down": scale_down,
+                "formation_requests": runner.per_hook[:formed],
+                "status_requests": status,
+                "scale_down_requests": runner.per_hook[began:],
+                "timings": formation_timings,
+            }
+        finally:
+            units.close()
+            proxies.close()
+
+
+def measure(charm: Path, size: int, repeat: int) -> dict[str, Any]:
+    """Median figures over ``repeat`` interleaved rounds of the three ways."""
+    juju: list[dict[str, Any]] = []
+    floors: list[float] = []
+    local: list[float] = []
     for _ in range(repeat):
-        seconds, hooks, leader_hooks, rounds = charm_driven(size)
-        charm.append(seconds)
+        juju.append(as_juju_runs_it(charm, size))
         with DaemonPool() as pool:
             floors.append(floor(pool.start(size)))
-    charm_s, floor_s = statistics.median(charm), statistics.median(floors)
+        local.append(in_process(size))
+    floor_s = statistics.median(floors)
+    juju_s = statistics.median(r["seconds"] for r in juju)
+    local_s = statistics.median(local)
+    last = juju[-1]
     return {
         "size": size,
-        "hooks": hooks,
-        "leader_hooks": leader_hooks,
-        "rounds": rounds,
-        "charm_s": charm_s,
         "floor_s": floor_s,
-        "ratio": charm_s / floor_s,
+        "juju_s": juju_s,
+        "juju_ratio": juju_s / floor_s,
+        "local_s": local_s,
+        "local_ratio": local_s / floor_s,
+        "scale_down_s": statistics.median(r["scale_down"] for r in juju),
+        "hooks": last["hooks"],
+        "leader_hooks": last["leader_hooks"],
+        "at_once": max(r["at_once"] for r in juju),
+        "failed": sum(r["failed"] for r in juju),
+        "runs": juju,
     }
 
 
-def table(rows: list[dict[str, float]]) -> str:
-    """The figures as a markdown table."""
+def formation_table(rows: list[dict[str, Any]]) -> str:
+    """Formation and scale-down, as a markdown table."""
     lines = [
-        "| members | hooks (all units) | leader hooks | leader hooks issuing tokens "
-        "| charm-driven (s) | floor: lxd init --preseed (s) | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| members | floor: lxd init --preseed (s) | as Juju runs it (s) | ratio "
+        "| in-process (s) | ratio | hooks (all units) | leader hooks | most hooks at once "
+        "| scale-down by one (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in rows:
+    for r in rows:
         lines.append(
-            f"| {row['size']:.0f} | {row['hooks']:.0f} | {row['leader_hooks']:.0f} | "
-            f"{row['rounds']:.0f} | "
-            f"{row['charm_s']:.2f} | {row['floor_s']:.2f} | {row['ratio']:.2f} |"
+            f"| {r['size']} | {r['floor_s']:.2f} | {r['juju_s']:.2f} | {r['juju_ratio']:.2f} "
+            f"| {r['local_s']:.2f} | {r['local_ratio']:.2f} | {r['hooks']} | "
+            f"{r['leader_hooks']} | {r['at_once']} | {r['scale_down_s']:.2f} |"
         )
     return "\n".join(lines)
+
+
+def _per_kind(records: list[HookRequests]) -> dict[tuple[str, str], list[int]]:
+    kinds: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for record in records:
+        kinds[(record.kind, "leader" if record.leader else "member")].append(len(record.requests))
+    return kinds
+
+
+def requests_table(rows: list[dict[str, Any]]) -> str:
+    """LXD requests per hook kind (min/median/max over every hook of that kind), per size."""
+    lines = [
+        "| members | phase | hook kind | unit | hooks | requests per hook (min / median / max) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        run = r["runs"][-1]
+        for phase, key in (
+            ("formation", "formation_requests"),
+            ("update-status", "status_requests"),
+            ("scale-down", "scale_down_requests"),
+        ):
+            for (kind, role), counts in sorted(_per_kind(run[key]).items()):
+                lines.append(
+                    f"| {r['size']} | {phase} | {kind} | {role} | {len(counts)} | "
+                    f"{min(counts)} / {statistics.median(counts):g} / {max(counts)} |"
+                )
+    return "\n".join(lines)
+
+
+def where_the_time_goes(rows: list[dict[str, Any]]) -> str:
+    """Per size: the sum of hook wall times, and the leader's, next to the formation."""
+    lines = [
+        "| members | formation (s) | sum of all hooks' wall time (s) | leader's hooks (s) "
+        "| mean hook (s) | hook-tool calls | LXD requests |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        run = r["runs"][-1]
+        timings: list[HookTiming] = run["timings"]
+        leader_time = sum(t.seconds for t in timings if t.unit == "lxd/0")
+        total = sum(t.seconds for t in timings)
+        calls = sum(t.tool_calls for t in timings)
+        requests = sum(len(h.requests) for h in run["formation_requests"])
+        lines.append(
+            f"| {r['size']} | {run['seconds']:.2f} | {total:.2f} | {leader_time:.2f} | "
+            f"{total / max(1, len(timings)):.2f} | {calls} | {requests} |"
+        )
+    return "\n".join(lines)
+
+
+def dump(path: Path, row: dict[str, Any]) -> None:
+    """Append every hook of the size's last run (phase, unit, kind, requests, seconds)."""
+    run = row["runs"][-1]
+    with path.open("a") as out:
+        for phase in ("formation_requests", "status_requests", "scale_down_requests"):
+            for hook in run[phase]:
+                record = {
+                    "size": row["size"],
+                    "phase": phase.removesuffix("_requests"),
+                    **dataclasses.asdict(hook),
+                }
+                out.write(json.dumps(record) + "\n")
+
+
+def _replace(text: str, name: str, body: str) -> str:
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    if begin not in text:
+        return f"{text.rstrip()}\n\n{begin}\n{body}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
 def main() -> None:
@@ -105,19 +256,32 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--dump", type=Path, help="write every hook's LXD requests and timing here (JSON lines)"
+    )
     args = parser.parse_args()
-    rows = [measure(size, args.repeat) for size in args.sizes]
-    result = table(rows)
-    print(result)
+    charm = built_charm("lxd")
+    if charm is None:
+        raise SystemExit(missing_charm_message("lxd"))
+    rows = []
+    for size in args.sizes:
+        rows.append(measure(charm, size, args.repeat))
+        print(formation_table(rows[-1:]), flush=True)
+        if args.dump:
+            dump(args.dump, rows[-1])
+    machine = f"{platform.machine()}, Python {platform.python_version()}, median of {args.repeat}"
+    tables = {
+        "cluster-formation": f"{formation_table(rows)}\n\n({machine})",
+        "hook-time": where_the_time_goes(rows),
+        "lxd-requests": requests_table(rows),
+    }
+    for body in tables.values():
+        print(body, "", sep="\n")
     if args.write:
         text = DOC.read_text()
-        begin, end = "<!-- BEGIN cluster-formation -->", "<!-- END cluster-formation -->"
-        head, _, rest = text.partition(begin)
-        _, _, tail = rest.partition(end)
-        machine = (
-            f"{platform.machine()}, {platform.python_version()}, median of {args.repeat} runs"
-        )
-        DOC.write_text(f"{head}{begin}\n{result}\n\n({machine})\n{end}{tail}")
+        for name, body in tables.items():
+            text = _replace(text, name, body)
+        DOC.write_text(text)
 
 
 if __name__ == "__main__":

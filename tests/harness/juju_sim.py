@@ -57,10 +57,25 @@ The model, as Juju does it:
   secret for everyone; when leadership moves, the new leader manages the
   application's secrets.
 
+Units in parallel (``parallel=True``, only with a ``runner``): each unit has
+its own worker, as each Juju unit agent is its own process, and different
+units' hooks run at the same time; one unit's hooks still run one at a time in
+its queue order. A hook's State is built under the simulator's lock when it
+starts (so it sees what other hooks had committed by then, nothing later),
+and its output is applied under the lock when it exits (the commit): only
+then do its relation data and secrets reach the model and queue hooks on the
+other units. In-process units (no runner) cannot run in parallel:
+ops.testing is not thread-safe (Scenario patches class attributes for each
+run, ops keeps process-wide state such as `os.environ` and the framework's
+storage), so `Sim` refuses the combination. A ``before_hook`` runs on the
+unit's worker in this mode and must not touch process-wide state (put a
+unit's environment in the runner's ``unit_env`` instead).
+
 Failed hooks: the hook's changes are dropped (Juju rolls back relation data,
 secrets and stored state of a failed hook), and `settle` retries it, as Juju
 does, up to `hook_retries` times: the unit's other hooks wait behind it while
-other units' queued hooks run first (Juju's back-off). Once the retries are
+other units' queued hooks run first (Juju's back-off; in parallel mode the
+unit waits ``retry_backoff`` seconds before its retry). Once the retries are
 spent, or with `hook_retries=0`, the exception propagates. `failed_hooks`
 lists every failure. A failed action (`event.fail`) keeps its changes and raises
 `ops.testing.ActionFailed`.
@@ -73,8 +88,11 @@ import copy
 import dataclasses
 import logging
 import tempfile
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent import futures
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -173,6 +191,19 @@ class _Hook:
 
 
 @dataclasses.dataclass
+class _Prepared:
+    """A hook about to run: its unit, event and the State it starts from."""
+
+    unit: SimUnit
+    kind: str
+    event: Any
+    state: testing.State
+    env: dict[str, str]
+    index: int = -1
+    """Its place in `Sim.hooks`, once started."""
+
+
+@dataclasses.dataclass
 class _View:
     """What a reading (non-managing) unit tracks of a secret."""
 
@@ -244,6 +275,8 @@ class Sim:
         peers_read_app_secrets: bool = True,
         hook_retries: int = 3,
         runner: HookRunner | None = None,
+        parallel: bool = False,
+        retry_backoff: float = 0.2,
     ) -> None:
         """Set the application up, with no units yet.
 
@@ -271,7 +304,25 @@ class Sim:
                 through ops.testing, `unit_agent.UnitAgentRunner` runs a built
                 charm's `dispatch` as a fresh process per hook, with hook tools
                 answered from this simulator's model.
+            parallel: run each unit's hooks on its own worker, different units
+                at the same time, as Juju's unit agents do (needs ``runner``).
+            retry_backoff: in parallel mode, how long a unit waits before it
+                retries a failed hook (its other hooks wait behind it).
+
+        Raises:
+            SimError: ``parallel`` without a ``runner``.
         """
+        if parallel and runner is None:
+            raise SimError(
+                "parallel=True needs a runner (unit_agent.UnitAgentRunner): in-process "
+                "ops.testing is not thread-safe, so units in this process cannot run at once"
+            )
+        self.parallel = parallel
+        self.retry_backoff = retry_backoff
+        self.most_at_once = 0
+        """In parallel mode, the most hooks that ran at the same time (different units)."""
+        self._lock = threading.RLock()
+        """Held while the model is read (a hook's State at its start) or written (its commit)."""
         self.charm_type = charm_type
         self.hook_retries = hook_retries
         self.failed_hooks: list[tuple[str, str, str]] = []
@@ -297,6 +348,7 @@ class Sim:
         """(index in `hooks`, owner: "app" or a unit name) of every secret a hook added."""
         self.app_data: dict[str, str] = {}
         self.unit_data: dict[str, dict[str, str]] = {}
+        self._left_bags: dict[str, dict[str, str]] = {}
         self._secrets: dict[str, _SecretRecord] = {}
         self._sim_secret_ids: set[str] = set()
         self._queue: deque[_Hook] = deque()
@@ -337,19 +389,22 @@ class Sim:
 
     def state_for(self, name: str) -> testing.State:
         """The State the unit's next hook starts from: its own, with the model as it sees it."""
-        return self._state_for(self._unit(name))
+        with self._lock:
+            return self._state_for(self._unit(name))
 
     def planned_unit_names(self) -> list[str]:
         """The units Juju plans for the application (`goal-state`): every live unit."""
-        return [u.name for u in self._live_units()]
+        with self._lock:
+            return [u.name for u in self._live_units()]
 
     def goal_units(self) -> dict[str, str]:
         """Each unit of the application with its `goal-state` status, as Juju gives it:
         its workload status, or "dying" once its removal began."""
-        return {
-            u.name: "dying" if u.departing else u.state.unit_status.name
-            for u in self.units.values()
-        }
+        with self._lock:
+            return {
+                u.name: "dying" if u.departing else u.state.unit_status.name
+                for u in self.units.values()
+            }
 
     def secret_exists(self, secret_id: str) -> bool:
         """Whether the model holds the secret at all, whoever may read it."""
@@ -357,7 +412,8 @@ class Sim:
         def key(spelled: str) -> str:  # `secret:ID`, `secret://MODEL/ID` (ops), `ID`
             return spelled.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
-        return any(key(i) == key(secret_id) for i in self._secrets)
+        with self._lock:
+            return any(key(i) == key(secret_id) for i in self._secrets)
 
     def add_unit(self, machine: Any = None) -> SimUnit:
         """Add a unit and queue its first hooks and its peers' relation hooks.
@@ -549,6 +605,8 @@ class Sim:
         Raises:
             LivelockError: more than `max_hooks` hooks ran (units keep waking each other).
         """
+        if self.parallel:
+            return self._settle_parallel(max_hooks)
         ran = 0
         while self._queue:
             if ran >= max_hooks:
@@ -573,6 +631,129 @@ class Sim:
             else:
                 self._attempts.pop(hook.key, None)
         return ran
+
+    def _settle_parallel(self, max_hooks: int) -> int:
+        """`settle` with one worker per unit: each unit's queue runs in order, units at once.
+
+        The scheduler (this thread) starts the first queued hook of every idle
+        unit, building its State under the lock; the worker runs it; the
+        scheduler commits its output under the lock once it exits and starts
+        whatever became runnable. A failure is retried on its own unit, first
+        among that unit's hooks, after ``retry_backoff``; other units go on.
+        """
+        ran = 0
+        running: dict[futures.Future[testing.State], tuple[_Hook, _Prepared]] = {}
+        busy: set[str] = set()
+        not_before: dict[str, float] = {}
+        error: BaseException | None = None
+        workers = futures.ThreadPoolExecutor(
+            max_workers=max(1, len(self.units)), thread_name_prefix="unit-agent"
+        )
+        try:
+            while True:
+                now = time.monotonic()
+                for unit_name in [u for u, t in not_before.items() if t <= now]:
+                    del not_before[unit_name]  # its back-off is over
+                if error is None:
+                    with self._lock:
+                        for hook, prepared in self._start_runnable(busy, not_before):
+                            if ran >= max_hooks:
+                                tail = ", ".join(f"{u}:{k}" for u, k in self.hooks[-10:])
+                                error = LivelockError(
+                                    f"still busy after {max_hooks} hooks; last ran: {tail}"
+                                )
+                                self._queue.appendleft(hook)  # not run: left queued
+                                if hook.kind in _COALESCED:
+                                    self._queued.add(hook.key)
+                                break
+                            ran += 1
+                            self._mark_started(prepared)
+                            busy.add(hook.unit)
+                            self.most_at_once = max(self.most_at_once, len(busy))
+                            future = workers.submit(self._run_prepared, prepared)
+                            running[future] = (hook, prepared)
+                if not running:
+                    if error is not None:
+                        raise error
+                    with self._lock:
+                        waiting = [not_before.get(h.unit, 0.0) for h in self._queue]
+                    if not waiting:
+                        return ran
+                    time.sleep(max(0.0, min(waiting) - time.monotonic()))
+                    continue
+                timeout = None
+                if not_before:
+                    timeout = max(0.0, min(not_before.values()) - time.monotonic())
+                done, _ = futures.wait(
+                    running, timeout=timeout, return_when=futures.FIRST_COMPLETED
+                )
+                for future in done:
+                    hook, prepared = running.pop(future)
+                    busy.discard(hook.unit)
+                    failure = self._commit(future, hook, prepared)
+                    if failure is None:
+                        continue
+                    if error is not None:  # already stopping: the first error is raised
+                        logger.info("%s: %s failed too (%s)", hook.unit, hook.kind, failure)
+                        continue
+                    if isinstance(
+                        failure,
+                        (SimError, testing.ActionFailed, testing.errors.InconsistentScenarioError),
+                    ):
+                        error = failure
+                        continue
+                    with self._lock:
+                        self.failed_hooks.append(
+                            (hook.unit, self._event_name(hook.kind), repr(failure))
+                        )
+                        attempts = self._attempts[hook.key] = self._attempts.get(hook.key, 0) + 1
+                        if attempts > self.hook_retries:
+                            self._attempts.pop(hook.key)
+                            error = failure
+                            continue
+                        logger.info("%s: %s failed (%s), retrying", hook.unit, hook.kind, failure)
+                        self._requeue_failed(hook)
+                        not_before[hook.unit] = time.monotonic() + self.retry_backoff
+        finally:
+            workers.shutdown(wait=True)
+
+    def _start_runnable(
+        self, busy: set[str], not_before: Mapping[str, float]
+    ) -> Iterator[tuple[_Hook, _Prepared]]:
+        """Take each idle unit's first queued hook out of the queue, with its State (locked)."""
+        seen: set[str] = set()
+        for hook in list(self._queue):
+            if hook.unit in seen:
+                continue
+            seen.add(hook.unit)
+            if hook.unit in busy or hook.unit in not_before:
+                continue
+            self._queue.remove(hook)
+            self._queued.discard(hook.key)
+            prepared = self._prepare(hook)
+            if prepared is None:
+                seen.discard(hook.unit)  # skipped: the unit's next hook may start
+                continue
+            yield hook, prepared
+
+    def _commit(
+        self, future: futures.Future[testing.State], hook: _Hook, prepared: _Prepared
+    ) -> BaseException | None:
+        """Apply a finished hook's output to the model (locked); the error if it failed."""
+        try:
+            state_out = future.result()
+        except testing.ActionFailed as failed:
+            if failed.state is not None:
+                with self._lock:
+                    self._absorb(prepared.unit, prepared.state, failed.state, prepared.index)
+            return failed
+        except Exception as e:
+            return e
+        with self._lock:
+            self._absorb(prepared.unit, prepared.state, state_out, prepared.index)
+            self._after(prepared)
+            self._attempts.pop(hook.key, None)
+        return None
 
     def _requeue_failed(self, hook: _Hook) -> None:
         """Juju retries a failed hook before any other hook of its unit, after a back-off."""
@@ -694,39 +875,50 @@ class Sim:
 
     def _dispatch(self, hook: _Hook, changes: Mapping[str, Any] | None = None) -> bool:
         """Run one queued hook; False if it no longer applies (and was skipped)."""
+        prepared = self._prepare(hook, changes)
+        if prepared is None:
+            return False
+        self._execute(prepared.unit, prepared.event, prepared.state, prepared.env)
+        self._after(prepared)
+        return True
+
+    def _after(self, prepared: _Prepared) -> None:
+        """The bookkeeping that follows a hook that succeeded."""
+        if prepared.kind == "relation_broken":
+            prepared.unit.in_relation = False
+        elif prepared.kind == "remove":
+            self._leave_model(prepared.unit)
+
+    def _prepare(self, hook: _Hook, changes: Mapping[str, Any] | None = None) -> _Prepared | None:
+        """A queued hook's event and starting State; None if it no longer applies."""
         unit = self.units.get(hook.unit)
         if unit is None:
-            return False
+            return None
         kind = hook.kind
         if kind.startswith("relation_") and kind != "relation_created" and not unit.in_relation:
-            return False  # it has left the relation (relation-broken ran)
+            return None  # it has left the relation (relation-broken ran)
         if kind == "relation_created":
             unit.in_relation = True
         elif kind == "relation_joined":
             if hook.source not in unit.scope:
-                return False
+                return None
             unit.joined.add(hook.source)
         elif kind == "relation_changed" and hook.source != APP:
             if hook.source not in unit.joined:
-                return False
+                return None
         elif kind == "relation_departed":
             assert hook.source is not None
             unit.joined.discard(hook.source)
         elif kind == "secret_changed":
             record = self._secrets.get(hook.secret_id or "")
             if record is None or not self._can_read(record, unit):
-                return False
+                return None
 
         state_in = self._state_for(unit)
         if changes:
             state_in = dataclasses.replace(state_in, **changes)
         event, env = self._event(unit, hook, kind, state_in)
-        self._execute(unit, event, state_in, env)
-        if kind == "relation_broken":
-            unit.in_relation = False
-        elif kind == "remove":
-            self._leave_model(unit)
-        return True
+        return _Prepared(unit, kind, event, state_in, env)
 
     def _event(
         self, unit: SimUnit, hook: _Hook, kind: str, state: testing.State
@@ -769,29 +961,39 @@ class Sim:
         state_in: testing.State,
         env: Mapping[str, str],
     ) -> None:
-        name = getattr(event, "name", str(event))
-        self.hooks.append((unit.name, name))
-        unit.hooks_run += 1
-        logger.debug("%s: running %s", unit.name, name)
+        prepared = _Prepared(unit, "", event, state_in, dict(env))
+        self._mark_started(prepared)
         try:
-            with contextlib.ExitStack() as stack:
-                managed = self._before_hook(unit) if self._before_hook else None
-                if managed is not None:
-                    stack.enter_context(managed)
-                # Scenario cannot say what Juju says here: an empty
-                # JUJU_REMOTE_UNIT for application data, and JUJU_DEPARTING_UNIT
-                # for unit 0 (it tests the id for truth).
-                stack.enter_context(scenario_shim.event_env(env))
-                stack.enter_context(scenario_shim.charm_root(self._charm_roots.root_for))
-                if self.runner is not None:
-                    state_out = self.runner.run(self, unit, event, state_in, env)
-                else:
-                    state_out = unit.ctx.run(event, state_in)
+            state_out = self._run_prepared(prepared)
         except testing.ActionFailed as failed:
             if failed.state is not None:
-                self._absorb(unit, state_in, failed.state)
+                self._absorb(unit, state_in, failed.state, prepared.index)
             raise
-        self._absorb(unit, state_in, state_out)
+        self._absorb(unit, state_in, state_out, prepared.index)
+
+    def _mark_started(self, prepared: _Prepared) -> None:
+        """Record the hook as run (`hooks`, `SimUnit.hooks_run`) as it starts."""
+        name = getattr(prepared.event, "name", str(prepared.event))
+        prepared.index = len(self.hooks)
+        self.hooks.append((prepared.unit.name, name))
+        prepared.unit.hooks_run += 1
+        logger.debug("%s: running %s", prepared.unit.name, name)
+
+    def _run_prepared(self, prepared: _Prepared) -> testing.State:
+        """Run the hook (on a unit's worker in parallel mode): the State it leaves."""
+        unit, event, state_in, env = prepared.unit, prepared.event, prepared.state, prepared.env
+        with contextlib.ExitStack() as stack:
+            managed = self._before_hook(unit) if self._before_hook else None
+            if managed is not None:
+                stack.enter_context(managed)
+            if self.runner is not None:
+                return self.runner.run(self, unit, event, state_in, env)
+            # Scenario cannot say what Juju says here: an empty
+            # JUJU_REMOTE_UNIT for application data, and JUJU_DEPARTING_UNIT
+            # for unit 0 (it tests the id for truth).
+            stack.enter_context(scenario_shim.event_env(env))
+            stack.enter_context(scenario_shim.charm_root(self._charm_roots.root_for))
+            return unit.ctx.run(event, state_in)
 
     # ------------------------------------------------------------ state in/out
 
@@ -808,7 +1010,7 @@ class Sim:
                     local_app_data=dict(self.app_data),
                     local_unit_data=dict(self.unit_data[unit.name]),
                     peers_data={
-                        _number(p): dict(self.unit_data[p])
+                        _number(p): dict(self.unit_data.get(p) or self._left_bags[p])
                         for p in sorted(unit.joined, key=_number)
                     },
                 )
@@ -826,22 +1028,42 @@ class Sim:
             planned_units=len(self._live_units()),
         )
 
-    def _absorb(self, unit: SimUnit, state_in: testing.State, state_out: testing.State) -> None:
-        """Take a hook's output into the model and queue the hooks it causes."""
+    def _absorb(
+        self, unit: SimUnit, state_in: testing.State, state_out: testing.State, index: int
+    ) -> None:
+        """Take a hook's output into the model and queue the hooks it causes (its commit).
+
+        ``index`` is the hook's place in `hooks`.
+        """
+        before = next((r for r in state_in.relations if r.id == self.relation_id), None)
         for relation in state_out.relations:
             if relation.id == self.relation_id:
                 assert isinstance(relation, testing.PeerRelation)
-                self._absorb_bags(unit, relation)
-        self._absorb_secrets(unit, state_in, state_out)
+                assert before is None or isinstance(before, testing.PeerRelation)
+                self._absorb_bags(unit, relation, before)
+        self._absorb_secrets(unit, state_in, state_out, index)
         unit.state = state_out
 
-    def _absorb_bags(self, unit: SimUnit, relation: testing.PeerRelation) -> None:
+    def _absorb_bags(
+        self,
+        unit: SimUnit,
+        relation: testing.PeerRelation,
+        before: testing.PeerRelation | None,
+    ) -> None:
+        """Take the bags the hook wrote; a bag it left as it found it is not written back.
+
+        With units in parallel, a hook's copy of the application bag is the
+        one it started from: writing it back unchanged would undo what the
+        leader committed meanwhile.
+        """
         unit_bag: dict[str, str] = dict(relation.local_unit_data)
-        if unit_bag != self.unit_data[unit.name]:
+        wrote_unit = before is None or unit_bag != dict(before.local_unit_data)
+        if wrote_unit and unit_bag != self.unit_data[unit.name]:
             self.unit_data[unit.name] = unit_bag
             self._queue_bag_changed(unit)
         app_bag: dict[str, str] = dict(relation.local_app_data)
-        if app_bag != self.app_data:
+        wrote_app = before is None or app_bag != dict(before.local_app_data)
+        if wrote_app and app_bag != self.app_data:
             self.app_data = app_bag
             for other in self.units.values():
                 if other is not unit and other.in_relation:
@@ -895,7 +1117,11 @@ class Sim:
                 yield seen
 
     def _absorb_secrets(
-        self, unit: SimUnit, state_in: testing.State, state_out: testing.State
+        self,
+        unit: SimUnit,
+        state_in: testing.State,
+        state_out: testing.State,
+        index: int | None = None,
     ) -> None:
         out = {s.id: s for s in state_out.secrets}
         for secret in state_in.secrets:
@@ -912,7 +1138,8 @@ class Sim:
                     owner = "app" if secret.owner == "app" else unit.name
                     record = self._secrets[secret.id] = _SecretRecord(owner, secret)
                     self._sim_secret_ids.add(secret.id)
-                    self.secrets_added.append((len(self.hooks) - 1, owner))
+                    at = len(self.hooks) - 1 if index is None else index
+                    self.secrets_added.append((at, owner))
                     continue
                 changed = dict(secret.latest_content) != dict(record.secret.latest_content)
                 record.secret = secret
@@ -934,7 +1161,9 @@ class Sim:
     def _leave_model(self, unit: SimUnit) -> None:
         del self.units[unit.name]
         self.removed[unit.name] = unit
-        self.unit_data.pop(unit.name, None)
+        # A peer whose relation-departed has not run yet still lists it (units in
+        # parallel: the leaving unit may be gone first); it sees the last bag.
+        self._left_bags[unit.name] = self.unit_data.pop(unit.name, {})
         for secret_id, record in list(self._secrets.items()):
             if record.owner == unit.name:
                 del self._secrets[secret_id]  # Juju removes a unit's secrets with it

@@ -1053,6 +1053,9 @@ class UnitAgentRunner:
         self._leader_settings: dict[str, str] = {}
         self._juju_state: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Path] = {}
+        # Hooks of different units may run at once (`Sim(parallel=True)`): one
+        # lock for what the runner keeps across hooks; sessions are per token.
+        self._lock = threading.Lock()
         self._tools = self.workdir / "tools"
         self._tools.mkdir(exist_ok=True)
         for tool in TOOLS:
@@ -1176,21 +1179,22 @@ class UnitAgentRunner:
         action = getattr(event, "action", None)
         process_env = self.hook_env(sim, unit, event, env)
         token = uuid.uuid4().hex
-        session = HookSession(
-            sim,
-            unit,
-            state,
-            process_env,
-            self.config_options,
-            action,
-            self.machine_calls,
-            self._leader_settings,
-            self._juju_state.setdefault(unit.name, {}),
-            self.workdir / "storage" / unit.name.replace("/", "-"),
-            trusted=self.app_trusted,
-        )
+        with self._lock:
+            session = HookSession(
+                sim,
+                unit,
+                state,
+                process_env,
+                self.config_options,
+                action,
+                self.machine_calls,
+                self._leader_settings,
+                self._juju_state.setdefault(unit.name, {}),
+                self.workdir / "storage" / unit.name.replace("/", "-"),
+                trusted=self.app_trusted,
+            )
+            self._server.sessions[token] = session
         process_env["UNIT_AGENT_TOKEN"] = token
-        self._server.sessions[token] = session
         root = Path(process_env["JUJU_CHARM_DIR"])
         hook = process_env["JUJU_DISPATCH_PATH"]
         write_stored_states(root, state)
@@ -1198,14 +1202,16 @@ class UnitAgentRunner:
         try:
             result = self._dispatch(root, process_env)
         finally:
-            del self._server.sessions[token]
+            with self._lock:
+                del self._server.sessions[token]
         elapsed = time.monotonic() - started
         timing = HookTiming(unit.name, hook, elapsed, session.calls)
-        self.timings.append(timing)
-        RECORDED.append(timing)
-        self.logs.setdefault(unit.name, []).extend(session.log)
-        self.tool_counts.update(session.tool_counts)
-        RECORDED_TOOLS.update(session.tool_counts)
+        with self._lock:
+            self.timings.append(timing)
+            RECORDED.append(timing)
+            self.logs.setdefault(unit.name, []).extend(session.log)
+            self.tool_counts.update(session.tool_counts)
+            RECORDED_TOOLS.update(session.tool_counts)
         if result.returncode != 0:
             # ops reports an uncaught exception through juju-log (Juju's debug-log), not
             # always on stderr: both go into the failure, as `juju debug-log` shows them.
@@ -1217,16 +1223,18 @@ class UnitAgentRunner:
             detail = result.stderr + logged
             logger.info("%s: %s failed: %s", unit.name, hook, shlex.quote(detail[-2000:]))
             raise HookFailedError(unit.name, hook, result.returncode, detail)
-        self.last_status_history = session.unit_status_history
-        self._leader_settings = session.leader_settings
-        self._juju_state[unit.name] = session.juju_state
+        with self._lock:
+            self.last_status_history = session.unit_status_history
+            if session.leader:  # only a leader can leader-set: others keep no stale copy
+                self._leader_settings = session.leader_settings
+            self._juju_state[unit.name] = session.juju_state
+            if action is not None:
+                self.last_action_results = _flat_to_nested(session.action_results)
         state_out = dataclasses.replace(
             session.state_out(), stored_states=read_stored_states(root)
         )
-        if action is not None:
-            self.last_action_results = _flat_to_nested(session.action_results)
-            if session.action_failure is not None:
-                raise testing.ActionFailed(session.action_failure, state=state_out)
+        if action is not None and session.action_failure is not None:
+            raise testing.ActionFailed(session.action_failure, state=state_out)
         return state_out
 
     def _dispatch(self, root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
