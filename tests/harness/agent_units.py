@@ -23,7 +23,7 @@ from tests.harness.fake_sysctl import populate
 from tests.harness.juju_sim import Sim, SimUnit
 from tests.harness.lxd_agent_boot import lxd_agent_env
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
-from tests.harness.lxd_units import EMPTY_RESOURCES
+from tests.harness.lxd_units import EMPTY_RESOURCES, agent_workdir
 from tests.harness.unit_agent import UnitAgentRunner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ class AgentUnits:
             boot=BOOT,
             unit_env=self._unit_env,
             machine_calls={"restart-lxd": self._restart},
-            workdir=root / "agent",
+            workdir=agent_workdir(root),
         )
         self.sim = Sim(
             ops.CharmBase,

@@ -74,6 +74,20 @@ def prepare_machine(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boot.write_text("boot-1\n")
 
 
+def agent_workdir(root: Path) -> Path | None:
+    """Where a stand-in keeps its socket and charms: next to the test's other files,
+    unless the socket path would be too long there.
+
+    A Unix socket path must stay under 108 bytes; pytest's tmp_path may not
+    (the runner then uses a temporary directory of its own).
+    """
+    workdir = root / "agent"
+    if len(str(workdir / "agent.sock")) >= 100:
+        return None
+    workdir.mkdir(exist_ok=True)
+    return workdir
+
+
 def lxd_charm_in_process(
     daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> testing.Context[Any]:
@@ -114,7 +128,7 @@ def lxd_charm_on(daemon: LxdDaemon, root: Path, monkeypatch: pytest.MonkeyPatch)
     machine = lxd_agent_env(
         root / "machine", state_dir, socket.gethostname(), daemon.directory, restart_by_test=False
     )
-    runner = UnitAgentRunner(built_lxd_charm(), boot=BOOT, workdir=LxdUnits._workdir(root))
+    runner = UnitAgentRunner(built_lxd_charm(), boot=BOOT, workdir=agent_workdir(root))
     context = AgentContext(
         runner, app_name="lxd", machine=daemon, forwarded=PROXY_VARIABLES, unit_env=lambda: machine
     )
@@ -167,7 +181,7 @@ class LxdUnits:
                 boot=BOOT,
                 unit_env=self._unit_env,
                 machine_calls={"restart-lxd": self._restart_unit},
-                workdir=self._workdir(root),
+                workdir=agent_workdir(root),
             )
             self._finalizer = weakref.finalize(self, self.runner.close)
         self.sim = Sim(
@@ -180,19 +194,6 @@ class LxdUnits:
             resources=EMPTY_RESOURCES,
             runner=self.runner,
         )
-
-    @staticmethod
-    def _workdir(root: Path) -> Path | None:
-        """Next to the test's other files, unless the socket path would be too long there.
-
-        A Unix socket path must stay under 108 bytes; pytest's tmp_path may not
-        (the runner then uses a temporary directory of its own).
-        """
-        workdir = root / "agent"
-        if len(str(workdir / "agent.sock")) >= 100:
-            return None
-        workdir.mkdir(exist_ok=True)
-        return workdir
 
     def close(self) -> None:
         """Stop the stand-in (done anyway when the object goes away)."""
