@@ -34,10 +34,22 @@ def status(units: LxdUnits, unit: str = "lxd/0") -> tuple[str, str]:
     return got.name, got.message
 
 
+def voters(daemon: LxdDaemon) -> int:
+    roles = [set(m.roles) for m in daemon.client().cluster.members()]
+    return sum(bool(r & {"database", "database-leader"}) for r in roles)
+
+
 def formed(units: LxdUnits) -> LxdDaemon:
+    """Three members, once LXD has given all three a database vote.
+
+    LXD promotes the third member to a voter on a later heartbeat, after its
+    join; the test's own hand operations (a join, an instance on a member)
+    wait for that, so that they never meet the cluster mid-rebalance.
+    """
     units.add(3)
     units.sim.settle()
     leader = units.daemon("lxd/0")
+    assert wait_until(lambda: voters(leader) == 3, timeout=60, interval=0.5)
     leader.client().set_server_config({"cluster.offline_threshold": OFFLINE_THRESHOLD})
     return leader
 

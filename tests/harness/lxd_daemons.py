@@ -117,15 +117,20 @@ class LxdDaemon:
     def lxc(
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``lxc`` against this daemon (for test setup, not for assertions on our code)."""
-        return subprocess.run(
-            ["lxc", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
+        """Run ``lxc`` against this daemon (for test setup, not for assertions on our code).
+
+        With ``check``, a failure raises with what ``lxc`` said, so a test's own
+        setup step that LXD refuses shows LXD's words.
+        """
+        done = subprocess.run(
+            ["lxc", *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
+        if check and done.returncode != 0:
+            raise RuntimeError(
+                f"`lxc {' '.join(args)}` on {self.name} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
+        return done
 
     def import_image(self, tarball: Path, alias: str = "busybox") -> None:
         """Import a unified image tarball under ``alias``."""
