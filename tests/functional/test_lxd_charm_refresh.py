@@ -14,78 +14,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ops
 import pytest
-from ops import testing
 
-from tests.harness.fake_sysctl import populate
-from tests.harness.juju_sim import Sim, SimUnit
-from tests.harness.lxd_agent_boot import lxd_agent_env
-from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
-from tests.harness.lxd_units import EMPTY_RESOURCES
-from tests.harness.unit_agent import UnitAgentRunner
-
-REPO = Path(__file__).resolve().parents[2]
-BOOT = REPO / "tests" / "harness" / "lxd_agent_boot.py"
-
-
-def built_lxd_charm() -> Path:
-    found = sorted((REPO / "charms" / "lxd").glob("lxd-host_*.charm"))
-    if not found:
-        pytest.skip("no charms/lxd/lxd-host_*.charm: run `tox -e pack` first")
-    return found[0]
+from tests.harness.agent_units import AgentUnits
+from tests.harness.juju_sim import Sim
+from tests.harness.lxd_daemons import DaemonPool
+from tests.harness.lxd_units import built_lxd_charm
 
 
 @pytest.fixture
 def cluster(lxd_pool: DaemonPool, tmp_path: Path) -> Iterator[tuple[Sim, Path]]:
     """Three units of the built charm on three real daemons, formed into one cluster."""
-    charm = built_lxd_charm()
-    machine = tmp_path / "machine"
-    populate(machine)
-    boot_id = machine / "proc/sys/kernel/random/boot_id"
-    boot_id.parent.mkdir(parents=True, exist_ok=True)
-    boot_id.write_text("boot-1\n")
-
-    def unit_env(unit: SimUnit) -> dict[str, str]:
-        daemon: LxdDaemon = unit.machine
-        state = tmp_path / f"state-{unit.number}"
-        state.mkdir(exist_ok=True)
-        return lxd_agent_env(machine, state, f"node{unit.number}", daemon.directory)
-
-    def restart(unit: SimUnit) -> None:
-        daemon: LxdDaemon = unit.machine
-        if daemon.alive():
-            daemon.kill()
-        lxd_pool.restart(daemon)
-
-    def networks(unit: SimUnit) -> list[testing.Network]:
-        host = unit.machine.host
-        return [
-            testing.Network(
-                name, [testing.BindAddress([testing.Address(host)])], ingress_addresses=[host]
-            )
-            for name in ("cluster", "https")
-        ]
-
-    runner = UnitAgentRunner(
-        charm, boot=BOOT, unit_env=unit_env, machine_calls={"restart-lxd": restart}
+    units = AgentUnits(
+        lxd_pool,
+        tmp_path,
+        built_lxd_charm(),
+        parallel=False,
+        config={"snap-channel": "5.21/stable"},
     )
     try:
-        sim = Sim(
-            ops.CharmBase,
-            app="lxd",
-            peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": False, "snap-channel": "5.21/stable"},
-            networks=networks,
-            resources=EMPTY_RESOURCES,
-            runner=runner,
-        )
-        sim.add_units(3, machines=lxd_pool.start(3))
+        sim = units.sim
+        units.add(3)
         sim.settle()
         assert all(u.state.unit_status.name == "active" for u in sim.units.values())
         yield sim, tmp_path
     finally:
-        runner.close()
+        units.close()
 
 
 def snapd_of(root: Path, unit: int) -> dict[str, Any]:

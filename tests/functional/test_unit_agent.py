@@ -22,16 +22,11 @@ import pytest
 from ops import testing
 
 from lxd_common.lxd import LxdClient
-from tests.harness.fake_sysctl import populate
-from tests.harness.juju_sim import Sim, SimUnit
-from tests.harness.lxd_agent_boot import lxd_agent_env
-from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
-from tests.harness.lxd_units import EMPTY_RESOURCES, built_lxd_charm
+from tests.harness.agent_units import AgentUnits
+from tests.harness.juju_sim import Sim
+from tests.harness.lxd_daemons import DaemonPool
+from tests.harness.lxd_units import built_lxd_charm
 from tests.harness.unit_agent import HookFailedError, UnitAgentRunner, timing_summary
-
-REPO = Path(__file__).resolve().parents[2]
-BOOT = REPO / "tests" / "harness" / "lxd_agent_boot.py"
-
 
 # ------------------------------------------------------------ the probe charm
 
@@ -211,47 +206,9 @@ def test_a_charm_missing_a_module_fails_at_import_through_dispatch(tmp_path: Pat
 def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
     lxd_pool: DaemonPool, tmp_path: Path
 ) -> None:
-    charm = built_lxd_charm()
-    machine = tmp_path / "machine"
-    populate(machine)
-    boot_id = machine / "proc/sys/kernel/random/boot_id"
-    boot_id.parent.mkdir(parents=True, exist_ok=True)
-    boot_id.write_text("boot-1\n")
-
-    def unit_env(unit: SimUnit) -> dict[str, str]:
-        daemon: LxdDaemon = unit.machine
-        state = tmp_path / f"state-{unit.number}"
-        state.mkdir(exist_ok=True)
-        return lxd_agent_env(machine, state, f"node{unit.number}", daemon.directory)
-
-    def restart(unit: SimUnit) -> None:
-        daemon: LxdDaemon = unit.machine
-        if daemon.alive():
-            daemon.kill()
-        lxd_pool.restart(daemon)
-
-    def networks(unit: SimUnit) -> list[testing.Network]:
-        host = unit.machine.host
-        return [
-            testing.Network(
-                name, [testing.BindAddress([testing.Address(host)])], ingress_addresses=[host]
-            )
-            for name in ("cluster", "https")
-        ]
-
-    runner = UnitAgentRunner(
-        charm, boot=BOOT, unit_env=unit_env, machine_calls={"restart-lxd": restart}
-    )
+    units = AgentUnits(lxd_pool, tmp_path, built_lxd_charm(), parallel=False)
+    runner, sim = units.runner, units.sim
     try:
-        sim = Sim(
-            ops.CharmBase,
-            app="lxd",
-            peer="cluster",
-            config={"mode": "cluster", "lxd-init-network": False},
-            networks=networks,
-            resources=EMPTY_RESOURCES,
-            runner=runner,
-        )
         sim.add_units(3, machines=lxd_pool.start(3))
         sim.settle()
         client: LxdClient = sim.units["lxd/2"].machine.client()
@@ -280,4 +237,4 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
         for kind, (count, mean, worst) in sorted(timing_summary(runner.timings).items()):
             print(f"{kind}: {count} hooks, mean {mean:.2f}s, max {worst:.2f}s")
     finally:
-        runner.close()
+        units.close()
