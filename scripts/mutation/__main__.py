@@ -54,6 +54,8 @@ MODULES = (
     "lxd_charm/peer_bags.py",
     "lxd_charm/adopt.py",
     "lxd_charm/maintenance.py",
+    "lxd_charm/mixed.py",
+    "lxd_charm/snap_refresh.py",
     # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",

@@ -107,6 +107,10 @@ def test_the_messages_say_who_still_runs_the_earlier_charm_and_what_waits() -> N
     assert "lxd/0, lxd/1, lxd/2, lxd/3, lxd/4 (+2 more) still run" in many.message(
         True, member=True
     )
+    exactly_shown = Mixed(earlier_units=tuple(f"lxd/{n}" for n in range(5)))
+    assert "lxd/0, lxd/1, lxd/2, lxd/3, lxd/4 still run the earlier charm" in (
+        exactly_shown.message(True, member=True)
+    )
 
 
 def test_unjoined_records_are_the_earlier_charms_tokens_never_used() -> None:
