@@ -11,18 +11,23 @@ refusing our certificate. The details asserted are what Python's ssl
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import random
 import socket
 import ssl
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lxd_charm import ovn
+from lxd_common.errors import EndpointError
 from tests.harness.ovn import OvnCa
 
 CA = OvnCa()
@@ -225,3 +230,76 @@ def test_the_tuning_and_names() -> None:
         "network.ovn.client_key": MATERIAL.private_key,
     }
     assert repr(MATERIAL) == "TlsMaterial(source='vault/0')"
+
+
+# --- the rest of the module's edges ----------------------------------------------------
+
+
+def test_a_bound_address_with_one_bracket_is_refused_whole() -> None:
+    for value in ("10.0.0.17]", "[10.0.0.17"):
+        with pytest.raises(EndpointError) as caught:
+            ovn.parse_bound_address(value)
+        assert str(caught.value) == f"bound-address {value!r} is not an IP address"
+
+
+def test_removing_files_that_are_not_there_is_fine(tmp_path: Path) -> None:
+    files = ovn.OvnFiles(tmp_path)
+    files.remove()
+    assert not files.present()
+
+
+class FailingContext:
+    """A TLS context whose handshake fails with ``error`` (a route lost mid-connection)."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def wrap_socket(self, raw: socket.socket) -> ssl.SSLSocket:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (OSError(errno.EHOSTUNREACH, "No route to host"), "No route to host"),
+        (OSError("the interface went away"), "the interface went away"),
+    ],
+)
+def test_another_os_error_after_connecting_is_unreachable(
+    serving: Callable[..., Server], monkeypatch: pytest.MonkeyPatch, error: OSError, detail: str
+) -> None:
+    server = serving(lambda raw: None)
+    monkeypatch.setattr(ovn, "_client_context", lambda material: FailingContext(error))
+    probe = ovn.probe_northbound(server.address, MATERIAL, timeout=5)
+    assert probe == ovn.Probe(f"{server.address}:6641", "unreachable", detail)
+
+
+def test_probes_run_on_named_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    names: list[str] = []
+
+    def probe(address: str, material: ovn.TlsMaterial, timeout: float = 0.0) -> ovn.Probe:
+        names.append(threading.current_thread().name)
+        return ovn.Probe(ovn.northbound_target(address), "reachable")
+
+    monkeypatch.setattr(ovn, "probe_northbound", probe)
+    ovn.probe_all({"c/0": "10.0.0.1"}, MATERIAL)
+    assert len(names) == 1
+    assert names[0].startswith("ovn-probe_")
+
+
+def test_the_key_is_private_before_ssl_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[int] = []
+    load = ssl.SSLContext.load_cert_chain
+
+    def recording(self: ssl.SSLContext, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+        modes.append(stat.S_IMODE(os.stat(keyfile).st_mode))
+        load(self, certfile, keyfile, password)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", recording)
+    ovn._client_context(MATERIAL)
+    assert modes == [0o600]
+
+
+def test_no_probes_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="^no probes$"):
+        ovn.probe_summary({})
