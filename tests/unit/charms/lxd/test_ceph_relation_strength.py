@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from ops import testing
@@ -87,7 +86,7 @@ def relation(
         resources=EMPTY,
         relations=frozenset({rel}) if rel else frozenset(),
     )
-    mode = "cluster" if clustered else "standalone"
+    mode: Literal["standalone", "cluster"] = "cluster" if clustered else "standalone"
     with ctx(ctx.on.update_status(), state) as manager:
         machine = Machine(
             host, Memory(initialised=initialised), LxdConfig(mode=mode, **config), environ={}
@@ -114,13 +113,17 @@ def answered(local: dict[str, str] | None = None) -> testing.Relation:
     request = ceph.broker_request([ceph.pool_op("lxd", 3)], None)
     rid = json.loads(request)["request-id"]
     rsp = json.dumps({"exit-code": 0, "request-id": rid})
-    return ceph_rel(mon(**{"broker-rsp-lxd-0": rsp}), local={"broker_req": request, **(local or {})})
+    return ceph_rel(
+        mon(**{"broker-rsp-lxd-0": rsp}), local={"broker_req": request, **(local or {})}
+    )
 
 
 # --- what write_files and serve return --------------------------------------------
 
 
-def test_write_files_returns_the_problem_it_found(ctx: testing.Context[Any], host: FakeHost) -> None:
+def test_write_files_returns_the_problem_it_found(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     with relation(ctx, host, ceph_rel(mon(key=""))) as ceph_relation_:
         problem = ceph_relation_.write_files()
     assert isinstance(problem, WaitingError)
@@ -234,7 +237,10 @@ def test_one_file_left_is_removed_too(
 ) -> None:
     plant(host, conf=conf, keyring=keyring)
     name = "ceph.conf" if conf else "ceph.client.lxd.keyring"
-    with caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"), relation(ctx, host) as rel:
+    with (
+        caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"),
+        relation(ctx, host) as rel,
+    ):
         assert rel.serve() is None
         assert not any(path.exists() for path in files(host))
         logged = [r.getMessage() for r in caplog.records if r.name == "lxd_charm.ceph_relation"]
@@ -246,9 +252,10 @@ def test_before_lxd_is_initialised_a_break_removes_the_files_without_asking_lxd(
 ) -> None:
     plant(host)
     pools.pools["shared"] = StoragePool("shared", "ceph", "Created", {})
-    with caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"), relation(
-        ctx, host, initialised=False
-    ) as rel:
+    with (
+        caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"),
+        relation(ctx, host, initialised=False) as rel,
+    ):
         assert rel.serve() is None
         assert not any(path.exists() for path in files(host))
         logged = [r.getMessage() for r in caplog.records if r.name == "lxd_charm.ceph_relation"]
@@ -277,9 +284,10 @@ def test_files_have_their_modes_and_are_not_rewritten_unchanged(
     ctx: testing.Context[Any], host: FakeHost, caplog: pytest.LogCaptureFixture
 ) -> None:
     conf_path, keyring_path = files(host)
-    with caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"), relation(
-        ctx, host, ceph_rel(mon())
-    ) as rel:
+    with (
+        caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"),
+        relation(ctx, host, ceph_rel(mon())) as rel,
+    ):
         assert rel.write_files() is None
         assert stat.S_IMODE(conf_path.stat().st_mode) == 0o644
         assert stat.S_IMODE(keyring_path.stat().st_mode) == 0o600
@@ -297,9 +305,10 @@ def test_a_keyring_made_readable_is_rewritten_private(
     ctx: testing.Context[Any], host: FakeHost, caplog: pytest.LogCaptureFixture
 ) -> None:
     conf_path, keyring_path = files(host)
-    with caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"), relation(
-        ctx, host, ceph_rel(mon())
-    ) as rel:
+    with (
+        caplog.at_level(logging.INFO, logger="lxd_charm.ceph_relation"),
+        relation(ctx, host, ceph_rel(mon())) as rel,
+    ):
         assert rel.write_files() is None
         keyring_path.chmod(0o644)
         inode = conf_path.stat().st_ino
@@ -328,4 +337,4 @@ def test_a_failed_replace_raises_and_leaves_no_temporary_file(tmp_path: Path) ->
     with pytest.raises(OSError) as caught:
         ceph_relation._replace(target, "content", 0o644)
     assert caught.value.errno in (21, 39)  # EISDIR, ENOTEMPTY
-    assert sorted(os.listdir(tmp_path)) == ["conf"]
+    assert [p.name for p in tmp_path.iterdir()] == ["conf"]

@@ -28,7 +28,10 @@ def exactly(message: str) -> str:
 
 def test_the_constants_are_the_interfaces_names() -> None:
     assert (ceph.KEY, ceph.AUTH) == ("key", "auth")
-    assert (ceph.PUBLIC_ADDRESS, ceph.PRIVATE_ADDRESS) == ("ceph-public-address", "private-address")
+    assert (ceph.PUBLIC_ADDRESS, ceph.PRIVATE_ADDRESS) == (
+        "ceph-public-address",
+        "private-address",
+    )
     assert (ceph.BROKER_REQ, ceph.BROKER_RSP_PREFIX) == ("broker_req", "broker-rsp-")
     assert ceph.BROKER_API_VERSION == 1
     assert ceph.CEPHX_KEY_BYTES == len(base64.b64decode(KEY)) == 28
@@ -39,7 +42,9 @@ def test_the_constants_are_the_interfaces_names() -> None:
 
 
 def test_access_from_one_complete_unit() -> None:
-    bags = {"ceph-mon/0": {"key": f" {KEY}\n", "auth": " none ", "ceph-public-address": "10.0.0.1"}}
+    bags = {
+        "ceph-mon/0": {"key": f" {KEY}\n", "auth": " none ", "ceph-public-address": "10.0.0.1"}
+    }
     access = ceph.read_access(bags)
     assert access == ceph.CephAccess(monitors=("10.0.0.1",), key=KEY, auth="none")
 
@@ -99,7 +104,10 @@ def test_incomplete_access_is_none(bags: dict[str, dict[str, str]]) -> None:
 
 def test_an_unknown_auth_is_refused_naming_unit_and_modes() -> None:
     bags = {"ceph-mon/3": {"key": KEY, "auth": " krb ", "ceph-public-address": "10.0.0.1"}}
-    with pytest.raises(ceph.CephDataError, match=exactly("ceph-mon/3 sent auth 'krb'; expected one of cephx, none")):
+    with pytest.raises(
+        ceph.CephDataError,
+        match=exactly("ceph-mon/3 sent auth 'krb'; expected one of cephx, none"),
+    ):
         ceph.read_access(bags)
 
 
@@ -126,7 +134,9 @@ def test_a_key_of_another_length_is_refused_with_both_lengths(size: int) -> None
 
 @pytest.mark.parametrize("key", ["not base64!", KEY[:-1], "AQBK jA5r"])
 def test_a_key_that_is_not_base64_is_refused_without_the_key(key: str) -> None:
-    with pytest.raises(ceph.CephDataError, match=exactly("ceph-mon/1 sent a key that is not base64")) as caught:
+    with pytest.raises(
+        ceph.CephDataError, match=exactly("ceph-mon/1 sent a key that is not base64")
+    ) as caught:
         ceph.check_key("ceph-mon/1", key)
     assert caught.value.__suppress_context__
 
@@ -239,7 +249,9 @@ def answer(**fields: object) -> dict[str, str]:
 
 @pytest.mark.parametrize("code", [0, "0"])
 def test_exit_code_zero_is_done(code: object) -> None:
-    outcome = ceph.broker_outcome(REQUEST, "lxd/0", [("ceph-mon/0", answer(**{"exit-code": code}))])
+    outcome = ceph.broker_outcome(
+        REQUEST, "lxd/0", [("ceph-mon/0", answer(**{"exit-code": code}))]
+    )
     assert outcome == ceph.BrokerOutcome(done=True, error="")
 
 

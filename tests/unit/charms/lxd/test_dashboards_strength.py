@@ -25,7 +25,10 @@ TOPOLOGY = {"model": "m", "model_uuid": "u", "application": "lxd", "unit": "lxd/
 
 
 def test_the_names() -> None:
-    assert (dashboards.RELATION, dashboards.MACHINE) == ("grafana-dashboard-k8s", "grafana-dashboard")
+    assert (dashboards.RELATION, dashboards.MACHINE) == (
+        "grafana-dashboard-k8s",
+        "grafana-dashboard",
+    )
     assert (dashboards.MANUAL, dashboards.DASHBOARD) == ("prometheus-manual", "dashboard.json")
     assert dashboards.DATASOURCE_VARIABLE == "prometheusds"
     assert dashboards.machine_datasource("prom2") == "prom2 - Juju generated source"
@@ -66,7 +69,9 @@ def grafana() -> testing.Relation:
     )
 
 
-def test_the_leader_sends_the_whole_juju_topology(ctx: testing.Context[Any], host: FakeHost) -> None:
+def test_the_leader_sends_the_whole_juju_topology(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
     uuid = "3f9a5c1e-8d2b-4c6e-9f0a-1b2c3d4e5f60"
     state = testing.State(
         config={"lxd-init-network": False},

@@ -46,7 +46,10 @@ class RecordingLxd:
 def loki(relation_id: int = 30) -> testing.Relation:
     endpoint = json.dumps({"url": "http://10.0.0.9:3100/loki/api/v1/push"})
     return testing.Relation(
-        "logging", remote_app_name="loki", id=relation_id, remote_units_data={0: {"endpoint": endpoint}}
+        "logging",
+        remote_app_name="loki",
+        id=relation_id,
+        remote_units_data={0: {"endpoint": endpoint}},
     )
 
 
@@ -57,7 +60,9 @@ def test_a_standalone_unit_without_relation_or_record_asks_lxd_nothing(
     lxd = RecordingLxd()
     with ctx(ctx.on.update_status(), state) as manager:
         memory = Memory()
-        assert LokiLogging(manager.charm, memory, clustered=False).serve(cast(LxdClient, lxd)) == []
+        assert (
+            LokiLogging(manager.charm, memory, clustered=False).serve(cast(LxdClient, lxd)) == []
+        )
     assert lxd.calls == []
     assert memory.loki_url == ""
 
@@ -75,7 +80,9 @@ def test_a_cluster_leader_without_relation_or_record_asks_lxd_nothing(
     lxd = RecordingLxd()
     with ctx(ctx.on.update_status(), state) as manager:
         result = LokiLogging(manager.charm, Memory(), clustered=True).serve(cast(LxdClient, lxd))
-        bag = dict(manager.charm.model.get_relation("cluster").data[manager.charm.app])  # type: ignore[union-attr]
+        relation = manager.charm.model.get_relation("cluster")
+        assert relation is not None
+        bag = dict(relation.data[manager.charm.app])
     assert result == []
     assert lxd.calls == []
     assert bag == {"unrelated": "x"}

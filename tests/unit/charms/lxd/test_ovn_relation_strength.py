@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import ops
 import pytest
@@ -56,13 +56,16 @@ def serve(
     host: FakeHost,
     *relations: testing.RelationBase,
     memory: Memory | None = None,
-    mode: str = "standalone",
+    mode: Literal["standalone", "cluster"] = "standalone",
     leader: bool = True,
 ) -> ovn_relation.OvnReport:
     state = base(relations=set(relations), leader=leader)
     with ctx(ctx.on.update_status(), state) as manager:
         machine = Machine(
-            host, memory or Memory(initialised=True), LxdConfig(mode=mode), environ={}  # type: ignore[arg-type]
+            host,
+            memory or Memory(initialised=True),
+            LxdConfig(mode=mode),
+            environ={},
         )
         return ovn_relation.OvnRelation(manager.charm, machine, None).serve()
 
@@ -257,7 +260,9 @@ def test_tls_files_that_cannot_be_written_block_with_the_reason(
     blocker.write_text("not a directory")
     report = serve(ctx, host, cms('"10.0.0.9"'), legacy())
     assert isinstance(report.problem, BlockedError)
-    assert str(report.problem) == f"cannot write OVN's TLS files: [Errno 17] File exists: '{blocker}'"
+    assert (
+        str(report.problem) == f"cannot write OVN's TLS files: [Errno 17] File exists: '{blocker}'"
+    )
 
 
 def test_a_member_that_does_not_lead_without_certificates_blocks(
@@ -314,7 +319,11 @@ def test_server_keys_an_earlier_revision_kept_in_memory_are_moved_and_unset(
 ) -> None:
     fake = OvnFakeLxd(extensions=("network_type_ovn", "ovn_ssl_config"))
     fake.config.update(
-        {"network.ovn.ca_cert": "CA", "network.ovn.client_cert": "C", "network.ovn.client_key": "K"}
+        {
+            "network.ovn.ca_cert": "CA",
+            "network.ovn.client_cert": "C",
+            "network.ovn.client_key": "K",
+        }
     )
     host.fake_lxd = fake
     report, bag, memory = serve_as_member(ctx, host, ovn_memory={"server-keys": "true"})

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import random
+import secrets
 import socket
 import ssl
 import stat
@@ -42,7 +41,8 @@ Behaviour = Callable[[ssl.SSLSocket], None]
 
 def _address() -> str:
     """A loopback address of this test's own (the functional tier uses other /24s)."""
-    return f"127.{random.randint(200, 250)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    pick = secrets.randbelow
+    return f"127.{200 + pick(51)}.{1 + pick(254)}.{2 + pick(253)}"
 
 
 def _server_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
@@ -100,7 +100,9 @@ def serving() -> Iterator[Callable[[Callable[[socket.socket], None]], Server]]:
         server.close()
 
 
-def tls(behaviour: Behaviour, context: ssl.SSLContext | None = None) -> Callable[[socket.socket], None]:
+def tls(
+    behaviour: Behaviour, context: ssl.SSLContext | None = None
+) -> Callable[[socket.socket], None]:
     """A connection handler: a TLS handshake with ``context``, then ``behaviour``."""
     context = context or _server_context(SERVER_CERT, SERVER_KEY, CA.pem)
 
@@ -291,8 +293,10 @@ def test_the_key_is_private_before_ssl_reads_it(monkeypatch: pytest.MonkeyPatch)
     modes: list[int] = []
     load = ssl.SSLContext.load_cert_chain
 
-    def recording(self: ssl.SSLContext, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
-        modes.append(stat.S_IMODE(os.stat(keyfile).st_mode))
+    def recording(
+        self: ssl.SSLContext, certfile: Any, keyfile: Any = None, password: Any = None
+    ) -> None:
+        modes.append(stat.S_IMODE(Path(keyfile).stat().st_mode))
         load(self, certfile, keyfile, password)
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", recording)
@@ -301,5 +305,5 @@ def test_the_key_is_private_before_ssl_reads_it(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_no_probes_is_a_bug() -> None:
-    with pytest.raises(ValueError, match="^no probes$"):
+    with pytest.raises(ValueError, match=r"^no probes$"):
         ovn.probe_summary({})

@@ -49,7 +49,10 @@ CLIENT = scrape.ClientCertificate(certificate="CLIENT-CERT", private_key="CLIENT
 def test_the_names_of_the_interface() -> None:
     assert scrape.METRICS_PATH == "/1.0/metrics"
     assert scrape.TRUST_PREFIX == "juju-metrics-"
-    assert (scrape.ADDRESS_KEY, scrape.CERTIFICATE_KEY) == ("metrics-address", "metrics-certificate")
+    assert (scrape.ADDRESS_KEY, scrape.CERTIFICATE_KEY) == (
+        "metrics-address",
+        "metrics-certificate",
+    )
     assert scrape.SECRETS_KEY == "metrics-endpoint-secrets"
     assert scrape.UNIT_SECRETS_KEY == "prometheus-manual-secrets"
 
@@ -119,9 +122,7 @@ def test_a_san_of_addresses_only_has_no_server_name() -> None:
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .sign(key, hashes.SHA384())
@@ -243,7 +244,10 @@ def test_targets_from_peers_and_the_units_not_ready() -> None:
         ("", {}),
         ("{not json", {}),
         ("[1]", {}),
-        ('{"7": "secret:a", "x": "secret:b", "8": 9, "9": "secret:c"}', {7: "secret:a", 9: "secret:c"}),
+        (
+            '{"7": "secret:a", "x": "secret:b", "8": 9, "9": "secret:c"}',
+            {7: "secret:a", 9: "secret:c"},
+        ),
     ],
 )
 def test_secret_ids(raw: str | None, ids: dict[int, str]) -> None:
