@@ -309,3 +309,20 @@ def test_the_alert_rules_are_the_shipped_file() -> None:
     rules = scrape.alert_rules()
     assert isinstance(rules, dict)
     assert rules["groups"]
+
+
+def test_unit_order_is_by_number_with_unnumbered_names_first() -> None:
+    targets = [
+        scrape.Target("lxd/1", "10.0.0.1:9100", NAMED),
+        scrape.Target("lxd/0", "10.0.0.0:9100", NAMED),
+        scrape.Target("lxd/x", "10.0.0.99:9100", NAMED),
+        scrape.Target("odd", "10.0.0.98:9100", NAMED),
+    ]
+    [job] = scrape.scrape_jobs("lxd", targets, CLIENT, clustered=True)
+    assert job["static_configs"] == [
+        {"targets": ["10.0.0.99:9100", "10.0.0.98:9100", "10.0.0.0:9100", "10.0.0.1:9100"]}
+    ]
+
+
+def test_the_record_of_secrets_is_sorted_as_text() -> None:
+    assert scrape.dump_secret_ids({9: "a", 10: "b"}) == '{"10": "b", "9": "a"}'
