@@ -287,3 +287,10 @@ def test_old_or_garbled_answers_are_skipped_for_a_later_current_one() -> None:
 def test_no_answer_is_not_yet() -> None:
     assert ceph.broker_outcome(REQUEST, "lxd/0", [("ceph-mon/0", {})]) == ceph.BrokerOutcome()
     assert ceph.BrokerOutcome() == ceph.BrokerOutcome(done=False, error="")
+
+
+@pytest.mark.parametrize("garbled", ["10.0.0.1X", "X[fd00::1]"])
+def test_a_garbled_monitor_address_is_refused(garbled: str) -> None:
+    message = f"ceph-mon/0 sent a monitor address {garbled!r} that is not an IP"
+    with pytest.raises(ceph.CephDataError, match=exactly(message)):
+        ceph.read_monitors({"ceph-mon/0": {"ceph-public-address": garbled}})

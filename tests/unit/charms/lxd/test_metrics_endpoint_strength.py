@@ -84,7 +84,9 @@ def test_a_recorded_secret_with_half_the_pair_is_replaced(
     state = changed(ctx, installed(ctx, scraper(), peer, secrets={secret}))
     assert state.unit_status.name == "active", state.unit_status.message
     assert secret_ids(state)["9"] != secret.id
-    assert fingerprint(pair.certificate) not in {e.fingerprint for e in metrics_entries(host).values()}
+    assert fingerprint(pair.certificate) not in {
+        e.fingerprint for e in metrics_entries(host).values()
+    }
     assert set(metrics_entries(host)) == {NAME}
 
 
