@@ -52,9 +52,18 @@ def ceph_rel(*units: dict[str, str], local: dict[str, str] | None = None) -> tes
 
 
 class Pools(FakeStoragePools):
-    """The fake, with LXD refusing deletes for a reason other than volumes."""
+    """The fake, with LXD refusing deletes for a reason other than volumes, and every create asked.
+
+    Real LXD refuses to create a pool that exists; the fake quietly returns it,
+    so what the charm asks is recorded here.
+    """
 
     refuse_delete: str = ""
+    asked: tuple[str, ...] = ()
+
+    def create(self, name: str, driver: str, config: Any, *, members: Any = ()) -> StoragePool:
+        self.asked = (*self.asked, name)
+        return super().create(name, driver, config, members=members)
 
     def delete(self, name: str, *, keep_backing: bool = False) -> bool:
         if self.refuse_delete:
@@ -185,6 +194,7 @@ def test_a_created_ceph_pool_of_that_name_is_left_as_it_is(
     with relation(ctx, host, answered(), ceph_create_pool=True) as rel:
         assert rel.serve() is None
         assert pools.calls == []
+        assert pools.asked == ()
 
 
 def test_a_cluster_leader_defines_the_pool_on_every_member_first(
@@ -331,10 +341,7 @@ def test_replace_returns_whether_it_wrote(tmp_path: Path) -> None:
 
 
 def test_a_failed_replace_raises_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "conf"
-    target.mkdir()
-    (target / "inside").write_text("x")  # a non-empty directory cannot be replaced by a file
-    with pytest.raises(OSError) as caught:
-        ceph_relation._replace(target, "content", 0o644)
-    assert caught.value.errno in (21, 39)  # EISDIR, ENOTEMPTY
-    assert [p.name for p in tmp_path.iterdir()] == ["conf"]
+    target = tmp_path / "ceph.conf"
+    with pytest.raises(UnicodeEncodeError):
+        ceph_relation._replace(target, "mon host = \udc80", 0o644)  # fails while writing
+    assert list(tmp_path.iterdir()) == []
