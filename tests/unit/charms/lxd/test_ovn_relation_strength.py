@@ -355,3 +355,22 @@ def test_the_record_is_rewritten_canonical(
     assert bag["ovn-server-config"] == (
         '{"northbound": "ssl:10.0.0.9:6641", "server-keys": "true"}'
     )
+
+
+def test_without_an_address_on_the_binding_none_is_published(
+    ctx: testing.Context[Any], host: FakeHost, lxd: OvnFakeLxd, probes: FakeProbes
+) -> None:
+    state = testing.State(
+        config={"lxd-init-network": False},
+        networks={testing.Network("ovsdb-cms", bind_addresses=[])},
+        resources=base().resources,
+        relations={cms('"10.0.0.9"'), legacy()},
+        leader=True,
+    )
+    with ctx(ctx.on.update_status(), state) as manager:
+        machine = Machine(host, Memory(initialised=True), LxdConfig(), environ={})
+        report = ovn_relation.OvnRelation(manager.charm, machine, None).serve()
+        relation = manager.charm.model.get_relation("ovsdb-cms", CMS_ID)
+        assert relation is not None
+        assert "cms-client-bound-address" not in relation.data[manager.charm.unit]
+    assert report == ovn_relation.OvnReport(summary="ovn northbound reachable (1/1)")
