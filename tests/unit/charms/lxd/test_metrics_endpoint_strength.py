@@ -19,7 +19,7 @@ from ops import testing
 
 from lxd_common.certs import fingerprint, generate_client_certificate
 from lxd_common.errors import TrustEntryNotFoundError
-from tests.harness.databags import local_app_data, local_unit_data
+from tests.harness.databags import local_app_data, local_unit_data, tracked_content
 from tests.harness.fake_host import FakeHost
 from tests.unit.charms.lxd.test_metrics_endpoint import (
     changed,
@@ -48,8 +48,7 @@ def test_the_secret_is_labelled_by_relation_and_names_the_scraper(
     state = changed(ctx, installed(ctx, scraper(), peers()))
     [secret] = [s for s in state.secrets if s.owner == "app"]
     assert secret.label == "metrics-endpoint-9"
-    content = secret.latest_content or secret.tracked_content
-    assert common_name(content["certificate"]) == "prometheus-metrics"
+    assert common_name(tracked_content(secret)["certificate"]) == "prometheus-metrics"
 
 
 def test_what_the_leader_publishes_is_canonical_json(
