@@ -56,6 +56,7 @@ MODULES = (
     "lxd_charm/maintenance.py",
     "lxd_charm/mixed.py",
     "lxd_charm/snap_refresh.py",
+    "lxd_charm/refresh_round.py",
     # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",
