@@ -1080,8 +1080,8 @@ class UnitAgentRunner:
         }
 
     def _unpacked(self, directory: Path) -> Path:
-        if self.charm.is_dir():
-            return self.charm
+        # A charm given as a directory is copied too: each unit has its own charm
+        # directory, as on Juju, so no two units share a state database.
         return link_copy(self._template, directory)
 
     def charm_dir(self, unit: str) -> Path:
