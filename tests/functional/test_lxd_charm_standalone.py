@@ -63,6 +63,15 @@ def test_initialises_from_defaults(unit: Any, daemon: LxdDaemon) -> None:
     }
 
 
+def test_lxd_requests_are_not_each_sent_to_the_juju_log(unit: Any) -> None:
+    """urllib3 logs each request at DEBUG; ops would make each one a `juju-log` call."""
+    state = unit.run("install", **{"lxd-init-network": False})
+    assert state.unit_status.name == "active"
+    logged = [line.message for line in unit.context.juju_log]
+    assert any("LXD snap now on" in m for m in logged), logged  # the charm's own records go
+    assert not [m for m in logged if '"GET /1.0' in m or "http://localhost" in m], logged
+
+
 def test_initialises_from_the_operators_preseed_once(unit: Any, daemon: LxdDaemon) -> None:
     preseed = (
         "storage_pools:\n- name: fast\n  driver: dir\n"

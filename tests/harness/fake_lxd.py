@@ -513,6 +513,8 @@ class FakeLxd:
         self.unreachable = False
         self.calls = 0
         self.count_connections = True
+        self.connections = 0
+        """Clients made (`FakeHost.lxd`): one hook's steps after the snap's share one."""
         self.join_timeouts: list[float] = []
         self.cluster = FakeCluster(self)
         self.storage: FakeStoragePools | None = None
@@ -543,6 +545,7 @@ class FakeLxd:
 
     def connect(self) -> None:
         """What creating a client costs: one ``GET /1.0`` (unless a test said not to count it)."""
+        self.connections += 1
         if self.count_connections:
             self._call()
 

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from lxd_integrator.registration import Requester
 
 logger = logging.getLogger(__name__)
+# urllib3 logs every HTTP request at DEBUG, and ops forwards every record to
+# Juju as a `juju-log` call (a hook tool process each): LXD's requests would
+# be most of a hook's tool calls. Its warnings (retries, pool full) still go.
+logging.getLogger("urllib3").setLevel(logging.INFO)
 
 RELATION = "api"
 

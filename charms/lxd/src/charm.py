@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from lxd_common.lxd import LxdClient
 
 logger = logging.getLogger(__name__)
+# urllib3 logs every HTTP request at DEBUG, and ops forwards every record to
+# Juju as a `juju-log` call (a hook tool process each): LXD's requests would
+# be most of a hook's tool calls. Its warnings (retries, pool full) still go.
+logging.getLogger("urllib3").setLevel(logging.INFO)
 
 ACTION_LXD_WAIT = 10.0
 _RELATION_KINDS = ("joined", "changed", "departed", "broken")
@@ -432,13 +436,15 @@ class LxdCharm(ops.CharmBase):
                     found.listeners = _with_cluster(plan.addresses, peer.address)
                     found.fan_note = fan.cluster_note(lxd, config)
                     require_listener_addresses(plan)
-            machine.apply_kernel_settings(self.app.name)
-            found.https_problems = self._serve_https(
-                machine, found.listeners, https_departing, broken_https
-            )
-            found.ceph_problem = found.ceph_problem or ceph.serve()
-            found.ovn = ovn_relation.OvnRelation(self, machine, self._ovn_tls).serve()
-            found.cos_problems = self._serve_cos(machine, found.listeners)
+                machine.apply_kernel_settings(self.app.name)
+                # The relations below connect through `machine.lxd()` too: inside this
+                # block they share its connection (one `GET /1.0` a hook, not one a step).
+                found.https_problems = self._serve_https(
+                    machine, found.listeners, https_departing, broken_https
+                )
+                found.ceph_problem = found.ceph_problem or ceph.serve()
+                found.ovn = ovn_relation.OvnRelation(self, machine, self._ovn_tls).serve()
+                found.cos_problems = self._serve_cos(machine, found.listeners)
             if peer.problem is not None:
                 raise peer.problem
         except CannotFinishError as e:

@@ -97,6 +97,8 @@ class Machine:
         self._block_device = block_device
         self._joining = joining
         self._fan_address = fan_address
+        self._open: LxdClient | None = None
+        """The connection of the outermost `lxd()` block, while one is open."""
 
     @property
     def block_device(self) -> str | None:
@@ -111,16 +113,29 @@ class Machine:
 
         A daemon that cannot start because a cluster join died half-way is
         reset and started again when that loses nothing (see `half_join`).
+
+        Inside an outer ``with machine.lxd()``, the outer connection is
+        yielded again: every connection costs a ``GET /1.0`` (pylxd reads it
+        to connect), and a hook's steps after the snap's (the peer relation,
+        listeners, https, Ceph, OVN, COS) share one. Steps before it (the
+        snap, a refresh, its config) may restart LXD, so they connect on
+        their own, waiting for the daemon to answer.
         """
+        if self._open is not None:
+            yield self._open
+            return
         try:
             client = self.host.lxd()
         except (LxdNotFoundError, LxdUnreachableError) as e:
             client = self._recover_or_explain(e)
         with client:
+            self._open = client
             try:
                 yield client
             except LxdUnreachableError as e:
                 raise WaitingError(f"LXD stopped answering: {e}") from None
+            finally:
+                self._open = None
 
     def _recover_or_explain(self, error: LxdNotFoundError | LxdUnreachableError) -> LxdClient:
         """Tell "not installed", "not running" and "cannot start" apart; undo a half join."""

@@ -110,6 +110,19 @@ def secret_ids(state: testing.State) -> dict[str, str]:
 # --- standalone ------------------------------------------------------------------
 
 
+def test_a_hook_connects_to_lxd_once_for_all_its_steps_after_the_snap(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """Listeners, the peer relation and COS share one client: pylxd asks `/1.0` per client."""
+    state = installed(ctx, scraper(), peers(), https=True)
+    before = host.fake_lxd.connections
+    state = changed(ctx, state)
+    assert state.unit_status.name == "active", state.unit_status.message
+    assert jobs_of(state), "the hook served the metrics relation (it reached LXD)"
+    assert host.fake_lxd.connections - before == 1
+
+
+
 def test_standalone_leader_trusts_a_metrics_certificate_and_publishes_its_job(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
