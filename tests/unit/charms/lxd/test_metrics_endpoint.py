@@ -122,7 +122,6 @@ def test_a_hook_connects_to_lxd_once_for_all_its_steps_after_the_snap(
     assert host.fake_lxd.connections - before == 1
 
 
-
 def test_standalone_leader_trusts_a_metrics_certificate_and_publishes_its_job(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
