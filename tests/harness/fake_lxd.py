@@ -22,7 +22,7 @@ import json
 import secrets
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -187,6 +187,8 @@ class FakeCluster:
         self.database: ClusterDatabase | None = None
         self.name = ""
         self.token_expiry = JOIN_TOKEN_EXPIRY
+        self.listings = 0
+        """`members` calls: the real one is a request each."""
 
     # --- the `Cluster` API -----------------------------------------------------
 
@@ -217,15 +219,30 @@ class FakeCluster:
 
     def members(self) -> list[ClusterMember]:
         self._lxd._call()
+        self.listings += 1
         return [] if self.database is None else list(self.database.members.values())
 
-    def add_join_token(self, server_name: str) -> JoinToken:
+    def add_join_tokens(
+        self, server_names: Sequence[str], *, members: Collection[str] | None = None
+    ) -> dict[str, JoinToken]:
+        """As LXD's: every name checked first (against ``members``, if given), then a token."""
         self._lxd._call()
         database = self.database
         if database is None:
             raise ClusterError("cannot issue a join token: this LXD is not clustered")
-        if server_name in database.members:
-            raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
+        if members is None:
+            members = [m.name for m in self.members()]
+        for server_name in server_names:
+            if server_name in members:
+                raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
+        return {name: self._issue(name) for name in server_names}
+
+    def add_join_token(self, server_name: str) -> JoinToken:
+        return self.add_join_tokens([server_name])[server_name]
+
+    def _issue(self, server_name: str) -> JoinToken:
+        database = self.database
+        assert database is not None
         self.revoke_join_tokens(server_name)
         operation_id = str(uuid.uuid4())
         metadata = {

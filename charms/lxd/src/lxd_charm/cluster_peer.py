@@ -313,7 +313,12 @@ class ClusterPeer:
             self._drop_token(app, unit)
         for waiting in plan.issue:
             self._drop_token(app, waiting.unit)
-            token = lxd.cluster.add_join_token(waiting.hostname)
+        # Checked against the listing above, and pending tokens listed once for all of
+        # them: a peer event on the leader lists members once, also when it issues tokens.
+        names = [waiting.hostname for waiting in plan.issue]
+        tokens = lxd.cluster.add_join_tokens(names, members=lxd_members) if names else {}
+        for waiting in plan.issue:
+            token = tokens[waiting.hostname]
             secret = self._app.add_secret(
                 {"token": token.token}, label=f"join-token-{waiting.unit.replace('/', '-')}"
             )

@@ -27,6 +27,8 @@ from ..errors import (
 from ._api import check, retry_transient, translate_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
     import pylxd
 
 DEFAULT_PROJECT = "default"
@@ -371,16 +373,40 @@ class Cluster:
             ClusterError: this daemon is not clustered.
             MemberExistsError: a member already has that name.
         """
+        return self.add_join_tokens([server_name])[server_name]
+
+    def add_join_tokens(
+        self, server_names: Sequence[str], *, members: Collection[str] | None = None
+    ) -> dict[str, JoinToken]:
+        """Issue a join token for each of ``server_names``, by name, as `add_join_token` does.
+
+        The members and the pending tokens are listed once for all of them
+        (a leader issues every first token in one hook), and no token is
+        issued unless every name is free: LXD itself issues a token for a
+        name a member already has (5.0.2, captured). ``members`` are the
+        member names the caller listed a moment ago, to save listing again.
+
+        Raises:
+            ClusterError: this daemon is not clustered.
+            MemberExistsError: a member already has one of the names.
+        """
         if not self.enabled:
             raise ClusterError("cannot issue a join token: this LXD is not clustered")
-        if any(m.name == server_name for m in self.members()):
-            raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
-        self.revoke_join_tokens(server_name)
-        doing = f"issuing a join token for {server_name!r}"
-        with translate_errors(doing):
-            response = self._client.api.cluster.members.post(json={"server_name": server_name})
-        operation = check(response, doing)["metadata"]
-        return _token_from_operation(operation)
+        if members is None:
+            members = {m.name for m in self.members()}
+        for server_name in server_names:
+            if server_name in members:
+                raise MemberExistsError(f"a cluster member called {server_name!r} already exists")
+        pending = self.join_tokens()
+        issued: dict[str, JoinToken] = {}
+        for server_name in server_names:
+            self._revoke(server_name, pending)
+            doing = f"issuing a join token for {server_name!r}"
+            with translate_errors(doing):
+                response = self._client.api.cluster.members.post(json={"server_name": server_name})
+            operation = check(response, doing)["metadata"]
+            issued[server_name] = _token_from_operation(operation)
+        return issued
 
     def join_tokens(self) -> list[JoinToken]:
         """Pending (unused, unrevoked) join tokens."""
@@ -395,8 +421,11 @@ class Cluster:
 
     def revoke_join_tokens(self, server_name: str) -> int:
         """Revoke every pending token for ``server_name``; returns how many."""
+        return self._revoke(server_name, self.join_tokens())
+
+    def _revoke(self, server_name: str, pending: list[JoinToken]) -> int:
         revoked = 0
-        for token in self.join_tokens():
+        for token in pending:
             if token.server_name != server_name:
                 continue
             doing = f"revoking the join token for {server_name!r}"

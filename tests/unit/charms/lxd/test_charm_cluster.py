@@ -286,6 +286,17 @@ def test_leader_holds_first_tokens_until_every_planned_unit_has_announced(
                 assert token_payload(token)["secret"] not in value
 
 
+def test_the_leader_hook_that_issues_three_tokens_lists_members_once(sim: Sim) -> None:
+    """A peer event on the leader lists members once (see docs/benchmarks.md)."""
+    first = bootstrapped(sim)
+    for unit, hostname in ((1, "node-b"), (2, "node-c"), (3, "node-d")):
+        add_unit(sim, unit, hostname, f"10.0.0.{unit + 1}", announce(hostname))
+    before = first.lxd.cluster.listings
+    run(sim, 0, "relation_changed", 3)
+    assert len(first.lxd.cluster.join_tokens()) == 3
+    assert first.lxd.cluster.listings - before == 1
+
+
 def test_units_holding_tokens_join_one_at_a_time(sim: Sim) -> None:
     """LXD 5.0 can wedge a daemon that joins while another join is under way."""
     first = bootstrapped(sim)

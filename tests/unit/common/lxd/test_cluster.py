@@ -531,6 +531,64 @@ def test_add_join_token_revokes_the_pending_one_first(
     assert token.operation_id == "new-m3"
 
 
+def test_add_join_tokens_lists_members_and_tokens_once_for_all_names(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
+    m4 = dict(JOIN_META_M3, serverName="m4")
+    lxd.on(
+        "GET",
+        OPERATIONS,
+        operations_listing(reply, [reply.operation("old-m4", "token", m4)]),
+    )
+    lxd.on("DELETE", f"{OPERATIONS}/old-m4", reply.sync(None))
+    lxd.on(
+        "POST",
+        MEMBERS,
+        reply.async_op(reply.operation("new-m3", "token", JOIN_META_M3)),
+        reply.async_op(reply.operation("new-m4", "token", m4)),
+    )
+
+    tokens = cluster.add_join_tokens(["m3", "m4"])
+
+    assert {name: t.operation_id for name, t in tokens.items()} == {
+        "m3": "new-m3",
+        "m4": "new-m4",
+    }
+    assert [t.server_name for t in tokens.values()] == ["m3", "m4"]
+    assert len(lxd.requests("GET", MEMBERS)) == 1
+    assert len(lxd.requests("GET", OPERATIONS)) == 1
+    writes = [(c.method, c.path, c.json) for c in lxd.calls if c.method != "GET"]
+    assert writes == [
+        ("POST", MEMBERS, {"server_name": "m3"}),
+        ("DELETE", f"{OPERATIONS}/old-m4", None),
+        ("POST", MEMBERS, {"server_name": "m4"}),
+    ]
+
+
+def test_add_join_tokens_checks_names_against_the_callers_listing(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
+    """The leader listed members a moment ago: not again (LXD itself would issue the token)."""
+    lxd.on("GET", OPERATIONS, operations_listing(reply, []))
+    lxd.on("POST", MEMBERS, reply.async_op(reply.operation("new-m3", "token", JOIN_META_M3)))
+    with pytest.raises(MemberExistsError, match=r"^a cluster member called 'm3' already exists$"):
+        cluster.add_join_tokens(["m3"], members={"m1", "m3"})
+    assert lxd.requests("GET", MEMBERS) == []
+    assert lxd.requests("POST") == []
+    tokens = cluster.add_join_tokens(["m3"], members={"m1", "m2"})
+    assert tokens["m3"].operation_id == "new-m3"
+    assert lxd.requests("GET", MEMBERS) == []
+
+
+def test_add_join_tokens_issues_none_when_one_name_is_a_member(
+    lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
+) -> None:
+    with pytest.raises(MemberExistsError, match=r"^a cluster member called 'm2' already exists$"):
+        cluster.add_join_tokens(["m3", "m2"])
+    assert lxd.requests("POST") == []
+    assert lxd.requests("DELETE") == []
+
+
 def test_add_join_token_for_an_existing_member_is_refused(
     lxd: FakeLxd, reply: Replies, cluster: Cluster, clustered: None
 ) -> None:
