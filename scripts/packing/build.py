@@ -269,15 +269,19 @@ def build(
         # The parts run with a system PATH, as in charmcraft's build instance:
         # `python3` is the system's (its path goes into the venv's pyvenv.cfg,
         # and dispatch links the unit's python3 in its place), and `uv` is
-        # the one this venv installed from constraints.txt, alone in its dir.
+        # the one this venv installed from constraints.txt, alone in its dir,
+        # next to craft-parts' `craftctl` (what a part's `override-build` calls).
         env_path = os.environ.get("PATH", "")
         tools = work / "tools"
         tools.mkdir(parents=True, exist_ok=True)
-        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-        if uv is None:
-            raise PackingError("uv is not installed: run `tox -e pack` (constraints.txt pins it)")
-        (tools / "uv").unlink(missing_ok=True)
-        (tools / "uv").symlink_to(uv)
+        for tool in ("uv", "craftctl"):
+            found = shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
+            if found is None:
+                raise PackingError(
+                    f"{tool} is not installed: run `tox -e pack` (constraints.txt pins it)"
+                )
+            (tools / tool).unlink(missing_ok=True)
+            (tools / tool).symlink_to(found)
         os.environ["PATH"] = os.pathsep.join([str(tools), SYSTEM_PATH])
         log = work / "build.log"
         try:

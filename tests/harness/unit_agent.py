@@ -960,14 +960,14 @@ _template_lock = threading.Lock()
 
 
 def unpacked_template(charm_file: Path) -> Path:
-    """The `.charm` unpacked once per test process, its own code compiled to bytecode.
+    """The `.charm` unpacked once per test process, as it is.
 
-    Juju unpacks a charm once per unit, and the unit's first hook compiles
-    the charm's `src/` (the `.charm` holds bytecode only for its venv). A test
-    run makes hundreds of units: each gets a hard-linked copy of this
-    template (`link_copy`) instead of another unzip of 40 MB and another
-    compile. Keyed by the file's path, size and mtime, so a new `tox -e pack`
-    is picked up.
+    Juju unpacks a charm once per unit. A test run makes hundreds of units:
+    each gets a hard-linked copy of this template (`link_copy`) instead of
+    another unzip of 40 MB. Nothing is compiled here: the charm ships its own
+    bytecode (checked by source hash, see charmcraft.yaml), and what it does
+    not ship its first hooks compile, as under Juju. Keyed by the file's
+    path, size and mtime, so a new `tox -e pack` is picked up.
     """
     info = charm_file.stat()
     key = f"{charm_file.stem}-{info.st_size}-{info.st_mtime_ns}"
@@ -977,14 +977,6 @@ def unpacked_template(charm_file: Path) -> Path:
             partial = _templates() / f"{key}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             unpack_charm(charm_file, partial)
-            python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
-            if python is not None:  # the interpreter dispatch finds (`which python3`)
-                subprocess.run(
-                    [python, "-m", "compileall", "-q", "src", "lib"],
-                    cwd=partial,
-                    capture_output=True,
-                    check=False,
-                )
             partial.rename(template)
         return template
 

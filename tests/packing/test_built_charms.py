@@ -13,6 +13,7 @@ the test environment.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import shutil
@@ -163,10 +164,35 @@ def test_the_charm_holds_what_charmcraft_packs(
     if project.name in PRODUCT:
         assert (root / "icon.svg").read_bytes() == (project.path / "icon.svg").read_bytes()
         assert "Apache License" in (root / "LICENSE").read_text()
-    # The venv is byte-compiled by uv (charmcraft sets UV_COMPILE_BYTECODE);
-    # src/ and lib/ are copied from the checkout and must hold no stale cache.
-    for tree in ("src", "lib"):
-        assert not list((root / tree).rglob("__pycache__")), f"{tree}/ holds a bytecode cache"
+    orphans = [
+        pyc
+        for pyc in root.rglob("*.pyc")
+        if not (pyc.parent.parent / f"{pyc.name.split('.')[0]}.py").is_file()
+    ]
+    assert orphans == []
+    if project.name not in PRODUCT:
+        # Test charms: the venv byte-compiled by uv (charmcraft sets UV_COMPILE_BYTECODE),
+        # src/ copied from the checkout with no stale cache.
+        assert not list((root / "src").rglob("__pycache__")), "src/ holds a bytecode cache"
+        return
+    # Every module of src/ and the venv ships bytecode checked by its source's
+    # hash (charmcraft.yaml's override-build), none of it stale.
+    for tree in ("src", "venv"):
+        sources = [p for p in (root / tree).rglob("*.py") if "__pycache__" not in p.parts]
+        assert sources, tree
+        for source in sources:
+            assert_checked_hash_bytecode(source)
+
+
+def assert_checked_hash_bytecode(source: Path) -> None:
+    """``source`` has bytecode for this Python, validated by the hash of its current text."""
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    assert pyc.is_file(), f"no bytecode for {source}"
+    header = pyc.read_bytes()[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+    flags = int.from_bytes(header[4:8], "little")
+    assert flags == 0b11, f"{pyc}: not checked-hash bytecode (flags {flags})"
+    assert header[8:16] == importlib.util.source_hash(source.read_bytes()), f"{pyc} is stale"
 
 
 @pytest.mark.parametrize("project", CHARMS, ids=IDS)
