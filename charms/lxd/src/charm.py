@@ -170,6 +170,8 @@ class LxdCharm(ops.CharmBase):
             and not self._zone_moved()
         ):
             return
+        if self._joiner_still_waiting():
+            return
         self._reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
@@ -549,6 +551,38 @@ class LxdCharm(ops.CharmBase):
     def _mode(self) -> str:
         config = self._config
         return "standalone" if isinstance(config, ValueError) else config.mode
+
+    def _joiner_still_waiting(self) -> bool:
+        """A unit waiting for its join token or its turn, whose wait this event did not change.
+
+        Its last reconcile said why it waits, in its status and in its bag
+        (`join-status`, which the leader's status names): when the databags
+        give the same reason now, a reconcile would only repeat that, after
+        asking snapd and LXD again (six requests). Its token, its turn, or a
+        wait of any other kind reconciles; update-status reconciles a waiting
+        unit anyway. Reads databags only (no pylxd, see test_hook_startup).
+        """
+        if self.memory.initialised or self.unit.is_leader() or not self._is_cluster():
+            return False
+        status = self.unit.status
+        if not isinstance(status, ops.WaitingStatus) or self._peer_has_deputy_work():
+            return False
+        from lxd_charm import cluster, mixed
+
+        peer = self.model.get_relation(peer_bags.PEER)
+        if peer is None or peer.app is None:
+            return False
+        bags = {unit.name: peer.data[unit] for unit in peer.units}
+        if mixed.assess(peer.data[peer.app], bags).holds(leader=False):
+            return False
+        try:
+            app = cluster.AppView.read(peer.data[peer.app])
+        except cluster.ProtocolError:
+            return False
+        mine = peer.data[self.unit]
+        step = cluster.plan_joiner(app, self.unit.name, mine, bags)
+        said = mine.get(cluster.JOIN_STATUS, "")
+        return step.action == "wait" and step.reason == status.message == said
 
     def _peer_has_deputy_work(self) -> bool:
         return peer_bags.deputy_work(self.model, self.unit) or peer_bags.refresh_due(

@@ -37,6 +37,7 @@ from lxd_common.errors import (
 from lxd_common.lxd import ClusterMember, decode_join_token
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_lxd import FakeLxd, go_time, token_payload
+from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.juju_sim import Sim, SimUnit
 
 EMPTY_RESOURCES = frozenset(
@@ -312,6 +313,42 @@ def test_units_holding_tokens_join_one_at_a_time(sim: Sim) -> None:
     run(sim, 1, "relation_changed", 0)
     run(sim, 2, "relation_changed", 1)  # lxd/1 said `joined`
     assert cluster_names(first) == ["node-a", "node-b", "node-c"]
+
+
+def test_a_joiner_whose_wait_did_not_change_skips_the_peer_event(
+    sim: Sim, snapd: FakeSnapd
+) -> None:
+    """Waiting for its turn, said already: the next peer event asks neither LXD nor snapd."""
+    first = bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    third = add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    run(sim, 0, "relation_changed", 2)
+    waiting = run(sim, 2, "relation_changed", 0)
+    turn = "waiting for lxd/1 to join first: LXD takes one join at a time"
+    assert waiting.unit_status == testing.WaitingStatus(turn)
+    assert bag_of(sim, 2)["join-status"] == turn
+    calls, snap_calls = third.lxd.calls, list(snapd.calls)
+
+    again = run(sim, 2, "relation_changed", 0)  # the leader's bag moved; lxd/1 has not joined
+
+    assert again.unit_status == testing.WaitingStatus(turn)
+    assert (third.lxd.calls, snapd.calls) == (calls, snap_calls)
+    run(sim, 1, "relation_changed", 0)
+    joined = run(sim, 2, "relation_changed", 1)  # lxd/1 said `joined`: its turn
+    assert joined.unit_status.name == "active", joined.unit_status.message
+    assert cluster_names(first) == ["node-a", "node-b", "node-c"]
+
+
+def test_a_joiner_whose_token_came_does_not_skip_the_peer_event(sim: Sim) -> None:
+    bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2")
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status == testing.WaitingStatus("waiting for the leader to issue a join token")
+    run(sim, 0, "relation_changed", 1)  # issues the token
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status.name == "active", out.unit_status.message
+    assert bag_of(sim, 1)["joined"] == "node-b"
+    assert second.lxd.cluster.server_name == "node-b"
 
 
 def test_update_status_joins_when_the_unit_ahead_never_does(sim: Sim) -> None:

@@ -79,6 +79,35 @@ assert out.unit_status == testing.ActiveStatus("cluster: member node1"), out.uni
     assert heavy_modules_after(code) == []
 
 
+def test_a_waiting_joiners_peer_event_loads_nothing_heavy() -> None:
+    """A unit waiting for its turn, already saying so, skips the peer event on bag reads."""
+    code = """
+import ops
+from ops import testing
+import charm
+
+turn = "waiting for lxd/1 to join first: LXD takes one join at a time"
+peer = testing.PeerRelation(
+    "cluster",
+    local_app_data={"version": "1.3", "members": '{"lxd/0": "node0"}',
+                    "lxd/1": "secret:b", "lxd/2": "secret:c"},
+    local_unit_data={"version": "1.3", "hostname": "node2", "join-status": turn},
+    peers_data={0: {"version": "1.3", "hostname": "node0", "joined": "node0"},
+                1: {"version": "1.3", "hostname": "node1"}},
+)
+state = testing.State(
+    leader=False,
+    config={"mode": "cluster"},
+    relations={peer},
+    unit_status=testing.WaitingStatus(turn),
+)
+ctx = testing.Context(charm.LxdCharm, app_name="lxd", unit_id=2)
+out = ctx.run(ctx.on.relation_changed(peer, remote_unit=0), state)
+assert out.unit_status == testing.WaitingStatus(turn), out.unit_status
+"""
+    assert heavy_modules_after(code) == []
+
+
 def test_the_probe_sees_what_a_reconcile_imports() -> None:
     """The check above could pass by not looking: a real reconcile path loads pylxd."""
     assert "pylxd" in heavy_modules_after("import charm\nimport lxd_charm.cluster_peer")
