@@ -189,6 +189,8 @@ class FakeCluster:
         self.token_expiry = JOIN_TOKEN_EXPIRY
         self.listings = 0
         """`members` calls: the real one is a request each."""
+        self.member_reads = 0
+        """`member` calls (one member's record): a request each."""
 
     # --- the `Cluster` API -----------------------------------------------------
 
@@ -323,6 +325,7 @@ class FakeCluster:
 
     def member(self, name: str) -> ClusterMember:
         self._lxd._call()
+        self.member_reads += 1
         database = self.database
         if database is None or name not in database.members:
             raise MemberNotFoundError(f"no cluster member is called {name!r}")

@@ -169,25 +169,33 @@ class ClusterPeer:
                 raise
         else:
             self._deputise(lxd, peer, app)
-        own = self._tend_own_member(lxd, peer) if self._memory.initialised else None
+        own = self._tend_own_member(lxd, peer, listed) if self._memory.initialised else None
         return PeerOutcome(
             address=address if self._memory.initialised else "",
             summary=self.summary(lxd, listed, own),
             problem=problem,
         )
 
-    def _tend_own_member(self, lxd: LxdClient, peer: ops.Relation) -> ClusterMember | None:
+    def _tend_own_member(
+        self, lxd: LxdClient, peer: ops.Relation, listed: list[ClusterMember] | None = None
+    ) -> ClusterMember | None:
         """Keep this member's failure domain on the unit's zone; say whether it is evacuated.
 
         Runs at the join and in every later reconcile, so a zone Juju changes
         is followed. The ``evacuated`` field mirrors what LXD says (also after
         an operator's own ``lxc cluster evacuate``), and changing it wakes
-        the leader, whose count names evacuated members.
+        the leader, whose count names evacuated members. ``listed`` is the
+        member listing this hook made (the leader's), read instead of asking again.
         """
-        try:
-            own = lxd.cluster.member(self._host.hostname)
-        except MemberNotFoundError:
-            return None  # removed under us (this unit is leaving): nothing to tend
+        if listed is not None:
+            own = next((m for m in listed if m.name == self._host.hostname), None)
+            if own is None:
+                return None  # not (or no longer) a member: nothing to tend
+        else:
+            try:
+                own = lxd.cluster.member(self._host.hostname)
+            except MemberNotFoundError:
+                return None  # removed under us (this unit is leaving): nothing to tend
         domain = cluster.failure_domain(self._zone)
         if own.failure_domain != domain:
             try:

@@ -298,6 +298,15 @@ def test_the_leader_hook_that_issues_three_tokens_lists_members_once(sim: Sim) -
     assert first.lxd.cluster.listings - before == 1
 
 
+def test_a_leader_peer_event_reads_its_own_member_from_its_one_listing(sim: Sim) -> None:
+    first, _ = formed(sim, 2)
+    listings, reads = first.lxd.cluster.listings, first.lxd.cluster.member_reads
+    out = run(sim, 0, "relation_changed", 1)
+    assert out.unit_status.name == "active", out.unit_status.message
+    assert first.lxd.cluster.listings - listings == 1
+    assert first.lxd.cluster.member_reads == reads
+
+
 def test_units_holding_tokens_join_one_at_a_time(sim: Sim) -> None:
     """LXD 5.0 can wedge a daemon that joins while another join is under way."""
     first = bootstrapped(sim)
