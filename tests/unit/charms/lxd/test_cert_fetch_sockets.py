@@ -17,9 +17,6 @@ use 0.5 s and a server trickling a byte every 50 ms, so a socket timeout
 
 from __future__ import annotations
 
-import datetime
-import http.server
-import ipaddress
 import ssl
 import threading
 import time
@@ -27,13 +24,17 @@ import urllib.error
 from collections.abc import Callable, Iterator
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lxd_charm.cert_fetch import CertFetchError, UrllibOpener, fetch_certificate
 from lxd_common.certs import generate_client_certificate
+from tests.harness.web_servers import (
+    ScriptedServer,
+    moved,
+    scripted_servers,
+    serve,
+    server_tls,
+    trickle_headers,
+)
 
 #: The whole fetch's deadline in the slow-server tests.
 DEADLINE = 0.5
@@ -42,140 +43,19 @@ SLACK = 3.0
 #: The slow server sends a byte this often: far inside any socket timeout here.
 TRICKLE_INTERVAL = 0.05
 
-Reply = Callable[["Handler"], None]
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Answers each path from the server's script."""
-
-    server: Server
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
-        reply = self.server.script.get(self.path)
-        if reply is None:
-            self.send_error(404)
-            return
-        try:
-            reply(self)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
-            self.server.client_gone.set()  # the client shut its end: what the abort does
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    """A scripted server on 127.0.0.1 (https when given a TLS context), in a thread."""
-
-    daemon_threads = True
-
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.script: dict[str, Reply] = {}
-        self.requests: list[str] = []
-        self.stop = threading.Event()
-        self.client_gone = threading.Event()
-        self.scheme = "http"
-        if tls is not None:
-            self.socket = tls.wrap_socket(self.socket, server_side=True)
-            self.scheme = "https"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-
-    def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.stop.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=10)
-
-
-def serve(body: bytes) -> Reply:
-    def reply(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return reply
-
-
-def moved(location: str) -> Reply:
-    def reply(handler: Handler) -> None:
-        handler.send_response(302)
-        handler.send_header("Location", location)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    return reply
-
-
-def trickle_headers(handler: Handler) -> None:
-    """A status line, then one header a byte at a time that never ends (until stopped)."""
-    handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-    handler.wfile.flush()
-    while not handler.server.stop.wait(TRICKLE_INTERVAL):
-        handler.wfile.write(b"a")
-        handler.wfile.flush()
+Server = ScriptedServer
 
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(tls: ssl.SSLContext | None = None) -> Server:
-        server = Server(tls)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
+    with scripted_servers() as start:
+        yield lambda tls=None: start("127.0.0.1", tls)
 
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, str]:
-    """A self-signed server certificate for 127.0.0.1: the server's context, and the CA file.
-
-    `lxd_common.certs` makes client certificates only (clientAuth, no
-    addresses), which a TLS client rightly refuses from a server, so this one
-    is built here: serverAuth, with 127.0.0.1 as its address.
-    """
-    directory = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cert-fetch test server")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "server.crt", directory / "server.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context, str(cert_file)
+    """The servers' TLS context (a test CA's certificate for 127.0.0.1) and the CA file."""
+    return server_tls(tmp_path_factory.mktemp("tls"), ["127.0.0.1"])
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +114,11 @@ def test_a_real_https_fetch_without_that_ca_is_refused_as_unverified(
     url = server.url("/client.crt")
     with pytest.raises(CertFetchError) as info:
         fetch_certificate(url, timeout=5)
-    # Captured from Python 3.11's ssl against this server: OpenSSL's verify message.
+    # Captured from Python 3.11's ssl against this server (signed by a CA the client
+    # was not given): OpenSSL's verify message.
     assert str(info.value) == (
-        f"cannot fetch the certificate from {url}: TLS failed (self-signed certificate)"
+        f"cannot fetch the certificate from {url}: TLS failed "
+        "(unable to get local issuer certificate)"
     )
     assert server.requests == []  # no request was sent over the unverified connection
 
@@ -259,7 +141,7 @@ def test_headers_trickled_forever_are_cut_off_at_the_deadline_and_the_socket_shu
     servers: Callable[..., Server], tls: tuple[ssl.SSLContext, str], scheme: str
 ) -> None:
     server = servers(tls[0] if scheme == "https" else None)
-    server.script = {"/client.crt": trickle_headers}
+    server.script = {"/client.crt": trickle_headers(TRICKLE_INTERVAL)}
     url = server.url("/client.crt")
     before = set(_fetch_workers())
     took, message = _cut_off(url, cafile=tls[1] if scheme == "https" else None)
