@@ -25,11 +25,12 @@ Medians of ``--repeat`` hooks, interleaved. Needs `tox -e pack` first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import shutil
 import statistics
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.harness.agent_units import AgentUnits
@@ -50,46 +51,61 @@ def _swap_charm_py(charm_dir: Path, text: str) -> None:
     path.chmod(0o755)
 
 
-def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
-    """One formed single-member unit; medians of its hooks with each `charm.py`."""
+@contextlib.contextmanager
+def one_formed_unit(charm: Path) -> Iterator[tuple[AgentUnits, Callable[[str], float]]]:
+    """A one-member cluster through the stand-in, and a function timing one hook kind on it.
+
+    The function takes "update-status" or "config-changed" and returns that
+    hook's seconds (nothing else runs in the model meanwhile).
+    """
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
         units = AgentUnits(pool, Path(scratch), charm, parallel=False)
         try:
             units.add(1)
             units.sim.settle()
             sim, runner = units.sim, units.runner
-            charm_dir = runner.charm_dir("lxd/0")
-            original = (charm_dir / "src" / "charm.py").read_text()
 
-            def one(run: Callable[[], None]) -> float:
+            def one(kind: str) -> float:
                 before = len(runner.timings)
-                run()
+                if kind == "update-status":
+                    sim.update_status()
+                else:
+                    sim.config_changed()  # no option changed: the reconcile finds nothing to do
                 sim.settle()
                 [timing] = runner.timings[before:]
                 return timing.seconds
 
-            def update_status() -> None:
-                sim.update_status()
-
-            def config_changed() -> None:
-                sim.config_changed()  # no option changed: the reconcile finds nothing to do
-
-            runs: dict[str, list[float]] = {
-                "bare": [],
-                "null": [],
-                "update-status": [],
-                "config-changed": [],
-            }
-            for _ in range(repeat):
-                _swap_charm_py(charm_dir, BARE_PYTHON)
-                runs["bare"].append(one(update_status))
-                _swap_charm_py(charm_dir, NULL_OPS_CHARM)
-                runs["null"].append(one(update_status))
-                _swap_charm_py(charm_dir, original)
-                runs["update-status"].append(one(update_status))
-                runs["config-changed"].append(one(config_changed))
+            yield units, one
         finally:
             units.close()
+
+
+def null_hook(charm: Path, repeat: int = 3) -> float:
+    """Median seconds of a hook of an ops charm that does nothing, through the stand-in."""
+    with one_formed_unit(charm) as (units, one):
+        _swap_charm_py(units.runner.charm_dir("lxd/0"), NULL_OPS_CHARM)
+        return statistics.median(one("update-status") for _ in range(repeat))
+
+
+def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
+    """One formed single-member unit; medians of its hooks with each `charm.py`."""
+    with one_formed_unit(charm) as (units, one):
+        charm_dir = units.runner.charm_dir("lxd/0")
+        original = (charm_dir / "src" / "charm.py").read_text()
+        runs: dict[str, list[float]] = {
+            "bare": [],
+            "null": [],
+            "update-status": [],
+            "config-changed": [],
+        }
+        for _ in range(repeat):
+            _swap_charm_py(charm_dir, BARE_PYTHON)
+            runs["bare"].append(one("update-status"))
+            _swap_charm_py(charm_dir, NULL_OPS_CHARM)
+            runs["null"].append(one("update-status"))
+            _swap_charm_py(charm_dir, original)
+            runs["update-status"].append(one("update-status"))
+            runs["config-changed"].append(one("config-changed"))
     return {kind: statistics.median(seconds) for kind, seconds in runs.items()}
 
 
