@@ -40,7 +40,6 @@ import pytest
 
 from bench.hook_floor import null_hook
 from bench.lxd_requests import CountingRunner, HookRequests, Proxies
-from tests.harness.agent_units import AgentUnits
 from tests.harness.charms import built_charm, missing_charm_message
 from tests.harness.clusters import form_cluster
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon
@@ -79,14 +78,17 @@ def in_process(size: int) -> float:
 
 def as_juju_runs_it(charm: Path, size: int) -> dict[str, Any]:
     """Formation, update-status and scale-down through the stand-in, units in parallel."""
+    patch = pytest.MonkeyPatch()
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         proxies = Proxies(root / "proxies")
-        units = AgentUnits(
+        units = LxdUnits(
             pool,
             root,
-            charm,
+            patch,
+            in_process=False,
             parallel=True,
+            charm=charm,
             lxd_dir=lambda daemon: proxies.proxy(daemon.directory).directory,
             runner_type=CountingRunner,
         )
@@ -130,6 +132,7 @@ def as_juju_runs_it(charm: Path, size: int) -> dict[str, Any]:
         finally:
             units.close()
             proxies.close()
+            patch.undo()
 
 
 def measure(charm: Path, size: int, repeat: int) -> dict[str, Any]:

@@ -33,9 +33,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.harness.agent_units import AgentUnits
+import pytest
+
 from tests.harness.charms import built_charm, missing_charm_message
 from tests.harness.lxd_daemons import DaemonPool
+from tests.harness.lxd_units import LxdUnits
 from tests.harness.unit_agent import unpack_charm
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -52,18 +54,20 @@ def _swap_charm_py(charm_dir: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def one_formed_unit(charm: Path) -> Iterator[tuple[AgentUnits, Callable[[str], float]]]:
+def one_formed_unit(charm: Path) -> Iterator[tuple[LxdUnits, Callable[[str], float]]]:
     """A one-member cluster through the stand-in, and a function timing one hook kind on it.
 
     The function takes "update-status" or "config-changed" and returns that
     hook's seconds (nothing else runs in the model meanwhile).
     """
+    patch = pytest.MonkeyPatch()
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
-        units = AgentUnits(pool, Path(scratch), charm, parallel=False)
+        units = LxdUnits(pool, Path(scratch), patch, in_process=False, charm=charm)
         try:
             units.add(1)
             units.sim.settle()
             sim, runner = units.sim, units.runner
+            assert runner is not None
 
             def one(kind: str) -> float:
                 before = len(runner.timings)
@@ -78,11 +82,13 @@ def one_formed_unit(charm: Path) -> Iterator[tuple[AgentUnits, Callable[[str], f
             yield units, one
         finally:
             units.close()
+            patch.undo()
 
 
 def null_hook(charm: Path, repeat: int = 3) -> float:
     """Median seconds of a hook of an ops charm that does nothing, through the stand-in."""
     with one_formed_unit(charm) as (units, one):
+        assert units.runner is not None
         _swap_charm_py(units.runner.charm_dir("lxd/0"), NULL_OPS_CHARM)
         return statistics.median(one("update-status") for _ in range(repeat))
 
@@ -90,6 +96,7 @@ def null_hook(charm: Path, repeat: int = 3) -> float:
 def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
     """One formed single-member unit; medians of its hooks with each `charm.py`."""
     with one_formed_unit(charm) as (units, one):
+        assert units.runner is not None
         charm_dir = units.runner.charm_dir("lxd/0")
         original = (charm_dir / "src" / "charm.py").read_text()
         runs: dict[str, list[float]] = {
@@ -119,14 +126,17 @@ def first_hooks(charm: Path, repeat: int) -> dict[str, float]:
         runs: dict[str, list[float]] = {"first (shipped bytecode)": [], "first (no bytecode)": []}
         for _ in range(repeat):
             for kind, charm_dir in zip(runs, (shipped, stripped), strict=True):
+                patch = pytest.MonkeyPatch()
                 with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
-                    units = AgentUnits(pool, Path(scratch), charm_dir, parallel=False)
+                    units = LxdUnits(pool, Path(scratch), patch, in_process=False, charm=charm_dir)
                     try:
                         units.add(1)
                         units.sim.settle()
+                        assert units.runner is not None
                         runs[kind].append(units.runner.timings[0].seconds)
                     finally:
                         units.close()
+                        patch.undo()
     return {kind: statistics.median(seconds) for kind, seconds in runs.items()}
 
 

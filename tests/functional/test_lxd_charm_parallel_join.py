@@ -15,20 +15,20 @@ import json
 from pathlib import Path
 
 import ops
+import pytest
 
 from lxd_common.lxd import LxdClient
-from tests.harness.agent_units import AgentUnits
 from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
-from tests.harness.lxd_units import built_lxd_charm
+from tests.harness.lxd_units import LxdUnits, built_lxd_charm
 from tests.harness.unit_agent import UnitAgentRunner
 
 
 def test_three_units_join_at_once_through_the_built_charm(
-    lxd_pool: DaemonPool, tmp_path: Path
+    lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     charm = built_lxd_charm()
-    units = AgentUnits(lxd_pool, tmp_path, charm, parallel=True)
+    units = LxdUnits(lxd_pool, tmp_path, monkeypatch, in_process=False, parallel=True, charm=charm)
     try:
         units.add(3)
         units.sim.settle()

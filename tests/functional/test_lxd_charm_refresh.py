@@ -16,21 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.harness.agent_units import AgentUnits
 from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
-from tests.harness.lxd_units import built_lxd_charm
+from tests.harness.lxd_units import LxdUnits
 
 
 @pytest.fixture
-def cluster(lxd_pool: DaemonPool, tmp_path: Path) -> Iterator[tuple[Sim, Path]]:
+def cluster(
+    lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Sim, Path]]:
     """Three units of the built charm on three real daemons, formed into one cluster."""
-    units = AgentUnits(
-        lxd_pool,
-        tmp_path,
-        built_lxd_charm(),
-        parallel=False,
-        config={"snap-channel": "5.21/stable"},
+    units = LxdUnits(
+        lxd_pool, tmp_path, monkeypatch, {"snap-channel": "5.21/stable"}, in_process=False
     )
     try:
         sim = units.sim

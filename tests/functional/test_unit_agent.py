@@ -22,10 +22,9 @@ import pytest
 from ops import testing
 
 from lxd_common.lxd import LxdClient
-from tests.harness.agent_units import AgentUnits
 from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
-from tests.harness.lxd_units import built_lxd_charm
+from tests.harness.lxd_units import LxdUnits, built_lxd_charm
 from tests.harness.unit_agent import HookFailedError, UnitAgentRunner, timing_summary
 
 # ------------------------------------------------------------ the probe charm
@@ -204,12 +203,13 @@ def test_a_charm_missing_a_module_fails_at_import_through_dispatch(tmp_path: Pat
 
 
 def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
-    lxd_pool: DaemonPool, tmp_path: Path
+    lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    units = AgentUnits(lxd_pool, tmp_path, built_lxd_charm(), parallel=False)
+    units = LxdUnits(lxd_pool, tmp_path, monkeypatch, in_process=False)
     runner, sim = units.runner, units.sim
+    assert runner is not None
     try:
-        sim.add_units(3, machines=lxd_pool.start(3))
+        units.add(3)
         sim.settle()
         client: LxdClient = sim.units["lxd/2"].machine.client()
         assert sorted(m.name for m in client.cluster.members()) == ["node0", "node1", "node2"]

@@ -15,7 +15,10 @@ process). Without a built charm the test skips, naming `tox -e pack`. With
 `LXD_CHARM_TESTS_IN_PROCESS=1` the charm's source runs in the test process
 through ops.testing instead, which is faster to debug (breakpoints, one
 traceback). Tests read the machine through `snapd()` and change it through
-`tune()`, which work the same either way.
+`tune()`, which work the same either way. With ``parallel=True`` (built charm
+only) every unit runs its own hook queue at the same time as the others, as
+Juju's unit agents do: the concurrent-join test and `bench/cluster_formation.py`
+use it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import functools
 import importlib
 import socket
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +149,14 @@ class LxdUnits:
         config: the application's config on top of cluster mode.
         in_process: run the charm's source in this process (default: the
             `LXD_CHARM_TESTS_IN_PROCESS` switch; otherwise the built charm).
+        parallel: (built charm only) every unit runs its own hook queue at the
+            same time as the others, as Juju's unit agents do (`Sim(parallel=True)`).
+        charm: (built charm only) the `.charm` or charm directory to run
+            (default: the one `tox -e pack` built).
+        lxd_dir: the `LXD_DIR` a unit's hooks get for its daemon (default: the
+            daemon's own directory; the benchmark puts a counting proxy there).
+        runner_type: (built charm only) the stand-in's class (the benchmark
+            counts LXD requests per hook).
     """
 
     def __init__(
@@ -156,11 +167,16 @@ class LxdUnits:
         config: dict[str, Any] | None = None,
         *,
         in_process: bool | None = None,
+        parallel: bool = False,
+        charm: Path | None = None,
+        lxd_dir: Callable[[LxdDaemon], Path] | None = None,
+        runner_type: type[UnitAgentRunner] = UnitAgentRunner,
     ) -> None:
         self.pool = pool
         self.root = root
         self.monkeypatch = monkeypatch
         self.in_process = run_in_process() if in_process is None else in_process
+        self._lxd_dir = lxd_dir or (lambda daemon: daemon.directory)
         self.daemons: dict[int, LxdDaemon] = {}
         self.hostnames: dict[int, str] = {}
         self.host_settings: dict[int, dict[str, Any]] = {}
@@ -176,8 +192,8 @@ class LxdUnits:
             # Imported here, after load_charm_module has put the charm's src/ on sys.path.
             self.host_module: Any = importlib.import_module("lxd_charm.host")
         else:
-            self.runner = UnitAgentRunner(
-                built_lxd_charm(),
+            self.runner = runner_type(
+                charm or built_lxd_charm(),
                 boot=BOOT,
                 unit_env=self._unit_env,
                 machine_calls={"restart-lxd": self._restart_unit},
@@ -193,6 +209,7 @@ class LxdUnits:
             networks=self._networks,
             resources=EMPTY_RESOURCES,
             runner=self.runner,
+            parallel=parallel,
         )
 
     def close(self) -> None:
@@ -278,7 +295,7 @@ class LxdUnits:
             self.root / "machine",
             self._state_dir(number),
             self.hostnames[number],
-            self.daemons[number].directory,
+            self._lxd_dir(self.daemons[number]),
             host=self.host_settings.get(number),
         )
         env.update(self.hook_env(unit))
@@ -303,7 +320,7 @@ class LxdUnits:
         seam.make_host = lambda: host
         try:
             with pytest.MonkeyPatch.context() as env:
-                env.setenv("LXD_DIR", str(daemon.directory))
+                env.setenv("LXD_DIR", str(self._lxd_dir(daemon)))
                 for name in PROXY_VARIABLES:
                     env.delenv(name, raising=False)
                 for name, value in self.hook_env(unit).items():
