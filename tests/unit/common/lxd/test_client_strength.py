@@ -35,7 +35,7 @@ from lxd_common.lxd._storage import StoragePools
 if TYPE_CHECKING:
     from tests.unit.common.lxd.conftest import FakeLxd, Replies
 
-SOCKET = Path("/tmp/n1/unix.socket")
+SOCKET = Path("/var/snap/lxd/common/lxd/unix.socket")  # never opened: FakeLxd answers
 
 
 def exactly(message: str) -> str:
