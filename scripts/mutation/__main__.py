@@ -87,6 +87,10 @@ MODULES = (
     "lxd_common/snap/_config.py",
     "lxd_common/lxd/_preseed.py",
     "lxd_common/lxd/_trust.py",
+    "lxd_common/snap/_lxd_snap.py",
+    "lxd_common/lxd/_cluster.py",
+    "lxd_common/sysctl.py",
+    "lxd_common/lxd/_client.py",
 )
 
 
