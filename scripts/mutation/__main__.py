@@ -82,6 +82,10 @@ MODULES = (
     "lxd_charm/ovn_relation.py",
     "lxd_charm/ovn_tls.py",
     "lxd_charm/fan.py",
+    # the LXD charm's initialisation, options and listeners
+    "lxd_charm/initialise.py",
+    "lxd_charm/config.py",
+    "lxd_charm/listeners.py",
     # lxd_common: certificates, endpoints, projects, deadlines, snap policy, preseed, trust
     "lxd_common/certs.py",
     "lxd_common/endpoints.py",
