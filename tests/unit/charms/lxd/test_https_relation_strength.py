@@ -152,11 +152,14 @@ def test_without_the_https_listener_that_problem_comes_first(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
     lxd = Lxd()
-    rel = https(request("junk"), request(BOB.certificate))
+    rel = https(request(ALICE.private_key), request(BOB.certificate))
     with relation(ctx, rel, listeners={}) as (served, _):
         problems = served.serve(lxd)  # type: ignore[arg-type]
-    assert problems[0] == f"clients cannot connect: {LISTEN}"
-    assert len(problems) == 2 and problems[1].startswith("client/0: ")
+    assert problems == [
+        f"clients cannot connect: {LISTEN}",
+        "client/0: this is a private key, not a certificate; "
+        "give the certificate (-----BEGIN CERTIFICATE-----) instead",
+    ]
 
 
 def test_a_unit_that_withdraws_its_certificate_loses_its_record(

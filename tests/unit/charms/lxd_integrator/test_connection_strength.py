@@ -93,12 +93,13 @@ def test_an_unreachable_lxd_is_retried_within_the_wait(
     ids=["the-hooks-deadline-is-spent", "a-certificate-that-does-not-verify"],
 )
 def test_what_retrying_cannot_fix_is_not_retried(
-    script: Script, credentials: Credentials, error: Exception
+    script: Script, credentials: Credentials, error: LxdUnreachableError
 ) -> None:
     script.errors = [error, error]
-    with pytest.raises(LxdConnectionProblem):
+    with pytest.raises(LxdConnectionProblem) as caught:
         open_lxd(credentials, wait=1)
     assert len(script.timeouts) == 1
+    assert str(caught.value) == explain_unreachable(credentials, error)
 
 
 def test_a_spent_deadline_says_so(script: Script, credentials: Credentials) -> None:
