@@ -2,9 +2,10 @@
 
 `open_lxd` is driven with `LxdClient.remote` replaced by a script of
 answers, so what is retried, for how long, and with which timeout is seen
-call by call. The error texts are the shapes requests and urllib3 give
-(an OSError's repr inside a `ProtocolError`, an `[Errno N]` text inside a
-`NewConnectionError`); each message is compared whole.
+call by call. The error texts are written by hand in the shapes requests
+and urllib3 use (an OSError's repr inside a `ProtocolError`, an `[Errno N]`
+text inside a `NewConnectionError`), not captured: what is tested is which
+part of such a text becomes the reason. Each message is compared whole.
 """
 
 from __future__ import annotations
