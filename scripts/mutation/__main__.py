@@ -60,7 +60,11 @@ MODULES = (
     # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",
+    "lxd_charm/https_relation.py",
     "lxd_integrator/registration.py",
+    "lxd_integrator/credentials.py",
+    "lxd_integrator/connection.py",
+    "lxd_integrator/config.py",
     "lxd_charms_interfaces/lxd_https.py",
     "lxd_charms_interfaces/lxd.py",
     "lxd_charms_interfaces/_pem.py",
@@ -78,6 +82,10 @@ MODULES = (
     "lxd_charm/ovn_relation.py",
     "lxd_charm/ovn_tls.py",
     "lxd_charm/fan.py",
+    # the LXD charm's initialisation, options and listeners
+    "lxd_charm/initialise.py",
+    "lxd_charm/config.py",
+    "lxd_charm/listeners.py",
     # lxd_common: certificates, endpoints, projects, deadlines, snap policy, preseed, trust
     "lxd_common/certs.py",
     "lxd_common/endpoints.py",
