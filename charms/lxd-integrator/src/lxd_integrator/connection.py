@@ -37,10 +37,10 @@ CONNECT_WAIT = 10.0
 """Seconds to keep retrying an unreachable LXD (it may be restarting) within one hook."""
 
 API_TIMEOUT = 10.0
+"""Seconds to wait for any one LXD answer."""
 HOOK_DEADLINE = 60.0
 """All of a hook's talking to LXD (connecting, listing, registering) ends within this:
 `API_TIMEOUT` bounds each read, and a server trickling bytes would pass every one."""
-"""Seconds to wait for any one LXD answer."""
 
 # What requests/urllib3 say when TLS verification of the server fails: pylxd
 # pins a server certificate by fingerprint, system CAs verify by chain.

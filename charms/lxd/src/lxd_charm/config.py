@@ -21,7 +21,6 @@ Mode = Literal["standalone", "cluster"]
 """How the units of the application relate: independent servers, or one cluster."""
 
 MODES: Final[tuple[str, ...]] = get_args(Mode)
-SNAP_CONFIG_PREFIX: Final = "snap-config-"
 STORAGE_DRIVERS: Final = ("dir", "btrfs", "lvm", "zfs")
 LISTENERS: Final = ("https", "bgp", "dns", "metrics")
 DEFAULT_STORAGE_DRIVER: Final = "dir"
