@@ -91,6 +91,9 @@ MODULES = (
     "lxd_common/lxd/_cluster.py",
     "lxd_common/sysctl.py",
     "lxd_common/lxd/_client.py",
+    # lxd_common: error translation and retries, side-loaded snaps, snapd, storage, the socket
+    "lxd_common/lxd/_api.py",
+    "lxd_common/snap/_sideload.py",
 )
 
 
