@@ -94,6 +94,7 @@ MODULES = (
     # lxd_common: error translation and retries, side-loaded snaps, snapd, storage, the socket
     "lxd_common/lxd/_api.py",
     "lxd_common/snap/_sideload.py",
+    "lxd_common/snap/_snapd.py",
 )
 
 
