@@ -95,6 +95,7 @@ MODULES = (
     "lxd_common/lxd/_api.py",
     "lxd_common/snap/_sideload.py",
     "lxd_common/snap/_snapd.py",
+    "lxd_common/lxd/_storage.py",
 )
 
 
