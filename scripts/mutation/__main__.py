@@ -96,6 +96,7 @@ MODULES = (
     "lxd_common/snap/_sideload.py",
     "lxd_common/snap/_snapd.py",
     "lxd_common/lxd/_storage.py",
+    "lxd_common/lxd/_socket.py",
 )
 
 
