@@ -97,6 +97,8 @@ MODULES = (
     "lxd_common/snap/_snapd.py",
     "lxd_common/lxd/_storage.py",
     "lxd_common/lxd/_socket.py",
+    "lxd_common/interfaces/lxd.py",
+    "lxd_common/interfaces/lxd_https.py",
 )
 
 
