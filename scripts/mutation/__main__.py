@@ -98,7 +98,7 @@ MODULES = (
     "lxd_common/lxd/_storage.py",
     "lxd_common/lxd/_socket.py",
     "lxd_common/interfaces/lxd.py",
-    "lxd_common/interfaces/lxd_https.py",
+    "lxd_common/errors.py",
 )
 
 
