@@ -99,6 +99,7 @@ MODULES = (
     "lxd_common/lxd/_socket.py",
     "lxd_common/interfaces/lxd.py",
     "lxd_common/errors.py",
+    "lxd_common/_lazy.py",
 )
 
 
