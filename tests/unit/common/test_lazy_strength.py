@@ -99,4 +99,4 @@ def test_the_packages_refuse_unknown_names() -> None:
     assert not hasattr(lxd_common.lxd, "no_such_name")
     assert not hasattr(lxd_common.snap, "no_such_name")
     with pytest.raises(ImportError):
-        from lxd_common.lxd import no_such_name  # type: ignore[attr-defined]  # noqa: F401
+        from lxd_common.lxd import no_such_name  # noqa: F401

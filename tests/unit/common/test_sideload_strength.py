@@ -56,7 +56,7 @@ def _tarball(path: Path, files: dict[str, bytes], directories: tuple[str, ...] =
 def test_the_debug_binary_is_where_the_snaps_daemon_wrapper_looks() -> None:
     # The LXD snap's daemon start-up runs $SNAP_COMMON/lxd.debug when it exists;
     # $SNAP_COMMON of the `lxd` snap is /var/snap/lxd/common.
-    assert DEBUG_BINARY == Path("/var/snap/lxd/common") / "lxd.debug"
+    assert Path("/var/snap/lxd/common") / "lxd.debug" == DEBUG_BINARY
 
 
 @pytest.mark.parametrize("machine", ["amd64", "arm64"])
@@ -194,7 +194,9 @@ def test_a_copy_that_fails_before_writing_anything_is_refused(
     target = tmp_path / "lxd.debug"
     with pytest.raises(
         SideloadError,
-        match=exactly(f"cannot install LXD binary to {target}: [Errno 28] No space left on device"),
+        match=exactly(
+            f"cannot install LXD binary to {target}: [Errno 28] No space left on device"
+        ),
     ):
         place_binary(binary, target, "lxd")
     assert sorted(tmp_path.iterdir()) == [binary]

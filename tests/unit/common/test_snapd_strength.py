@@ -188,7 +188,9 @@ def test_the_installer_is_a_script_in_its_directory(
     assert CharmlibsSnapBackend().installer("lxd") == expected
 
 
-def test_no_installer_when_nothing_is_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_installer_when_nothing_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(snapd_module, "INSTALLER_DIR", tmp_path)
     assert CharmlibsSnapBackend().installer("lxd") is None
     (tmp_path / "lxd").mkdir()  # unreadable as a file: no installer either
@@ -229,7 +231,9 @@ def test_an_installer_that_cannot_reach_snapd_is_a_wait(tmp_path: Path) -> None:
         CharmlibsSnapBackend().run_installer(installer)
 
 
-def test_an_installer_that_hangs_is_a_wait(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_an_installer_that_hangs_is_a_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     installer = tmp_path / "lxd"
 
     def hangs(command: list[str], **kwargs: Any) -> Any:
@@ -297,4 +301,3 @@ def test_every_backend_takes_the_seams_arguments_and_defaults(method: str) -> No
     contract = _shape(getattr(SnapBackend, method))
     assert _shape(getattr(CharmlibsSnapBackend, method)) == contract
     assert _shape(getattr(FakeSnapd, method)) == contract
-

@@ -43,7 +43,9 @@ def exactly(message: str) -> str:
 def test_check_refuses_json_that_is_not_an_object(
     reply: Replies, content: bytes, shown: str
 ) -> None:
-    with pytest.raises(LxdApiError, match=exactly(f"LXD sent an unexpected answer while reading: {shown}")) as caught:
+    with pytest.raises(
+        LxdApiError, match=exactly(f"LXD sent an unexpected answer while reading: {shown}")
+    ) as caught:
         check(reply.raw(200, content), "reading")
     assert caught.value.status == 0
 

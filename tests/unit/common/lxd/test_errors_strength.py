@@ -25,7 +25,10 @@ def test_a_member_with_six_instances_shows_five_and_says_there_are_more() -> Non
     ("volumes", "shown"),
     [
         (["custom/a", "custom/b"], "custom/a, custom/b"),
-        ([f"custom/v{i}" for i in range(5)], "custom/v0, custom/v1, custom/v2, custom/v3, custom/v4"),
+        (
+            [f"custom/v{i}" for i in range(5)],
+            "custom/v0, custom/v1, custom/v2, custom/v3, custom/v4",
+        ),
         (
             [f"custom/v{i}" for i in range(6)],
             "custom/v0, custom/v1, custom/v2, custom/v3, custom/v4, ...",

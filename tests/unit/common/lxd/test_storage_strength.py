@@ -77,13 +77,17 @@ def test_a_refused_listing_says_so_whole(lxd: FakeLxd, reply: Replies) -> None:
 # --- creating ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["source", "size", "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name"])
+@pytest.mark.parametrize(
+    "key", ["source", "size", "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name"]
+)
 def test_each_member_specific_key_goes_to_the_members_only(
     lxd: FakeLxd, reply: Replies, key: str
 ) -> None:
     # LXD 5.0.2 refuses them in the global create: 'Config key "source" is cluster
     # member specific' (and so for size, zfs.pool_name, lvm.thinpool_name, lvm.vg_name).
-    lxd.on("GET", f"{POOLS}/p", reply.error(404, "Storage pool not found"), reply.sync(created("p")))
+    lxd.on(
+        "GET", f"{POOLS}/p", reply.error(404, "Storage pool not found"), reply.sync(created("p"))
+    )
     lxd.on("POST", POOLS, reply.sync())
     StoragePools(lxd).create("p", "zfs", {key: "v", "volume.size": "5GiB"}, members=["m1"])
     member, whole = lxd.requests("POST", POOLS)
@@ -98,9 +102,7 @@ def test_a_non_json_answer_to_a_members_definition_stops_the_create(
     lxd.on("POST", POOLS, reply.raw(200, PROXY_PAGE, "text/html"))
     with pytest.raises(
         LxdApiError,
-        match=exactly(
-            "LXD sent a non-JSON answer while defining storage pool 'p' on member 'm1'"
-        ),
+        match=exactly("LXD sent a non-JSON answer while defining storage pool 'p' on member 'm1'"),
     ):
         StoragePools(lxd).create("p", "zfs", {"source": "tank"}, members=["m1", "m2"])
     assert len(lxd.requests("POST", POOLS)) == 1
@@ -110,7 +112,8 @@ def test_a_non_json_answer_to_the_global_create_is_refused(lxd: FakeLxd, reply: 
     lxd.on("GET", f"{POOLS}/p", reply.error(404, "Storage pool not found"))
     lxd.on("POST", POOLS, reply.raw(200, PROXY_PAGE, "text/html"))
     with pytest.raises(
-        LxdApiError, match=exactly("LXD sent a non-JSON answer while creating storage pool 'p' (dir)")
+        LxdApiError,
+        match=exactly("LXD sent a non-JSON answer while creating storage pool 'p' (dir)"),
     ):
         StoragePools(lxd).create("p", "dir", {})
     assert len(lxd.requests("GET", f"{POOLS}/p")) == 1  # the pool is not read back
@@ -144,9 +147,7 @@ def test_a_non_json_answer_to_keeping_the_osd_pool_stops_before_the_delete(
     lxd.on("DELETE", f"{POOLS}/remote", reply.sync())
     with pytest.raises(
         LxdApiError,
-        match=exactly(
-            "LXD sent a non-JSON answer while keeping the storage behind pool 'remote'"
-        ),
+        match=exactly("LXD sent a non-JSON answer while keeping the storage behind pool 'remote'"),
     ):
         StoragePools(lxd).delete("remote", keep_backing=True)
     assert lxd.requests("DELETE") == []
@@ -156,6 +157,7 @@ def test_a_non_json_answer_to_the_delete_is_refused(lxd: FakeLxd, reply: Replies
     _deletable(lxd, reply)
     lxd.on("DELETE", f"{POOLS}/remote", reply.raw(200, PROXY_PAGE, "text/html"))
     with pytest.raises(
-        LxdApiError, match=exactly("LXD sent a non-JSON answer while deleting storage pool 'remote'")
+        LxdApiError,
+        match=exactly("LXD sent a non-JSON answer while deleting storage pool 'remote'"),
     ):
         StoragePools(lxd).delete("remote")
