@@ -99,6 +99,15 @@ MODULES = (
     "lxd_common/lxd/_cluster.py",
     "lxd_common/sysctl.py",
     "lxd_common/lxd/_client.py",
+    # lxd_common: error translation and retries, side-loaded snaps, snapd, storage, the socket
+    "lxd_common/lxd/_api.py",
+    "lxd_common/snap/_sideload.py",
+    "lxd_common/snap/_snapd.py",
+    "lxd_common/lxd/_storage.py",
+    "lxd_common/lxd/_socket.py",
+    "lxd_common/interfaces/lxd.py",
+    "lxd_common/errors.py",
+    "lxd_common/_lazy.py",
 )
 
 
