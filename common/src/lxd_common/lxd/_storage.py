@@ -140,7 +140,7 @@ class StoragePools:
             )
         check(response, doing)
         created = self.get(name)
-        if created is None:  # pragma: no cover - LXD just said it made it
+        if created is None:  # another client deleted it between our create and our read
             raise LxdApiError(f"storage pool {name!r} vanished right after its creation")
         return created
 
