@@ -145,7 +145,7 @@ def table(figures: dict[str, float]) -> str:
     names = {
         "bare": "bare Python (`import sys`)",
         "null": "an ops charm that does nothing",
-        "update-status": "this charm: `update-status` (member)",
+        "update-status": "this charm: `update-status` (a one-member cluster's leader: 2 requests)",
         "config-changed": "this charm: `config-changed` (full reconcile)",
         "first (shipped bytecode)": "this charm: `install`, a fresh unit, shipped bytecode",
         "first (no bytecode)": "this charm: `install`, a fresh unit, no bytecode",
