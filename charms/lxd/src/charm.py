@@ -234,10 +234,12 @@ class LxdCharm(ops.CharmBase):
     def _on_cos_change(self, event: ops.RelationEvent) -> None:
         """A COS relation changed, or a peer did (unless this hook already reconciled)."""
         broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
-        if self._found is not None or not lxd_charm.cos.wanted(self.model, broken):
+        if self._found is not None:
             return
         if event.relation.name == "cluster" and self._is_cluster():
             return  # only standalone units act on a peer's data (the leader's secrets)
+        if not lxd_charm.cos.wanted(self.model, broken):  # a hook tool call per COS endpoint
+            return
         self._cos_broken = broken
         self._reconcile()
 

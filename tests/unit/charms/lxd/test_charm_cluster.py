@@ -307,6 +307,20 @@ def test_a_leader_peer_event_reads_its_own_member_from_its_one_listing(sim: Sim)
     assert first.lxd.cluster.member_reads == reads
 
 
+def test_a_members_peer_event_does_not_look_at_the_cos_relations(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a cluster only the leader serves COS: a member's peer event asks Juju nothing of it."""
+    import lxd_charm.cos
+
+    formed(sim, 2)
+    asked: list[object] = []
+    monkeypatch.setattr(lxd_charm.cos, "wanted", lambda *args: asked.append(args) or False)
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status.name == "active", out.unit_status.message
+    assert asked == []
+
+
 def test_units_holding_tokens_join_one_at_a_time(sim: Sim) -> None:
     """LXD 5.0 can wedge a daemon that joins while another join is under way."""
     first = bootstrapped(sim)
