@@ -315,7 +315,12 @@ def test_a_members_peer_event_does_not_look_at_the_cos_relations(
 
     formed(sim, 2)
     asked: list[object] = []
-    monkeypatch.setattr(lxd_charm.cos, "wanted", lambda *args: asked.append(args) or False)
+
+    def wanted(*args: object) -> bool:
+        asked.append(args)
+        return False
+
+    monkeypatch.setattr(lxd_charm.cos, "wanted", wanted)
     out = run(sim, 1, "relation_changed", 0)
     assert out.unit_status.name == "active", out.unit_status.message
     assert asked == []
