@@ -1,0 +1,292 @@
+"""`lxd_charm.cluster_peer`: what the peer relation's driver says and does, pinned exactly.
+
+test_charm_cluster.py and its neighbours drive the protocol through the
+Juju simulator, hook by hook; the tests here add what those leave open: the
+refusals' whole words (the operator reads them), the record's owners, and
+the branches of the leader's, the deputy's and the joiner's steps that no
+whole-protocol test reached. Pure helpers are tested directly; the rest
+through the same simulator (`sim`, tests/harness/juju_sim.py).
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any, cast
+
+import ops
+import pytest
+from ops import testing
+
+from lxd_charm import cluster
+from lxd_charm.cluster_peer import (
+    CLUSTER_PORT,
+    HALF_JOIN_CLEARS,
+    JOIN_STATUS_LENGTH,
+    PEER,
+    ZONE_VARIABLE,
+    _has_instances,
+    _lost_with_instances,
+    _owners,
+    owners,
+)
+from lxd_common.errors import LxdApiError, MemberHasInstancesError
+from tests.harness.juju_sim import Sim
+
+from .test_charm_cluster import (  # the cluster's simulator and its helpers
+    Refuses,
+    add_unit,
+    announce,
+    bag_of,
+    bootstrapped,
+    cluster_names,
+    formed,
+    members,
+    run,
+    sim,  # noqa: F401 (a fixture)
+)
+
+
+def test_the_protocols_constants() -> None:
+    """Part of the protocol and of what units read from each other's bags."""
+    assert (CLUSTER_PORT, PEER, ZONE_VARIABLE) == (8443, "cluster", "JUJU_AVAILABILITY_ZONE")
+    assert (JOIN_STATUS_LENGTH, HALF_JOIN_CLEARS) == (500, 3)
+
+
+def test_a_departed_units_member_with_instances_names_them_and_the_way_forward() -> None:
+    error = MemberHasInstancesError("lxd-1", ["a", "b"])
+    assert _has_instances("lxd/1", error) == (
+        "cannot remove lxd/1: member 'lxd-1' still holds 2 instance(s) (a, b); move them "
+        "first with `juju run lxd/1 evacuate` (`lxc cluster evacuate lxd-1` once the unit "
+        "is gone), or delete them"
+    )
+
+
+def test_more_than_five_instances_are_cut_short() -> None:
+    five = MemberHasInstancesError("lxd-1", ["a", "b", "c", "d", "e"])
+    six = MemberHasInstancesError("lxd-1", ["a", "b", "c", "d", "e", "f"])
+    assert "5 instance(s) (a, b, c, d, e);" in _has_instances("lxd/1", five)
+    assert "6 instance(s) (a, b, c, d, e, ...);" in _has_instances("lxd/1", six)
+    assert "5 instance(s) (a, b, c, d, e);" in _lost_with_instances("lxd/1", five)
+    assert "6 instance(s) (a, b, c, d, e, ...);" in _lost_with_instances("lxd/1", six)
+
+
+def test_an_offline_members_instances_can_only_be_discarded() -> None:
+    error = MemberHasInstancesError("lxd-1", ["web"])
+    assert _lost_with_instances("lxd/1", error) == (
+        "cannot remove lxd/1: its member 'lxd-1' is offline and holds 1 instance(s) (web); "
+        "bring its machine back, or discard them with `lxc cluster remove --force lxd-1`"
+    )
+
+
+def test_owners_map_each_member_to_its_unit() -> None:
+    app = cluster.AppView(members={"lxd/0": "lxd-0", "lxd/1": "node1"})
+    assert _owners(app) == {"lxd-0": "lxd/0", "node1": "lxd/1"}
+
+
+class _Model:
+    def __init__(self, relation: Any) -> None:
+        self.relation = relation
+        self.asked: list[str] = []
+
+    def get_relation(self, name: str) -> Any:
+        self.asked.append(name)
+        return self.relation
+
+
+def test_owners_from_the_model_read_the_application_bag() -> None:
+    app = object()
+    bag = cluster.AppView(members={"lxd/0": "lxd-0"}).write()
+    model = _Model(SimpleNamespace(app=app, data={app: bag}))
+    assert owners(cast(ops.Model, model)) == {"lxd-0": "lxd/0"}
+    assert model.asked == ["cluster"]
+
+
+def test_owners_without_a_relation_an_application_or_a_readable_bag_are_none() -> None:
+    assert owners(cast(ops.Model, _Model(None))) == {}
+    assert owners(cast(ops.Model, _Model(SimpleNamespace(app=None, data={})))) == {}
+    app = object()
+    garbled = _Model(SimpleNamespace(app=app, data={app: {cluster.MEMBERS: "not json"}}))
+    assert owners(cast(ops.Model, garbled)) == {}
+
+
+# --- through the simulator -------------------------------------------------------------
+
+
+def test_lxd_refusing_the_units_zone_as_failure_domain_blocks_the_member(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, b = formed(sim, 2)
+
+    def refuse(name: str, domain: str) -> bool:
+        raise LxdApiError("Failed to update cluster member: invalid failure domain")
+
+    monkeypatch.setattr(b.lxd.cluster, "set_failure_domain", refuse)
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az 1")
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD refused failure domain 'az 1' for node-b (Failed to update cluster member: "
+        "invalid failure domain): check the unit's availability zone"
+    )
+
+
+def test_a_transient_refusal_of_the_failure_domain_is_a_wait(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, b = formed(sim, 2)
+
+    def settling(name: str, domain: str) -> bool:
+        raise LxdApiError("Failed to update cluster member: database is locked")
+
+    monkeypatch.setattr(b.lxd.cluster, "set_failure_domain", settling)
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status.name == "waiting"
+    assert "database is locked" in out.unit_status.message
+    assert "check the unit's availability zone" not in out.unit_status.message
+
+
+def test_a_removal_the_database_is_not_ready_for_waits_and_is_retried(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _, _ = formed(sim, 3)
+    remove = a.lxd.cluster.remove_member
+
+    def settling(name: str) -> None:
+        raise LxdApiError("Failed to leave the cluster: server has lost leadership")
+
+    monkeypatch.setattr(a.lxd.cluster, "remove_member", settling)
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert out.unit_status == testing.WaitingStatus(
+        "removing node-c (lxd/2) waits for the cluster database: Failed to leave the "
+        "cluster: server has lost leadership"
+    )
+    assert json.loads(sim.app_data["removing"]) == {"lxd/2": "node-c"}
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    monkeypatch.setattr(a.lxd.cluster, "remove_member", remove)
+    run(sim, 0, "update_status")
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert "removing" not in sim.app_data
+
+
+def test_a_removal_lxd_refuses_for_good_fails_the_hook(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _, _ = formed(sim, 3)
+
+    def refuse(name: str) -> None:
+        raise LxdApiError("Failed to remove member: a bug")
+
+    monkeypatch.setattr(a.lxd.cluster, "remove_member", refuse)
+    sim.remove_unit("lxd/2")
+    with pytest.raises(testing.errors.UncaughtCharmError, match="a bug"):
+        run(sim, 0, "relation_departed", 2)
+
+
+def test_an_application_bag_that_is_not_the_protocols_blocks(sim: Sim) -> None:  # noqa: F811
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2")
+    sim.app_data["members"] = "not json"
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status == testing.BlockedStatus(
+        "cluster relation: the 'members' field is not valid JSON"
+    )
+
+
+def test_a_long_refusal_goes_in_the_joiners_bag_cut_to_a_status_line(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    words = "Failed to initialize member: " + "x" * 1000
+    with monkeypatch.context() as patched:
+        patched.setattr(second.lxd, "join_cluster", Refuses(words))
+        out = run(sim, 1, "relation_changed", 0)
+    said = f"blocked: {out.unit_status.message}"
+    assert said.startswith(f"blocked: LXD refused the join ({words}")
+    assert bag_of(sim, 1)["join-status"] == said[:500]
+
+
+def test_a_token_whose_content_cannot_be_read_is_waited_for(sim: Sim) -> None:  # noqa: F811
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    sim.set_secret_content(sim.app_data["lxd/1"], {"not-the-token": "x"})
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status == testing.WaitingStatus("waiting for access to the join token")
+    assert bag_of(sim, 1)["join-status"] == "waiting for access to the join token"
+
+
+# --- a leader that is not a member yet, and its deputy ------------------------------------
+
+
+def test_a_new_leader_that_is_no_member_joins_on_its_deputys_token(sim: Sim) -> None:  # noqa: F811
+    a, b = formed(sim, 2)
+    add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    sim.set_leader("lxd/2")
+    out = run(sim, 2, "leader_elected")
+    assert out.unit_status == testing.WaitingStatus(
+        "this leader is not a member yet: waiting for lxd/0 to issue its join token"
+    )
+    assert sim.app_data["leader-joining"] == "lxd/2"
+    assert "joined" not in bag_of(sim, 2)
+
+    run(sim, 1, "relation_changed", 2)  # not the deputy: issues nothing
+    assert "leader-token" not in bag_of(sim, 1)
+    assert b.lxd.cluster.join_tokens() == []
+    run(sim, 0, "relation_changed", 2)  # the deputy (lowest-numbered member) issues
+    secret_id = bag_of(sim, 0)["leader-token"]
+    assert [t.server_name for t in a.lxd.cluster.join_tokens()] == ["node-c"]
+    assert sim.secret_exists(secret_id)
+
+    out = run(sim, 2, "relation_changed", 0)
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 3 units; cluster on 10.0.0.3:8443"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b", "lxd/2": "node-c"}
+    assert "leader-joining" not in sim.app_data
+    assert bag_of(sim, 2)["joined"] == "node-c"
+
+    run(sim, 0, "relation_changed", 2)  # the deputy withdraws its token
+    assert "leader-token" not in bag_of(sim, 0)
+    assert not sim.secret_exists(secret_id)
+
+
+def test_a_new_leader_joins_on_the_token_its_predecessor_issued_it(sim: Sim) -> None:  # noqa: F811
+    a, _ = formed(sim, 2)
+    add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    run(sim, 0, "relation_changed", 2)  # the old leader issues lxd/2's token
+    issued = sim.app_data["lxd/2"]
+    sim.set_leader("lxd/2")
+    out = run(sim, 2, "leader_elected")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 3 units; cluster on 10.0.0.3:8443"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    assert "leader-joining" not in sim.app_data
+    assert "lxd/2" not in sim.app_data
+    assert not sim.secret_exists(issued)
+    run(sim, 0, "relation_changed", 2)
+    assert "leader-token" not in bag_of(sim, 0)
+
+
+def test_a_deputy_refuses_a_leader_whose_hostname_a_member_uses(sim: Sim) -> None:  # noqa: F811
+    a, _ = formed(sim, 2)
+    add_unit(sim, 2, "node-b", "10.0.0.3", announce("node-b"))
+    sim.set_leader("lxd/2")
+    run(sim, 2, "leader_elected")
+    out = run(sim, 0, "relation_changed", 2)
+    assert out.unit_status == testing.BlockedStatus(
+        "the leader lxd/2 wants to join as 'node-b', which another member already uses: "
+        "give that machine another hostname"
+    )
+    assert "leader-token" not in bag_of(sim, 0)
+    assert a.lxd.cluster.join_tokens() == []
