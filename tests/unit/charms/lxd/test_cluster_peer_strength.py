@@ -30,7 +30,8 @@ from lxd_charm.cluster_peer import (
     _owners,
     owners,
 )
-from lxd_common.errors import LxdApiError, MemberHasInstancesError
+from lxd_common.errors import LxdApiError, MemberHasInstancesError, MemberNotFoundError
+from tests.harness.fake_lxd import FakeLxd
 from tests.harness.juju_sim import Sim
 
 from .test_charm_cluster import (  # the cluster's simulator and its helpers
@@ -290,3 +291,188 @@ def test_a_deputy_refuses_a_leader_whose_hostname_a_member_uses(sim: Sim) -> Non
     )
     assert "leader-token" not in bag_of(sim, 0)
     assert a.lxd.cluster.join_tokens() == []
+
+
+# --- removals and replaced machines -------------------------------------------------------
+
+
+def test_a_departed_units_member_removed_by_hand_is_forgotten(sim: Sim) -> None:  # noqa: F811
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.remove_member("node-c")  # the operator was first
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert "removing" not in sim.app_data
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 2/2 members online, 2 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def lost_member_announced_again(sim: Sim) -> Any:
+    """node-z: an unreachable member no unit owns, whose name a new unit lxd/2 announces."""
+    a, _ = formed(sim, 2)
+    database = a.lxd.cluster._database()
+    FakeLxd().cluster._add_member(database, "node-z", "10.0.0.26:8443", [])
+    a.lxd.cluster.set_status("node-z", "Offline", "No heartbeat for 30s")
+    add_unit(sim, 2, "node-z", "10.0.0.3")
+    run(sim, 2, "relation_changed", 0)
+    return a
+
+
+def test_a_replaced_machine_the_database_is_not_ready_to_remove_waits(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = lost_member_announced_again(sim)
+    remove = a.lxd.cluster.remove_lost_member
+
+    def settling(name: str) -> None:
+        raise LxdApiError("Failed to remove member: context deadline exceeded")
+
+    monkeypatch.setattr(a.lxd.cluster, "remove_lost_member", settling)
+    out = run(sim, 0, "relation_changed", 2)
+    assert out.unit_status == testing.WaitingStatus(
+        "removing node-z waits for the cluster database: Failed to remove member: context "
+        "deadline exceeded"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-z"]
+    assert not sim.app_data.get("lxd/2")
+    monkeypatch.setattr(a.lxd.cluster, "remove_lost_member", remove)
+    run(sim, 0, "update_status")
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/2")
+
+
+def test_a_replaced_machine_lxd_refuses_for_good_fails_the_hook(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = lost_member_announced_again(sim)
+
+    def refuse(name: str) -> None:
+        raise LxdApiError("Failed to remove member: a bug")
+
+    monkeypatch.setattr(a.lxd.cluster, "remove_lost_member", refuse)
+    with pytest.raises(testing.errors.UncaughtCharmError, match="a bug"):
+        run(sim, 0, "relation_changed", 2)
+
+
+def test_a_replaced_machine_already_gone_gets_its_token_at_once(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = lost_member_announced_again(sim)
+    remove = a.lxd.cluster.remove_lost_member
+
+    def gone_first(name: str) -> None:
+        remove(name)  # removed by hand a moment before
+        raise MemberNotFoundError(f"no cluster member is called {name!r}")
+
+    monkeypatch.setattr(a.lxd.cluster, "remove_lost_member", gone_first)
+    run(sim, 0, "relation_changed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert sim.app_data.get("lxd/2")
+    assert [t.server_name for t in a.lxd.cluster.join_tokens()] == ["node-z"]
+
+
+def test_a_replaced_machine_with_instances_blocks_naming_them(sim: Sim) -> None:  # noqa: F811
+    a = lost_member_announced_again(sim)
+    a.lxd.cluster.launch("web", target="node-z")
+    out = run(sim, 0, "relation_changed", 2)
+    assert out.unit_status == testing.BlockedStatus(
+        "lxd/2 wants to join as 'node-z', whose old member is offline, owned by no unit and "
+        "holds 1 instance(s) (web): bring its machine back, or discard them with "
+        "`lxc cluster remove --force node-z`"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-z"]
+
+
+def test_a_cluster_binding_without_an_address_blocks(sim: Sim) -> None:  # noqa: F811
+    formed(sim, 2)
+    unbound = testing.Network("cluster", [])
+    out = run(sim, 1, "config_changed", networks=frozenset({unbound}))
+    assert out.unit_status == testing.BlockedStatus(
+        "no address for the cluster endpoint: bind it to a space"
+    )
+
+
+def test_an_evacuated_departed_member_is_removed_without_force(sim: Sim) -> None:  # noqa: F811
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.evacuate("node-c")
+    sim.remove_unit("lxd/2")
+    run(sim, 0, "relation_departed", 2)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+
+
+# --- a join refused over what an earlier join left ----------------------------------------
+
+LEFTOVER_POOL = (
+    "LXD refused the preseed: Error: Failed to join cluster: Failed to initialize member: "
+    'Failed to update storage pool "local": Pool source cannot be changed when not in '
+    "pending state"
+)
+
+
+class RefusesTimes:
+    """join_cluster refusing with LXD's words the first ``times`` calls, then joining."""
+
+    def __init__(self, lxd: FakeLxd, times: int) -> None:
+        self.join = lxd.join_cluster
+        self.times = times
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise LxdApiError(LEFTOVER_POOL)
+        self.join(*args, **kwargs)
+
+
+def test_a_join_refused_over_a_leftover_pool_clears_it_and_joins_at_once(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    second.lxd.pool_volumes = {"local": []}
+    joins = RefusesTimes(second.lxd, HALF_JOIN_CLEARS)
+    monkeypatch.setattr(second.lxd, "join_cluster", joins)
+    run(sim, 1, "relation_changed", 0)
+    assert joins.calls == HALF_JOIN_CLEARS + 1
+    assert bag_of(sim, 1)["joined"] == "node-b"
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert second.lxd.pool_volumes == {}
+
+
+def test_a_join_refused_over_leftovers_more_often_than_cleared_blocks(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    joins = RefusesTimes(second.lxd, HALF_JOIN_CLEARS + 1)
+    monkeypatch.setattr(second.lxd, "join_cluster", joins)
+    out = run(sim, 1, "relation_changed", 0)
+    assert joins.calls == HALF_JOIN_CLEARS + 1
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD refused the join (Failed to initialize member: Failed to update storage pool "
+        '"local": Pool source cannot be changed when not in pending state): fix this '
+        "machine or the charm's settings; the join is retried on the next hook"
+    )
+    assert bag_of(sim, 1)["join-refused"] == sim.app_data["lxd/1"]
+
+
+def test_a_member_that_leads_again_ends_the_wait_for_a_deputy(sim: Sim) -> None:  # noqa: F811
+    a, _ = formed(sim, 2)
+    add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    sim.set_leader("lxd/2")
+    run(sim, 2, "leader_elected")
+    assert sim.app_data["leader-joining"] == "lxd/2"
+    sim.set_leader("lxd/0")
+    run(sim, 0, "leader_elected")
+    assert "leader-joining" not in sim.app_data
+    assert [t.server_name for t in a.lxd.cluster.join_tokens()] == ["node-c"]
+    assert sim.app_data.get("lxd/2")  # a plain waiting unit again: the leader's token
