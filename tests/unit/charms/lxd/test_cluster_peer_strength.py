@@ -308,7 +308,7 @@ def test_a_departed_units_member_removed_by_hand_is_forgotten(sim: Sim) -> None:
     )
 
 
-def lost_member_announced_again(sim: Sim) -> Any:
+def lost_member_announced_again(sim: Sim) -> Any:  # noqa: F811
     """node-z: an unreachable member no unit owns, whose name a new unit lxd/2 announces."""
     a, _ = formed(sim, 2)
     database = a.lxd.cluster._database()

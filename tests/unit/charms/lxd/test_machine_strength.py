@@ -790,8 +790,9 @@ def test_the_first_preseed_with_proxy_and_bootstrap_settings_is_applied_once(
 def test_without_a_cluster_section_there_is_no_fan(host: FakeHost) -> None:
     lxd = PreseedLxd()
     machine_for(host, fan_address="10.1.2.3").initialise(lxd)  # type: ignore[arg-type]
-    machine_for(host, fan_address="10.1.2.3").initialise(  # type: ignore[arg-type]
-        lxd, {"config": {"core.https_address": "x"}}
+    machine_for(host, fan_address="10.1.2.3").initialise(
+        lxd,  # type: ignore[arg-type]
+        {"config": {"core.https_address": "x"}},
     )
     assert [networks(p) for p in lxd.preseeds] == [["lxdbr0"], ["lxdbr0"]]
 
