@@ -476,3 +476,88 @@ def test_a_member_that_leads_again_ends_the_wait_for_a_deputy(sim: Sim) -> None:
     assert "leader-joining" not in sim.app_data
     assert [t.server_name for t in a.lxd.cluster.join_tokens()] == ["node-c"]
     assert sim.app_data.get("lxd/2")  # a plain waiting unit again: the leader's token
+
+
+# --- what each hook asks, and what it leaves in the bags ----------------------------------
+
+
+def test_a_members_hook_reads_its_own_member_once(sim: Sim) -> None:  # noqa: F811
+    """The member read for its failure domain is the one its status summary uses."""
+    _, b = formed(sim, 2)
+    reads = b.lxd.cluster.member_reads
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: member node-b; cluster on 10.0.0.2:8443"
+    )
+    assert b.lxd.cluster.member_reads == reads + 1
+
+
+def test_below_quorum_a_departure_removes_nothing_and_says_why(sim: Sim) -> None:  # noqa: F811
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-b", "Offline", "No heartbeat for 30s")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    out = run(sim, 0, "relation_departed", 2)
+    assert out.unit_status == testing.BlockedStatus(
+        "the cluster database has lost its quorum: node-b (lxd/1), node-c (lxd/2) offline "
+        "(1/3 database members online); bring them back"
+    )
+    assert cluster_names(a) == ["node-a", "node-b", "node-c"]
+    assert json.loads(sim.app_data["removing"]) == {"lxd/2": "node-c"}
+
+
+def test_a_departed_units_unreadable_token_is_skipped_and_dropped(sim: Sim) -> None:  # noqa: F811
+    a, _ = formed(sim, 2)
+    add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    add_unit(sim, 3, "node-d", "10.0.0.4", announce("node-d"))
+    run(sim, 0, "relation_changed", 2)  # tokens for lxd/2 and lxd/3
+    run(sim, 3, "relation_changed", 0)  # lxd/3 joins; the leader has not confirmed it yet
+    garbled = sim.app_data["lxd/2"]
+    sim.set_secret_content(garbled, {"not-the-token": "x"})
+    sim.remove_unit("lxd/2")
+    sim.remove_unit("lxd/3")
+    run(sim, 0, "relation_departed", 3)
+    assert cluster_names(a) == ["node-a", "node-b"]  # lxd/3's join was found and undone
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert "lxd/3" not in sim.app_data
+    run(sim, 0, "relation_departed", 2)
+    assert "lxd/2" not in sim.app_data
+    assert not sim.secret_exists(garbled)
+
+
+def test_a_unit_that_departs_before_its_join_is_confirmed_leaves_no_token(
+    sim: Sim,  # noqa: F811
+) -> None:
+    first = bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    issued = sim.app_data["lxd/1"]
+    run(sim, 1, "relation_changed", 0)
+    sim.remove_unit("lxd/1")
+    out = run(sim, 0, "relation_departed", 1)
+    assert cluster_names(first) == ["node-a"]
+    assert "lxd/1" not in sim.app_data
+    assert "removing" not in sim.app_data
+    assert not sim.secret_exists(issued)
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 1/1 members online, 1 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def test_the_replaced_machines_old_records_go_in_the_hook_that_removes_it(
+    sim: Sim,  # noqa: F811
+) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.launch("web", target="node-c")
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    sim.remove_unit("lxd/2")
+    run(sim, 0, "relation_departed", 2)
+    assert json.loads(sim.app_data["removing"]) == {"lxd/2": "node-c"}
+    add_unit(sim, 3, "node-c", "10.0.0.9")
+    run(sim, 3, "relation_changed", 0)
+    a.lxd.cluster.delete_instance("web")
+    run(sim, 0, "relation_changed", 3)
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert "removing" not in sim.app_data
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert sim.app_data.get("lxd/3")
