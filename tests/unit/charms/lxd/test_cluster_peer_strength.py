@@ -25,11 +25,15 @@ from lxd_charm.cluster_peer import (
     JOIN_STATUS_LENGTH,
     PEER,
     ZONE_VARIABLE,
+    ClusterPeer,
+    PeerOutcome,
     _has_instances,
     _lost_with_instances,
     _owners,
     owners,
 )
+from lxd_charm.memory import Memory
+from lxd_charm.outcomes import WaitingError
 from lxd_common.errors import LxdApiError, MemberHasInstancesError, MemberNotFoundError
 from tests.harness.fake_lxd import FakeLxd
 from tests.harness.juju_sim import Sim
@@ -109,6 +113,31 @@ def test_owners_without_a_relation_an_application_or_a_readable_bag_are_none() -
     app = object()
     garbled = _Model(SimpleNamespace(app=app, data={app: {cluster.MEMBERS: "not json"}}))
     assert owners(cast(ops.Model, garbled)) == {}
+
+
+def test_an_outcome_says_nothing_by_default() -> None:
+    assert PeerOutcome() == PeerOutcome(address="", summary="", problem=None)
+    assert (PeerOutcome().address, PeerOutcome().summary) == ("", "")
+
+
+def peer_without_juju(memory: Memory, relation: Any) -> ClusterPeer:
+    """A ClusterPeer over stand-ins: any use of the unit, the app or LXD fails loudly."""
+    charm = SimpleNamespace(unit=None, app=None, model=_Model(relation))
+    machine = SimpleNamespace(host=None, memory=memory)
+    return ClusterPeer(cast(ops.CharmBase, charm), cast(Any, machine), environ={})
+
+
+def test_without_the_peer_relation_the_unit_waits_for_it() -> None:
+    peer = peer_without_juju(Memory(), None)
+    with pytest.raises(WaitingError) as caught:
+        peer.reconcile(cast(Any, None))
+    assert str(caught.value) == "waiting for the cluster peer relation"
+
+
+def test_no_summary_before_membership_or_without_the_relation() -> None:
+    relation = SimpleNamespace(app=None, data={}, units=set())
+    assert peer_without_juju(Memory(), relation).summary(cast(Any, None)) == ""
+    assert peer_without_juju(Memory(initialised=True), None).summary(cast(Any, None)) == ""
 
 
 # --- through the simulator -------------------------------------------------------------
@@ -561,3 +590,14 @@ def test_the_replaced_machines_old_records_go_in_the_hook_that_removes_it(
     assert "removing" not in sim.app_data
     assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
     assert sim.app_data.get("lxd/3")
+
+
+def test_a_member_without_a_recorded_cluster_address_is_not_taken_for_a_moved_binding(
+    sim: Sim,  # noqa: F811
+) -> None:
+    _, b = formed(sim, 2)
+    del b.lxd.config["cluster.https_address"]
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: member node-b; cluster on 10.0.0.2:8443"
+    )
