@@ -414,6 +414,8 @@ def test_a_replaced_machine_with_instances_blocks_naming_them(sim: Sim) -> None:
         "`lxc cluster remove --force node-z`"
     )
     assert cluster_names(a) == ["node-a", "node-b", "node-z"]
+    assert not sim.app_data.get("lxd/2")  # no token while the old member stays
+    assert a.lxd.cluster.join_tokens() == []
 
 
 def test_a_cluster_binding_without_an_address_blocks(sim: Sim) -> None:  # noqa: F811
@@ -584,6 +586,9 @@ def test_the_replaced_machines_old_records_go_in_the_hook_that_removes_it(
     assert json.loads(sim.app_data["removing"]) == {"lxd/2": "node-c"}
     add_unit(sim, 3, "node-c", "10.0.0.9")
     run(sim, 3, "relation_changed", 0)
+    run(sim, 0, "relation_changed", 3)  # refused: the old member still holds "web"
+    assert json.loads(sim.app_data["removing"]) == {"lxd/2": "node-c"}
+    assert members(sim)["lxd/2"] == "node-c"
     a.lxd.cluster.delete_instance("web")
     run(sim, 0, "relation_changed", 3)
     assert cluster_names(a) == ["node-a", "node-b"]
@@ -600,4 +605,76 @@ def test_a_member_without_a_recorded_cluster_address_is_not_taken_for_a_moved_bi
     out = run(sim, 1, "config_changed")
     assert out.unit_status == testing.ActiveStatus(
         "cluster: member node-b; cluster on 10.0.0.2:8443"
+    )
+
+
+def test_a_replaced_machine_removed_after_its_departed_units_removal_waited_clears_its_records(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _, _ = formed(sim, 3)
+    a.lxd.cluster.set_status("node-c", "Offline", "No heartbeat for 30s")
+    remove = a.lxd.cluster.remove_lost_member
+    calls: list[str] = []
+
+    def settling_once(name: str) -> None:
+        calls.append(name)
+        if len(calls) == 1:  # the departed unit's removal: the database is busy
+            raise LxdApiError("Failed to remove member: database is locked")
+        remove(name)
+
+    add_unit(sim, 3, "node-c", "10.0.0.9")
+    run(sim, 3, "relation_changed", 0)  # announces the old hostname
+    sim.remove_unit("lxd/2")
+    monkeypatch.setattr(a.lxd.cluster, "remove_lost_member", settling_once)
+    run(sim, 0, "relation_departed", 2)
+    assert calls == ["node-c", "node-c"]  # the removal waited; the replacement went ahead
+    assert cluster_names(a) == ["node-a", "node-b"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert "removing" not in sim.app_data
+    assert sim.app_data.get("lxd/3")
+
+
+def test_a_leader_whose_join_on_its_deputys_token_is_refused_still_asks_its_deputy(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    formed(sim, 2)
+    third = add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    sim.set_leader("lxd/2")
+    run(sim, 2, "leader_elected")
+    run(sim, 0, "relation_changed", 2)  # the deputy issues
+    monkeypatch.setattr(third.lxd, "join_cluster", Refuses("Failed to initialize member: no"))
+    out = run(sim, 2, "relation_changed", 0)
+    assert out.unit_status.name == "blocked"
+    assert sim.app_data["leader-joining"] == "lxd/2"
+
+
+def test_a_new_leader_whose_join_on_its_predecessors_token_is_refused_asks_no_deputy(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    formed(sim, 2)
+    third = add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    run(sim, 0, "relation_changed", 2)  # the old leader issues lxd/2's token
+    sim.set_leader("lxd/2")
+    monkeypatch.setattr(third.lxd, "join_cluster", Refuses("Failed to initialize member: no"))
+    out = run(sim, 2, "leader_elected")
+    assert out.unit_status.name == "blocked"
+    assert "leader-joining" not in sim.app_data
+
+
+def test_a_refusal_for_this_machine_over_no_leftover_clears_nothing(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bootstrapped(sim)
+    second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    run(sim, 0, "relation_changed", 1)
+    full = "LXD refused the preseed: Error: Failed to join cluster: Failed to initialize member: the disk is full"
+    monkeypatch.setattr(second.lxd, "join_cluster", Refuses(full))
+    out = run(sim, 1, "relation_changed", 0)
+    assert out.unit_status == testing.BlockedStatus(
+        "LXD refused the join (Failed to initialize member: the disk is full): fix this "
+        "machine or the charm's settings; the join is retried on the next hook"
     )
