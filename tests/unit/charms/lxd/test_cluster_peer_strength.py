@@ -671,7 +671,10 @@ def test_a_refusal_for_this_machine_over_no_leftover_clears_nothing(
     bootstrapped(sim)
     second = add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
     run(sim, 0, "relation_changed", 1)
-    full = "LXD refused the preseed: Error: Failed to join cluster: Failed to initialize member: the disk is full"
+    full = (
+        "LXD refused the preseed: Error: Failed to join cluster: Failed to initialize "
+        "member: the disk is full"
+    )
     monkeypatch.setattr(second.lxd, "join_cluster", Refuses(full))
     out = run(sim, 1, "relation_changed", 0)
     assert out.unit_status == testing.BlockedStatus(
