@@ -49,6 +49,7 @@ DEFAULT_TESTS = ("tests/unit", "lxd-charms-interfaces/tests")  # what `tox -e un
 MODULES = (
     # the cluster protocol, and what the peer relation decides around it
     "lxd_charm/cluster.py",
+    "lxd_charm/cluster_peer.py",
     "lxd_charm/cluster_join.py",
     "lxd_charm/half_join.py",
     "lxd_charm/peer_bags.py",
@@ -57,6 +58,10 @@ MODULES = (
     "lxd_charm/mixed.py",
     "lxd_charm/snap_refresh.py",
     "lxd_charm/refresh_round.py",
+    # the machine steps, snap config waiting for a reboot, and the unit's memory
+    "lxd_charm/machine.py",
+    "lxd_charm/pending.py",
+    "lxd_charm/memory.py",
     # the https and integrator relations, and the interface package they speak
     "lxd_charm/https_provider.py",
     "lxd_charm/cert_fetch.py",

@@ -498,10 +498,12 @@ class ClusterPeer:
         return BlockedError(offline) if offline is not None else None
 
     def _drop_token(self, app: cluster.AppView, unit: str) -> None:
-        secret_id = app.tokens.pop(unit, None)
-        if not secret_id:
+        secret_id = app.tokens.get(unit)
+        if secret_id is None:
             return
-        app.tokens[unit] = ""  # an empty value deletes the key from the databag
+        # An empty value deletes the key from the databag; it stays "" (not popped) when
+        # dropped twice in one hook, or the second drop would leave the key in the bag.
+        app.tokens[unit] = ""
         self._remove_secret(secret_id)
 
     def _remove_secret(self, secret_id: str) -> None:
