@@ -326,6 +326,18 @@ def test_a_members_peer_event_does_not_look_at_the_cos_relations(
     assert asked == []
 
 
+def test_a_leader_missing_from_its_own_listing_tends_no_member(sim: Sim) -> None:
+    """Its member gone from LXD's listing (removed by hand): nothing of its own to tend."""
+    first, _ = formed(sim, 2)
+    database = first.lxd.cluster.database
+    assert database is not None
+    del database.members["node-a"]
+    reads = first.lxd.cluster.member_reads
+    run(sim, 0, "relation_changed", 1)  # the hook completes: no member to read a domain of
+    assert first.lxd.cluster.member_reads == reads  # not asked for: it is not in the listing
+    assert bag_of(sim, 0).get("evacuated", "") == ""
+
+
 def test_units_holding_tokens_join_one_at_a_time(sim: Sim) -> None:
     """LXD 5.0 can wedge a daemon that joins while another join is under way."""
     first = bootstrapped(sim)
