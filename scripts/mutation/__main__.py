@@ -205,6 +205,9 @@ def _tests_for(mutant: Mutant, coverage: runner.Coverage) -> list[str]:
     lines = set(range(mutant.first_line, mutant.end_line + 1))
     if mutant.runtime:
         tests = [test for test, hit in coverage.lines.items() if hit & lines]
+        if not tests and mutant.statement != (0, 0):  # a node that starts no line event
+            lines = set(range(mutant.statement[0], mutant.statement[1] + 1))
+            tests = [test for test, hit in coverage.lines.items() if hit & lines]
     else:
         # Import-time code (constants, class bodies, dataclass fields) is also reached
         # through what it built (a dataclass's generated methods run no line of the

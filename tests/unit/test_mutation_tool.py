@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from scripts.mutation.__main__ import MODULES, Equivalent, _shard, load_equivalents, resolve
+from scripts.mutation.__main__ import (
+    MODULES,
+    Equivalent,
+    _shard,
+    _tests_for,
+    load_equivalents,
+    resolve,
+)
 from scripts.mutation.mutants import mutants_of
-from scripts.mutation.runner import answering_file
+from scripts.mutation.runner import Coverage, answering_file
 
 SOURCE = textwrap.dedent(
     '''\
@@ -158,3 +165,15 @@ def test_an_import_by_file_location_gets_the_mutant_and_only_inside(tmp_path: Pa
     assert (getattr(mutated, "ANSWER"), getattr(mutated, "__file__")) == (2, str(module))
     assert getattr(untouched, "ANSWER") == 3
     assert getattr(load(module, "some_charm_main"), "ANSWER") == 1
+
+
+def test_a_node_without_a_line_event_runs_the_tests_of_its_statement() -> None:
+    source = 'def build(a: int) -> dict[str, int]:\n    return {\n        "key": a,\n    }\n'
+    [key] = [m for m in mutants_of(source) if m.what == "string changed"]
+    assert (key.line, key.first_line, key.end_line, key.statement) == (3, 3, 3, (2, 4))
+    coverage = Coverage()
+    coverage.lines["t.py::test_build"] = {1, 2}  # a dict display's key line starts no event
+    coverage.lines["t.py::test_other"] = {1}
+    assert _tests_for(key, coverage) == ["t.py::test_build"]
+    coverage.lines["t.py::test_key"] = {3}
+    assert _tests_for(key, coverage) == ["t.py::test_key"], "the node's own lines come first"
