@@ -261,6 +261,8 @@ def run_module(
                     result.timeouts += 1
                 elif child.status == 0:
                     result.survivors.append((mutant, "every test passes"))
+                    # shown as it comes too: a long run's survivors can be looked at meanwhile
+                    print(f"{shown}:{mutant.line} survived: {mutant.what}", flush=True)
                 else:
                     result.killed += 1
             time.sleep(0.01)
