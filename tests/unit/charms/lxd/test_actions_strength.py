@@ -36,7 +36,7 @@ from lxd_charm.actions import (
 from lxd_charm.config import LxdConfig
 from lxd_charm.memory import Memory
 from lxd_common.certs import CertificatePair, fingerprint, generate_client_certificate
-from lxd_common.errors import SnapError
+from lxd_common.errors import SnapError, TrustEntryNotFoundError
 from lxd_common.snap import InstalledSnap, LxdSnap
 from tests.unit.charms.lxd.test_actions import (
     TOKEN,
@@ -144,6 +144,29 @@ def test_an_ambiguous_prefix_names_each_match() -> None:
         "Give more of the fingerprint"
     )
     assert len(lxd.trust.by_fp) == 2
+
+
+def test_an_unknown_fingerprint_is_refused_with_where_to_look() -> None:
+    lxd = FakeLxd()
+    lxd.trust.put(entry("ab" * 32, "one"))
+    with pytest.raises(ActionError) as info:
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams(" " + "0" * 64))
+    assert str(info.value) == (
+        f"no trusted client has the fingerprint {'0' * 64!r}; nothing was removed. "
+        "List the trusted clients with `lxc config trust list`"
+    )
+
+
+def test_an_entry_gone_before_its_removal_is_refused_with_where_to_look() -> None:
+    lxd = FakeLxd()
+    lxd.trust.put(entry("ab" * 32, "one"))
+    lxd.trust.remove_error = TrustEntryNotFoundError("gone")
+    with pytest.raises(ActionError) as info:
+        remove_trusted_client(as_client(lxd), RemoveTrustedClientParams("ab" * 32))
+    assert str(info.value) == (
+        f"the trusted client 'one' ({'ab' * 6}) disappeared before it could be removed; "
+        "nothing was removed. List the trusted clients with `lxc config trust list`"
+    )
 
 
 # --- get-client-token ------------------------------------------------------------------
