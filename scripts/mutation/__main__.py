@@ -165,7 +165,10 @@ def resolve(module: str) -> tuple[str, str, Path]:
                 found.setdefault(candidate, root)
     if len(found) > 1:
         paths = ", ".join(str(c.relative_to(REPO)) for c in found)
-        msg = f"{module!r} names more than one module ({paths}): give its path from the repository root"
+        msg = (
+            f"{module!r} names more than one module ({paths}): "
+            "give its path from the repository root"
+        )
         raise SystemExit(msg)
     for candidate, root in found.items():
         inside = candidate.relative_to(root)

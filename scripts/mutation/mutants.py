@@ -415,6 +415,15 @@ def mutants_of(source: str) -> Iterator[Mutant]:
         above = [t.strip() for t in text.lines[: line - 1] if t.strip()]
         previous = above[-1] if above else ""
         yield Mutant(
-            line, first, end_line, function, runtime, what, before, after, previous, mutated,
+            line,
+            first,
+            end_line,
+            function,
+            runtime,
+            what,
+            before,
+            after,
+            previous,
+            mutated,
             statement,
         )

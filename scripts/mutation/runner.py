@@ -317,9 +317,7 @@ def answering_file(path: Path, source: str) -> Iterator[None]:
     ) -> importlib.machinery.ModuleSpec | None:
         if location is None or Path(location).resolve() != wanted:
             return original(name, location, *args, **kwargs)
-        spec = importlib.util.spec_from_loader(
-            name, _MutantLoader(path, source), origin=str(path)
-        )
+        spec = importlib.util.spec_from_loader(name, _MutantLoader(path, source), origin=str(path))
         if spec is not None:
             spec.has_location = True
         return spec

@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -152,7 +153,7 @@ def test_an_import_by_file_location_gets_the_mutant_and_only_inside(tmp_path: Pa
     other = tmp_path / "other.py"
     other.write_text("ANSWER = 3\n")
 
-    def load(path: Path, name: str) -> object:
+    def load(path: Path, name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         loaded = importlib.util.module_from_spec(spec)
@@ -162,9 +163,9 @@ def test_an_import_by_file_location_gets_the_mutant_and_only_inside(tmp_path: Pa
     with answering_file(module, "ANSWER = 2\n"):
         mutated = load(module, "some_charm_main")
         untouched = load(other, "other_main")
-    assert (getattr(mutated, "ANSWER"), getattr(mutated, "__file__")) == (2, str(module))
-    assert getattr(untouched, "ANSWER") == 3
-    assert getattr(load(module, "some_charm_main"), "ANSWER") == 1
+    assert (mutated.ANSWER, mutated.__file__) == (2, str(module))
+    assert untouched.ANSWER == 3
+    assert load(module, "some_charm_main").ANSWER == 1
 
 
 def test_a_node_without_a_line_event_runs_the_tests_of_its_statement() -> None:

@@ -185,8 +185,7 @@ def test_a_token_message_says_the_access_whole(projects: str | None, access: str
     results = get_client_token(as_client(lxd), GetClientTokenParams("ci", projects))
     assert results["token"] == TOKEN
     assert results["message"] == (
-        f"one-time token for 'ci' ({access}); on the client run "
-        "`lxc remote add REMOTE-NAME TOKEN`"
+        f"one-time token for 'ci' ({access}); on the client run `lxc remote add REMOTE-NAME TOKEN`"
     )
 
 
@@ -238,7 +237,7 @@ def test_debug_reads_a_real_commands_output_that_is_not_utf8(tmp_path: Path) -> 
         if args[0] != "lxd.buginfo":
             raise FileNotFoundError(2, "No such file", args[0])
         env = {**os.environ, "PATH": str(tmp_path)}
-        return cast(subprocess.CompletedProcess[str], subprocess.run(args, env=env, **kwargs))  # noqa: PLW1510
+        return cast(subprocess.CompletedProcess[str], subprocess.run(args, env=env, **kwargs))
 
     assert collect_debug_info(run, timeout=30) == {"buginfo": "kernel \ufffd log\n"}
     assert seen == [["/snap/bin/lxd.buginfo"], ["lxd.buginfo"]]
