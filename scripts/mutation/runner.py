@@ -322,7 +322,7 @@ def answering_file(path: Path, source: str) -> Iterator[None]:
             spec.has_location = True
         return spec
 
-    importlib.util.spec_from_file_location = spec_from_file_location  # type: ignore[assignment]
+    importlib.util.spec_from_file_location = spec_from_file_location
     try:
         yield
     finally:
