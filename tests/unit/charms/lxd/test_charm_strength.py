@@ -7,12 +7,16 @@ itself makes, each whole, and the branches of the wiring no other test took.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import sys
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from ops import testing
 
+from tests.harness.charms import CHARM_DIRS
 from tests.harness.fake_host import FakeHost
 from tests.unit.charms.lxd.test_charm import installed
 from tests.unit.charms.lxd.test_https import ALICE, BOB, relation, request
@@ -56,3 +60,52 @@ def test_two_refused_requirers_show_the_first_and_how_many_more(
     assert out.unit_status == testing.BlockedStatus(
         "https relation: client/0 asked for unrestricted access; allowed: ci, staging (+1 more)"
     )
+
+
+def test_importing_the_charm_quiets_urllib3s_request_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each LXD request would be a `juju-log` hook tool call at DEBUG (see charm.py)."""
+    urllib3 = logging.getLogger("urllib3")
+    monkeypatch.setattr(urllib3, "level", logging.NOTSET)
+    path = CHARM_DIRS["lxd"] / "src" / "charm.py"
+    spec = importlib.util.spec_from_file_location("lxd_charm_main_quiet_probe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    assert urllib3.level == logging.INFO
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status"),
+    [
+        ("certificates", testing.WaitingStatus("waiting for a client certificate from remote")),
+        (
+            "ovsdb-cms",
+            testing.BlockedStatus(
+                "this LXD has no OVN networks (API extension network_type_ovn): set "
+                "snap-channel to a newer LXD, or remove the ovsdb-cms relation"
+            ),
+        ),
+    ],
+)
+def test_a_tls_or_ovn_relation_change_reconciles(
+    ctx: testing.Context[Any], endpoint: str, status: testing.WaitingStatus | testing.BlockedStatus
+) -> None:
+    relation = testing.Relation(endpoint)
+    state = replace(
+        installed(ctx), relations={relation}, unit_status=testing.MaintenanceStatus("probe")
+    )
+    assert ctx.run(ctx.on.relation_changed(relation), state).unit_status == status
+
+
+@pytest.mark.parametrize("event", ["relation_joined", "relation_changed"])
+def test_a_peer_event_on_the_leader_reconciles(ctx: testing.Context[Any], event: str) -> None:
+    peer = testing.PeerRelation("cluster", peers_data={1: {}})
+    state = replace(
+        installed(ctx),
+        leader=True,
+        relations={peer},
+        unit_status=testing.MaintenanceStatus("probe"),
+    )
+    out = ctx.run(getattr(ctx.on, event)(peer, remote_unit=1), state)
+    assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
