@@ -109,3 +109,33 @@ def test_a_peer_event_on_the_leader_reconciles(ctx: testing.Context[Any], event:
     )
     out = ctx.run(getattr(ctx.on, event)(peer, remote_unit=1), state)
     assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
+
+
+SCRAPERS = "scrapers cannot reach LXD: set lxd-listen-metrics=true (or lxd-listen-https=true)"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status"),
+    [
+        (
+            "ceph",
+            testing.WaitingStatus(
+                "waiting for ceph-mon to send this application's key and monitors"
+            ),
+        ),
+        ("metrics-endpoint", testing.BlockedStatus(f"metrics-endpoint: {SCRAPERS}")),
+        ("cos-agent", testing.BlockedStatus(f"cos-agent: {SCRAPERS}")),
+        ("logging", testing.ActiveStatus("standalone; no network listener")),
+    ],
+)
+def test_a_ceph_or_cos_relation_change_reconciles(
+    ctx: testing.Context[Any],
+    endpoint: str,
+    status: testing.WaitingStatus | testing.BlockedStatus | testing.ActiveStatus,
+) -> None:
+    relation = testing.Relation(endpoint)
+    state = replace(
+        installed(ctx), relations={relation}, unit_status=testing.MaintenanceStatus("probe")
+    )
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
+    assert out.unit_status == status
