@@ -139,3 +139,34 @@ def test_a_ceph_or_cos_relation_change_reconciles(
     )
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
     assert out.unit_status == status
+
+
+def test_a_standalone_peer_change_serves_cos_when_the_peer_event_had_nothing_to_do(
+    ctx: testing.Context[Any],
+) -> None:
+    """A member that skips the peer event still reads a peer's data for COS when standalone."""
+    peer = testing.PeerRelation("cluster", peers_data={1: {}})
+    metrics = testing.Relation("metrics-endpoint")
+    active = testing.ActiveStatus("standalone; no network listener")
+    state = replace(installed(ctx), leader=False, relations={peer, metrics}, unit_status=active)
+    out = ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state)
+    assert out.unit_status == testing.BlockedStatus(f"metrics-endpoint: {SCRAPERS}")
+
+
+def test_the_trust_actions_are_wired(
+    ctx: testing.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each action reaches its function with its parameters (the functions: test_actions.py)."""
+    from lxd_charm import actions
+
+    monkeypatch.setattr(
+        actions, "add_trusted_client", lambda lxd, params: {"added": params.cert_url}
+    )
+    monkeypatch.setattr(
+        actions, "remove_trusted_client", lambda lxd, params: {"removed": params.fingerprint}
+    )
+    state = installed(ctx)
+    ctx.run(ctx.on.action("add-trusted-client", params={"cert-url": "https://h/c.crt"}), state)
+    assert ctx.action_results == {"added": "https://h/c.crt"}
+    ctx.run(ctx.on.action("remove-trusted-client", params={"fingerprint": "ab" * 32}), state)
+    assert ctx.action_results == {"removed": "ab" * 32}
