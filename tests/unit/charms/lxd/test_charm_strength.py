@@ -170,3 +170,41 @@ def test_the_trust_actions_are_wired(
     assert ctx.action_results == {"added": "https://h/c.crt"}
     ctx.run(ctx.on.action("remove-trusted-client", params={"fingerprint": "ab" * 32}), state)
     assert ctx.action_results == {"removed": "ab" * 32}
+
+
+def test_a_standalone_peer_change_without_cos_leaves_the_status(
+    ctx: testing.Context[Any],
+) -> None:
+    """Nothing to serve: the skipped peer event stays skipped (no reconcile, no status)."""
+    peer = testing.PeerRelation("cluster", peers_data={1: {}})
+    shown = testing.ActiveStatus("standalone; as the last hook left it")
+    state = replace(installed(ctx), leader=False, relations={peer}, unit_status=shown)
+    assert ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state).unit_status == shown
+
+
+def test_update_status_of_an_uninitialised_active_unit_asks_lxd_nothing(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    host.fake_lxd.unreachable = True
+    host.lxd_missing = True
+    shown = testing.ActiveStatus("as the last hook left it")
+    out = ctx.run(ctx.on.update_status(), testing.State(unit_status=shown))
+    assert out.unit_status == shown
+
+
+def test_a_cluster_members_skipped_peer_change_does_not_serve_cos(
+    ctx: testing.Context[Any],
+) -> None:
+    """In a cluster only the leader acts on peers' data for COS; a member's status stays."""
+    peer = testing.PeerRelation("cluster", peers_data={1: {}})
+    metrics = testing.Relation("metrics-endpoint")
+    shown = testing.ActiveStatus("cluster; as the last hook left it")
+    state = installed(ctx)
+    state = replace(
+        state,
+        config={**state.config, "mode": "cluster"},
+        leader=False,
+        relations={peer, metrics},
+        unit_status=shown,
+    )
+    assert ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state).unit_status == shown
