@@ -18,7 +18,7 @@ from ops import testing
 
 from tests.harness.charms import CHARM_DIRS
 from tests.harness.fake_host import FakeHost
-from tests.unit.charms.lxd.test_charm import installed
+from tests.unit.charms.lxd.test_charm import installed, run
 from tests.unit.charms.lxd.test_https import ALICE, BOB, relation, request
 from tests.unit.charms.lxd.test_https_ceiling import serve_under, with_projects
 
@@ -170,6 +170,12 @@ def test_the_trust_actions_are_wired(
     assert ctx.action_results == {"added": "https://h/c.crt"}
     ctx.run(ctx.on.action("remove-trusted-client", params={"fingerprint": "ab" * 32}), state)
     assert ctx.action_results == {"removed": "ab" * 32}
+    monkeypatch.setattr(
+        actions, "get_client_token", lambda lxd, params: {"token-for": params.name}
+    )
+    state = replace(state, config={**state.config, "lxd-listen-https": True})
+    ctx.run(ctx.on.action("get-client-token", params={"name": "ci"}), state)
+    assert ctx.action_results == {"token-for": "ci"}
 
 
 def test_a_standalone_peer_change_without_cos_leaves_the_status(
@@ -208,3 +214,12 @@ def test_a_cluster_members_skipped_peer_change_does_not_serve_cos(
         unit_status=shown,
     )
     assert ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state).unit_status == shown
+
+
+def test_two_keys_waiting_for_a_reboot_are_named_sorted(ctx: testing.Context[Any]) -> None:
+    state = installed(ctx)
+    config = {"snap-config-lxcfs-pidfd": True, "snap-config-lxcfs-loadavg": True}
+    out = run(ctx, "config_changed", replace(state, config=config))
+    assert out.unit_status == testing.BlockedStatus(
+        "reboot to apply snap config lxcfs.loadavg, lxcfs.pidfd (see show-pending-config)"
+    )
