@@ -223,3 +223,19 @@ def test_two_keys_waiting_for_a_reboot_are_named_sorted(ctx: testing.Context[Any
     assert out.unit_status == testing.BlockedStatus(
         "reboot to apply snap config lxcfs.loadavg, lxcfs.pidfd (see show-pending-config)"
     )
+
+
+def test_a_listener_without_an_address_blocks_naming_the_way_out(
+    ctx: testing.Context[Any],
+) -> None:
+    state = installed(ctx)
+    state = replace(
+        state,
+        config={**state.config, "lxd-listen-https": True},
+        networks={testing.Network("https", bind_addresses=[])},
+    )
+    out = run(ctx, "config_changed", state)
+    assert out.unit_status == testing.BlockedStatus(
+        "no address for the https endpoint: bind it to a space with a subnet on this "
+        "machine, or turn lxd-listen-https off"
+    )
