@@ -239,3 +239,28 @@ def test_a_listener_without_an_address_blocks_naming_the_way_out(
         "no address for the https endpoint: bind it to a space with a subnet on this "
         "machine, or turn lxd-listen-https off"
     )
+
+
+@pytest.mark.parametrize("leader", [False, True])
+def test_in_a_cluster_only_the_leader_reconciles_for_https(
+    ctx: testing.Context[Any], leader: bool
+) -> None:
+    """Set to cluster after a standalone install: a reconcile would refuse the mode change."""
+    https = testing.Relation("https")
+    shown = testing.ActiveStatus("cluster; as the last hook left it")
+    state = installed(ctx)
+    state = replace(
+        state,
+        config={**state.config, "mode": "cluster"},
+        leader=leader,
+        relations={https},
+        unit_status=shown,
+    )
+    out = ctx.run(ctx.on.relation_changed(https, remote_unit=0), state)
+    if leader:
+        assert out.unit_status == testing.BlockedStatus(
+            "mode cannot change once LXD is initialised: set it back to 'standalone' "
+            "(juju config <app> mode=...)"
+        )
+    else:
+        assert out.unit_status == shown
