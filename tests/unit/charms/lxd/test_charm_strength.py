@@ -93,7 +93,9 @@ def test_a_tls_or_ovn_relation_change_reconciles(
 ) -> None:
     relation = testing.Relation(endpoint)
     state = replace(
-        installed(ctx), relations={relation}, unit_status=testing.MaintenanceStatus("probe")
+        installed(ctx),
+        relations=frozenset({relation}),
+        unit_status=testing.MaintenanceStatus("probe"),
     )
     assert ctx.run(ctx.on.relation_changed(relation), state).unit_status == status
 
@@ -104,7 +106,7 @@ def test_a_peer_event_on_the_leader_reconciles(ctx: testing.Context[Any], event:
     state = replace(
         installed(ctx),
         leader=True,
-        relations={peer},
+        relations=frozenset({peer}),
         unit_status=testing.MaintenanceStatus("probe"),
     )
     out = ctx.run(getattr(ctx.on, event)(peer, remote_unit=1), state)
@@ -135,7 +137,9 @@ def test_a_ceph_or_cos_relation_change_reconciles(
 ) -> None:
     relation = testing.Relation(endpoint)
     state = replace(
-        installed(ctx), relations={relation}, unit_status=testing.MaintenanceStatus("probe")
+        installed(ctx),
+        relations=frozenset({relation}),
+        unit_status=testing.MaintenanceStatus("probe"),
     )
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
     assert out.unit_status == status
@@ -148,7 +152,9 @@ def test_a_standalone_peer_change_serves_cos_when_the_peer_event_had_nothing_to_
     peer = testing.PeerRelation("cluster", peers_data={1: {}})
     metrics = testing.Relation("metrics-endpoint")
     active = testing.ActiveStatus("standalone; no network listener")
-    state = replace(installed(ctx), leader=False, relations={peer, metrics}, unit_status=active)
+    state = replace(
+        installed(ctx), leader=False, relations=frozenset({peer, metrics}), unit_status=active
+    )
     out = ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state)
     assert out.unit_status == testing.BlockedStatus(f"metrics-endpoint: {SCRAPERS}")
 
@@ -184,7 +190,7 @@ def test_a_standalone_peer_change_without_cos_leaves_the_status(
     """Nothing to serve: the skipped peer event stays skipped (no reconcile, no status)."""
     peer = testing.PeerRelation("cluster", peers_data={1: {}})
     shown = testing.ActiveStatus("standalone; as the last hook left it")
-    state = replace(installed(ctx), leader=False, relations={peer}, unit_status=shown)
+    state = replace(installed(ctx), leader=False, relations=frozenset({peer}), unit_status=shown)
     assert ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state).unit_status == shown
 
 
@@ -210,7 +216,7 @@ def test_a_cluster_members_skipped_peer_change_does_not_serve_cos(
         state,
         config={**state.config, "mode": "cluster"},
         leader=False,
-        relations={peer, metrics},
+        relations=frozenset({peer, metrics}),
         unit_status=shown,
     )
     assert ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state).unit_status == shown
@@ -232,7 +238,7 @@ def test_a_listener_without_an_address_blocks_naming_the_way_out(
     state = replace(
         state,
         config={**state.config, "lxd-listen-https": True},
-        networks={testing.Network("https", bind_addresses=[])},
+        networks=frozenset({testing.Network("https", bind_addresses=[])}),
     )
     out = run(ctx, "config_changed", state)
     assert out.unit_status == testing.BlockedStatus(
@@ -253,7 +259,7 @@ def test_in_a_cluster_only_the_leader_reconciles_for_https(
         state,
         config={**state.config, "mode": "cluster"},
         leader=leader,
-        relations={https},
+        relations=frozenset({https}),
         unit_status=shown,
     )
     out = ctx.run(ctx.on.relation_changed(https, remote_unit=0), state)
