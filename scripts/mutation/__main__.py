@@ -91,6 +91,10 @@ MODULES = (
     "lxd_charm/initialise.py",
     "lxd_charm/config.py",
     "lxd_charm/listeners.py",
+    # the LXD charm's actions and the charms' hook wiring and status
+    "lxd_charm/actions.py",
+    "charms/lxd/src/charm.py",
+    "charms/lxd-integrator/src/charm.py",
     # lxd_common: certificates, endpoints, projects, deadlines, snap policy, preseed, trust
     "lxd_common/certs.py",
     "lxd_common/endpoints.py",
@@ -160,14 +164,31 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
 
 
 def resolve(module: str) -> tuple[str, str, Path]:
-    """(display path, dotted module name, file) for `lxd_common/endpoints.py` and the like."""
+    """(display path, dotted module name, file) for `lxd_common/endpoints.py` and the like.
+
+    A module directly under a `src/` (a charm's `charm.py`: every charm has
+    one) is named by its path from the repository root,
+    `charms/lxd/src/charm.py`, so two charms' scores and equivalents stay
+    apart; the bare `charm.py` matches several files and is refused.
+    """
     relative = module.removeprefix("./")
+    found: dict[Path, Path] = {}
     for root in SOURCE_ROOTS:
         for candidate in (root / relative, REPO / relative):
             if candidate.is_file() and candidate.is_relative_to(root):
-                inside = candidate.relative_to(root)
-                dotted = ".".join(inside.with_suffix("").parts).removesuffix(".__init__")
-                return inside.as_posix(), dotted, candidate
+                found.setdefault(candidate, root)
+    if len(found) > 1:
+        paths = ", ".join(str(c.relative_to(REPO)) for c in found)
+        msg = (
+            f"{module!r} names more than one module ({paths}): "
+            "give its path from the repository root"
+        )
+        raise SystemExit(msg)
+    for candidate, root in found.items():
+        inside = candidate.relative_to(root)
+        dotted = ".".join(inside.with_suffix("").parts).removesuffix(".__init__")
+        shown = candidate.relative_to(REPO) if len(inside.parts) == 1 else inside
+        return shown.as_posix(), dotted, candidate
     msg = f"no module {module!r} under {', '.join(str(r.relative_to(REPO)) for r in SOURCE_ROOTS)}"
     raise SystemExit(msg)
 
@@ -201,6 +222,9 @@ def _tests_for(mutant: Mutant, coverage: runner.Coverage) -> list[str]:
     lines = set(range(mutant.first_line, mutant.end_line + 1))
     if mutant.runtime:
         tests = [test for test, hit in coverage.lines.items() if hit & lines]
+        if not tests and mutant.statement != (0, 0):  # a node that starts no line event
+            lines = set(range(mutant.statement[0], mutant.statement[1] + 1))
+            tests = [test for test, hit in coverage.lines.items() if hit & lines]
     else:
         # Import-time code (constants, class bodies, dataclass fields) is also reached
         # through what it built (a dataclass's generated methods run no line of the
@@ -254,6 +278,8 @@ def run_module(
                     result.timeouts += 1
                 elif child.status == 0:
                     result.survivors.append((mutant, "every test passes"))
+                    # shown as it comes too: a long run's survivors can be looked at meanwhile
+                    print(f"{shown}:{mutant.line} survived: {mutant.what}", flush=True)
                 else:
                     result.killed += 1
             time.sleep(0.01)

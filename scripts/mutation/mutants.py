@@ -81,6 +81,10 @@ class Mutant:
             two identical lines in one function).
         after: the same line in the mutant, stripped.
         source: the whole mutated source.
+        statement: the first and last line of the innermost statement holding
+            the edit. Some nodes start no line event of their own (a constant
+            dict key on its own line), so when no test ran the node's lines,
+            the tests that ran its statement are the ones that see it.
     """
 
     line: int
@@ -93,6 +97,7 @@ class Mutant:
     after: str
     previous: str
     source: str
+    statement: tuple[int, int] = (0, 0)
 
 
 class _Text:
@@ -161,14 +166,17 @@ class _Collector:
 
     def __init__(self, text: _Text) -> None:
         self.text = text
-        self.edits: list[tuple[int, int, str, str, ast.AST, str, bool]] = []
+        self.edits: list[tuple[int, int, str, str, ast.AST, str, bool, tuple[int, int]]] = []
+        self.statement_lines: tuple[int, int] = (0, 0)
         self.scope: list[str] = []
         self.function: str = "<module>"
         self.runtime = False
 
     # --- recording -------------------------------------------------------
     def _edit(self, start: int, end: int, new: str, what: str, node: ast.AST) -> None:
-        self.edits.append((start, end, new, what, node, self.function, self.runtime))
+        self.edits.append(
+            (start, end, new, what, node, self.function, self.runtime, self.statement_lines)
+        )
 
     def _operator(
         self, left: ast.AST, right: ast.AST, pattern: str, new: str, node: ast.AST
@@ -193,6 +201,14 @@ class _Collector:
             self.statement(stmt)
 
     def statement(self, stmt: ast.stmt) -> None:
+        saved = self.statement_lines
+        self.statement_lines = (stmt.lineno, stmt.end_lineno or stmt.lineno)
+        try:
+            self._statement(stmt)
+        finally:
+            self.statement_lines = saved
+
+    def _statement(self, stmt: ast.stmt) -> None:
         if _is_type_checking(stmt):
             return
         line_text = self.text.lines[stmt.lineno - 1]
@@ -380,7 +396,7 @@ def mutants_of(source: str) -> Iterator[Mutant]:
     collector = _Collector(text)
     collector.statements(tree.body)
     seen: set[str] = set()
-    for start, end, new, what, node, function, runtime in sorted(
+    for start, end, new, what, node, function, runtime, statement in sorted(
         collector.edits, key=lambda e: (e[0], e[1])
     ):
         mutated = source[:start] + new + source[end:]
@@ -399,5 +415,15 @@ def mutants_of(source: str) -> Iterator[Mutant]:
         above = [t.strip() for t in text.lines[: line - 1] if t.strip()]
         previous = above[-1] if above else ""
         yield Mutant(
-            line, first, end_line, function, runtime, what, before, after, previous, mutated
+            line,
+            first,
+            end_line,
+            function,
+            runtime,
+            what,
+            before,
+            after,
+            previous,
+            mutated,
+            statement,
         )

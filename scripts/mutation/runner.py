@@ -8,7 +8,9 @@ child, a finder placed first on ``sys.meta_path`` answers the mutated
 module's name with the mutated source (compiled under the real file name),
 so it does not matter how the tests reach the module: ``lxd_common`` from
 the installed package, ``lxd_charm`` from ``charms/lxd/src`` on
-``sys.path``, or through another module that imports it.
+``sys.path``, or through another module that imports it; a charm's
+``charm.py``, which the tests import by its file location under a name of
+their own, is answered by that location (`answering_file`).
 
 Which tests run for a mutant is decided by one traced run of the whole test
 selection against the unmutated code: each test's executed lines of the
@@ -298,6 +300,35 @@ def trace(
     return answer, output
 
 
+@contextlib.contextmanager
+def answering_file(path: Path, source: str) -> Iterator[None]:
+    """Answer an import of `path` by file location with the mutated source.
+
+    The charms' `charm.py` files are imported by location, under a name of
+    the caller's choosing (tests.harness.charms.load_charm_module), which no
+    finder on `sys.meta_path` is asked about; `spec_from_file_location` is
+    what every such import goes through, so it answers that one file.
+    """
+    original = importlib.util.spec_from_file_location
+    wanted = path.resolve()
+
+    def spec_from_file_location(
+        name: str, location: Any = None, *args: Any, **kwargs: Any
+    ) -> importlib.machinery.ModuleSpec | None:
+        if location is None or Path(location).resolve() != wanted:
+            return original(name, location, *args, **kwargs)
+        spec = importlib.util.spec_from_loader(name, _MutantLoader(path, source), origin=str(path))
+        if spec is not None:
+            spec.has_location = True
+        return spec
+
+    importlib.util.spec_from_file_location = spec_from_file_location
+    try:
+        yield
+    finally:
+        importlib.util.spec_from_file_location = original
+
+
 def start_mutant(
     name: str, path: Path, source: str, tests: Sequence[str], timeout: float
 ) -> Child:
@@ -305,6 +336,7 @@ def start_mutant(
 
     def body() -> int:
         sys.meta_path.insert(0, _MutantFinder(name, path, source))
-        return int(pytest.main([*PYTEST_ARGS, *tests]))
+        with answering_file(path, source):
+            return int(pytest.main([*PYTEST_ARGS, *tests]))
 
     return start(body, timeout)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from scripts.mutation.__main__ import MODULES, Equivalent, _shard, load_equivalents, resolve
+from scripts.mutation.__main__ import (
+    MODULES,
+    Equivalent,
+    _shard,
+    _tests_for,
+    load_equivalents,
+    resolve,
+)
 from scripts.mutation.mutants import mutants_of
+from scripts.mutation.runner import Coverage, answering_file
 
 SOURCE = textwrap.dedent(
     '''\
@@ -117,3 +127,54 @@ def test_a_shard_outside_one_to_n_is_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as info:
         _shard(text)
     assert str(info.value) == f"--shard takes K/N with 1 <= K <= N, not {text!r}"
+
+
+def test_a_charms_top_level_module_is_named_by_its_path_and_the_bare_name_is_refused() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    for charm in ("lxd", "lxd-integrator"):
+        shown, dotted, path = resolve(f"charms/{charm}/src/charm.py")
+        assert (shown, dotted, path) == (
+            f"charms/{charm}/src/charm.py",
+            "charm",
+            repo / "charms" / charm / "src" / "charm.py",
+        )
+    assert resolve("lxd_charm/actions.py")[0] == "lxd_charm/actions.py"
+    with pytest.raises(SystemExit) as info:
+        resolve("charm.py")
+    assert str(info.value) == (
+        "'charm.py' names more than one module (charms/lxd/src/charm.py, "
+        "charms/lxd-integrator/src/charm.py): give its path from the repository root"
+    )
+
+
+def test_an_import_by_file_location_gets_the_mutant_and_only_inside(tmp_path: Path) -> None:
+    module = tmp_path / "charm.py"
+    module.write_text("ANSWER = 1\n")
+    other = tmp_path / "other.py"
+    other.write_text("ANSWER = 3\n")
+
+    def load(path: Path, name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        return loaded
+
+    with answering_file(module, "ANSWER = 2\n"):
+        mutated = load(module, "some_charm_main")
+        untouched = load(other, "other_main")
+    assert (mutated.ANSWER, mutated.__file__) == (2, str(module))
+    assert untouched.ANSWER == 3
+    assert load(module, "some_charm_main").ANSWER == 1
+
+
+def test_a_node_without_a_line_event_runs_the_tests_of_its_statement() -> None:
+    source = 'def build(a: int) -> dict[str, int]:\n    return {\n        "key": a,\n    }\n'
+    [key] = [m for m in mutants_of(source) if m.what == "string changed"]
+    assert (key.line, key.first_line, key.end_line, key.statement) == (3, 3, 3, (2, 4))
+    coverage = Coverage()
+    coverage.lines["t.py::test_build"] = {1, 2}  # a dict display's key line starts no event
+    coverage.lines["t.py::test_other"] = {1}
+    assert _tests_for(key, coverage) == ["t.py::test_build"]
+    coverage.lines["t.py::test_key"] = {3}
+    assert _tests_for(key, coverage) == ["t.py::test_key"], "the node's own lines come first"
