@@ -122,7 +122,10 @@ class Machine:
         their own, waiting for the daemon to answer.
         """
         if self._open is not None:
-            yield self._open
+            try:
+                yield self._open
+            except LxdUnreachableError as e:  # said in this step, as its own connection would
+                raise WaitingError(f"LXD stopped answering: {e}") from None
             return
         try:
             client = self.host.lxd()

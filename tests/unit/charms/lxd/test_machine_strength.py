@@ -166,6 +166,19 @@ def test_lxd_stopping_inside_a_block_is_a_wait_and_the_connection_is_closed(
         assert host.fake_lxd.connections == 2
 
 
+def test_lxd_stopping_inside_an_inner_block_is_that_steps_wait(host: FakeHost) -> None:
+    """A step on the shared connection says its wait itself, as on a connection of its own:
+    the step around it (OVN's, which reports and goes on) can catch it."""
+    machine = machine_for(host)
+    with machine.lxd() as outer:
+        with pytest.raises(WaitingError) as caught, machine.lxd():
+            raise LxdUnreachableError("connection reset by peer")
+        assert str(caught.value) == "LXD stopped answering: connection reset by peer"
+        with machine.lxd() as again:
+            assert again is outer
+    assert host.fake_lxd.connections == 1
+
+
 def test_other_errors_inside_a_block_pass_through_and_the_connection_is_closed(
     host: FakeHost,
 ) -> None:
