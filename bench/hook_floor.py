@@ -126,17 +126,9 @@ def first_hooks(charm: Path, repeat: int) -> dict[str, float]:
         runs: dict[str, list[float]] = {"first (shipped bytecode)": [], "first (no bytecode)": []}
         for _ in range(repeat):
             for kind, charm_dir in zip(runs, (shipped, stripped), strict=True):
-                patch = pytest.MonkeyPatch()
-                with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
-                    units = LxdUnits(pool, Path(scratch), patch, in_process=False, charm=charm_dir)
-                    try:
-                        units.add(1)
-                        units.sim.settle()
-                        assert units.runner is not None
-                        runs[kind].append(units.runner.timings[0].seconds)
-                    finally:
-                        units.close()
-                        patch.undo()
+                with one_formed_unit(charm_dir) as (units, _):
+                    assert units.runner is not None
+                    runs[kind].append(units.runner.timings[0].seconds)  # its install
     return {kind: statistics.median(seconds) for kind, seconds in runs.items()}
 
 

@@ -11,13 +11,11 @@ that the turns hold when nothing serialises the units' hooks but the charm.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import ops
 import pytest
 
-from lxd_common.lxd import LxdClient
 from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
 from tests.harness.lxd_units import LxdUnits, built_lxd_charm
@@ -34,19 +32,7 @@ def test_three_units_join_at_once_through_the_built_charm(
         units.sim.settle()
         sim = units.sim
         assert sim.most_at_once >= 2, "the units' hooks never overlapped"
-        client: LxdClient = units.daemon("lxd/2").client()
-        members = client.cluster.members()
-        assert sorted(m.name for m in members) == ["node0", "node1", "node2"]
-        assert json.loads(sim.app_data["members"]) == {
-            "lxd/0": "node0",
-            "lxd/1": "node1",
-            "lxd/2": "node2",
-        }
-        for name, unit in sim.units.items():
-            assert unit.state.unit_status.name == "active", (name, unit.state.unit_status)
-        assert sim.units["lxd/0"].state.unit_status.message.startswith(
-            "cluster: 3/3 members online, 3 units; cluster on "
-        )
+        units.assert_formed(3)
         # One token round: both joiners were served by one leader hook.
         rounds = {hook for hook, owner in sim.secrets_added if owner == "app"}
         assert len(rounds) == 1

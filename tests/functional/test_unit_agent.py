@@ -11,7 +11,6 @@ calls a tool, so the LXD charm never would).
 
 from __future__ import annotations
 
-import json
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ import ops
 import pytest
 from ops import testing
 
-from lxd_common.lxd import LxdClient
 from tests.harness.juju_sim import Sim
 from tests.harness.lxd_daemons import DaemonPool
 from tests.harness.lxd_units import LxdUnits, built_lxd_charm
@@ -211,18 +209,7 @@ def test_the_built_charm_forms_a_three_member_cluster_one_process_per_hook(
     try:
         units.add(3)
         sim.settle()
-        client: LxdClient = sim.units["lxd/2"].machine.client()
-        assert sorted(m.name for m in client.cluster.members()) == ["node0", "node1", "node2"]
-        assert json.loads(sim.app_data["members"]) == {
-            "lxd/0": "node0",
-            "lxd/1": "node1",
-            "lxd/2": "node2",
-        }
-        for name, unit in sim.units.items():
-            assert unit.state.unit_status.name == "active", (name, unit.state.unit_status)
-        assert sim.units["lxd/0"].state.unit_status.message.startswith(
-            "cluster: 3/3 members online, 3 units; cluster on "
-        )
+        units.assert_formed(3)
         sim.update_status()  # the periodic hook: its cost is paid for ever
         sim.settle()
         assert all(u.state.unit_status.name == "active" for u in sim.units.values())

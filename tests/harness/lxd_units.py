@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import json
 import socket
 import weakref
 from collections.abc import Callable, Iterator
@@ -253,6 +254,24 @@ class LxdUnits:
     def daemon(self, unit: str) -> LxdDaemon:
         """The daemon unit ``lxd/N`` runs on."""
         return self.daemons[int(unit.split("/")[1])]
+
+    def assert_formed(self, count: int) -> None:
+        """Units lxd/0..lxd/count-1 are members node0..: in LXD, in the app bag, all active.
+
+        The leader's status counts them all online (the others name only themselves).
+        """
+        names = [f"node{n}" for n in range(count)]
+        for each in self.sim.units:
+            listed = sorted(m.name for m in self.daemon(each).client().cluster.members())
+            assert listed == names, (each, listed)
+        assert json.loads(self.sim.app_data["members"]) == {
+            f"lxd/{n}": name for n, name in enumerate(names)
+        }
+        for name, unit in self.sim.units.items():
+            assert unit.state.unit_status.name == "active", (name, unit.state.unit_status)
+        assert self.sim.units["lxd/0"].state.unit_status.message.startswith(
+            f"cluster: {count}/{count} members online, {count} units; cluster on "
+        )
 
     def tune(self, unit: str, **host: Any) -> None:
         """Set attributes of the unit's machine seam (`lxd_charm.host.Host`) for its next hooks.

@@ -201,8 +201,13 @@ def mangled(pem: str) -> str:
 
 
 def cert_without_cn() -> str:
+    return self_signed(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no common name"))
+
+
+def self_signed(*subject: x509.NameAttribute[str]) -> str:
+    """A self-signed certificate with this subject: what a client may send to be trusted."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no common name")])
+    name = x509.Name(list(subject))
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()

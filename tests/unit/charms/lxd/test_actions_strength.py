@@ -9,7 +9,6 @@ sideloaded snap is in place, and the version results when snapd cannot say.
 
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 from pathlib import Path
@@ -17,8 +16,6 @@ from typing import Any, cast
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lxd_charm.actions import (
@@ -45,6 +42,7 @@ from tests.unit.charms.lxd.test_actions import (
     as_client,
     entry,
     never_fetch,
+    self_signed,
 )
 
 
@@ -54,20 +52,7 @@ def pair() -> CertificatePair:
 
 
 def _self_signed(*common_names: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in common_names])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return self_signed(*(x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in common_names))
 
 
 # --- add-trusted-client ----------------------------------------------------------------
