@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,15 +235,28 @@ def _tests_for(mutant: Mutant, coverage: runner.Coverage) -> list[str]:
     return sorted(tests, key=lambda test: coverage.durations.get(test, 0.0))
 
 
+def in_functions(mutant: Mutant, functions: Sequence[str]) -> bool:
+    """Whether ``--function`` keeps the mutant: its function or a method of that class is named."""
+    return not functions or any(
+        mutant.function == name or mutant.function.startswith(name + ".") for name in functions
+    )
+
+
 def run_module(
-    module: str, coverage: runner.Coverage, jobs: int, equivalents: list[Equivalent]
+    module: str,
+    coverage: runner.Coverage,
+    jobs: int,
+    equivalents: list[Equivalent],
+    functions: Sequence[str] = (),
 ) -> Result:
-    """Mutate one module and run the covering tests against each mutant."""
+    """Mutate one module (only the named functions, if any) and run the covering tests."""
     shown, dotted, path = resolve(module)
     began = time.monotonic()
     result = Result(shown)
     pending: list[tuple[Mutant, list[str]]] = []
     for mutant in mutants_of(path.read_text()):
+        if not in_functions(mutant, functions):
+            continue
         result.mutants += 1
         known = [e for e in equivalents if e.matches(shown, mutant)]
         if known:
@@ -342,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the score table to this file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        help="only the mutants in this function or class (qualified, e.g. LxdCharm._on_start); "
+        "a partial score, for working on survivors",
+    )
+    parser.add_argument(
         "--shard",
         type=_shard,
         help="K/N: only every N-th of the modules, from the K-th (CI runs N jobs at once)",
@@ -359,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         for module in modules:
             shown, _, path = resolve(module)
             for m in mutants_of(path.read_text()):
+                if not in_functions(m, args.function):
+                    continue
                 print(f"{shown}:{m.line} {m.function}: {m.what}: {m.before!r} -> {m.after!r}")
         return 0
     runner.preload()
@@ -372,10 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"traced which tests run which lines in {time.monotonic() - began:.0f}s")
     results = []
     for module, path in zip(modules, paths, strict=True):
-        result = run_module(module, coverage[path], max(1, args.jobs), equivalents)
+        result = run_module(module, coverage[path], max(1, args.jobs), equivalents, args.function)
         report(result)
         results.append(result)
-    for r in results:
+    for r in results if not args.function else ():  # a partial run cannot tell a stale entry
         for e in equivalents:
             if e.module == r.module and e not in r.matched:
                 print(f"stale equivalent (matches no mutant now): {e.module} {e.function}")

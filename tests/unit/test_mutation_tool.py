@@ -16,6 +16,7 @@ from scripts.mutation.__main__ import (
     Equivalent,
     _shard,
     _tests_for,
+    in_functions,
     load_equivalents,
     resolve,
 )
@@ -178,3 +179,20 @@ def test_a_node_without_a_line_event_runs_the_tests_of_its_statement() -> None:
     assert _tests_for(key, coverage) == ["t.py::test_build"]
     coverage.lines["t.py::test_key"] = {3}
     assert _tests_for(key, coverage) == ["t.py::test_key"], "the node's own lines come first"
+
+
+def test_function_keeps_the_named_function_and_a_classes_methods_only() -> None:
+    source = (
+        "def lone(a: int) -> bool:\n    return a > 1\n\n\n"
+        "class Charm:\n    def on_start(self, a: int) -> bool:\n        return a < 2\n\n"
+        "    def on_stop(self, a: int) -> bool:\n        return a == 3\n"
+    )
+    mutants = list(mutants_of(source))
+
+    def kept(*names: str) -> set[str]:
+        return {m.function for m in mutants if in_functions(m, names)}
+
+    assert kept() == {"lone", "Charm.on_start", "Charm.on_stop"}
+    assert kept("Charm.on_start") == {"Charm.on_start"}
+    assert kept("Charm") == {"Charm.on_start", "Charm.on_stop"}
+    assert kept("Char", "lon") == set(), "a prefix of a name is not the name"
