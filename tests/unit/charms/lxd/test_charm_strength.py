@@ -10,15 +10,34 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
+import ops
 import pytest
 from ops import testing
 
+from lxd_common.errors import LxdApiError
+from lxd_common.lxd import decode_join_token
 from tests.harness.charms import CHARM_DIRS
+from tests.harness.databags import local_app_data
 from tests.harness.fake_host import FakeHost
+from tests.harness.juju_sim import Sim
 from tests.unit.charms.lxd.test_charm import installed, run
+from tests.unit.charms.lxd.test_charm_cluster import (
+    add_unit,
+    announce,
+    bag_of,
+    bootstrapped,
+    formed,
+    output,
+    sim,  # noqa: F401
+    token_of,
+)
+from tests.unit.charms.lxd.test_charm_cluster import run as cluster_run
+from tests.unit.charms.lxd.test_charm_state import UNREGISTERED, half_joined
 from tests.unit.charms.lxd.test_https import ALICE, BOB, relation, request
 from tests.unit.charms.lxd.test_https_ceiling import serve_under, with_projects
 
@@ -270,3 +289,208 @@ def test_in_a_cluster_only_the_leader_reconciles_for_https(
         )
     else:
         assert out.unit_status == shown
+
+
+# --- errors from LXD in the middle of a hook --------------------------------------------
+
+SETTLING = "Failed to begin transaction: database is locked"
+"""A cluster-database refusal LXD gives while its database settles (a transient marker)."""
+
+
+def _refuse_server_config(host: FakeHost, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    def refuse(_: Mapping[str, str | None]) -> list[str]:
+        raise LxdApiError(message)
+
+    monkeypatch.setattr(host.fake_lxd, "set_server_config", refuse)
+
+
+def test_a_transient_lxd_refusal_mid_hook_waits_for_the_cluster_to_settle(
+    ctx: testing.Context[Any], host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = installed(ctx)
+    _refuse_server_config(host, monkeypatch, SETTLING)
+    out = run(ctx, "config_changed", state)
+    assert out.unit_status == testing.WaitingStatus(f"the LXD cluster is settling: {SETTLING}")
+
+
+def test_an_unexpected_lxd_refusal_mid_hook_fails_the_hook(
+    ctx: testing.Context[Any], host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not transient, not mapped to a status: a bug or a surprise, so Juju retries and logs it."""
+    state = installed(ctx)
+    _refuse_server_config(host, monkeypatch, "Invalid config key")
+    with pytest.raises(testing.errors.UncaughtCharmError) as info:
+        run(ctx, "config_changed", state)
+    assert isinstance(info.value.__cause__, LxdApiError)
+    assert str(info.value.__cause__) == "Invalid config key"
+
+
+def test_update_status_of_a_unit_whose_lxd_stopped_answering_waits(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    state = installed(ctx)
+    assert state.unit_status.name == "active"
+    host.fake_lxd.unreachable = True
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == testing.WaitingStatus(
+        "LXD is not answering: cannot reach LXD while testing: connection refused"
+    )
+
+
+# --- update-status on an active leader that moved zone -------------------------------------
+
+
+def test_a_leader_that_moved_zone_stops_holding_tokens_for_silent_units(
+    sim: Sim,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its update-status reconciles as a waiting unit's does: it gives up waits that may not end.
+
+    Units added while the leader shows active (its next peer event has not
+    run yet): one announced, one still silent. A plain reconcile would hold
+    the first token until every planned unit announced itself.
+    """
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    bootstrapped(sim)
+    assert output(sim, 0).unit_status.name == "active"
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    add_unit(sim, 2, "node-c", "10.0.0.3")  # planned, silent
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az2")
+    out = cluster_run(sim, 0, "update_status")
+    assert decode_join_token(token_of(sim, 1)).server_name == "node-b"
+    assert "lxd/2" not in sim.app_data
+    assert out.unit_status == testing.WaitingStatus(
+        "1/3 units are members; lxd/1 is not: joining with its token (+1 more)"
+    )
+
+
+def test_a_leader_that_is_no_member_yet_serves_no_https_requirer(
+    sim: Sim,  # noqa: F811
+) -> None:
+    """Its LXD is not the cluster's yet: trusting a requirer there would be lost at the join."""
+    formed(sim, 2)
+    third = add_unit(sim, 2, "node-c", "10.0.0.3", announce("node-c"))
+    unit = sim.units["lxd/2"]
+    https = relation(request(ALICE.certificate))
+    unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, https}))
+    sim.set_leader("lxd/2")
+    out = cluster_run(sim, 2, "leader_elected")
+    assert out.unit_status == testing.WaitingStatus(
+        "this leader is not a member yet: waiting for lxd/0 to issue its join token"
+    )
+    assert third.lxd.trust.entries() == []
+    assert local_app_data(out.get_relation(https.id)) == {}
+
+
+def test_a_joiner_whose_lxd_died_half_way_through_its_join_is_reset_and_joins(
+    sim: Sim,  # noqa: F811
+    host: FakeHost,
+) -> None:
+    """The unit holds a token and never was a member: the half-written database is ours to undo."""
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    cluster_run(sim, 0, "relation_changed", 1)  # issues its token
+    host.lxd_not_found = True
+    half_joined(host, reason=UNREGISTERED)
+    out = cluster_run(sim, 1, "relation_changed", 0)
+    assert host.lxd_restarts == 1
+    assert bag_of(sim, 1)["joined"] == "node-b"
+    assert out.unit_status.name == "active"
+
+
+def test_a_listener_whose_network_get_fails_blocks_as_one_without_an_address(
+    ctx: testing.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`network-get` refuses a binding Juju has no network config for; the hook goes on."""
+    state = installed(ctx)
+
+    def refuse(self: ops.Model, name: str) -> ops.Binding:
+        raise ops.ModelError(f'ERROR no network config found for binding "{name}"')
+
+    monkeypatch.setattr(ops.Model, "get_binding", refuse)
+    out = run(
+        ctx, "config_changed", replace(state, config={**state.config, "lxd-listen-https": True})
+    )
+    assert out.unit_status == testing.BlockedStatus(
+        "no address for the https endpoint: bind it to a space with a subnet on this "
+        "machine, or turn lxd-listen-https off"
+    )
+
+
+def test_a_healthy_leaders_update_status_shows_its_cluster_address_without_the_scheme(
+    sim: Sim,  # noqa: F811
+) -> None:
+    formed(sim, 2)
+    out = cluster_run(sim, 0, "update_status", unit_status=testing.ActiveStatus("last hook"))
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 2/2 members online, 2 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def test_a_leader_missing_from_its_own_listing_shows_no_cluster_address(
+    sim: Sim,  # noqa: F811
+) -> None:
+    """Its member gone from the listing (the fake's shared database): no address of a member.
+
+    Whether the status should then say more than the listing's count is
+    the cluster's health check (`ClusterPeer.health`), not asserted here.
+    """
+    first, _ = formed(sim, 2)
+    database = first.lxd.cluster.database
+    assert database is not None
+    del database.members["node-a"]
+    out = cluster_run(sim, 0, "update_status", unit_status=testing.ActiveStatus("last hook"))
+    assert "cluster on" not in out.unit_status.message
+    assert out.unit_status.message.startswith("cluster: 1/1 members online, 2 units")
+
+
+def test_an_earlier_revisions_https_record_is_read_so_its_entry_goes_with_its_relation(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """That revision kept `https_clients` in a field of its own: its trust entries stay ours."""
+    entry = host.fake_lxd.trust.add(ALICE.certificate, name="juju-https-client-0")
+    legacy = testing.StoredState(
+        "_stored",
+        owner_path="LxdCharm",
+        content={
+            "initialised": True,
+            "init_options": {"mode": "standalone", "lxd-preseed": ""},
+            "proxy": {},
+            "pending": {},
+            "sideloaded_snap": "",
+            "https_clients": {"5": {"client/0": entry.fingerprint}},
+        },
+    )
+    run(ctx, "upgrade_charm", testing.State(stored_states={legacy}))
+    assert host.fake_lxd.trust.entries() == [], "relation 5 is gone: the entry we made goes"
+
+
+def test_a_hook_that_found_nothing_wrong_before_initialisation_is_not_active(
+    ctx: testing.Context[Any], charm_module: ModuleType
+) -> None:
+    """The last guard of `_status`: no path reaches it today, and none may show active there.
+
+    Every reconcile that leaves LXD uninitialised records why (a join waits, a
+    preseed is refused); this pins what the status says should one not.
+    """
+    quiet = testing.State(unit_status=testing.ActiveStatus("as the last hook left it"))
+    with ctx(ctx.on.update_status(), quiet) as manager:  # a hook that looks at nothing
+        charm = manager.charm
+        assert not charm.memory.initialised
+        status = charm._status(charm_module.Findings())
+    assert status == ops.MaintenanceStatus("initialising LXD")
+
+
+def test_an_action_waits_for_lxd_less_than_a_hook_does(
+    ctx: testing.Context[Any], host: FakeHost, charm_module: ModuleType
+) -> None:
+    """An operator waits at the terminal: an action gives LXD a short wait, not the hook's."""
+    from lxd_charm.host import LXD_WAIT_SECONDS
+
+    state = installed(ctx)
+    assert getattr(host, "lxd_wait", LXD_WAIT_SECONDS) == LXD_WAIT_SECONDS
+    entry = host.fake_lxd.trust.add(ALICE.certificate, name="alice")
+    ctx.run(
+        ctx.on.action("remove-trusted-client", params={"fingerprint": entry.fingerprint}), state
+    )
+    assert host.lxd_wait == charm_module.ACTION_LXD_WAIT < LXD_WAIT_SECONDS
