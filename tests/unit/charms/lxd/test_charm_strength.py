@@ -494,3 +494,21 @@ def test_an_action_waits_for_lxd_less_than_a_hook_does(
         ctx.on.action("remove-trusted-client", params={"fingerprint": entry.fingerprint}), state
     )
     assert host.lxd_wait == charm_module.ACTION_LXD_WAIT < LXD_WAIT_SECONDS
+
+
+def test_a_peer_event_that_reconciled_does_not_reconcile_again_for_cos(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """`cluster-relation-changed` has two observers; the second sees the first's work done."""
+    peer = testing.PeerRelation("cluster", peers_data={1: {}})
+    base = replace(installed(ctx), leader=True, unit_status=testing.MaintenanceStatus("probe"))
+
+    def connections_of_a_peer_change(*others: testing.RelationBase) -> int:
+        before = host.fake_lxd.connections
+        state = replace(base, relations=frozenset({peer, *others}))
+        ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state)
+        return host.fake_lxd.connections - before
+
+    alone = connections_of_a_peer_change()
+    assert alone >= 1
+    assert connections_of_a_peer_change(testing.Relation("metrics-endpoint")) == alone
