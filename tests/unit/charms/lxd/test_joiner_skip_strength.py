@@ -152,7 +152,7 @@ class Joiner:
             local_unit_data=changed(local_unit_data(peer), mine),
             peers_data={0: changed(peer.peers_data[0], leader)},
         )
-        return dataclasses.replace(self.state, relations={relation})
+        return dataclasses.replace(self.state, relations=frozenset({relation}))
 
     def peer_changed(self, state: testing.State) -> tuple[testing.State, Cost]:
         """Run the leader's relation-changed on ``state``: what it left, and what it asked."""
@@ -228,7 +228,7 @@ def test_an_initialised_unit_reconciles(joiner: Joiner) -> None:
     """
     memory = {"initialised": True, "init_options": {"mode": "cluster", "lxd-preseed": ""}}
     stored = testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})
-    state = dataclasses.replace(joiner.state, stored_states={stored})
+    state = dataclasses.replace(joiner.state, stored_states=frozenset({stored}))
 
     _, cost = joiner.peer_changed(state)
 
@@ -265,7 +265,8 @@ def test_a_standalone_unit_reconciles(joiner: Joiner) -> None:
     ids=["blocked", "maintenance", "active"],
 )
 def test_a_status_that_is_not_waiting_reconciles(
-    joiner: Joiner, status: testing.UnitStatus
+    joiner: Joiner,
+    status: testing.BlockedStatus | testing.MaintenanceStatus | testing.ActiveStatus,
 ) -> None:
     """The same words under another status kind are not the wait: it reconciles into it."""
     out, cost = joiner.peer_changed(dataclasses.replace(joiner.state, unit_status=status))
