@@ -194,7 +194,7 @@ def joiner(charm_module: ModuleType, host: FakeHost, snapd: CountingSnapd) -> Jo
 
 
 def test_the_same_wait_again_asks_neither_lxd_nor_snapd(joiner: Joiner) -> None:
-    """The leader's bag moved (a peer's key), the wait did not: the event ends on bag reads."""
+    """The app bag moved (another unit's token), the wait did not: the event ends on bag reads."""
     state = joiner.with_bags(app={"lxd/5": "secret:for-another-unit"})
 
     out, cost = joiner.peer_changed(state)
