@@ -63,5 +63,5 @@ def _typed_homes(package: ModuleType) -> dict[str, str]:
 @pytest.mark.parametrize("package_name", PACKAGES)
 def test_the_runtime_homes_are_the_ones_mypy_reads(package_name: str) -> None:
     package = importlib.import_module(package_name)
-    assert package._HOMES == _typed_homes(package)
+    assert _typed_homes(package) == package._HOMES
     assert sorted(package._HOMES) == sorted(package.__all__)

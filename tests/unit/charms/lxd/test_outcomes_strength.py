@@ -27,9 +27,8 @@ def test_a_block_that_succeeds_runs_once_and_raises_nothing() -> None:
 
 
 def test_the_named_error_blocks_with_what_was_being_done() -> None:
-    with pytest.raises(BlockedError) as caught:
-        with blocked_on(SnapError, "cannot install LXD"):
-            raise SnapError("snap 'lxd' has no channel 6.0/edge")
+    with pytest.raises(BlockedError) as caught, blocked_on(SnapError, "cannot install LXD"):
+        raise SnapError("snap 'lxd' has no channel 6.0/edge")
     assert str(caught.value) == "cannot install LXD: snap 'lxd' has no channel 6.0/edge"
     # `from None`: the status shows the message; no chained traceback in the log.
     assert caught.value.__cause__ is None
@@ -37,9 +36,11 @@ def test_the_named_error_blocks_with_what_was_being_done() -> None:
 
 
 def test_a_subclass_of_the_named_error_blocks_too() -> None:
-    with pytest.raises(BlockedError) as caught:
-        with blocked_on(SnapError, "cannot use the lxd-binary resource"):
-            raise SideloadError("LXD binary /nowhere/lxd does not exist")
+    with (
+        pytest.raises(BlockedError) as caught,
+        blocked_on(SnapError, "cannot use the lxd-binary resource"),
+    ):
+        raise SideloadError("LXD binary /nowhere/lxd does not exist")
     assert str(caught.value) == (
         "cannot use the lxd-binary resource: LXD binary /nowhere/lxd does not exist"
     )
@@ -48,26 +49,23 @@ def test_a_subclass_of_the_named_error_blocks_too() -> None:
 def test_snapd_not_answering_waits_even_where_snap_errors_block() -> None:
     # SnapdUnavailableError is a SnapError: the transient check must come first.
     assert issubclass(SnapdUnavailableError, SnapError)
-    with pytest.raises(WaitingError) as caught:
-        with blocked_on(SnapError, "cannot install LXD"):
-            raise SnapdUnavailableError("snapd did not answer in 30 s")
+    with pytest.raises(WaitingError) as caught, blocked_on(SnapError, "cannot install LXD"):
+        raise SnapdUnavailableError("snapd did not answer in 30 s")
     assert str(caught.value) == "cannot install LXD: snapd did not answer in 30 s; retrying"
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__ is True
 
 
 def test_snapd_not_answering_waits_whatever_error_is_named() -> None:
-    with pytest.raises(WaitingError) as caught:
-        with blocked_on(KeyError, "reading the snap's config"):
-            raise SnapdUnavailableError("connection refused")
+    with pytest.raises(WaitingError) as caught, blocked_on(KeyError, "reading the snap's config"):
+        raise SnapdUnavailableError("connection refused")
     assert str(caught.value) == "reading the snap's config: connection refused; retrying"
 
 
 def test_any_other_error_is_a_bug_and_escapes_unchanged() -> None:
     bug = RuntimeError("unexpected")
-    with pytest.raises(RuntimeError) as caught:
-        with blocked_on(SnapError, "cannot install LXD"):
-            raise bug
+    with pytest.raises(RuntimeError) as caught, blocked_on(SnapError, "cannot install LXD"):
+        raise bug
     assert caught.value is bug
 
 
