@@ -59,8 +59,11 @@ MODULES = (
     "lxd_charm/mixed.py",
     "lxd_charm/snap_refresh.py",
     "lxd_charm/refresh_round.py",
-    # the machine steps, snap config waiting for a reboot, and the unit's memory
+    # the machine steps, the host seam they act on, how a step says it cannot finish,
+    # snap config waiting for a reboot, and the unit's memory
     "lxd_charm/machine.py",
+    "lxd_charm/host.py",
+    "lxd_charm/outcomes.py",
     "lxd_charm/pending.py",
     "lxd_charm/memory.py",
     # the https and integrator relations, and the interface package they speak
@@ -118,6 +121,9 @@ MODULES = (
     "lxd_common/interfaces/lxd.py",
     "lxd_common/errors.py",
     "lxd_common/_lazy.py",
+    # lxd_common: the packages' lazy exports (which private module each name loads from)
+    "lxd_common/lxd/__init__.py",
+    "lxd_common/snap/__init__.py",
 )
 
 

@@ -4,8 +4,9 @@ Written for the mutants test_snap.py let through (docs/mutation.md): the
 architectures some kernels already name the snap's way, directories in a
 tarball (skipped, never listed), the refusal for a snap resource, the default
 and a nested work directory, a binary that differs from the installed one only
-in its bytes (same size and time), and a failed install that leaves nothing
-behind and says so whole.
+in its bytes (same size and time), a failed install that leaves nothing
+behind and says so whole, and a directory where the copy is written (refused
+with what to do and left alone, where it used to escape as a raw OSError).
 """
 
 from __future__ import annotations
@@ -200,6 +201,45 @@ def test_a_copy_that_fails_before_writing_anything_is_refused(
     ):
         place_binary(binary, target, "lxd")
     assert sorted(tmp_path.iterdir()) == [binary]
+
+
+def test_a_directory_where_the_copy_goes_is_refused_and_left_alone(tmp_path: Path) -> None:
+    # Before, the copy failed with IsADirectoryError and so did the clean-up's
+    # unlink, which escaped as a raw OSError (a traceback in the hook). The
+    # directory is not the charm's: it stays, with what it holds.
+    binary = tmp_path / "lxd"
+    binary.write_bytes(b"v2")
+    common = tmp_path / "common"
+    target = common / "lxd.debug"
+    partial = common / ".lxd.debug.partial"
+    (partial / "notes").mkdir(parents=True)
+    target.write_bytes(b"v1")
+    with pytest.raises(
+        SideloadError,
+        match=exactly(
+            f"cannot install LXD binary to {target}: {partial} is a directory, where the "
+            "binary is copied first; remove it and the next hook installs the binary"
+        ),
+    ):
+        place_binary(binary, target, "lxd")
+    assert sorted(common.iterdir()) == [partial, target]
+    assert sorted(partial.iterdir()) == [partial / "notes"]
+    assert target.read_bytes() == b"v1"
+    partial.joinpath("notes").rmdir()
+    partial.rmdir()
+    assert place_binary(binary, target, "lxd") is True
+    assert target.read_bytes() == b"v2"
+
+
+def test_a_file_left_where_the_copy_goes_is_overwritten(tmp_path: Path) -> None:
+    # What a hook killed mid-copy leaves: the charm's own partial copy.
+    binary = tmp_path / "lxd"
+    binary.write_bytes(b"v2")
+    target = tmp_path / "lxd.debug"
+    (tmp_path / ".lxd.debug.partial").write_bytes(b"half of v")
+    assert place_binary(binary, target, "lxd") is True
+    assert target.read_bytes() == b"v2"
+    assert sorted(tmp_path.iterdir()) == [binary, target]
 
 
 def test_dropping_a_binary_that_is_not_there_says_false(tmp_path: Path) -> None:

@@ -137,13 +137,19 @@ def place_binary(path: Path, target: Path, snap_name: str) -> bool:
     """Put the binary at `path` where the snap runs it, unless an identical one is there.
 
     The copy is written beside the target and renamed over it, so a restart never runs
-    a half-written binary.
+    a half-written binary. A file left at the copy's name (a hook killed mid-copy) is
+    ours and is overwritten. A directory there is refused, not removed: this code only
+    ever writes a file at that name, so a directory is someone else's (an operator's
+    or another tool's), its contents are not ours to judge, and deleting them as root
+    on the charm's own initiative is not what an operator expects. The refusal names
+    it, so removing it is one command, and the next hook installs the binary.
 
     Returns:
         True when it put the binary in place (the caller restarts the snap).
 
     Raises:
-        SideloadError: the binary is missing, or the snap's directory is not there.
+        SideloadError: the binary is missing, the snap's directory is not there, or a
+            directory sits where the copy is written.
     """
     if not path.is_file():
         raise SideloadError(f"LXD binary {path} does not exist")
@@ -152,6 +158,11 @@ def place_binary(path: Path, target: Path, snap_name: str) -> bool:
     if target.is_file() and filecmp.cmp(path, target, shallow=False):
         return False
     partial = target.with_name(f".{target.name}.partial")
+    if partial.is_dir():
+        raise SideloadError(
+            f"cannot install LXD binary to {target}: {partial} is a directory, where the "
+            "binary is copied first; remove it and the next hook installs the binary"
+        )
     try:
         shutil.copyfile(path, partial)
         partial.chmod(0o755)
