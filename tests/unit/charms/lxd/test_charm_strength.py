@@ -20,9 +20,10 @@ import pytest
 from ops import testing
 
 from lxd_common.errors import LxdApiError
+from lxd_common.interfaces.lxd_https import ServerInfo
 from lxd_common.lxd import decode_join_token
 from tests.harness.charms import CHARM_DIRS
-from tests.harness.databags import local_app_data
+from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.fake_host import FakeHost
 from tests.harness.juju_sim import Sim
 from tests.unit.charms.lxd.test_charm import installed, run
@@ -40,6 +41,7 @@ from tests.unit.charms.lxd.test_charm_cluster import run as cluster_run
 from tests.unit.charms.lxd.test_charm_state import UNREGISTERED, half_joined
 from tests.unit.charms.lxd.test_https import ALICE, BOB, relation, request
 from tests.unit.charms.lxd.test_https_ceiling import serve_under, with_projects
+from tests.unit.charms.lxd.test_https_relation_strength import answer
 
 
 def test_a_token_without_the_https_listener_is_refused_with_the_command(
@@ -512,3 +514,53 @@ def test_a_peer_event_that_reconciled_does_not_reconcile_again_for_cos(
     alone = connections_of_a_peer_change()
     assert alone >= 1
     assert connections_of_a_peer_change(testing.Relation("metrics-endpoint")) == alone
+
+
+def test_a_cluster_leader_answers_https_requirers_for_the_application(
+    sim: Sim,  # noqa: F811
+) -> None:
+    """In a cluster the answer is the application's (every member's address), not the unit's."""
+    formed(sim, 2)
+    unit = sim.units["lxd/0"]
+    https = relation(request(ALICE.certificate))
+    unit.state = replace(unit.state, relations=frozenset({*unit.state.relations, https}))
+    out = cluster_run(sim, 0, "config_changed")
+    served = out.get_relation(https.id)
+    assert ServerInfo.from_databag(local_app_data(served)) is not None
+    assert answer(local_unit_data(served)) == {}
+
+
+def test_a_cluster_unit_without_a_token_never_resets_a_half_joined_lxd(
+    sim: Sim,  # noqa: F811
+    host: FakeHost,
+) -> None:
+    """No join of this unit could have written that database: someone else's, left alone."""
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2")  # in the relation, no token for it yet
+    host.lxd_not_found = True
+    half_joined(host, reason=UNREGISTERED)
+    out = cluster_run(sim, 1, "relation_changed", 0)
+    assert host.lxd_restarts == 0
+    assert (host.lxd_dir / "database" / "global").is_dir()
+    assert out.unit_status == testing.BlockedStatus(
+        f"LXD cannot start: {UNREGISTERED}. Its local database describes a cluster membership "
+        "the cluster does not have, and this unit was not joining a cluster, so the charm does "
+        f"not reset it: move any instances away, remove {host.lxd_dir / 'database'}, then "
+        "restart LXD"
+    )
+
+
+def test_a_unit_set_to_standalone_before_it_joined_never_resets_a_half_joined_lxd(
+    sim: Sim,  # noqa: F811
+    host: FakeHost,
+) -> None:
+    """Its token is from the cluster it is no longer to join: only a cluster join resets."""
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    cluster_run(sim, 0, "relation_changed", 1)  # issues its token
+    host.lxd_not_found = True
+    half_joined(host, reason=UNREGISTERED)
+    out = cluster_run(sim, 1, "config_changed", config={"mode": "standalone"})
+    assert host.lxd_restarts == 0
+    assert out.unit_status.name == "blocked"
+    assert "this unit was not joining a cluster" in out.unit_status.message
