@@ -564,3 +564,54 @@ def test_a_unit_set_to_standalone_before_it_joined_never_resets_a_half_joined_lx
     assert host.lxd_restarts == 0
     assert out.unit_status.name == "blocked"
     assert "this unit was not joining a cluster" in out.unit_status.message
+
+
+# --- what a hook does not pay for ----------------------------------------------------------
+
+
+def test_a_reconcile_without_cos_relations_does_not_load_the_cos_package(
+    ctx: testing.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hooks of a unit without COS relations never import what serves them (start-up cost)."""
+    state = installed(ctx)
+    monkeypatch.delitem(sys.modules, "lxd_charm.cos.serve", raising=False)
+    out = run(ctx, "config_changed", state)
+    assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
+    assert "lxd_charm.cos.serve" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("mode", "leader", "initialised", "asked"),
+    [
+        ("cluster", True, False, True),  # the bootstrap: the fan bridge's underlay
+        ("standalone", True, False, False),
+        ("cluster", False, False, False),  # a joiner takes the cluster's networks
+        ("cluster", True, True, False),  # bootstrapped already
+    ],
+)
+def test_only_a_clusters_bootstrap_asks_for_the_fan_binding(
+    ctx: testing.Context[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    leader: bool,
+    initialised: bool,
+    asked: bool,
+) -> None:
+    """`network-get fan` is a hook tool call: only the hook that may build the fan pays it."""
+    from lxd_charm import fan
+
+    calls: list[ops.Model] = []
+
+    def fan_address(model: ops.Model) -> str | None:
+        calls.append(model)
+        return None
+
+    memory = {"initialised": initialised, "init_options": {"mode": mode, "lxd-preseed": ""}}
+    stored = testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})
+    monkeypatch.setattr(fan, "fan_address", fan_address)
+    run(
+        ctx,
+        "config_changed",
+        testing.State(config={"mode": mode}, leader=leader, stored_states={stored}),
+    )
+    assert bool(calls) is asked
