@@ -77,7 +77,12 @@ def test_memory_round_trips_through_plain_data() -> None:
 def test_memory_of_an_earlier_revision_is_kept_on_upgrade(
     ctx: testing.Context[Any], host: FakeHost
 ) -> None:
-    """That revision stored one field each; LXD must not be initialised a second time."""
+    """That revision stored one field each; LXD must not be initialised a second time.
+
+    Its `https_clients` record is read too: the trust entry it made for a
+    relation gone since goes with it.
+    """
+    entry = host.fake_lxd.trust.add(generate_client_certificate("client").certificate, "c0")
     legacy = testing.StoredState(
         "_stored",
         owner_path="LxdCharm",
@@ -87,7 +92,7 @@ def test_memory_of_an_earlier_revision_is_kept_on_upgrade(
             "proxy": {},
             "pending": {},
             "sideloaded_snap": "",
-            "https_clients": {"5": {"client/0": "a" * 64}},
+            "https_clients": {"5": {"client/0": entry.fingerprint}},
             "problem": "a stale cache the new record drops",
             "cluster_summary": "",
         },
@@ -98,6 +103,7 @@ def test_memory_of_an_earlier_revision_is_kept_on_upgrade(
     memory = stored(state)["memory"]
     assert memory["initialised"] is True
     assert memory["https_clients"] == {}  # relation 5 is gone: its entry was forgotten
+    assert host.fake_lxd.trust.entries() == []
 
 
 # --- status by who can fix it ----------------------------------------------------

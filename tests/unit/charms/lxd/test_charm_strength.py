@@ -384,16 +384,21 @@ def test_a_leader_that_is_no_member_yet_serves_no_https_requirer(
     assert local_app_data(out.get_relation(https.id)) == {}
 
 
-def test_a_joiner_whose_lxd_died_half_way_through_its_join_is_reset_and_joins(
-    sim: Sim,  # noqa: F811
-    host: FakeHost,
-) -> None:
-    """The unit holds a token and never was a member: the half-written database is ours to undo."""
+def _half_joined_with_a_token(sim: Sim, host: FakeHost) -> None:  # noqa: F811
+    """lxd/1 (node-b) holds the leader's token, and its LXD died half way through a join."""
     bootstrapped(sim)
     add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
     cluster_run(sim, 0, "relation_changed", 1)  # issues its token
     host.lxd_not_found = True
     half_joined(host, reason=UNREGISTERED)
+
+
+def test_a_joiner_whose_lxd_died_half_way_through_its_join_is_reset_and_joins(
+    sim: Sim,  # noqa: F811
+    host: FakeHost,
+) -> None:
+    """The unit holds a token and never was a member: the half-written database is ours to undo."""
+    _half_joined_with_a_token(sim, host)
     out = cluster_run(sim, 1, "relation_changed", 0)
     assert host.lxd_restarts == 1
     assert bag_of(sim, 1)["joined"] == "node-b"
@@ -444,27 +449,6 @@ def test_a_leader_missing_from_its_own_listing_shows_no_cluster_address(
     out = cluster_run(sim, 0, "update_status", unit_status=testing.ActiveStatus("last hook"))
     assert "cluster on" not in out.unit_status.message
     assert out.unit_status.message.startswith("cluster: 1/1 members online, 2 units")
-
-
-def test_an_earlier_revisions_https_record_is_read_so_its_entry_goes_with_its_relation(
-    ctx: testing.Context[Any], host: FakeHost
-) -> None:
-    """That revision kept `https_clients` in a field of its own: its trust entries stay ours."""
-    entry = host.fake_lxd.trust.add(ALICE.certificate, name="juju-https-client-0")
-    legacy = testing.StoredState(
-        "_stored",
-        owner_path="LxdCharm",
-        content={
-            "initialised": True,
-            "init_options": {"mode": "standalone", "lxd-preseed": ""},
-            "proxy": {},
-            "pending": {},
-            "sideloaded_snap": "",
-            "https_clients": {"5": {"client/0": entry.fingerprint}},
-        },
-    )
-    run(ctx, "upgrade_charm", testing.State(stored_states={legacy}))
-    assert host.fake_lxd.trust.entries() == [], "relation 5 is gone: the entry we made goes"
 
 
 def test_a_hook_that_found_nothing_wrong_before_initialisation_is_not_active(
@@ -555,11 +539,7 @@ def test_a_unit_set_to_standalone_before_it_joined_never_resets_a_half_joined_lx
     host: FakeHost,
 ) -> None:
     """Its token is from the cluster it is no longer to join: only a cluster join resets."""
-    bootstrapped(sim)
-    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
-    cluster_run(sim, 0, "relation_changed", 1)  # issues its token
-    host.lxd_not_found = True
-    half_joined(host, reason=UNREGISTERED)
+    _half_joined_with_a_token(sim, host)
     out = cluster_run(sim, 1, "config_changed", config={"mode": "standalone"})
     assert host.lxd_restarts == 0
     assert out.unit_status.name == "blocked"
