@@ -628,11 +628,13 @@ class FakeLxd:
     def set_server_config(
         self, values: Mapping[str, str | None], *, current: Mapping[str, str] | None = None
     ) -> list[str]:
-        """As `LxdClient`'s: the diff against ``current`` (when given) is what is sent."""
-        self._call()
+        """As `LxdClient`'s: the diff against ``current`` (when given) is what is sent.
+
+        A request to read the config (without ``current``), and one for the
+        PATCH when anything differs.
+        """
         if current is None:
-            self.server_reads += 1
-            current = dict(self.config)
+            current = self.server_config()
         patch: dict[str, str] = {}
         for key, value in values.items():
             if not value:
@@ -640,6 +642,8 @@ class FakeLxd:
                     patch[key] = ""
             elif current.get(key) != value:
                 patch[key] = value
+        if patch:
+            self._call()
         for key, value in patch.items():
             if value:
                 self.config[key] = value
