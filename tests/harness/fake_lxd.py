@@ -16,8 +16,8 @@ tokens in LXD's own format, for tests that forge one.
 from __future__ import annotations
 
 import base64
-import copy
 import binascii
+import copy
 import dataclasses
 import json
 import secrets
