@@ -136,15 +136,15 @@ class Machine:
             client = self._recover_or_explain(e)
         with client:
             self._open = client
-            if self.memory.initialised:
-                self._config_seen = client.server_config(client.info_at_connect)
+            self._config_seen = (
+                client.server_config(client.info_at_connect) if self.memory.initialised else None
+            )
             try:
                 yield client
             except LxdUnreachableError as e:
                 raise WaitingError(f"LXD stopped answering: {e}") from None
             finally:
-                self._open = None
-                self._config_seen = None
+                self._open = None  # what it read stays behind, but only answers for it
 
     def server_config(self, lxd: LxdClient) -> dict[str, str]:
         """LXD's server config: as the hook's connection read it to connect, while that holds.
