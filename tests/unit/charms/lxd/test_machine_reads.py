@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ops import testing
 
 from lxd_charm.config import LxdConfig
 from lxd_charm.listeners import ListenerPlan
@@ -21,6 +22,7 @@ from lxd_charm.outcomes import BlockedError
 from lxd_common.lxd import ExistingSetup
 from tests.harness.fake_host import FakeHost
 from tests.harness.fake_lxd import FakeLxd
+from tests.unit.charms.lxd.test_charm import installed, run
 
 HTTPS_ON = ListenerPlan({"core.https_address": "10.0.0.1:8443"}, [("tcp", 8443)], {}, [])
 
@@ -164,6 +166,33 @@ def test_listeners_on_an_lxd_not_initialised_at_connect_are_diffed_against_lxd(
         lxd.config = {"core.https_address": "10.0.0.1:8443", "core.dns_address": ":53"}
         machine.apply_listeners(client, ListenerPlan({"core.dns_address": None}, [], {}, []), "")
         assert lxd.config == {"core.https_address": "10.0.0.1:8443"}
+
+
+def test_a_standalone_reconcile_reads_the_server_config_only_to_connect(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """The listeners' diff is against the connection's answer: the connection is all."""
+    state = installed(ctx)
+    lxd = host.fake_lxd
+    calls, reads = lxd.calls, lxd.server_reads
+    out = run(ctx, "config_changed", state)
+    assert out.unit_status == state.unit_status
+    assert (lxd.calls - calls, lxd.server_reads - reads) == (1, 0)
+
+
+def test_a_listener_changed_by_hand_is_put_back_from_the_connections_answer(
+    ctx: testing.Context[Any], host: FakeHost
+) -> None:
+    """The connection opens after the operator's change: its answer has it, and the diff
+    puts the planned value back."""
+    state = installed(ctx, **{"lxd-listen-https": True})
+    lxd = host.fake_lxd
+    planned = lxd.config["core.https_address"]
+    lxd.config["core.https_address"] = "127.0.0.1:9999"
+    lxd.config["core.metrics_address"] = "127.0.0.1:8444"
+    run(ctx, "config_changed", state)
+    assert lxd.config["core.https_address"] == planned
+    assert "core.metrics_address" not in lxd.config
 
 
 # --- the adoption check -----------------------------------------------------------------------
