@@ -32,6 +32,13 @@ def test_three_members_form_grow_and_shrink(
     bootstrap(a)
     cluster = a.client().cluster
     assert cluster.enabled and cluster.server_name == "m1"
+    # What a connection reads to connect says the same membership (the adoption check's).
+    lxd = a.client()
+    connected = lxd.info_at_connect
+    assert connected["environment"]["server_clustered"] is True
+    assert connected["environment"]["server_name"] == "m1"
+    assert lxd.existing_setup(connected) == lxd.existing_setup()
+    assert lxd.existing_setup(connected).cluster_member == "m1"
     assert cluster.member_config() == [
         {"entity": "storage-pool", "name": "local", "key": "source", "value": ""}
     ]

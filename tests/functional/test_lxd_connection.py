@@ -28,6 +28,10 @@ def test_local_client_reads_server_info(daemon: LxdDaemon) -> None:
         assert info["auth"] == "trusted"
         assert info["environment"]["server_clustered"] is False
         assert lxd.trusted
+        # What the connection read to connect: the same server, and no membership in it.
+        assert lxd.info_at_connect["environment"] == info["environment"]
+        assert lxd.server_config(lxd.info_at_connect) == lxd.server_config()
+        assert lxd.existing_setup(lxd.info_at_connect) == lxd.existing_setup()
 
 
 def test_unreachable_socket_is_a_clear_error(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
 import json
 import secrets
@@ -189,6 +190,8 @@ class FakeCluster:
         self.token_expiry = JOIN_TOKEN_EXPIRY
         self.listings = 0
         """`members` calls: the real one is a request each."""
+        self.state_reads = 0
+        """`enabled` and `server_name` reads: a ``GET /1.0/cluster`` each."""
         self.member_reads = 0
         """`member` calls (one member's record): a request each."""
 
@@ -197,11 +200,13 @@ class FakeCluster:
     @property
     def enabled(self) -> bool:
         self._lxd._call()
+        self.state_reads += 1
         return self.database is not None
 
     @property
     def server_name(self) -> str:
         self._lxd._call()
+        self.state_reads += 1
         return self.name if self.database is not None else ""
 
     def member_config(self) -> list[dict[str, str]]:
@@ -535,6 +540,11 @@ class FakeLxd:
         self.count_connections = True
         self.connections = 0
         """Clients made (`FakeHost.lxd`): one hook's steps after the snap's share one."""
+        self.server_reads = 0
+        """``GET /1.0`` reads after connecting (`server_info`, `server_config`, and
+        `set_server_config` without ``current``): the connection's own is `connections`."""
+        self._at_connect: dict[str, Any] | None = None
+        """What the last connection read to connect (`info_at_connect`)."""
         self.join_timeouts: list[float] = []
         self.cluster = FakeCluster(self)
         self.storage: FakeStoragePools | None = None
@@ -568,6 +578,15 @@ class FakeLxd:
         self.connections += 1
         if self.count_connections:
             self._call()
+        self._at_connect = self._info()
+
+    @property
+    def info_at_connect(self) -> dict[str, Any]:
+        """As `LxdClient.info_at_connect`: the server as the connection found it (no request).
+
+        A test that stubs `connect` out gets the server as it is now.
+        """
+        return copy.deepcopy(self._at_connect if self._at_connect is not None else self._info())
 
     def _call(self) -> None:
         self.calls += 1
@@ -576,6 +595,17 @@ class FakeLxd:
 
     def server_info(self) -> dict[str, Any]:
         self._call()
+        self.server_reads += 1
+        return self._info()
+
+    def _info(self) -> dict[str, Any]:
+        """``GET /1.0`` as LXD 5.0.2 answers it, the parts the charm reads.
+
+        `server_name` is the member name when clustered (the hand-made
+        membership of `set_up_by_hand` included), else the host name.
+        """
+        member = self.cluster.name if self.cluster.database is not None else ""
+        member = member or self.set_up_by_hand.cluster_member
         return {
             "auth": "trusted",
             "api_extensions": list(self.api_extensions),
@@ -583,25 +613,43 @@ class FakeLxd:
             "environment": {
                 "certificate": self.server_pair.certificate,
                 "certificate_fingerprint": fingerprint(self.server_pair.certificate),
+                "server_clustered": bool(member),
+                "server_name": member or "fake-host",
             },
         }
 
-    def server_config(self) -> dict[str, str]:
+    def server_config(self, info: Mapping[str, Any] | None = None) -> dict[str, str]:
+        if info is not None:
+            return {str(k): str(v) for k, v in (info.get("config") or {}).items()}
         self._call()
+        self.server_reads += 1
         return dict(self.config)
 
-    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
-        self._call()
-        changed = []
+    def set_server_config(
+        self, values: Mapping[str, str | None], *, current: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """As `LxdClient`'s: the diff against ``current`` (when given) is what is sent.
+
+        A request to read the config (without ``current``), and one for the
+        PATCH when anything differs.
+        """
+        if current is None:
+            current = self.server_config()
+        patch: dict[str, str] = {}
         for key, value in values.items():
             if not value:
-                if key in self.config:
-                    del self.config[key]
-                    changed.append(key)
-            elif self.config.get(key) != value:
+                if key in current:
+                    patch[key] = ""
+            elif current.get(key) != value:
+                patch[key] = value
+        if patch:
+            self._call()
+        for key, value in patch.items():
+            if value:
                 self.config[key] = value
-                changed.append(key)
-        return sorted(changed)
+            else:
+                self.config.pop(key, None)
+        return sorted(patch)
 
     def managed_networks(self) -> dict[str, dict[str, str]]:
         """The networks the applied preseeds created (and `set_up_by_hand`'s, without config).
@@ -617,8 +665,11 @@ class FakeLxd:
                 networks[network["name"]] = dict(network.get("config") or {})
         return networks
 
-    def existing_setup(self) -> ExistingSetup:
-        """What the applied preseeds and `set_up_by_hand` left, as `LxdClient` reports it."""
+    def existing_setup(self, info: Mapping[str, Any] | None = None) -> ExistingSetup:
+        """What the applied preseeds and `set_up_by_hand` left, as `LxdClient` reports it.
+
+        Three listings; the membership from ``info`` when given, else a fourth request.
+        """
         for _ in range(3):
             self._call()
         hand = self.set_up_by_hand
@@ -643,7 +694,13 @@ class FakeLxd:
             storage_pools=tuple(sorted(pools)),
             networks=tuple(sorted(networks)),
             profiles=tuple(sorted(profiles)),
-            cluster_member=self.cluster.server_name or hand.cluster_member,
+            cluster_member=(
+                self.cluster.server_name or hand.cluster_member
+                if info is None
+                else str(info["environment"]["server_name"])
+                if info["environment"]["server_clustered"]
+                else ""
+            ),
         )
 
     def apply_preseed(self, preseed: Mapping[str, Any]) -> None:

@@ -34,7 +34,9 @@ class OvnFakeLxd(FakeLxd):
         info["api_extensions"] = list(self.api_extensions)
         return info
 
-    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
+    def set_server_config(
+        self, values: Mapping[str, str | None], *, current: Mapping[str, str] | None = None
+    ) -> list[str]:
         if ovn.SSL_CONFIG_EXTENSION not in self.api_extensions:
             for key, value in values.items():
                 if key in ovn.SSL_SERVER_KEYS.values() and value:
@@ -43,7 +45,7 @@ class OvnFakeLxd(FakeLxd):
                         f"cannot set '{key}' to '{value[:10]}': unknown key",
                         400,
                     )
-        return super().set_server_config(values)
+        return super().set_server_config(values, current=current)
 
 
 @dataclass

@@ -111,7 +111,8 @@ class ClusterPeer:
         address = self._address()
         if self._memory.initialised:
             # LXD knows the address this member joined with; the binding is what Juju says now.
-            member_address = lxd.server_config().get(CLUSTER_ADDRESS_KEY, "")
+            # The connection's own read of the server config (`Machine.server_config`).
+            member_address = self._machine.server_config(lxd).get(CLUSTER_ADDRESS_KEY, "")
             if member_address and address != member_address:
                 raise BlockedError(
                     f"the cluster binding moved from {member_address} to {address}: "

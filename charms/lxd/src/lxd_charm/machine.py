@@ -99,6 +99,9 @@ class Machine:
         self._fan_address = fan_address
         self._open: LxdClient | None = None
         """The connection of the outermost `lxd()` block, while one is open."""
+        self._config_seen: dict[str, str] | None = None
+        """The open connection's server config as it read it to connect, while that holds
+        (see `server_config`)."""
 
     @property
     def block_device(self) -> str | None:
@@ -133,12 +136,42 @@ class Machine:
             client = self._recover_or_explain(e)
         with client:
             self._open = client
+            self._config_seen = (
+                client.server_config(client.info_at_connect) if self.memory.initialised else None
+            )
             try:
                 yield client
             except LxdUnreachableError as e:
                 raise WaitingError(f"LXD stopped answering: {e}") from None
             finally:
-                self._open = None
+                self._open = None  # what it read stays behind, but only answers for it
+
+    def server_config(self, lxd: LxdClient) -> dict[str, str]:
+        """LXD's server config: as the hook's connection read it to connect, while that holds.
+
+        pylxd reads ``GET /1.0`` (which holds the server config) to connect,
+        and a reconcile used to read it twice more: for the cluster address
+        check (`ClusterPeer`) and for the listeners' diff (`apply_listeners`).
+        The connection's own answer serves both, because within one hook
+        only this charm changes what they compare, and it is not used after
+        the charm could have changed it:
+
+        - it is kept only for a connection opened on an initialised LXD, so
+          that no first initialisation (a preseed, a cluster bootstrap or
+          join, each of which sets server keys) runs on it: they run only
+          on an LXD not initialised yet;
+        - the steps here that write server config (`initialise`,
+          `undo_cleared_proxy`, `apply_listeners`) and `record_initialised`
+          drop it, so whatever asks after them reads LXD again.
+
+        Other units' hooks change only cluster-wide keys, never the member's
+        own addresses compared here; an operator's ``lxc config set`` during
+        the hook races the charm with or without the extra read. Any other
+        connection (or none open) reads LXD.
+        """
+        if lxd is self._open and self._config_seen is not None:
+            return dict(self._config_seen)
+        return lxd.server_config()
 
     def _recover_or_explain(self, error: LxdNotFoundError | LxdUnreachableError) -> LxdClient:
         """Tell "not installed", "not running" and "cannot start" apart; undo a half join."""
@@ -329,8 +362,11 @@ class Machine:
         """
         if self.memory.initialised:
             return ""
+        own_connection = self._open is None
         with self.lxd() as lxd:
-            found = lxd.existing_setup()
+            # A connection opened just now says whether LXD is a cluster member in
+            # the answer it read to connect; an outer block's may be older: ask.
+            found = lxd.existing_setup(lxd.info_at_connect if own_connection else None)
         if not adopt.adoption(found, self.config.mode, adopt.members_of(peer_app_data)):
             return ""
         self.record_initialised()
@@ -401,6 +437,7 @@ class Machine:
 
     def record_initialised(self) -> None:
         """Remember that LXD runs with these options (after a preseed, or a cluster join)."""
+        self._config_seen = None  # a preseed or a join set server keys: read them again
         self.memory.initialised = True
         self.memory.init_options = {
             "mode": self.config.mode,
@@ -412,10 +449,12 @@ class Machine:
         applied = dict(self.memory.proxy)
         if not applied or proxy_settings(self._environ):
             return
-        current = lxd.server_config()
+        current = self.server_config(lxd)
         lxd.set_server_config(
-            {key: None for key, value in applied.items() if current.get(key) == value}
+            {key: None for key, value in applied.items() if current.get(key) == value},
+            current=current,
         )
+        self._config_seen = None  # what it unset is no longer as the connection read it
         self.memory.proxy = {}
 
     def apply_listeners(self, lxd: LxdClient, plan: ListenerPlan, cluster_address: str) -> None:
@@ -428,7 +467,8 @@ class Machine:
             # A cluster member serves the API on its cluster address anyway, and LXD
             # (5.0) closes that shared listener when core.https_address is unset.
             server_config["core.https_address"] = cluster_address
-        lxd.set_server_config(server_config)
+        lxd.set_server_config(server_config, current=self.server_config(lxd))
+        self._config_seen = None  # what it set is no longer as the connection read it
 
     # --- the kernel ------------------------------------------------------------
 

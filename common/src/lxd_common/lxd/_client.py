@@ -7,6 +7,7 @@ Every failure surfaces as an `lxd_common.errors.LxdError` subclass.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
@@ -243,17 +244,38 @@ class LxdClient:
                 "add the client certificate to its trust store"
             )
 
-    def server_config(self) -> dict[str, str]:
-        """The server's own configuration keys (``lxc config show``)."""
-        return {str(k): str(v) for k, v in (self.server_info().get("config") or {}).items()}
+    @property
+    def info_at_connect(self) -> dict[str, Any]:
+        """The ``GET /1.0`` answer pylxd read to connect (a copy; no request).
 
-    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
+        Every connection costs that request (pylxd checks that the daemon
+        answers and keeps what it said, as `pylxd.Client.host_info`). It is
+        the server as it was then: a caller that knows nothing changed the
+        server since can use it instead of `server_info` and save a request.
+        """
+        return copy.deepcopy(dict(self._api.host_info))
+
+    def server_config(self, info: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """The server's own configuration keys (``lxc config show``).
+
+        Read from ``info`` when given (a ``GET /1.0`` answer the caller
+        holds, such as `info_at_connect`), without a request; else asked.
+        """
+        held = self.server_info() if info is None else info
+        return {str(k): str(v) for k, v in (held.get("config") or {}).items()}
+
+    def set_server_config(
+        self, values: Mapping[str, str | None], *, current: Mapping[str, str] | None = None
+    ) -> list[str]:
         """Set (or, for None, unset) server keys; returns the keys that changed.
 
         Only differing keys are sent, in one PATCH, so re-running is a no-op
-        and LXD either applies all of them or none.
+        and LXD either applies all of them or none. ``current`` is the server
+        config to compare with, where the caller holds one that is still what
+        LXD has (it saves the read); without it, the config is read first.
         """
-        current = self.server_config()
+        if current is None:
+            current = self.server_config()
         patch: dict[str, str] = {}
         for key, value in values.items():
             if value is None or value == "":
@@ -303,12 +325,18 @@ class LxdClient:
             if n.get("managed")
         }
 
-    def existing_setup(self) -> ExistingSetup:
-        """What a first initialisation, by anyone, leaves in this daemon (four requests).
+    def existing_setup(self, info: Mapping[str, Any] | None = None) -> ExistingSetup:
+        """What a first initialisation, by anyone, leaves in this daemon (three requests).
 
         Storage pools, managed networks, profiles with devices and cluster
         membership: a daemon nobody initialised has none of them (its
         `default` profile has no devices), so any of them means someone did.
+        No single request answers for more than one of the first three (a
+        preseed can make any of them alone), so each is a listing; the
+        membership is in ``info`` when given (a ``GET /1.0`` answer the caller
+        holds from after anything could last have changed it, such as
+        `info_at_connect` right after connecting), else asked for
+        (``GET /1.0/cluster``, a fourth request).
         """
         lists: dict[str, list[dict[str, Any]]] = {}
         for collection in ("storage_pools", "networks", "profiles"):
@@ -320,7 +348,7 @@ class LxdClient:
             storage_pools=tuple(sorted(str(p["name"]) for p in lists["storage_pools"])),
             networks=tuple(sorted(str(n["name"]) for n in lists["networks"] if n.get("managed"))),
             profiles=tuple(sorted(str(p["name"]) for p in lists["profiles"] if p.get("devices"))),
-            cluster_member=self.cluster.server_name,
+            cluster_member=self.cluster.server_name if info is None else _member_name(info),
         )
 
     # --- initialisation ----------------------------------------------------
@@ -386,6 +414,19 @@ class LxdClient:
         self.apply_preseed(
             join_preseed(server_name, server_address, token, member_config), timeout=timeout
         )
+
+
+def _member_name(info: Mapping[str, Any]) -> str:
+    """This daemon's cluster member name from its ``GET /1.0`` answer ("" when not clustered).
+
+    LXD's `environment` says whether the daemon is clustered
+    (`server_clustered`) and its `server_name`: the member name when it is
+    (the name ``GET /1.0/cluster`` gives), the host name when it is not.
+    """
+    environment = info.get("environment") or {}
+    if not environment.get("server_clustered"):
+        return ""
+    return str(environment.get("server_name") or "")
 
 
 def _retrying(call: Callable[[], T], seconds: float) -> T:

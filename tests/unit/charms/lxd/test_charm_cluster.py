@@ -307,6 +307,41 @@ def test_a_leader_peer_event_reads_its_own_member_from_its_one_listing(sim: Sim)
     assert first.lxd.cluster.member_reads == reads
 
 
+def test_a_leaders_routine_peer_event_reads_the_server_config_only_to_connect(sim: Sim) -> None:
+    """The connection's ``GET /1.0`` answers the cluster address check and the listeners'
+    diff (`Machine.server_config`): the connection, the listing, the fan note's networks."""
+    first, _ = formed(sim, 2)
+    calls, reads = first.lxd.calls, first.lxd.server_reads
+    out = run(sim, 0, "relation_changed", 1)
+    assert out.unit_status.name == "active", out.unit_status.message
+    assert first.lxd.server_reads == reads
+    assert first.lxd.calls - calls == 3
+
+
+def test_a_members_routine_reconcile_reads_the_server_config_only_to_connect(sim: Sim) -> None:
+    """The connection, its own member's record, the fan note's networks."""
+    _, second = formed(sim, 2)
+    calls, reads = second.lxd.calls, second.lxd.server_reads
+    out = run(sim, 1, "config_changed")
+    assert out.unit_status.name == "active", out.unit_status.message
+    assert second.lxd.server_reads == reads
+    assert second.lxd.calls - calls == 3
+
+
+def test_a_joiner_waiting_for_its_token_asks_three_listings_whether_lxd_is_in_use(
+    sim: Sim,
+) -> None:
+    """Its adoption check (`Machine.adopt_existing`) lists storage pools, networks and
+    profiles and takes membership from its connection; the reconcile's own connection
+    then proves LXD answers."""
+    bootstrapped(sim)
+    third = add_unit(sim, 1, "node-b", "10.0.0.2")
+    out = run(sim, 1, "install")
+    assert out.unit_status == testing.WaitingStatus("waiting for the leader to issue a join token")
+    assert (third.lxd.calls, third.lxd.connections) == (5, 2)
+    assert third.lxd.cluster.state_reads == 0
+
+
 def test_a_members_peer_event_does_not_look_at_the_cos_relations(
     sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -761,7 +761,9 @@ class PreseedLxd:
     def server_config(self) -> dict[str, str]:
         return dict(self.config)
 
-    def set_server_config(self, values: Mapping[str, str | None]) -> list[str]:
+    def set_server_config(
+        self, values: Mapping[str, str | None], *, current: Mapping[str, str] | None = None
+    ) -> list[str]:
         self.set_calls.append(dict(values))
         return sorted(values)
 

@@ -772,10 +772,10 @@ def test_lxd_refusing_the_keys_waits_only_while_its_database_settles(
     state = installed(ctx, legacy())
     real = lxd.set_server_config
 
-    def refuse(values: Any) -> list[str]:
+    def refuse(values: Any, *, current: Any = None) -> list[str]:
         if ovn.NORTHBOUND_KEY in values:
             raise LxdApiError(f"LXD refused setting server config: {refusal}", 500)
-        return real(values)
+        return real(values, current=current)
 
     monkeypatch.setattr(lxd, "set_server_config", refuse)
     out = changed(ctx, state, cms('"10.0.0.1"'))

@@ -185,6 +185,8 @@ class FakeLxd:
         self.session = _Session(self)
         self.api = _APINode(f"{BASE_URL}/1.0", self.session, timeout=5)
         self.operations = OperationManager(self)
+        self.host_info: dict[str, Any] = {}
+        """What `pylxd.Client` keeps of the ``GET /1.0`` it read to connect; tests set it."""
 
     def on(self, method: str, path: str, *replies: Reply) -> None:
         """Answer ``method path`` with ``replies`` in turn; the last one repeats."""
