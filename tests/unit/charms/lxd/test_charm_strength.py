@@ -300,7 +300,7 @@ SETTLING = "Failed to begin transaction: database is locked"
 
 
 def _refuse_server_config(host: FakeHost, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
-    def refuse(_: Mapping[str, str | None]) -> list[str]:
+    def refuse(_: Mapping[str, str | None], **__: object) -> list[str]:
         raise LxdApiError(message)
 
     monkeypatch.setattr(host.fake_lxd, "set_server_config", refuse)
