@@ -251,3 +251,20 @@ def test_dropping_a_binary_says_true(tmp_path: Path) -> None:
     target.write_bytes(b"v1")
     assert drop_binary(target) is True
     assert not target.exists()
+
+
+def test_a_link_where_the_copy_goes_is_replaced_not_written_through(tmp_path: Path) -> None:
+    # Copying onto a symbolic link would write the binary into whatever it
+    # points at, and the rename would then put the link, not a file, at the
+    # target. The link is dropped (its target untouched) and a file written.
+    binary = tmp_path / "lxd"
+    binary.write_bytes(b"v2")
+    elsewhere = tmp_path / "someone-elses"
+    elsewhere.write_bytes(b"theirs")
+    target = tmp_path / "lxd.debug"
+    (tmp_path / ".lxd.debug.partial").symlink_to(elsewhere)
+    assert place_binary(binary, target, "lxd") is True
+    assert elsewhere.read_bytes() == b"theirs"
+    assert not target.is_symlink()
+    assert target.read_bytes() == b"v2"
+    assert not (tmp_path / ".lxd.debug.partial").exists()

@@ -138,7 +138,9 @@ def place_binary(path: Path, target: Path, snap_name: str) -> bool:
 
     The copy is written beside the target and renamed over it, so a restart never runs
     a half-written binary. A file left at the copy's name (a hook killed mid-copy) is
-    ours and is overwritten. A directory there is refused, not removed: this code only
+    ours and is overwritten; a symbolic link there is removed (its target is left as it
+    is), or the copy would be written into whatever it points at and the rename would
+    put the link at the target. A directory there is refused, not removed: this code only
     ever writes a file at that name, so a directory is someone else's (an operator's
     or another tool's), its contents are not ours to judge, and deleting them as root
     on the charm's own initiative is not what an operator expects. The refusal names
@@ -158,6 +160,8 @@ def place_binary(path: Path, target: Path, snap_name: str) -> bool:
     if target.is_file() and filecmp.cmp(path, target, shallow=False):
         return False
     partial = target.with_name(f".{target.name}.partial")
+    if partial.is_symlink():
+        partial.unlink()  # the copy would be written through it; what it points at stays
     if partial.is_dir():
         raise SideloadError(
             f"cannot install LXD binary to {target}: {partial} is a directory, where the "
