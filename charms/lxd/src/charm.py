@@ -557,10 +557,13 @@ class LxdCharm(ops.CharmBase):
     def _joiner_still_waiting(self) -> bool:
         """A unit waiting for its join token or its turn, whose wait this event did not change.
 
-        Its last reconcile said why it waits, in its status and in its bag
-        (`join-status`, which the leader's status names): when the databags
-        give the same reason now, a reconcile would only repeat that, after
-        asking snapd and LXD again (six requests). Its token, its turn, or a
+        Its last reconcile said why it waits in its status, and left its
+        bag's `join-status` empty (the leader tells these waits from the bags,
+        `cluster.JoinStep`): when the databags give the same reason now, a
+        reconcile would only repeat that, after asking snapd and LXD again
+        (six requests). A unit waiting for its turn whose status names a unit
+        ahead that has joined since only names the next one: it still waits
+        for its turn, as its last reconcile found. Its token, its turn, or a
         wait of any other kind reconciles; update-status reconciles a waiting
         unit anyway. Reads databags only (no pylxd, see test_hook_startup).
         """
@@ -583,8 +586,14 @@ class LxdCharm(ops.CharmBase):
             return False
         mine = peer.data[self.unit]
         step = cluster.plan_joiner(app, self.unit.name, mine, bags)
-        said = mine.get(cluster.JOIN_STATUS, "")
-        return step.action == "wait" and step.reason == status.message == said
+        if step.action != "wait" or mine.get(cluster.JOIN_STATUS, ""):
+            return False
+        if step.reason == status.message:
+            return True
+        if cluster.is_turn_wait(step.reason) and cluster.is_turn_wait(status.message):
+            self.unit.status = ops.WaitingStatus(step.reason)
+            return True
+        return False
 
     def _peer_has_deputy_work(self) -> bool:
         return peer_bags.deputy_work(self.model, self.unit) or peer_bags.refresh_due(

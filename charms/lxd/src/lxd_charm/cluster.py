@@ -33,6 +33,7 @@ each rule can be tested without Juju or LXD; `cluster_peer` carries them out.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -224,9 +225,29 @@ def hold_first_tokens(plan: LeaderPlan, announced: int, planned: int) -> None:
     plan.issue = [waiting for waiting in plan.issue if waiting.renewal]
 
 
+_TURN_WAIT = re.compile(r"waiting for \S+ to join first: LXD takes one join at a time")
+
+
+def turn_wait(ahead: str) -> str:
+    """The status of a unit whose turn to join comes after ``ahead``'s."""
+    return f"waiting for {ahead} to join first: LXD takes one join at a time"
+
+
+def is_turn_wait(message: str) -> bool:
+    """Whether ``message`` is a `turn_wait` status, whoever is ahead."""
+    return _TURN_WAIT.fullmatch(message) is not None
+
+
 @dataclass(frozen=True)
 class JoinStep:
-    """What a non-leader unit that is not a member yet should do."""
+    """What a non-leader unit that is not a member yet should do.
+
+    A wait's ``reason`` is the unit's status. Its `join-status` stays empty
+    for these waits (its token, a replaced token, its turn): the leader reads
+    the same databags and names each itself (`membership_gap`). Writing them
+    would cost more than words: every change of a unit bag wakes every peer
+    (a hook each), and the turn moves at every join.
+    """
 
     action: str  # "announce", "wait", "join"
     secret_id: str = ""
@@ -256,9 +277,7 @@ def plan_joiner(
         return JoinStep("wait", reason="waiting for the leader to replace an expired join token")
     ahead = joining_ahead(app, me, peer_bags)
     if take_turn and ahead:
-        return JoinStep(
-            "wait", reason=f"waiting for {ahead} to join first: LXD takes one join at a time"
-        )
+        return JoinStep("wait", reason=turn_wait(ahead))
     return JoinStep("join", secret_id=secret_id)
 
 

@@ -165,8 +165,13 @@ class ClusterPeer:
                 self._join(lxd, peer, app, address, step)
             except (BlockedError, WaitingError) as e:
                 # Said where the leader can read it: its status names what keeps us out.
-                said = f"blocked: {e}" if isinstance(e, BlockedError) else str(e)
-                peer.data[self._unit][cluster.JOIN_STATUS] = said[:JOIN_STATUS_LENGTH]
+                # The plan's own waits the leader tells from the bags (`cluster.JoinStep`).
+                if isinstance(e, BlockedError):
+                    said = f"blocked: {e}"[:JOIN_STATUS_LENGTH]
+                else:
+                    said = "" if step.action == "wait" else str(e)[:JOIN_STATUS_LENGTH]
+                if peer.data[self._unit].get(cluster.JOIN_STATUS, "") != said:
+                    peer.data[self._unit][cluster.JOIN_STATUS] = said
                 raise
         else:
             self._deputise(lxd, peer, app)

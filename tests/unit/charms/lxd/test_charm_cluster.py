@@ -401,7 +401,7 @@ def test_a_joiner_whose_wait_did_not_change_skips_the_peer_event(
     waiting = run(sim, 2, "relation_changed", 0)
     turn = "waiting for lxd/1 to join first: LXD takes one join at a time"
     assert waiting.unit_status == testing.WaitingStatus(turn)
-    assert bag_of(sim, 2)["join-status"] == turn
+    assert "join-status" not in bag_of(sim, 2)  # the leader tells a turn from the bags
     calls, snap_calls = third.lxd.calls, list(snapd.calls)
 
     again = run(sim, 2, "relation_changed", 0)  # the leader's bag moved; lxd/1 has not joined
@@ -412,6 +412,44 @@ def test_a_joiner_whose_wait_did_not_change_skips_the_peer_event(
     joined = run(sim, 2, "relation_changed", 1)  # lxd/1 said `joined`: its turn
     assert joined.unit_status.name == "active", joined.unit_status.message
     assert cluster_names(first) == ["node-a", "node-b", "node-c"]
+
+
+def test_a_turn_that_moves_renames_the_unit_ahead_without_writing_the_bag(
+    sim: Sim, snapd: FakeSnapd
+) -> None:
+    """Each join moves every later unit's turn: its status follows, its bag stays.
+
+    A changed unit bag wakes every peer (a hook each), and the leader says
+    "joining with its token" of a unit holding one whatever its bag says.
+    """
+    first = bootstrapped(sim)
+    for unit, name in ((1, "node-b"), (2, "node-c")):
+        add_unit(sim, unit, name, f"10.0.0.{unit + 1}", announce(name))
+    fourth = add_unit(sim, 3, "node-d", "10.0.0.4", announce("node-d"))
+    run(sim, 0, "relation_changed", 3)  # every token in one hook
+    assert run(sim, 3, "relation_changed", 0).unit_status == testing.WaitingStatus(
+        "waiting for lxd/1 to join first: LXD takes one join at a time"
+    )
+    said = dict(bag_of(sim, 3))
+    assert "join-status" not in said
+    run(sim, 1, "relation_changed", 0)  # lxd/1 joins
+    calls, snap_calls = fourth.lxd.calls, list(snapd.calls)
+
+    out = run(sim, 3, "relation_changed", 1)  # lxd/1 said `joined`: lxd/2 is ahead now
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for lxd/2 to join first: LXD takes one join at a time"
+    )
+    assert bag_of(sim, 3) == said
+    assert (fourth.lxd.calls, snapd.calls) == (calls, snap_calls)
+    leader = run(sim, 0, "relation_changed", 1)
+    assert leader.unit_status == testing.WaitingStatus(
+        "2/4 units are members; lxd/2 is not: joining with its token (+1 more)"
+    )
+    run(sim, 2, "relation_changed", 0)
+    joined = run(sim, 3, "relation_changed", 2)  # its turn
+    assert joined.unit_status.name == "active", joined.unit_status.message
+    assert cluster_names(first) == ["node-a", "node-b", "node-c", "node-d"]
 
 
 def test_a_joiner_whose_token_came_does_not_skip_the_peer_event(sim: Sim) -> None:

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[4]
 HEAVY = (
     "pylxd",
@@ -79,27 +81,33 @@ assert out.unit_status == testing.ActiveStatus("cluster: member node1"), out.uni
     assert heavy_modules_after(code) == []
 
 
-def test_a_waiting_joiners_peer_event_loads_nothing_heavy() -> None:
-    """A unit waiting for its turn, already saying so, skips the peer event on bag reads."""
-    code = """
+@pytest.mark.parametrize("ahead_before", ["lxd/1", "lxd/0"], ids=["same-turn", "turn-moved"])
+def test_a_waiting_joiners_peer_event_loads_nothing_heavy(ahead_before: str) -> None:
+    """A unit waiting for its turn, already saying so, skips the peer event on bag reads.
+
+    Also when the unit its status named has joined since (lxd/0 here): only
+    the status changes, to the unit now ahead.
+    """
+    code = f"""
 import ops
 from ops import testing
 import charm
 
 turn = "waiting for lxd/1 to join first: LXD takes one join at a time"
+before = "waiting for {ahead_before} to join first: LXD takes one join at a time"
 peer = testing.PeerRelation(
     "cluster",
-    local_app_data={"version": "1.3", "members": '{"lxd/0": "node0"}',
-                    "lxd/1": "secret:b", "lxd/2": "secret:c"},
-    local_unit_data={"version": "1.3", "hostname": "node2", "join-status": turn},
-    peers_data={0: {"version": "1.3", "hostname": "node0", "joined": "node0"},
-                1: {"version": "1.3", "hostname": "node1"}},
+    local_app_data={{"version": "1.3", "members": '{{"lxd/0": "node0"}}',
+                    "lxd/1": "secret:b", "lxd/2": "secret:c"}},
+    local_unit_data={{"version": "1.3", "hostname": "node2"}},
+    peers_data={{0: {{"version": "1.3", "hostname": "node0", "joined": "node0"}},
+                1: {{"version": "1.3", "hostname": "node1"}}}},
 )
 state = testing.State(
     leader=False,
-    config={"mode": "cluster"},
-    relations={peer},
-    unit_status=testing.WaitingStatus(turn),
+    config={{"mode": "cluster"}},
+    relations={{peer}},
+    unit_status=testing.WaitingStatus(before),
 )
 ctx = testing.Context(charm.LxdCharm, app_name="lxd", unit_id=2)
 out = ctx.run(ctx.on.relation_changed(peer, remote_unit=0), state)

@@ -2,8 +2,9 @@
 
 `LxdCharm._joiner_still_waiting` lets a cluster unit that is not a member
 yet (and not the leader) return from a peer event on databag reads alone,
-when the bags give the same wait reason its status and its bag's
-`join-status` already say. Every other case reconciles, and most of those
+when the bags give the same wait reason its status already says, and its
+bag's `join-status` is empty (the leader tells the plan's waits from the
+bags). Every other case reconciles, and most of those
 reconciles end in the same status the skip would have left: a test that
 looks only at the final status cannot tell a skip from a reconcile. So
 these tests measure what the hook asked: LXD (`FakeLxd.connections` and
@@ -15,7 +16,7 @@ Found by `tox -e mutation -- charms/lxd/src/charm.py --function
 LxdCharm._joiner_still_waiting` (16 survivors before these tests).
 
 Each case starts from the state the unit's first peer event left (snap
-installed, status and `join-status` saying it waits for its token), as a
+installed, status saying it waits for its token, no `join-status`), as a
 real joiner's earlier reconcile leaves it, then changes the one thing the
 case is about and runs the next peer event.
 """
@@ -183,7 +184,7 @@ def joiner(charm_module: ModuleType, host: FakeHost, snapd: CountingSnapd) -> Jo
     out = ctx.run(ctx.on.relation_changed(peer, remote_unit=0), state)
     first = Joiner(ctx, out, peer.id, meter)
     assert out.unit_status == testing.WaitingStatus(TOKEN_WAIT)
-    assert first.join_status(out) == TOKEN_WAIT
+    assert first.join_status(out) == ""
     assert local_unit_data(first.peer)["hostname"] == "node1"
     assert reconciled(meter.since(NOTHING)), "the first event reconciled"
     assert ("install", "lxd", None) in snapd.calls
@@ -205,11 +206,11 @@ def test_the_same_wait_again_asks_neither_lxd_nor_snapd(joiner: Joiner) -> None:
 
 
 def test_the_same_expired_token_wait_is_skipped_too(joiner: Joiner) -> None:
-    """Any wait the plan gives is skipped when status and bag say it: the expired token's."""
+    """Any wait the plan gives is skipped when the status says it: the expired token's."""
     state = joiner.with_bags(app={"lxd/1": "secret:old"}, mine={"expired-token": "secret:old"})
     waiting, _ = joiner.peer_changed(state)
     assert waiting.unit_status == testing.WaitingStatus(EXPIRED_WAIT)
-    assert joiner.join_status(waiting) == EXPIRED_WAIT
+    assert joiner.join_status(waiting) == ""
     joiner.state = waiting
 
     out, cost = joiner.peer_changed(joiner.with_bags(leader={"lxd-version": "5.21.0"}))
@@ -355,18 +356,17 @@ def test_an_app_bag_it_cannot_read_reconciles_into_the_protocol_error(joiner: Jo
 
 
 def test_a_new_wait_reason_reconciles_and_says_it(joiner: Joiner) -> None:
-    """Status and bag say the expired token's wait; the leader took the token back.
+    """The status says the expired token's wait; the leader took the token back.
 
-    The plan now says the plain token wait: neither status nor bag says it yet.
+    The plan now says the plain token wait: the status does not say it yet.
     """
-    state = joiner.with_bags(mine={"join-status": EXPIRED_WAIT})
-    state = dataclasses.replace(state, unit_status=testing.WaitingStatus(EXPIRED_WAIT))
+    state = dataclasses.replace(joiner.state, unit_status=testing.WaitingStatus(EXPIRED_WAIT))
 
     out, cost = joiner.peer_changed(state)
 
     assert reconciled(cost), cost
     assert out.unit_status == testing.WaitingStatus(TOKEN_WAIT)
-    assert joiner.join_status(out) == TOKEN_WAIT
+    assert joiner.join_status(out) == ""
 
 
 def test_a_status_other_than_the_reason_reconciles(joiner: Joiner) -> None:
@@ -379,19 +379,22 @@ def test_a_status_other_than_the_reason_reconciles(joiner: Joiner) -> None:
     assert out.unit_status == testing.WaitingStatus(TOKEN_WAIT)
 
 
-@pytest.mark.parametrize("said", ["", EXPIRED_WAIT], ids=["no-join-status", "another-wait"])
-def test_a_join_status_other_than_the_reason_reconciles_and_writes_it(
-    joiner: Joiner, said: str
-) -> None:
-    """The leader's status names what the bag says: a stale or missing `join-status` is mended.
+@pytest.mark.parametrize(
+    "said",
+    [TOKEN_WAIT, EXPIRED_WAIT, "blocked: LXD refused the join (a reason)"],
+    ids=["the-wait-itself", "another-wait", "blocked"],
+)
+def test_a_join_status_left_in_the_bag_reconciles_and_clears_it(joiner: Joiner, said: str) -> None:
+    """The leader's status quotes a `join-status` it finds: one left over is cleared.
 
-    (No `join-status` at all: a unit whose earlier protocol, before 1.3, wrote none.)
+    The wait itself in the bag: what this charm wrote before its plan's waits
+    went unwritten (a revision's refresh mid-formation).
     """
     out, cost = joiner.peer_changed(joiner.with_bags(mine={"join-status": said}))
 
     assert reconciled(cost), cost
     assert out.unit_status == testing.WaitingStatus(TOKEN_WAIT)
-    assert joiner.join_status(out) == TOKEN_WAIT
+    assert joiner.join_status(out) == ""
 
 
 # --- the token arrives --------------------------------------------------------
@@ -411,7 +414,7 @@ def test_the_token_arriving_is_not_skipped_the_joiner_joins(
     meter = Meter(second.lxd, snapd)
     waiting = run(sim, 1, "relation_changed", 0)  # announces node-b
     assert waiting.unit_status == testing.WaitingStatus(TOKEN_WAIT)
-    assert bag_of(sim, 1)["join-status"] == TOKEN_WAIT
+    assert "join-status" not in bag_of(sim, 1)
 
     before = meter.now()
     run(sim, 1, "relation_changed", 0)  # nothing it waits on moved
