@@ -113,7 +113,8 @@ class LxdCharm(ops.CharmBase):
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
-        framework.observe(self.on.cluster_relation_joined, self._on_peer_change)
+        # Not cluster_relation_joined: Juju runs relation-changed for the same unit
+        # right after it, and that hook (with the unit's data) does the work.
         framework.observe(self.on.cluster_relation_changed, self._on_peer_change)
         framework.observe(self.on.cluster_relation_departed, self._on_cluster_departed)
         framework.observe(self.on.https_relation_changed, self._on_https_changed)
@@ -591,7 +592,7 @@ class LxdCharm(ops.CharmBase):
         if step.reason == status.message:
             return True
         if cluster.is_turn_wait(step.reason) and cluster.is_turn_wait(status.message):
-            self.unit.status = ops.WaitingStatus(step.reason)
+            self._found = Findings(problem=WaitingError(step.reason))  # names the next unit
             return True
         return False
 
