@@ -452,6 +452,29 @@ def test_a_turn_that_moves_renames_the_unit_ahead_without_writing_the_bag(
     assert cluster_names(first) == ["node-a", "node-b", "node-c", "node-d"]
 
 
+def test_a_turn_wait_after_a_wait_of_another_kind_reconciles(sim: Sim) -> None:
+    """Only a status that already was a turn wait is renamed without a reconcile.
+
+    Its last hook waited on something else (here, as if LXD had not answered
+    in time): that is checked again, not covered over with the turn.
+    """
+    bootstrapped(sim)
+    for unit, name in ((1, "node-b"), (2, "node-c")):
+        add_unit(sim, unit, name, f"10.0.0.{unit + 1}", announce(name))
+    third = sim.units["lxd/2"].machine
+    run(sim, 0, "relation_changed", 2)  # both tokens
+    calls = third.lxd.calls
+
+    out = run(
+        sim, 2, "relation_changed", 0, unit_status=testing.WaitingStatus("LXD is not answering")
+    )
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for lxd/1 to join first: LXD takes one join at a time"
+    )
+    assert third.lxd.calls > calls  # reconciled
+
+
 def test_a_joiner_whose_token_came_does_not_skip_the_peer_event(sim: Sim) -> None:
     bootstrapped(sim)
     second = add_unit(sim, 1, "node-b", "10.0.0.2")
