@@ -10,8 +10,10 @@ running in the model), the wall time of one hook for:
 - **an ops charm that does nothing**: `ops.main` on a charm observing no event
   (the least any ops charm pays for a hook: Python, ops, its storage, its
   hook-tool calls);
-- **this charm**: its `update-status` on a member (connects to LXD: one
-  request), and its `config-changed` (a full reconcile);
+- **this charm**: a `cluster-relation-created`, which its own `dispatch`
+  ends before Python starts (as it does `cluster-relation-joined`); its
+  `update-status` on a member (connects to LXD: one request), and its
+  `config-changed` (a full reconcile);
 - **a unit's first hook**: `install` on a fresh unit, with the bytecode the
   `.charm` ships, and with all bytecode removed (what every unit's first
   hooks paid before the charm shipped it checked by source hash).
@@ -57,8 +59,9 @@ def _swap_charm_py(charm_dir: Path, text: str) -> None:
 def one_formed_unit(charm: Path) -> Iterator[tuple[LxdUnits, Callable[[str], float]]]:
     """A one-member cluster through the stand-in, and a function timing one hook kind on it.
 
-    The function takes "update-status" or "config-changed" and returns that
-    hook's seconds (nothing else runs in the model meanwhile).
+    The function takes "update-status", "config-changed" or
+    "cluster-relation-created" and returns that hook's seconds (nothing else
+    runs in the model meanwhile).
     """
     patch = pytest.MonkeyPatch()
     with DaemonPool() as pool, tempfile.TemporaryDirectory() as scratch:
@@ -73,6 +76,8 @@ def one_formed_unit(charm: Path) -> Iterator[tuple[LxdUnits, Callable[[str], flo
                 before = len(runner.timings)
                 if kind == "update-status":
                     sim.update_status()
+                elif kind == "cluster-relation-created":
+                    sim.run_hook("lxd/0", "relation_created")
                 else:
                     sim.config_changed()  # no option changed: the reconcile finds nothing to do
                 sim.settle()
@@ -102,6 +107,7 @@ def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
         runs: dict[str, list[float]] = {
             "bare": [],
             "null": [],
+            "cluster-relation-created": [],
             "update-status": [],
             "config-changed": [],
         }
@@ -111,6 +117,7 @@ def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
             _swap_charm_py(charm_dir, NULL_OPS_CHARM)
             runs["null"].append(one("update-status"))
             _swap_charm_py(charm_dir, original)
+            runs["cluster-relation-created"].append(one("cluster-relation-created"))
             runs["update-status"].append(one("update-status"))
             runs["config-changed"].append(one("config-changed"))
     return {kind: statistics.median(seconds) for kind, seconds in runs.items()}
@@ -137,6 +144,7 @@ def table(figures: dict[str, float]) -> str:
     names = {
         "bare": "bare Python (`import sys`)",
         "null": "an ops charm that does nothing",
+        "cluster-relation-created": "this charm: `cluster-relation-created` (dispatch ends it)",
         "update-status": "this charm: `update-status` (a one-member cluster's leader: 2 requests)",
         "config-changed": "this charm: `config-changed` (full reconcile)",
         "first (shipped bytecode)": "this charm: `install`, a fresh unit, shipped bytecode",
