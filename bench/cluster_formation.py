@@ -236,9 +236,9 @@ def where_the_time_goes(rows: list[dict[str, Any]]) -> str:
     """Per size: the sum of hook wall times, and the leader's, next to the formation."""
     lines = [
         "| members | formation (s) | sum of all hooks' wall time (s) | leader's hooks (s) "
-        "| mean hook (s) | hook of an ops charm that does nothing (s) | hook-tool calls "
-        "| LXD requests |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| mean hook (s) | hook of an ops charm that does nothing (s) "
+        "| hooks ended by dispatch (no Python) | hook-tool calls | LXD requests |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         run = r["runs"][-1]
@@ -246,10 +246,13 @@ def where_the_time_goes(rows: list[dict[str, Any]]) -> str:
         leader_time = sum(t.seconds for t in timings if t.unit == "lxd/0")
         total = sum(t.seconds for t in timings)
         calls = sum(t.tool_calls for t in timings)
+        # An ops hook always calls juju-log at least once; one dispatch ends calls nothing.
+        no_python = sum(1 for t in timings if t.tool_calls == 0)
         requests = sum(len(h.requests) for h in run["formation_requests"])
         lines.append(
             f"| {r['size']} | {run['seconds']:.2f} | {total:.2f} | {leader_time:.2f} | "
-            f"{total / max(1, len(timings)):.2f} | {r['null_s']:.2f} | {calls} | {requests} |"
+            f"{total / max(1, len(timings)):.2f} | {r['null_s']:.2f} | {no_python} of "
+            f"{len(timings)} | {calls} | {requests} |"
         )
     return "\n".join(lines)
 
