@@ -17,11 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
 
 import pylxd
+import requests
 import tenacity
 from pylxd.client import get_session_for_url
+from urllib3.util.retry import Retry
 
 from ..certs import CertificatePair, write_certificate, write_private_key
 from ..endpoints import normalise_endpoint
@@ -130,8 +133,10 @@ class LxdClient:
         def connect() -> pylxd.Client:
             if not path.exists():
                 raise LxdUnreachableError(f"the LXD socket {path} does not exist")
+            url = f"http+unix://{quote(str(path), safe='')}"  # the URL pylxd makes of a path
+            session = _retry_dropped_reads(get_session_for_url(url), url)
             with translate_errors(f"connecting to {path}"):
-                return pylxd.Client(endpoint=str(path), timeout=timeout)
+                return pylxd.Client(endpoint=str(path), timeout=timeout, session=session)
 
         return cls(_retrying(connect, wait), socket=path)
 
@@ -173,7 +178,7 @@ class LxdClient:
                 verify = str(server_path)
 
             cert = (str(cert_path), str(key_path))
-            session = get_session_for_url(url, verify=verify, cert=cert)
+            session = _retry_dropped_reads(get_session_for_url(url, verify=verify, cert=cert), url)
             # requests lets REQUESTS_CA_BUNDLE (and friends) from the environment
             # override a session's `verify`, which would silently replace the pinned
             # server certificate with the system CAs: never take TLS settings from there.
@@ -427,6 +432,29 @@ def _member_name(info: Mapping[str, Any]) -> str:
     if not environment.get("server_clustered"):
         return ""
     return str(environment.get("server_name") or "")
+
+
+READ_RETRIES: Final = Retry(
+    total=2, connect=2, read=2, allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.1
+)
+"""How urllib3 retries a request whose connection failed: twice, within half a second.
+
+A connection that cannot be made never carried the request, so any method
+is asked again; one that broke after the request went out (a keep-alive
+connection the daemon or something in between dropped: "Connection reset
+by peer", "Remote end closed connection") is asked again only for reads,
+which change nothing. Without it, a hook that met one dropped connection
+ended in a wait that only the next hook retries; a joiner whose peers have
+nothing more to say gets no next hook until update-status.
+"""
+
+
+def _retry_dropped_reads(session: requests.Session, url: str) -> requests.Session:
+    """``session``, its adapter for ``url`` retrying as `READ_RETRIES` says."""
+    adapter = session.get_adapter(url)
+    if isinstance(adapter, requests.adapters.HTTPAdapter):
+        adapter.max_retries = READ_RETRIES
+    return session
 
 
 def _retrying(call: Callable[[], T], seconds: float) -> T:

@@ -29,7 +29,7 @@ from lxd_common.certs import CertificatePair
 from lxd_common.errors import LxdApiError, LxdError, LxdUnreachableError
 from lxd_common.lxd import ExistingSetup, LxdClient
 from lxd_common.lxd import _client as client_module
-from lxd_common.lxd._client import _retrying
+from lxd_common.lxd._client import READ_RETRIES, _retrying
 from lxd_common.lxd._storage import StoragePools
 
 if TYPE_CHECKING:
@@ -316,7 +316,10 @@ def test_local_connects_to_the_socket_it_was_given(
     socket.touch()
     client = LxdClient.local(socket, timeout=7.0)
     assert client.pylxd is stand_in.clients[-1]
-    assert stand_in.made == [{"endpoint": str(socket), "timeout": 7.0}]
+    [made] = stand_in.made
+    assert (made["endpoint"], made["timeout"]) == (str(socket), 7.0)
+    url = "http+unix://" + str(socket).replace("/", "%2F")
+    assert made["session"].get_adapter(url).max_retries is READ_RETRIES
     assert (client.socket, client.endpoint) == (socket, None)
 
 
@@ -354,6 +357,7 @@ def test_remote_pins_the_server_certificate_in_a_private_directory(
     assert session.verify == str(directory / "server.crt")
     assert session.cert == (str(cert_path), str(key_path))
     assert session.trust_env is False, "REQUESTS_CA_BUNDLE must not replace the pinned cert"
+    assert session.get_adapter("https://10.0.0.1:8443").max_retries is READ_RETRIES
     assert stand_in.files == {
         str(cert_path): ours.certificate,
         str(key_path): ours.private_key,
@@ -371,6 +375,7 @@ def test_remote_without_a_server_certificate_verifies_with_system_cas(
     client = LxdClient.remote("https://lxd.example.com:8443", certs[0])
     [made] = stand_in.made
     assert made["session"].verify is True
+    assert made["session"].get_adapter("https://lxd.example.com:8443").max_retries is READ_RETRIES
     directory = Path(made["cert"][0]).parent
     assert sorted(p.name for p in directory.iterdir()) == ["client.crt", "client.key"]
     client.close()
