@@ -90,17 +90,13 @@ class CountingProxy:
         self, source: socket.socket, sink: socket.socket, count: bool, ends: list[socket.socket]
     ) -> None:
         """Forward one direction; at its end, half-close the other side; the last one closes."""
-        partial = b""
+        requests = RequestLines()
         try:
             while data := source.recv(65536):
                 if count:
-                    lines = (partial + data).split(b"\r\n")
-                    partial = lines.pop()[-8192:]
-                    found = [_REQUEST_LINE.match(line) for line in lines]
+                    found = requests.feed(data)
                     with self._lock:
-                        self.requests.extend(
-                            (m.group(1).decode(), m.group(2).decode()) for m in found if m
-                        )
+                        self.requests.extend(found)
                 sink.sendall(data)
         except OSError:
             pass
@@ -113,6 +109,58 @@ class CountingProxy:
             if last:
                 for end in ends[:2]:
                     end.close()
+
+
+class RequestLines:
+    """The HTTP requests in a client's byte stream, read as HTTP frames them.
+
+    A request's head ends at a blank line, and its body (``Content-Length``
+    bytes, or chunks up to the last, empty one) is skipped, so the next
+    request on a kept-alive connection is found even when the body before it
+    ends without a line break (a JSON body never has one).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._body = 0
+        """Bytes of the current request's body still to skip."""
+        self._chunked = False
+
+    def feed(self, data: bytes) -> list[tuple[str, str]]:
+        """The (method, path) of each request whose head ``data`` completes."""
+        self._buffer += data
+        found: list[tuple[str, str]] = []
+        while True:
+            if self._body:
+                skipped = min(self._body, len(self._buffer))
+                self._buffer, self._body = self._buffer[skipped:], self._body - skipped
+                if self._body:
+                    return found
+            if self._chunked:
+                end = self._buffer.find(b"\r\n0\r\n\r\n")
+                start_end = self._buffer.startswith(b"0\r\n\r\n")
+                if start_end:
+                    self._buffer, self._chunked = self._buffer[5:], False
+                elif end < 0:
+                    self._buffer = self._buffer[-8:]  # the terminator may straddle reads
+                    return found
+                else:
+                    self._buffer, self._chunked = self._buffer[end + 7 :], False
+            head, blank, rest = self._buffer.partition(b"\r\n\r\n")
+            if not blank:
+                return found
+            self._buffer = rest
+            lines = head.split(b"\r\n")
+            matched = _REQUEST_LINE.match(lines[0])
+            if matched:
+                found.append((matched.group(1).decode(), matched.group(2).decode()))
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    self._body = int(value.strip() or b"0")
+                elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                    self._chunked = True
 
 
 @dataclasses.dataclass(frozen=True)
