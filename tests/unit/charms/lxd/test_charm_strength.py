@@ -25,7 +25,6 @@ from lxd_common.lxd import decode_join_token
 from tests.harness.charms import CHARM_DIRS
 from tests.harness.databags import local_app_data, local_unit_data
 from tests.harness.fake_host import FakeHost
-from tests.harness.fake_snapd import FakeSnapd
 from tests.harness.juju_sim import Sim
 from tests.unit.charms.lxd.test_charm import installed, run
 from tests.unit.charms.lxd.test_charm_cluster import (
@@ -132,27 +131,6 @@ def test_a_peer_event_on_the_leader_reconciles(ctx: testing.Context[Any]) -> Non
     )
     out = ctx.run(ctx.on.relation_changed(peer, remote_unit=1), state)
     assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
-
-
-def test_a_peer_joining_leaves_the_work_to_the_relation_changed_after_it(
-    ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd
-) -> None:
-    """Juju runs relation-changed for the same unit right after relation-joined.
-
-    So relation-joined asks nothing (neither LXD nor snapd) and says nothing:
-    the hook after it, with the unit's data, reconciles.
-    """
-    peer = testing.PeerRelation("cluster", peers_data={1: {}})
-    state = replace(
-        installed(ctx),
-        leader=True,
-        relations=frozenset({peer}),
-        unit_status=testing.MaintenanceStatus("probe"),
-    )
-    connections, snap_calls = host.fake_lxd.connections, list(snapd.calls)
-    out = ctx.run(ctx.on.relation_joined(peer, remote_unit=1), state)
-    assert out.unit_status == testing.MaintenanceStatus("probe")
-    assert (host.fake_lxd.connections, snapd.calls) == (connections, snap_calls)
 
 
 SCRAPERS = "scrapers cannot reach LXD: set lxd-listen-metrics=true (or lxd-listen-https=true)"

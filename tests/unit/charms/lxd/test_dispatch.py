@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,11 @@ def test_a_skipped_hook_changes_nothing_on_a_lone_unit(
     """A standalone unit (its peer relation is there all the same), leader or not."""
     for leader in (True, False):
         peer = testing.PeerRelation("cluster", peers_data={1: {}})
-        state = testing.State(
-            **{
-                **vars_of(installed(ctx)),
-                "leader": leader,
-                "relations": frozenset({peer}),
-                "unit_status": testing.MaintenanceStatus("probe"),
-            }
+        state = replace(
+            installed(ctx),
+            leader=leader,
+            relations=frozenset({peer}),
+            unit_status=testing.MaintenanceStatus("probe"),
         )
         connections, asked = host.fake_lxd.connections, list(snapd.calls)
         event = getattr(ctx.on, peer_event(hook))
@@ -140,11 +139,6 @@ def test_a_skipped_hook_changes_nothing_on_a_lone_unit(
         assert out.unit_status == testing.MaintenanceStatus("probe")
         assert out.get_relation(peer.id) == peer
         assert (host.fake_lxd.connections, snapd.calls) == (connections, asked)
-
-
-def vars_of(state: testing.State) -> dict[str, Any]:
-    """A State's fields, to build another with some replaced."""
-    return {name: getattr(state, name) for name in state.__dataclass_fields__}
 
 
 # --- the script itself -------------------------------------------------------

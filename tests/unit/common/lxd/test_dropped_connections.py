@@ -10,8 +10,10 @@ carried it out before the connection went.
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import socketserver
 import struct
 import threading
 from collections.abc import Iterator
@@ -33,75 +35,64 @@ SERVER_INFO = {
 }
 
 
-def lxd_reply(metadata: object) -> bytes:
-    body = json.dumps(
-        {"type": "sync", "status": "Success", "status_code": 200, "metadata": metadata}
-    ).encode()
-    head = (
-        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+class LxdHandler(http.server.BaseHTTPRequestHandler):
+    """Answers as LXD does, or drops the connection of a request the server's ``drop`` names."""
+
+    server: DroppingLxd
+    protocol_version = "HTTP/1.1"  # keep-alive, as LXD
+
+    def do_GET(self) -> None:
+        self._answer(SERVER_INFO if self.path == "/1.0" else [])
+
+    def do_PATCH(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer({})
+
+    def _answer(self, metadata: object) -> None:
+        line = f"{self.command} {self.path}"
+        self.server.seen.append(line)
+        if self.server.drop and self.server.drop[0] == line:
+            self.server.drop.pop(0)
+            # An abortive close: the client reads ECONNRESET, as from a dropped connection.
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.close_connection = True
+            return
+        body = json.dumps(
+            {"type": "sync", "status": "Success", "status_code": 200, "metadata": metadata}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self) -> str:
+        return "unix"  # a Unix socket's peer has no address to log
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
-class DroppingLxd:
-    """Answers `GET /1.0` and listings; drops the connection of the requests named in ``drop``."""
+class DroppingLxd(socketserver.ThreadingUnixStreamServer):
+    """LXD's API on a Unix socket (`LxdHandler`), serving in a thread."""
+
+    daemon_threads = True
 
     def __init__(self, path: Path) -> None:
+        super().__init__(str(path), LxdHandler)
         self.path = path
         self.drop: list[str] = []
-        """Request lines ("GET /1.0/storage-pools?recursion=1") to drop, once each, in order."""
+        """Requests ("GET /1.0/storage-pools?recursion=1") to drop, once each, in order."""
         self.seen: list[str] = []
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
-        self._server.listen(8)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buffer = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                length = next(
-                    (
-                        int(v)
-                        for k, _, v in (h.partition(": ") for h in lines[1:])
-                        if k.lower() == "content-length"
-                    ),
-                    0,
-                )
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                line = lines[0].rsplit(" ", 1)[0]
-                self.seen.append(line)
-                if self.drop and self.drop[0] == line:
-                    self.drop.pop(0)
-                    # An abortive close: the client reads ECONNRESET, as from a dropped connection.
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                if line == "GET /1.0":
-                    conn.sendall(lxd_reply(SERVER_INFO))
-                elif line.startswith("GET /1.0/"):
-                    conn.sendall(lxd_reply([]))
-                else:
-                    conn.sendall(lxd_reply({}))
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=10)
 
 
 @pytest.fixture
