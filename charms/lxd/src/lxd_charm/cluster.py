@@ -290,16 +290,51 @@ def joining_ahead(app: AppView, me: str, peer_bags: Mapping[str, Mapping[str, st
     for unit, bag in sorted(peer_bags.items(), key=lambda item: unit_number(item[0])):
         if unit_number(unit) >= unit_number(me):
             break
-        token = app.tokens.get(unit, "")
-        hostname = bag.get(HOSTNAME, "")
-        if (
-            token
-            and unit not in app.members
-            and token not in (bag.get(EXPIRED_TOKEN), bag.get(JOIN_REFUSED))
-            and not (hostname and bag.get(JOINED) == hostname)
-        ):
+        if _joining(app, unit, bag):
             return unit
     return None
+
+
+def _joining(app: AppView, unit: str, bag: Mapping[str, str]) -> bool:
+    """Whether ``unit`` holds a usable token and has not said it joined: its turn is under way."""
+    token = app.tokens.get(unit, "")
+    hostname = bag.get(HOSTNAME, "")
+    return bool(
+        token
+        and unit not in app.members
+        and token not in (bag.get(EXPIRED_TOKEN), bag.get(JOIN_REFUSED))
+        and not (hostname and bag.get(JOINED) == hostname)
+    )
+
+
+def hold_join_records(
+    plan: LeaderPlan, app: AppView, units: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """Keep this hook's confirmed joins out of the databag while the round's joins go on.
+
+    Every change of the application databag is a ``relation-changed`` on
+    every other unit, so a record per join costs (N-1) hooks a join; one
+    record when the round's last join lands costs (N-1) once. Nothing waits
+    on the record meanwhile: a joiner's turn moves on its peers' ``joined``
+    (`joining_ahead`), and any leader finds the held joins again from the
+    units' ``joined`` and LXD's listing (`plan_leader`). The tokens stay
+    published until the record, so a unit that departs before it is still
+    found by its token. The caller records everything whenever a unit
+    departs and at update-status, so a join that never ends holds nothing
+    for longer than that.
+
+    Returns:
+        The held records (unit to member name), taken out of ``plan.confirm``
+        and ``plan.drop_tokens``: members for the leader's status, not yet
+        for the databag.
+    """
+    if not plan.confirm:
+        return {}
+    if not plan.issue and not any(_joining(app, unit, bag) for unit, bag in units.items()):
+        return {}
+    held, plan.confirm = plan.confirm, {}
+    plan.drop_tokens = [unit for unit in plan.drop_tokens if unit not in held]
+    return held
 
 
 def unit_number(unit: str) -> int:

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ops
 
@@ -322,6 +322,9 @@ class ClusterPeer:
         if not stop_waiting_on_peers and any(not waiting.renewal for waiting in plan.issue):
             planned = self._app.planned_units()  # a hook tool call: only when it matters
             cluster.hold_first_tokens(plan, announced, planned)
+        held: dict[str, str] = {}
+        if not stop_waiting_on_peers and departing_unit is None:
+            held = cluster.hold_join_records(plan, app, units)
         app.members.update(plan.confirm)
         for unit in plan.drop_tokens:
             self._drop_token(app, unit)
@@ -339,12 +342,14 @@ class ClusterPeer:
             secret.grant(peer, unit=self._model.get_unit(waiting.unit))
             app.tokens[waiting.unit] = str(secret.id)
             logger.info("issued a join token for %s (%s)", waiting.unit, waiting.hostname)
+        # The held joins are members for this hook's status, as they are for LXD.
+        counted = replace(app, members=app.members | held)
         problem = self._first_problem(plan, refused, announced, planned)
         if problem is None:
-            gap = cluster.membership_gap(app, self._unit.name, units)
+            gap = cluster.membership_gap(counted, self._unit.name, units)
             if gap is not None:
                 problem = (BlockedError if gap.blocked else WaitingError)(gap.message)
-        return listed, problem or self.health(listed, app)
+        return listed, problem or self.health(listed, counted)
 
     @staticmethod
     def _first_problem(

@@ -832,6 +832,104 @@ def test_three_units_form_one_cluster_in_three_leader_hooks(sim: Sim) -> None:
         assert output(sim, unit).unit_status.name == "active"
 
 
+# --- a round's joins are recorded once ---------------------------------------------
+
+
+def round_of_three(sim: Sim) -> Machine:
+    """Leader lxd/0 (node-a) has issued tokens to lxd/1-3 (node-b..node-d) in one hook."""
+    first = bootstrapped(sim)
+    for unit in (1, 2, 3):
+        name = f"node-{chr(ord('a') + unit)}"
+        add_unit(sim, unit, name, f"10.0.0.{unit + 1}", announce(name))
+    run(sim, 0, "relation_changed", 3)
+    assert all(f"lxd/{unit}" in sim.app_data for unit in (1, 2, 3))
+    return first
+
+
+def test_the_leader_records_a_rounds_joins_when_the_last_one_lands(sim: Sim) -> None:
+    """Each change of the application bag wakes every unit: one record per round."""
+    first = round_of_three(sim)
+    for unit, left in (
+        (1, "lxd/2 is not: joining with its token (+1 more)"),
+        (2, "lxd/3 is not: joining with its token"),
+    ):
+        run(sim, unit, "relation_changed", 0)  # joins, says `joined`
+        before = dict(sim.app_data)
+        out = run(sim, 0, "relation_changed", unit)
+        assert sim.app_data == before, "nothing for the other units to wake to"
+        assert out.unit_status == testing.WaitingStatus(f"{unit + 1}/4 units are members; {left}")
+    assert members(sim) == {"lxd/0": "node-a"}
+    assert len(sim.app_secrets) == 3  # spent tokens stay until the record
+
+    run(sim, 3, "relation_changed", 0)
+    out = run(sim, 0, "relation_changed", 3)
+    assert members(sim) == {
+        "lxd/0": "node-a",
+        "lxd/1": "node-b",
+        "lxd/2": "node-c",
+        "lxd/3": "node-d",
+    }
+    assert [key for key in sim.app_data if "/" in key] == []
+    assert sim.app_secrets == {}
+    assert cluster_names(first) == ["node-a", "node-b", "node-c", "node-d"]
+    assert out.unit_status == testing.ActiveStatus(
+        "cluster: 4/4 members online, 4 units; cluster on 10.0.0.1:8443"
+    )
+
+
+def test_update_status_records_the_joins_a_join_that_never_ends_holds(sim: Sim) -> None:
+    round_of_three(sim)
+    run(sim, 1, "relation_changed", 0)
+    run(sim, 0, "relation_changed", 1)
+    assert members(sim) == {"lxd/0": "node-a"}
+
+    run(sim, 0, "update_status")  # lxd/2 and lxd/3 never took their turns
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert "lxd/1" not in sim.app_data
+    assert {"lxd/2", "lxd/3"} <= set(sim.app_data)
+
+
+def test_a_unit_that_leaves_mid_round_loses_its_member_and_the_rest_are_recorded(
+    sim: Sim,
+) -> None:
+    first = round_of_three(sim)
+    for unit in (1, 2):
+        run(sim, unit, "relation_changed", 0)
+        run(sim, 0, "relation_changed", unit)
+    assert members(sim) == {"lxd/0": "node-a"}
+
+    sim.remove_unit("lxd/2")
+    run(sim, 0, "relation_departed", 2)
+    assert cluster_names(first) == ["node-a", "node-b"]
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b"}
+    assert set(sim.app_data) >= {"lxd/3"} and "lxd/2" not in sim.app_data
+
+
+def test_a_new_leader_finds_the_joins_its_predecessor_held(sim: Sim) -> None:
+    first = round_of_three(sim)
+    run(sim, 1, "relation_changed", 0)
+    run(sim, 0, "relation_changed", 1)
+    run(sim, 2, "relation_changed", 1)
+    run(sim, 0, "relation_changed", 2)
+    assert members(sim) == {"lxd/0": "node-a"}
+
+    sim.set_leader("lxd/1")
+    out = run(sim, 1, "leader_elected")
+    assert out.unit_status == testing.WaitingStatus(
+        "3/4 units are members; lxd/3 is not: joining with its token"
+    )
+    run(sim, 3, "relation_changed", 2)
+    run(sim, 1, "relation_changed", 3)
+    assert members(sim) == {
+        "lxd/0": "node-a",
+        "lxd/1": "node-b",
+        "lxd/2": "node-c",
+        "lxd/3": "node-d",
+    }
+    assert sim.app_secrets == {}
+    assert cluster_names(first) == ["node-a", "node-b", "node-c", "node-d"]
+
+
 # --- the leader refuses -----------------------------------------------------------
 
 

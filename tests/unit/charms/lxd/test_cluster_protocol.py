@@ -19,6 +19,7 @@ from lxd_charm.cluster import (
     compatible,
     deputy,
     hold_first_tokens,
+    hold_join_records,
     joining_ahead,
     member_config_for,
     plan_deputy,
@@ -96,6 +97,70 @@ def test_a_confirmed_join_records_the_member_and_drops_the_token() -> None:
     app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"})
     plan = plan_leader(app, {"lxd/1": announce("b", joined="b")}, {"a", "b"})
     assert plan.confirm == {"lxd/1": "b"}
+    assert plan.drop_tokens == ["lxd/1"]
+
+
+# --- a round's joins are recorded once ------------------------------------------------
+
+
+ROUND = AppView(
+    members={"lxd/0": "a"},
+    tokens={"lxd/1": "secret:1", "lxd/2": "secret:2", "lxd/3": "secret:3"},
+)
+
+
+@pytest.mark.parametrize(
+    ("lxd_3", "held"),
+    [
+        (announce("d"), True),  # its turn is still to come
+        (announce("d", joined="d"), False),  # the round's last join: record them all
+        (announce("d", **{"expired-token": "secret:3"}), True),  # its new token goes out now
+        (announce("d", **{"join-refused": "secret:3"}), False),  # gave up its turn
+        (announce("d", joined="other"), True),  # said so of another name: not this join
+    ],
+    ids=["still-to-join", "last-landed", "expired", "refused", "joined-as-another"],
+)
+def test_joins_are_held_while_another_join_of_the_round_is_under_way(
+    lxd_3: dict[str, str], held: bool
+) -> None:
+    units = {
+        "lxd/1": announce("b", joined="b"),
+        "lxd/2": announce("c", joined="c"),
+        "lxd/3": lxd_3,
+    }
+    plan = plan_leader(
+        ROUND, units, {"a", "b", "c", "d"} if "joined" in lxd_3 else {"a", "b", "c"}
+    )
+    confirmed = dict(plan.confirm)
+    dropped = list(plan.drop_tokens)
+    assert {"lxd/1": "b", "lxd/2": "c"}.items() <= confirmed.items()
+
+    kept = hold_join_records(plan, ROUND, units)
+
+    if held:
+        assert kept == confirmed
+        assert plan.confirm == {}
+        assert plan.drop_tokens == [unit for unit in dropped if unit not in confirmed]
+    else:
+        assert kept == {}
+        assert plan.confirm == confirmed
+        assert plan.drop_tokens == dropped
+
+
+def test_joins_are_held_while_this_hook_issues_tokens() -> None:
+    app = AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"}, removing={})
+    units = {"lxd/1": announce("b", joined="b"), "lxd/2": announce("c")}
+    plan = plan_leader(app, units, {"a", "b"})
+    assert [waiting.unit for waiting in plan.issue] == ["lxd/2"]
+    assert hold_join_records(plan, app, units) == {"lxd/1": "b"}
+    assert plan.drop_tokens == []
+
+
+def test_a_unit_already_recorded_holds_nothing() -> None:
+    app = AppView(members={"lxd/0": "a", "lxd/1": "b"}, tokens={"lxd/1": "secret:1"})
+    units = {"lxd/1": announce("b", joined="b")}
+    plan = plan_leader(app, units, {"a", "b"})
+    assert hold_join_records(plan, app, units) == {}
     assert plan.drop_tokens == ["lxd/1"]
 
 
