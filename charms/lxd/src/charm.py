@@ -98,7 +98,6 @@ class LxdCharm(ops.CharmBase):
         self._ovn_tls = ovn_tls.attach(self)  # before the observers below: it sends the CSR
         for event in (
             self.on.install,
-            self.on.start,
             self.on.config_changed,
             self.on.upgrade_charm,
             self.on.local_storage_attached,
@@ -112,6 +111,7 @@ class LxdCharm(ops.CharmBase):
             ),
         ):
             framework.observe(event, self._on_change)
+        framework.observe(self.on.start, self._on_start)
         framework.observe(self.on.update_status, self._on_update_status)
         # Not cluster_relation_joined: Juju runs relation-changed for the same unit
         # right after it, and that hook (with the unit's data) does the work.
@@ -151,6 +151,25 @@ class LxdCharm(ops.CharmBase):
 
     def _on_change(self, _: ops.EventBase) -> None:
         """Any event that may change what the machine should look like."""
+        self._reconcile()
+
+    def _on_start(self, _: ops.StartEvent) -> None:
+        """Juju starts the unit: right after install and config-changed, and after every boot.
+
+        In the boot this unit last reconciled in, with that reconcile's
+        outcome still standing (active, or a joiner's wait the databags
+        still give), a reconcile would find what the hooks just before found:
+        at deployment, `start` follows `config-changed` with nothing in
+        between. After a reboot, or when the last reconcile left work
+        undone, it reconciles.
+        """
+        from lxd_charm.pending import boot_id
+
+        same_boot = self.memory.reconciled_boot == boot_id(self.host.root)
+        if same_boot and (
+            isinstance(self.unit.status, ops.ActiveStatus) or self._joiner_still_waiting()
+        ):
+            return
         self._reconcile()
 
     def _on_peer_change(self, _: ops.RelationEvent) -> None:
@@ -407,10 +426,12 @@ class LxdCharm(ops.CharmBase):
         from lxd_charm.ceph_relation import CephRelation
         from lxd_charm.cluster_peer import ClusterPeer, PeerOutcome
         from lxd_charm.machine import require_listener_addresses
+        from lxd_charm.pending import boot_id
         from lxd_charm.refresh_round import RefreshRound
         from lxd_common.lxd import transient
 
         found = self._found = Findings()
+        self.memory.reconciled_boot = boot_id(self.host.root)
         try:
             machine = self._machine()
             config = machine.config

@@ -61,6 +61,10 @@ class Memory:
         pool_wait_since: when LXD first refused this unit's join because a
             remote storage pool was not ready for it (`time.time()`; 0 when
             not), so the wait is bounded over all hooks (`cluster_join`).
+        reconciled_boot: the boot id of the machine when this unit last
+            reconciled, so Juju's `start` right after install and
+            config-changed, in the same boot, skips a reconcile that would
+            find what theirs found; after a reboot it reconciles.
     """
 
     initialised: bool = False
@@ -75,6 +79,7 @@ class Memory:
     adopted: str = ""
     failure_domain: str = ""
     pool_wait_since: float = 0.0
+    reconciled_boot: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -91,6 +96,7 @@ class Memory:
             "adopted": self.adopted,
             "failure_domain": self.failure_domain,
             "pool_wait_since": self.pool_wait_since,
+            "reconciled_boot": self.reconciled_boot,
         }
 
     @classmethod
@@ -114,6 +120,7 @@ class Memory:
             adopted=str(data.get("adopted") or ""),
             failure_domain=str(data.get("failure_domain") or ""),
             pool_wait_since=_number(data.get("pool_wait_since")),
+            reconciled_boot=str(data.get("reconciled_boot") or ""),
         )
 
 

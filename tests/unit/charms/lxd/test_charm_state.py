@@ -40,6 +40,7 @@ MEMORY_FIELDS = {
     "adopted",
     "failure_domain",
     "pool_wait_since",
+    "reconciled_boot",
 }
 
 
@@ -69,6 +70,7 @@ def test_memory_round_trips_through_plain_data() -> None:
         https_clients={"3": {"client/0": "f" * 64}},
         loki_url="http://loki:3100",
         failure_domain="az1",
+        reconciled_boot="boot-2",
     )
     assert Memory.from_dict(memory.to_dict()) == memory
     assert Memory.from_dict({}) == Memory()

@@ -119,3 +119,27 @@ assert out.unit_status == testing.WaitingStatus(turn), out.unit_status
 def test_the_probe_sees_what_a_reconcile_imports() -> None:
     """The check above could pass by not looking: a real reconcile path loads pylxd."""
     assert "pylxd" in heavy_modules_after("import charm\nimport lxd_charm.cluster_peer")
+
+
+def test_a_start_in_the_boot_of_the_last_reconcile_loads_nothing_heavy() -> None:
+    """Every unit's start at deployment follows its config-changed in the same boot."""
+    code = """
+from pathlib import Path
+import ops
+from ops import testing
+import charm
+
+boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+memory = {"initialised": True, "init_options": {"mode": "standalone", "lxd-preseed": ""},
+          "reconciled_boot": boot}
+state = testing.State(
+    unit_status=testing.ActiveStatus("standalone; no network listener"),
+    stored_states={
+        testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})
+    },
+)
+ctx = testing.Context(charm.LxdCharm, app_name="lxd", unit_id=0)
+out = ctx.run(ctx.on.start(), state)
+assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
+"""
+    assert heavy_modules_after(code) == []

@@ -35,6 +35,7 @@ def full_record() -> dict[str, Any]:
         "adopted": "LXD initialised by hand",
         "failure_domain": "az1",
         "pool_wait_since": 1700000000.5,
+        "reconciled_boot": "boot-2",
     }
 
 
@@ -54,6 +55,7 @@ def test_every_field_is_written_and_read_back() -> None:
         adopted="LXD initialised by hand",
         failure_domain="az1",
         pool_wait_since=1700000000.5,
+        reconciled_boot="boot-2",
     )
     assert memory.to_dict() == record
 
