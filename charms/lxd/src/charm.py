@@ -190,7 +190,7 @@ class LxdCharm(ops.CharmBase):
             and not self._zone_moved()
         ):
             return
-        if self._joiner_still_waiting():
+        if self._joiner_still_waiting() or self._leader_still_holding():
             return
         self._reconcile()
 
@@ -616,6 +616,41 @@ class LxdCharm(ops.CharmBase):
             self._found = Findings(problem=WaitingError(step.reason))  # names the next unit
             return True
         return False
+
+    def _leader_still_holding(self) -> bool:
+        """The leader holding first tokens back, whose hold this event did not end.
+
+        Juju shows the leader the units deployed with it one
+        ``relation-changed`` at a time, and its tokens wait until every
+        planned unit has announced itself (`cluster.hold_first_tokens`): all
+        but the last of those hooks would reconcile only to count again.
+        When its last reconcile ended holding, and the databags say the
+        hold goes on with nothing else to do (`cluster.still_holding`),
+        only the count in its status changes. Reads databags and goal-state
+        only (no pylxd, see test_hook_startup).
+        """
+        if not (self.memory.initialised and self.unit.is_leader() and self._is_cluster()):
+            return False
+        status = self.unit.status
+        from lxd_charm import cluster, mixed
+
+        if not isinstance(status, ops.WaitingStatus) or not cluster.is_hold_wait(status.message):
+            return False
+        peer = self.model.get_relation(peer_bags.PEER)
+        if peer is None or self._peer_has_deputy_work():
+            return False
+        bags = {unit.name: peer.data[unit] for unit in peer.units}
+        if mixed.assess(peer.data[self.app], bags).holds(leader=True):
+            return False
+        try:
+            app = cluster.AppView.read(peer.data[self.app])
+        except cluster.ProtocolError:
+            return False
+        wait = cluster.still_holding(app, bags, self.app.planned_units())
+        if wait is None:
+            return False
+        self._found = Findings(problem=WaitingError(wait))
+        return True
 
     def _peer_has_deputy_work(self) -> bool:
         return peer_bags.deputy_work(self.model, self.unit) or peer_bags.refresh_due(

@@ -225,6 +225,54 @@ def hold_first_tokens(plan: LeaderPlan, announced: int, planned: int) -> None:
     plan.issue = [waiting for waiting in plan.issue if waiting.renewal]
 
 
+def hold_wait(announced: int, planned: int) -> str:
+    """The leader's status while `hold_first_tokens` holds tokens back."""
+    return (
+        f"{announced} of {planned} planned units have announced themselves: join "
+        "tokens go out when all have, or at the next update-status"
+    )
+
+
+_HOLD_WAIT = re.compile(
+    r"\d+ of \d+ planned units have announced themselves: join tokens go out when all "
+    r"have, or at the next update-status"
+)
+
+
+def is_hold_wait(message: str) -> bool:
+    """Whether ``message`` is a `hold_wait` status, whatever the counts."""
+    return _HOLD_WAIT.fullmatch(message) is not None
+
+
+def still_holding(
+    app: AppView, units: Mapping[str, Mapping[str, str]], planned: int
+) -> str | None:
+    """The leader's hold status, when these databags alone say every first token stays held.
+
+    For a leader whose last reconcile ended holding first tokens: Juju
+    shows it the units deployed with it one ``relation-changed`` at a
+    time, and each of those hooks would only count them again. None when
+    anything there is for the leader to do or to check in LXD: a token out,
+    a removal, a leader joining, a join or a token reported, a unit to
+    confirm, refuse or replace, or every planned unit announced (the tokens
+    go out). Names are checked against the recorded members only; a name
+    that only LXD knows is found by the reconcile that issues the tokens.
+    """
+    if any(app.tokens.values()) or app.removing or app.leader_joining:
+        return None
+    reported = (JOINED, EXPIRED_TOKEN, JOIN_REFUSED, JOIN_STATUS)
+    if any(bag.get(key) for bag in units.values() for key in reported):
+        return None
+    plan = plan_leader(app, units, set(app.members.values()))
+    if plan.confirm or plan.drop_tokens or plan.collisions or plan.incompatible or plan.replacing:
+        return None
+    count = announced(units)
+    hold_first_tokens(plan, count, planned)
+    if plan.issue or not plan.held:
+        return None
+    return hold_wait(count, planned)
+
+
 _TURN_WAIT = re.compile(r"waiting for \S+ to join first: LXD takes one join at a time")
 
 

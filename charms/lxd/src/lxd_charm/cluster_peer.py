@@ -370,10 +370,7 @@ class ClusterPeer:
                 "upgrade every unit to the same charm revision"
             )
         if plan.held:
-            return WaitingError(
-                f"{announced} of {planned} planned units have announced themselves: join "
-                "tokens go out when all have, or at the next update-status"
-            )
+            return WaitingError(cluster.hold_wait(announced, planned))
         return None
 
     def _joined_unconfirmed(

@@ -287,6 +287,51 @@ def test_leader_holds_first_tokens_until_every_planned_unit_has_announced(
                 assert token_payload(token)["secret"] not in value
 
 
+def test_a_holding_leader_counts_each_unit_juju_shows_it_without_asking_lxd(
+    sim: Sim, snapd: FakeSnapd
+) -> None:
+    """Juju shows the leader its peers one hook at a time; a hook that only counts skips LXD."""
+    first = bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    for unit, name in ((2, "node-c"), (3, "node-d")):
+        add_unit(sim, unit, name, f"10.0.0.{unit + 1}")  # planned, silent
+    assert run(sim, 0, "relation_changed", 1).unit_status == testing.WaitingStatus(
+        HELD.format(2, 4)
+    )
+    asked = first.lxd.calls, list(snapd.calls)
+
+    sim.write_unit_bag("lxd/2", announce("node-c"))
+    out = run(sim, 0, "relation_changed", 2)
+
+    assert out.unit_status == testing.WaitingStatus(HELD.format(3, 4))
+    assert (first.lxd.calls, snapd.calls) == asked
+    assert not {"lxd/1", "lxd/2"} & set(sim.app_data)
+
+    sim.write_unit_bag("lxd/3", announce("node-d"))  # the last planned unit: tokens go out
+    out = run(sim, 0, "relation_changed", 3)
+    assert out.unit_status == testing.WaitingStatus(
+        "1/4 units are members; lxd/1 is not: joining with its token (+2 more)"
+    )
+    assert {"lxd/1", "lxd/2", "lxd/3"} <= set(sim.app_data)
+
+
+def test_a_holding_leader_still_refuses_a_name_a_member_uses(sim: Sim) -> None:
+    bootstrapped(sim)
+    add_unit(sim, 1, "node-b", "10.0.0.2", announce("node-b"))
+    add_unit(sim, 2, "node-c", "10.0.0.3")  # planned, silent
+    assert run(sim, 0, "relation_changed", 1).unit_status == testing.WaitingStatus(
+        HELD.format(2, 3)
+    )
+
+    sim.write_unit_bag("lxd/2", announce("node-a"))  # the leader's own member name
+    out = run(sim, 0, "relation_changed", 2)
+
+    assert out.unit_status == testing.BlockedStatus(
+        "lxd/2 wants to join as 'node-a', which another unit already uses: "
+        "give that machine another hostname"
+    )
+
+
 def test_the_leader_hook_that_issues_three_tokens_lists_members_once(sim: Sim) -> None:
     """A peer event on the leader lists members once (see docs/benchmarks.md)."""
     first = bootstrapped(sim)

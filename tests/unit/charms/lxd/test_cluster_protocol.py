@@ -20,12 +20,15 @@ from lxd_charm.cluster import (
     deputy,
     hold_first_tokens,
     hold_join_records,
+    hold_wait,
+    is_hold_wait,
     joining_ahead,
     member_config_for,
     plan_deputy,
     plan_joiner,
     plan_leader,
     plan_leader_join,
+    still_holding,
 )
 
 
@@ -98,6 +101,63 @@ def test_a_confirmed_join_records_the_member_and_drops_the_token() -> None:
     plan = plan_leader(app, {"lxd/1": announce("b", joined="b")}, {"a", "b"})
     assert plan.confirm == {"lxd/1": "b"}
     assert plan.drop_tokens == ["lxd/1"]
+
+
+# --- a leader holding first tokens, counting the units Juju shows it ---------------------
+
+
+HOLDING = AppView(members={"lxd/0": "a"})
+
+
+def test_the_hold_goes_on_while_planned_units_are_still_to_announce() -> None:
+    units = {"lxd/1": announce("b"), "lxd/2": {}}
+    assert still_holding(HOLDING, units, planned=4) == hold_wait(2, 4)
+    assert is_hold_wait(hold_wait(2, 4)) and is_hold_wait(hold_wait(12, 30))
+
+
+@pytest.mark.parametrize(
+    ("app", "units", "planned"),
+    [
+        (HOLDING, {"lxd/1": announce("b"), "lxd/2": announce("c")}, 3),  # all announced
+        (HOLDING, {"lxd/1": announce("b")}, 1),  # scaling down: nothing to hold
+        (AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"}), {"lxd/1": {}}, 4),
+        (AppView(members={"lxd/0": "a"}, removing={"lxd/5": "f"}), {"lxd/1": {}}, 4),
+        (AppView(members={"lxd/0": "a"}, leader_joining="lxd/0"), {"lxd/1": {}}, 4),
+        (HOLDING, {"lxd/1": announce("a")}, 4),  # the leader's own name: refused
+        (HOLDING, {"lxd/1": announce("b"), "lxd/2": announce("b")}, 4),  # one name twice
+        (HOLDING, {"lxd/1": {"version": "2.0", "hostname": "b"}}, 4),  # another protocol
+        (HOLDING, {"lxd/1": announce("b", joined="b")}, 4),
+        (HOLDING, {"lxd/1": announce("b", **{"expired-token": "secret:9"})}, 4),
+        (HOLDING, {"lxd/1": announce("b", **{"join-refused": "secret:9"})}, 4),
+        (HOLDING, {"lxd/1": announce("b", **{"join-status": "blocked: no disk"})}, 4),
+        (AppView(members={"lxd/0": "a", "lxd/1": "b"}), {"lxd/1": announce("b")}, 4),
+    ],
+    ids=[
+        "all-announced",
+        "fewer-planned",
+        "token-out",
+        "removal",
+        "leader-joining",
+        "members-name",
+        "name-twice",
+        "other-protocol",
+        "joined",
+        "expired",
+        "refused",
+        "join-status",
+        "recorded-member",
+    ],
+)
+def test_the_leader_reconciles_whenever_the_bags_give_it_more_than_a_count(
+    app: AppView, units: dict[str, dict[str, str]], planned: int
+) -> None:
+    assert still_holding(app, units, planned) is None
+
+
+def test_a_hold_wait_is_told_from_other_waits() -> None:
+    assert not is_hold_wait(cluster.turn_wait("lxd/1"))
+    assert not is_hold_wait(hold_wait(2, 4) + " (+1 more)")
+    assert not is_hold_wait("x" + hold_wait(2, 4))
 
 
 # --- a round's joins are recorded once ------------------------------------------------

@@ -143,3 +143,37 @@ out = ctx.run(ctx.on.start(), state)
 assert out.unit_status == testing.ActiveStatus("standalone; no network listener")
 """
     assert heavy_modules_after(code) == []
+
+
+def test_a_holding_leaders_peer_event_loads_nothing_heavy() -> None:
+    """The leader counting the units deployed with it, one hook each, before their tokens."""
+    code = """
+import ops
+from ops import testing
+import charm
+
+held = ("{} of 4 planned units have announced themselves: join tokens go out when all "
+        "have, or at the next update-status")
+memory = {"initialised": True, "init_options": {"mode": "cluster", "lxd-preseed": ""}}
+peer = testing.PeerRelation(
+    "cluster",
+    local_app_data={"version": "1.4", "members": '{"lxd/0": "node0"}'},
+    local_unit_data={"version": "1.4", "hostname": "node0"},
+    peers_data={1: {"version": "1.4", "hostname": "node1"},
+                2: {"version": "1.4", "hostname": "node2"}},
+)
+state = testing.State(
+    leader=True,
+    config={"mode": "cluster"},
+    relations={peer},
+    planned_units=4,
+    unit_status=testing.WaitingStatus(held.format(2)),
+    stored_states={
+        testing.StoredState("_stored", owner_path="LxdCharm", content={"memory": memory})
+    },
+)
+ctx = testing.Context(charm.LxdCharm, app_name="lxd", unit_id=0)
+out = ctx.run(ctx.on.relation_changed(peer, remote_unit=2), state)
+assert out.unit_status == testing.WaitingStatus(held.format(3)), out.unit_status
+"""
+    assert heavy_modules_after(code) == []
