@@ -172,7 +172,7 @@ class LxdCharm(ops.CharmBase):
             return
         self._reconcile()
 
-    def _on_peer_change(self, _: ops.RelationEvent) -> None:
+    def _on_peer_change(self, event: ops.RelationEvent) -> None:
         """Peer data changed: only the leader and units with work left have anything to do.
 
         A member that is not the leader has nothing to do with its peers'
@@ -190,7 +190,7 @@ class LxdCharm(ops.CharmBase):
             and not self._zone_moved()
         ):
             return
-        if self._joiner_still_waiting() or self._leader_still_holding():
+        if self._joiner_still_waiting() or self._leader_still_holding(event.relation):
             return
         self._reconcile()
 
@@ -617,7 +617,7 @@ class LxdCharm(ops.CharmBase):
             return True
         return False
 
-    def _leader_still_holding(self) -> bool:
+    def _leader_still_holding(self, peer: ops.Relation) -> bool:
         """The leader holding first tokens back, whose hold this event did not end.
 
         Juju shows the leader the units deployed with it one
@@ -636,11 +636,12 @@ class LxdCharm(ops.CharmBase):
 
         if not isinstance(status, ops.WaitingStatus) or not cluster.is_hold_wait(status.message):
             return False
-        peer = self.model.get_relation(peer_bags.PEER)
-        if peer is None or self._peer_has_deputy_work():
+        if self._peer_has_deputy_work():
             return False
         bags = {unit.name: peer.data[unit] for unit in peer.units}
-        if mixed.assess(peer.data[self.app], bags).holds(leader=True):
+        # A refresh from the earlier charm (a bag of either kind): the reconcile's rules decide.
+        earlier = mixed.assess(peer.data[self.app], bags)
+        if earlier.earlier_units or earlier.earlier_app:
             return False
         try:
             app = cluster.AppView.read(peer.data[self.app])

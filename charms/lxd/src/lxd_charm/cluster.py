@@ -264,7 +264,7 @@ def still_holding(
     if any(bag.get(key) for bag in units.values() for key in reported):
         return None
     plan = plan_leader(app, units, set(app.members.values()))
-    if plan.confirm or plan.drop_tokens or plan.collisions or plan.incompatible or plan.replacing:
+    if plan.collisions or plan.incompatible:
         return None
     count = announced(units)
     hold_first_tokens(plan, count, planned)
@@ -376,8 +376,6 @@ def hold_join_records(
         and ``plan.drop_tokens``: members for the leader's status, not yet
         for the databag.
     """
-    if not plan.confirm:
-        return {}
     if not plan.issue and not any(_joining(app, unit, bag) for unit, bag in units.items()):
         return {}
     held, plan.confirm = plan.confirm, {}

@@ -120,9 +120,13 @@ def test_the_hold_goes_on_while_planned_units_are_still_to_announce() -> None:
     [
         (HOLDING, {"lxd/1": announce("b"), "lxd/2": announce("c")}, 3),  # all announced
         (HOLDING, {"lxd/1": announce("b")}, 1),  # scaling down: nothing to hold
-        (AppView(members={"lxd/0": "a"}, tokens={"lxd/1": "secret:1"}), {"lxd/1": {}}, 4),
-        (AppView(members={"lxd/0": "a"}, removing={"lxd/5": "f"}), {"lxd/1": {}}, 4),
-        (AppView(members={"lxd/0": "a"}, leader_joining="lxd/0"), {"lxd/1": {}}, 4),
+        (
+            AppView(members={"lxd/0": "a"}, tokens={"lxd/2": "secret:2"}),
+            {"lxd/1": announce("b"), "lxd/2": announce("c")},
+            4,
+        ),
+        (AppView(members={"lxd/0": "a"}, removing={"lxd/5": "f"}), {"lxd/1": announce("b")}, 4),
+        (AppView(members={"lxd/0": "a"}, leader_joining="lxd/0"), {"lxd/1": announce("b")}, 4),
         (HOLDING, {"lxd/1": announce("a")}, 4),  # the leader's own name: refused
         (HOLDING, {"lxd/1": announce("b"), "lxd/2": announce("b")}, 4),  # one name twice
         (HOLDING, {"lxd/1": {"version": "2.0", "hostname": "b"}}, 4),  # another protocol
