@@ -12,8 +12,9 @@ running in the model), the wall time of one hook for:
   hook-tool calls);
 - **this charm**: a `cluster-relation-created`, which its own `dispatch`
   ends before Python starts (as it does `cluster-relation-joined`); its
-  `update-status` on a member (connects to LXD: one request), and its
-  `config-changed` (a full reconcile);
+  `update-status` on a member (connects to LXD: one request), its `start`
+  in the boot of its last reconcile (no reconcile: memory and status
+  only), and its `config-changed` (a full reconcile);
 - **a unit's first hook**: `install` on a fresh unit, with the bytecode the
   `.charm` ships, and with all bytecode removed (what every unit's first
   hooks paid before the charm shipped it checked by source hash).
@@ -59,7 +60,7 @@ def _swap_charm_py(charm_dir: Path, text: str) -> None:
 def one_formed_unit(charm: Path) -> Iterator[tuple[LxdUnits, Callable[[str], float]]]:
     """A one-member cluster through the stand-in, and a function timing one hook kind on it.
 
-    The function takes "update-status", "config-changed" or
+    The function takes "update-status", "config-changed", "start" or
     "cluster-relation-created" and returns that hook's seconds (nothing else
     runs in the model meanwhile).
     """
@@ -78,6 +79,8 @@ def one_formed_unit(charm: Path) -> Iterator[tuple[LxdUnits, Callable[[str], flo
                     sim.update_status()
                 elif kind == "cluster-relation-created":
                     sim.run_hook("lxd/0", "relation_created")
+                elif kind == "start":
+                    sim.run_hook("lxd/0", "start")
                 else:
                     sim.config_changed()  # no option changed: the reconcile finds nothing to do
                 sim.settle()
@@ -109,6 +112,7 @@ def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
             "null": [],
             "cluster-relation-created": [],
             "update-status": [],
+            "start": [],
             "config-changed": [],
         }
         for _ in range(repeat):
@@ -119,6 +123,7 @@ def steady_hooks(charm: Path, repeat: int) -> dict[str, float]:
             _swap_charm_py(charm_dir, original)
             runs["cluster-relation-created"].append(one("cluster-relation-created"))
             runs["update-status"].append(one("update-status"))
+            runs["start"].append(one("start"))
             runs["config-changed"].append(one("config-changed"))
     return {kind: statistics.median(seconds) for kind, seconds in runs.items()}
 
@@ -146,6 +151,7 @@ def table(figures: dict[str, float]) -> str:
         "null": "an ops charm that does nothing",
         "cluster-relation-created": "this charm: `cluster-relation-created` (dispatch ends it)",
         "update-status": "this charm: `update-status` (a one-member cluster's leader: 2 requests)",
+        "start": "this charm: `start` in the boot of its last reconcile (no reconcile)",
         "config-changed": "this charm: `config-changed` (full reconcile)",
         "first (shipped bytecode)": "this charm: `install`, a fresh unit, shipped bytecode",
         "first (no bytecode)": "this charm: `install`, a fresh unit, no bytecode",
