@@ -6,8 +6,8 @@ leaves it as it was. Everything the charm can learn again in the next hook
 there instead, so a record can never disagree with the machine. What stays
 here is what nobody else can tell the charm: that it initialised LXD and
 with which options, the proxy keys it set, snap config waiting for a
-reboot, the snap the operator sideloaded, and the trust entries it made for
-`https` requirers.
+reboot, the snap the operator sideloaded, the trust entries it made for
+`https` requirers, and the boot it last reconciled in.
 
 The record is plain data (`to_dict` / `from_dict`) so this module stays
 free of `ops`: `charm.py` loads it once per hook and saves it once, just
