@@ -629,11 +629,11 @@ class LxdCharm(ops.CharmBase):
         only the count in its status changes. Reads databags and goal-state
         only (no pylxd, see test_hook_startup).
         """
+        from lxd_charm import cluster, mixed
+
         if not (self.memory.initialised and self.unit.is_leader() and self._is_cluster()):
             return False
         status = self.unit.status
-        from lxd_charm import cluster, mixed
-
         if not isinstance(status, ops.WaitingStatus) or not cluster.is_hold_wait(status.message):
             return False
         if self._peer_has_deputy_work():

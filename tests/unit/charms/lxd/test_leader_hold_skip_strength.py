@@ -51,6 +51,21 @@ def asked(machine: Machine, snapd: FakeSnapd) -> tuple[int, int, int]:
     return machine.lxd.connections, machine.lxd.calls, len(snapd.calls)
 
 
+def next_announcement_reconciles(
+    sim: Sim,  # noqa: F811 (the fixture's value)
+    leader: Machine,
+    snapd: FakeSnapd,
+    bag: dict[str, str] | None = None,
+    **state: Any,
+) -> testing.State:
+    """lxd/2 announces itself (``bag``); the leader's peer event must ask LXD: its State."""
+    before = asked(leader, snapd)
+    sim.write_unit_bag("lxd/2", bag if bag is not None else announce("node-c"))
+    out = run(sim, 0, "relation_changed", 2, **state)
+    assert asked(leader, snapd)[1] > before[1], "the peer event skipped the reconcile"
+    return out
+
+
 def test_another_announcement_only_counts(
     sim: Sim,  # noqa: F811
     holding: Machine,
@@ -79,10 +94,7 @@ def test_a_leader_whose_last_hook_did_not_end_holding_reconciles(
     snapd: FakeSnapd,
     status: Any,
 ) -> None:
-    before = asked(holding, snapd)
-    sim.write_unit_bag("lxd/2", announce("node-c"))
-    out = run(sim, 0, "relation_changed", 2, unit_status=status)
-    assert asked(holding, snapd)[1] > before[1]
+    out = next_announcement_reconciles(sim, holding, snapd, unit_status=status)
     assert out.unit_status == testing.WaitingStatus(HELD.format(3, 4))
 
 
@@ -93,10 +105,7 @@ def test_a_member_that_lost_leadership_reconciles(
 ) -> None:
     """Its status still says it holds; the hold is not its to keep any more."""
     sim.set_leader("lxd/1")
-    before = asked(holding, snapd)
-    sim.write_unit_bag("lxd/2", announce("node-c"))
-    run(sim, 0, "relation_changed", 2)
-    assert asked(holding, snapd)[1] > before[1]
+    next_announcement_reconciles(sim, holding, snapd)
 
 
 def test_a_leader_with_deputy_work_reconciles(
@@ -106,10 +115,7 @@ def test_a_leader_with_deputy_work_reconciles(
 ) -> None:
     """A `leader-token` in its own bag: it issued a token as a deputy, which it must tend."""
     sim.write_unit_bag("lxd/0", {**bag_of(sim, 0), "leader-token": "secret:deputised"})
-    before = asked(holding, snapd)
-    sim.write_unit_bag("lxd/2", announce("node-c"))
-    run(sim, 0, "relation_changed", 2)
-    assert asked(holding, snapd)[1] > before[1]
+    next_announcement_reconciles(sim, holding, snapd)
 
 
 def test_a_peer_of_the_earlier_charm_reconciles(
@@ -118,10 +124,8 @@ def test_a_peer_of_the_earlier_charm_reconciles(
     snapd: FakeSnapd,
 ) -> None:
     """A refresh from the earlier charm is under way: the mixed-moment rules decide."""
-    before = asked(holding, snapd)
-    sim.write_unit_bag("lxd/2", {"version": "1.0", "hostname": "node-c"})
-    out = run(sim, 0, "relation_changed", 2)
-    assert asked(holding, snapd)[1] > before[1]
+    earlier = {"version": "1.0", "hostname": "node-c"}
+    out = next_announcement_reconciles(sim, holding, snapd, earlier)
     assert out.unit_status != testing.WaitingStatus(HELD.format(3, 4))
 
 
@@ -131,11 +135,8 @@ def test_an_application_bag_in_the_earlier_charms_shape_reconciles(
     snapd: FakeSnapd,
 ) -> None:
     """Only a leader of the earlier charm writes it so: the reconcile writes this charm's back."""
-    before = asked(holding, snapd)
     sim.app_data["version"] = "1.0"
-    sim.write_unit_bag("lxd/2", announce("node-c"))
-    run(sim, 0, "relation_changed", 2)
-    assert asked(holding, snapd)[1] > before[1]
+    next_announcement_reconciles(sim, holding, snapd)
     assert sim.app_data["version"] == "1.4"
 
 
@@ -144,10 +145,7 @@ def test_an_application_bag_it_cannot_read_reconciles(
     holding: Machine,
     snapd: FakeSnapd,
 ) -> None:
-    before = asked(holding, snapd)
     sim.app_data["members"] = "{not json"
-    sim.write_unit_bag("lxd/2", announce("node-c"))
-    out = run(sim, 0, "relation_changed", 2)
-    assert asked(holding, snapd)[1] > before[1]
+    out = next_announcement_reconciles(sim, holding, snapd)
     assert out.unit_status.name == "blocked"
     assert "members" in out.unit_status.message
