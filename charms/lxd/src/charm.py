@@ -99,7 +99,6 @@ class LxdCharm(ops.CharmBase):
         for event in (
             self.on.install,
             self.on.config_changed,
-            self.on.upgrade_charm,
             self.on.local_storage_attached,
             self.on.leader_elected,
             self.on.secret_changed,
@@ -112,6 +111,7 @@ class LxdCharm(ops.CharmBase):
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.start, self._on_start)
+        framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
         framework.observe(self.on.update_status, self._on_update_status)
         # Not cluster_relation_joined: Juju runs relation-changed for the same unit
         # right after it, and that hook (with the unit's data) does the work.
@@ -151,6 +151,15 @@ class LxdCharm(ops.CharmBase):
 
     def _on_change(self, _: ops.EventBase) -> None:
         """Any event that may change what the machine should look like."""
+        self._reconcile()
+
+    def _on_upgrade_charm(self, _: ops.UpgradeCharmEvent) -> None:
+        """A new charm revision, or new resources: `juju attach-resource` runs this hook.
+
+        The only hook after install in which Juju can have other resources
+        for the unit, so the reconcile fetches them again (see `_reconcile`).
+        """
+        self.memory.resources_applied = False
         self._reconcile()
 
     def _on_start(self, _: ops.StartEvent) -> None:
@@ -436,8 +445,14 @@ class LxdCharm(ops.CharmBase):
             machine = self._machine()
             config = machine.config
             machine.refuse_immutable_changes()
-            machine.sideload(self._resources())
+            # Fetched at install and upgrade-charm, and again until they are in place.
+            resources = None if self.memory.resources_applied else self._resources()
+            if resources is not None:
+                machine.sideload_snap(resources)
             machine.ensure_snap()
+            if resources is not None:
+                machine.sideload_binary(resources)
+                self.memory.resources_applied = True
             found.refresh = RefreshRound(self, machine).take_part()
             if adopted := machine.adopt_existing(self._peer_app_data()):
                 self.unit.status = ops.MaintenanceStatus(f"adopted the existing LXD: {adopted}")

@@ -263,8 +263,11 @@ class Machine:
         if changes:
             raise BlockedError(changes[0].message())
 
-    def sideload(self, resources: Resources) -> None:
-        """Install attached debug builds; an empty or detached resource goes back to the store."""
+    def sideload_snap(self, resources: Resources) -> None:
+        """Install an attached snap build; an empty or detached resource goes back to the store.
+
+        Before `ensure_snap`, which leaves a sideloaded snap alone.
+        """
         snap_file = self._unpacked(resources.lxd_snap, "lxd-snap", "snap")
         if snap_file is not None:
             digest = _sha256(snap_file)
@@ -275,6 +278,13 @@ class Machine:
         elif self.memory.sideloaded_snap:
             logger.info("lxd-snap resource detached: going back to the store's LXD")
             self.memory.sideloaded_snap = ""
+
+    def sideload_binary(self, resources: Resources) -> None:
+        """Run an attached debug build of LXD, or the snap's own again when there is none.
+
+        After `ensure_snap`: the build goes into the snap's directory, and
+        LXD restarts onto it, so on a fresh machine the snap comes first.
+        """
         binary = self._unpacked(resources.lxd_binary, "lxd-binary", "binary")
         with blocked_on(SnapError, "cannot use the lxd-binary resource"):
             if binary is not None:

@@ -6,8 +6,9 @@ leaves it as it was. Everything the charm can learn again in the next hook
 there instead, so a record can never disagree with the machine. What stays
 here is what nobody else can tell the charm: that it initialised LXD and
 with which options, the proxy keys it set, snap config waiting for a
-reboot, the snap the operator sideloaded, the trust entries it made for
-`https` requirers, and the boot it last reconciled in.
+reboot, the snap the operator sideloaded (and whether it installed the
+resources Juju last gave it), the trust entries it made for `https`
+requirers, and the boot it last reconciled in.
 
 The record is plain data (`to_dict` / `from_dict`) so this module stays
 free of `ops`: `charm.py` loads it once per hook and saves it once, just
@@ -65,6 +66,11 @@ class Memory:
             reconciled, so Juju's `start` right after install and
             config-changed, in the same boot, skips a reconcile that would
             find what theirs found; after a reboot it reconciles.
+        resources_applied: the resources Juju had for the unit at its last
+            install or upgrade-charm are installed (or, empty, removed).
+            Juju changes them only through upgrade-charm (`juju
+            attach-resource` runs it), and each `resource-get` syncs with the
+            controller, so reconciles fetch them only until this is set.
     """
 
     initialised: bool = False
@@ -80,6 +86,7 @@ class Memory:
     failure_domain: str = ""
     pool_wait_since: float = 0.0
     reconciled_boot: str = ""
+    resources_applied: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for Juju's stored state."""
@@ -97,6 +104,7 @@ class Memory:
             "failure_domain": self.failure_domain,
             "pool_wait_since": self.pool_wait_since,
             "reconciled_boot": self.reconciled_boot,
+            "resources_applied": self.resources_applied,
         }
 
     @classmethod
@@ -121,6 +129,7 @@ class Memory:
             failure_domain=str(data.get("failure_domain") or ""),
             pool_wait_since=_number(data.get("pool_wait_since")),
             reconciled_boot=str(data.get("reconciled_boot") or ""),
+            resources_applied=bool(data.get("resources_applied", False)),
         )
 
 

@@ -343,6 +343,56 @@ def test_binary_resource_is_sideloaded_and_detached(
     assert not host.debug_binary.exists()
 
 
+def test_resources_are_fetched_at_install_and_upgrade_charm_only(
+    ctx: testing.Context[Any], host: FakeHost, tmp_path: Path
+) -> None:
+    """Juju changes a unit's resources only through upgrade-charm (`juju attach-resource`).
+
+    Other hooks do not fetch them: each `resource-get` syncs with the
+    controller. A state that names another file for the resource stands for
+    what `resource-get` would give; only upgrade-charm looks at it.
+    """
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(b"\x7fELF first build")
+    second.write_bytes(b"\x7fELF second build")
+    host.debug_binary.parent.mkdir(parents=True)
+    state = run(
+        ctx, "install", testing.State(resources={testing.Resource(name="lxd-binary", path=first)})
+    )
+    # The snap comes first on a fresh machine: LXD restarts onto the build in its directory.
+    assert state.unit_status == testing.ActiveStatus(state.unit_status.message)
+    assert host.debug_binary.read_bytes() == b"\x7fELF first build"
+    newer = frozenset({testing.Resource(name="lxd-binary", path=second)})
+    attached = replace(state, resources=newer)
+    for hook in ("config_changed", "update_status", "start"):
+        # Not active: update-status and start reconcile too, instead of skipping.
+        state = run(ctx, hook, replace(attached, unit_status=testing.WaitingStatus("x")))
+        assert host.debug_binary.read_bytes() == b"\x7fELF first build", hook
+    run(ctx, "upgrade_charm", replace(state, resources=attached.resources))
+    assert host.debug_binary.read_bytes() == b"\x7fELF second build"
+
+
+def test_a_sideload_that_failed_is_tried_again_by_the_next_reconcile(
+    ctx: testing.Context[Any], snapd: FakeSnapd, tmp_path: Path
+) -> None:
+    other = "s390x" if machine_arch() != "s390x" else "amd64"
+    tarball = tmp_path / "snaps.tar"
+    with tarfile.open(tarball, "w") as tar:
+        info = tarfile.TarInfo(f"lxd_{other}.snap")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"snap"))
+    resource = testing.Resource(name="lxd-snap", path=tarball)
+    out = run(ctx, "install", testing.State(resources={resource}))
+    assert out.unit_status.name == "blocked"
+    with tarfile.open(tarball, "w") as tar:  # the same resource, now with this machine's snap
+        info = tarfile.TarInfo(f"lxd_{machine_arch()}.snap")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"snap"))
+    out = run(ctx, "config_changed", out)
+    assert [path.name for path in snapd.installed_files] == [f"lxd_{machine_arch()}.snap"]
+    assert out.unit_status.name == "active"
+
+
 def test_snap_tarball_without_this_arch_blocks(
     ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd, tmp_path: Path
 ) -> None:

@@ -41,6 +41,7 @@ MEMORY_FIELDS = {
     "failure_domain",
     "pool_wait_since",
     "reconciled_boot",
+    "resources_applied",
 }
 
 
@@ -71,6 +72,7 @@ def test_memory_round_trips_through_plain_data() -> None:
         loki_url="http://loki:3100",
         failure_domain="az1",
         reconciled_boot="boot-2",
+        resources_applied=True,
     )
     assert Memory.from_dict(memory.to_dict()) == memory
     assert Memory.from_dict({}) == Memory()

@@ -458,6 +458,12 @@ def test_changed_immutable_options_block_only_once_initialised(host: FakeHost) -
 # --- resources ------------------------------------------------------------------------
 
 
+def sideload(machine: Machine, resources: Resources) -> None:
+    """Both halves, as a reconcile runs them (with `ensure_snap` between)."""
+    machine.sideload_snap(resources)
+    machine.sideload_binary(resources)
+
+
 def test_a_snap_resource_is_installed_once_per_content(
     rhost: FakeHost, recorder: RecordingSnap, tmp_path: Path
 ) -> None:
@@ -465,7 +471,7 @@ def test_a_snap_resource_is_installed_once_per_content(
     snap.write_bytes(b"a snap")
     memory = Memory()
     machine = machine_for(rhost, memory)
-    machine.sideload(Resources(lxd_snap=snap))
+    sideload(machine, Resources(lxd_snap=snap))
     digest = hashlib.sha256(b"a snap").hexdigest()
     assert memory.sideloaded_snap == digest
     assert recorder.calls == [
@@ -474,10 +480,10 @@ def test_a_snap_resource_is_installed_once_per_content(
     ]
     assert (rhost.sideload_dir / "snap").is_dir()
     recorder.calls.clear()
-    machine.sideload(Resources(lxd_snap=snap))
+    sideload(machine, Resources(lxd_snap=snap))
     assert recorder.calls == [("remove_debug_binary", rhost.debug_binary)]
     snap.write_bytes(b"another snap")
-    machine.sideload(Resources(lxd_snap=snap))
+    sideload(machine, Resources(lxd_snap=snap))
     assert ("install_snap_file", snap) in recorder.calls
     assert memory.sideloaded_snap == hashlib.sha256(b"another snap").hexdigest()
 
@@ -490,7 +496,7 @@ def test_a_refused_snap_resource_blocks_and_is_not_remembered(
     recorder.failures["install_snap_file"] = SnapError("not a snap")
     memory = Memory()
     with pytest.raises(BlockedError) as caught:
-        machine_for(rhost, memory).sideload(Resources(lxd_snap=snap))
+        sideload(machine_for(rhost, memory), Resources(lxd_snap=snap))
     assert str(caught.value) == "cannot install the lxd-snap resource: not a snap"
     assert memory.sideloaded_snap == ""
 
@@ -502,7 +508,7 @@ def test_a_detached_or_empty_snap_resource_goes_back_to_the_store(
     empty.write_bytes(b"")
     for resources in (Resources(), Resources(lxd_snap=empty)):
         memory = Memory(sideloaded_snap="ab" * 32)
-        machine_for(rhost, memory).sideload(resources)
+        sideload(machine_for(rhost, memory), resources)
         assert memory.sideloaded_snap == ""
     assert not any(call[0] == "install_snap_file" for call in recorder.calls)
 
@@ -512,7 +518,7 @@ def test_a_binary_resource_is_installed_from_its_workdir(
 ) -> None:
     binary = tmp_path / "lxd"
     binary.write_bytes(b"\x7fELF")
-    machine_for(rhost).sideload(Resources(lxd_binary=binary))
+    sideload(machine_for(rhost), Resources(lxd_binary=binary))
     assert recorder.calls == [("install_debug_binary", binary, rhost.debug_binary)]
     assert (rhost.sideload_dir / "binary").is_dir()
     assert not (rhost.sideload_dir / "snap").exists()
@@ -523,7 +529,7 @@ def test_a_binary_snapd_refuses_blocks(
 ) -> None:
     recorder.failures["remove_debug_binary"] = SnapError("restart failed")
     with pytest.raises(BlockedError) as caught:
-        machine_for(rhost).sideload(Resources())
+        sideload(machine_for(rhost), Resources())
     assert str(caught.value) == "cannot use the lxd-binary resource: restart failed"
 
 
@@ -539,7 +545,7 @@ def test_a_tarball_without_this_machines_build_blocks(rhost: FakeHost, tmp_path:
         info = tarfile.TarInfo("other")
         tar.addfile(info)
     with pytest.raises(BlockedError) as caught:
-        machine_for(rhost).sideload(Resources(lxd_snap=tarball))
+        sideload(machine_for(rhost), Resources(lxd_snap=tarball))
     assert str(caught.value) == (
         f"cannot use the lxd-snap resource: resource tarball {tarball} has no "
         f"lxd_{arch}.snap for this machine's architecture {arch!r}; it has: other"
@@ -560,7 +566,7 @@ def test_a_binary_tarball_gives_this_machines_executable_build(
             info = tarfile.TarInfo(name)
             info.size = len(name)
             tar.addfile(info, io.BytesIO(name.encode()))
-    machine_for(rhost).sideload(Resources(lxd_binary=tarball))
+    sideload(machine_for(rhost), Resources(lxd_binary=tarball))
     extracted = rhost.sideload_dir / "binary" / f"lxd_{machine_arch()}"
     assert recorder.calls == [("install_debug_binary", extracted, rhost.debug_binary)]
     assert extracted.read_text() == f"lxd_{machine_arch()}"
@@ -576,7 +582,7 @@ def test_a_binary_tarball_without_this_machines_build_blocks_naming_the_resource
     with tarfile.open(tarball, "w") as tar:
         tar.addfile(tarfile.TarInfo("other"))
     with pytest.raises(BlockedError) as caught:
-        machine_for(rhost).sideload(Resources(lxd_binary=tarball))
+        sideload(machine_for(rhost), Resources(lxd_binary=tarball))
     assert str(caught.value).startswith(
         f"cannot use the lxd-binary resource: resource tarball {tarball} has no lxd_"
     )

@@ -36,6 +36,7 @@ def full_record() -> dict[str, Any]:
         "failure_domain": "az1",
         "pool_wait_since": 1700000000.5,
         "reconciled_boot": "boot-2",
+        "resources_applied": True,
     }
 
 
@@ -56,6 +57,7 @@ def test_every_field_is_written_and_read_back() -> None:
         failure_domain="az1",
         pool_wait_since=1700000000.5,
         reconciled_boot="boot-2",
+        resources_applied=True,
     )
     assert memory.to_dict() == record
 
