@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -56,6 +57,23 @@ def floor(daemons: list[LxdDaemon]) -> float:
     elapsed = time.perf_counter() - started
     assert len(daemons[0].client().cluster.members()) == len(daemons)
     return elapsed
+
+
+def daemons_cpu(daemons: list[LxdDaemon]) -> float:
+    """CPU seconds the daemons used so far, with the children they waited for (/proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for daemon in daemons:
+        stat = Path(f"/proc/{daemon.process.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
+    return total
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process: the simulator, the stand-in's tool server, the proxies."""
+    times = os.times()
+    return times.user + times.system
 
 
 def in_process(size: int) -> float:
@@ -97,9 +115,12 @@ def as_juju_runs_it(charm: Path, size: int) -> dict[str, Any]:
         runner.proxies = proxies
         try:
             units.add(size)
+            daemons = [units.daemon(name) for name in units.sim.units]
+            lxd_before, own_before = daemons_cpu(daemons), own_cpu()
             started = time.perf_counter()
             hooks = units.sim.settle()
             formation = time.perf_counter() - started
+            lxd_cpu, harness_cpu = daemons_cpu(daemons) - lxd_before, own_cpu() - own_before
             sim = units.sim
             leader = sim.leader
             assert leader is not None
@@ -128,6 +149,8 @@ def as_juju_runs_it(charm: Path, size: int) -> dict[str, Any]:
                 "status_requests": status,
                 "scale_down_requests": runner.per_hook[began:],
                 "timings": formation_timings,
+                "lxd_cpu": lxd_cpu,
+                "harness_cpu": harness_cpu,
             }
         finally:
             units.close()
@@ -257,6 +280,30 @@ def where_the_time_goes(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def where_the_cores_go(rows: list[dict[str, Any]]) -> str:
+    """Per size: the machine's CPU over the formation, by who used it (last round)."""
+    cores = os.cpu_count() or 1
+    lines = [
+        f"| members | formation (s) | CPU over it, {cores} cores (s) | hooks (s) "
+        "| LXD daemons (s) | simulator, stand-in, proxies (s) | left idle (s) "
+        "| mean CPU per hook that starts Python (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        run = r["runs"][-1]
+        timings: list[HookTiming] = run["timings"]
+        hooks_cpu = sum(t.cpu_seconds for t in timings)
+        python = [t for t in timings if t.tool_calls > 0]
+        capacity = cores * run["seconds"]
+        idle = capacity - hooks_cpu - run["lxd_cpu"] - run["harness_cpu"]
+        lines.append(
+            f"| {r['size']} | {run['seconds']:.2f} | {capacity:.1f} | {hooks_cpu:.1f} | "
+            f"{run['lxd_cpu']:.1f} | {run['harness_cpu']:.1f} | {idle:.1f} | "
+            f"{hooks_cpu / max(1, len(python)):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def dump(path: Path, row: dict[str, Any]) -> None:
     """Append every hook of the size's last run (phase, unit, kind, requests, seconds)."""
     run = row["runs"][-1]
@@ -303,6 +350,7 @@ def main() -> None:
     tables = {
         "cluster-formation": f"{formation_table(rows)}\n\n({machine})",
         "hook-time": where_the_time_goes(rows),
+        "cpu-use": where_the_cores_go(rows),
         "lxd-requests": requests_table(rows),
     }
     for body in tables.values():

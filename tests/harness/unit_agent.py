@@ -33,6 +33,7 @@ Requests the boot code sends over the socket as tool `_machine` go to
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import functools
 import json
@@ -40,6 +41,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import socketserver
 import stat
 import subprocess
@@ -169,6 +171,8 @@ class HookTiming:
     hook: str
     seconds: float
     tool_calls: int
+    cpu_seconds: float = 0.0
+    """User and system time of `dispatch` and every process it waited for (hook tools, `lxd`)."""
 
 
 RECORDED: list[HookTiming] = []
@@ -1192,12 +1196,12 @@ class UnitAgentRunner:
         write_stored_states(root, state)
         started = time.monotonic()
         try:
-            result = self._dispatch(root, process_env)
+            result, cpu = self._dispatch(root, process_env)
         finally:
             with self._lock:
                 del self._server.sessions[token]
         elapsed = time.monotonic() - started
-        timing = HookTiming(unit.name, hook, elapsed, session.calls)
+        timing = HookTiming(unit.name, hook, elapsed, session.calls, cpu)
         with self._lock:
             self.timings.append(timing)
             RECORDED.append(timing)
@@ -1229,21 +1233,80 @@ class UnitAgentRunner:
             raise testing.ActionFailed(session.action_failure, state=state_out)
         return state_out
 
-    def _dispatch(self, root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-        """Run the charm's `dispatch`; one that cannot be executed fails, as under Juju."""
+    def _dispatch(
+        self, root: Path, env: Mapping[str, str]
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """Run the charm's `dispatch`; one that cannot be executed fails, as under Juju.
+
+        Also returns the CPU seconds the hook used (`run_measured`): with
+        units in parallel on one machine, a hook's wall time includes what
+        the others took from it.
+        """
+        argv = [str(root / "dispatch")]
         try:
-            return subprocess.run(
-                [str(root / "dispatch")],
-                cwd=root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=HOOK_TIMEOUT,
-                check=False,
-            )
+            return run_measured(argv, cwd=root, env=env, timeout=HOOK_TIMEOUT)
         except (PermissionError, FileNotFoundError, OSError) as e:
-            return subprocess.CompletedProcess([str(root / "dispatch")], 126, "", f"{e}\n")
+            return subprocess.CompletedProcess(argv, 126, "", f"{e}\n"), 0.0
+
+
+def run_measured(
+    argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`subprocess.run` (no input, output captured), plus the CPU seconds the process used.
+
+    `os.wait4` reaps the process with its resource usage, which counts the
+    children it waited for too (a hook's tools, the `lxd` client it ran);
+    `subprocess.run` discards it. Past ``timeout`` the process is killed and
+    `subprocess.TimeoutExpired` raised, as `subprocess.run` does.
+    """
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output: dict[str, str] = {}
+
+    def drain(name: str, stream: Any) -> None:
+        output[name] = stream.read()
+
+    readers = [
+        threading.Thread(target=drain, args=(name, stream), daemon=True)
+        for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    # A pidfd names this process and no later one with its pid, so a kill that races
+    # the reaping below cannot reach another process.
+    pidfd = os.pidfd_open(process.pid)
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    killer = threading.Timer(timeout, kill)
+    killer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        killer.cancel()
+        os.close(pidfd)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    stdout, stderr = output.get("stdout", ""), output.get("stderr", "")
+    if timed_out.is_set():
+        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
+    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+    return done, usage.ru_utime + usage.ru_stime
 
 
 def timing_summary(timings: list[HookTiming]) -> dict[str, tuple[int, float, float]]:

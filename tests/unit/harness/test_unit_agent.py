@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.harness.unit_agent import (
     _options,
     cloud_spec_json,
     read_stored_states,
+    run_measured,
     timing_summary,
     write_stored_states,
 )
@@ -189,6 +192,28 @@ def test_timings_are_summarised_per_hook_kind() -> None:
         HookTiming("a/0", "hooks/cluster-relation-changed", 2.0, 9),
     ]
     assert timing_summary(timings) == {"install": (2, 2.0, 3.0), "relation-changed": (1, 2.0, 2.0)}
+
+
+def test_a_hook_process_is_run_with_its_output_and_the_cpu_of_what_it_waited_for(
+    tmp_path: Path,
+) -> None:
+    """The CPU time counts the children it waited for (a hook's tools, `lxd`), not only it."""
+    busy = f"{sys.executable} -c 'sum(range(3 * 10**6))'"
+    done, cpu = run_measured(
+        ["sh", "-c", f"{busy}; echo out; echo err >&2; exit 3"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+    _, idle = run_measured(["sleep", "0.2"], cwd=tmp_path, env={}, timeout=60)
+    assert cpu > idle
+    assert cpu > 0.02  # the child's loop, not only the shell's start
+
+
+def test_a_hook_process_past_its_timeout_is_killed(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_measured(["sleep", "30"], cwd=tmp_path, env={}, timeout=0.2)
 
 
 def test_goal_state_gives_each_units_status_and_the_departing_one_dying(
