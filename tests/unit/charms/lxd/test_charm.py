@@ -324,6 +324,20 @@ def test_the_same_hook_twice_changes_nothing_the_second_time(
 # --- resources -----------------------------------------------------------------------
 
 
+def other_arch() -> str:
+    """An architecture this machine is not."""
+    return "s390x" if machine_arch() != "s390x" else "amd64"
+
+
+def snap_tarball(path: Path, arch: str) -> Path:
+    """An `lxd-snap` resource tarball (written over ``path``) holding one snap, for ``arch``."""
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo(f"lxd_{arch}.snap")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"snap"))
+    return path
+
+
 def test_binary_resource_is_sideloaded_and_detached(
     ctx: testing.Context[Any], host: FakeHost, tmp_path: Path
 ) -> None:
@@ -375,19 +389,11 @@ def test_resources_are_fetched_at_install_and_upgrade_charm_only(
 def test_a_sideload_that_failed_is_tried_again_by_the_next_reconcile(
     ctx: testing.Context[Any], snapd: FakeSnapd, tmp_path: Path
 ) -> None:
-    other = "s390x" if machine_arch() != "s390x" else "amd64"
-    tarball = tmp_path / "snaps.tar"
-    with tarfile.open(tarball, "w") as tar:
-        info = tarfile.TarInfo(f"lxd_{other}.snap")
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"snap"))
+    tarball = snap_tarball(tmp_path / "snaps.tar", other_arch())
     resource = testing.Resource(name="lxd-snap", path=tarball)
     out = run(ctx, "install", testing.State(resources={resource}))
     assert out.unit_status.name == "blocked"
-    with tarfile.open(tarball, "w") as tar:  # the same resource, now with this machine's snap
-        info = tarfile.TarInfo(f"lxd_{machine_arch()}.snap")
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"snap"))
+    snap_tarball(tarball, machine_arch())  # the same resource, now with this machine's snap
     out = run(ctx, "config_changed", out)
     assert [path.name for path in snapd.installed_files] == [f"lxd_{machine_arch()}.snap"]
     assert out.unit_status.name == "active"
@@ -396,12 +402,7 @@ def test_a_sideload_that_failed_is_tried_again_by_the_next_reconcile(
 def test_snap_tarball_without_this_arch_blocks(
     ctx: testing.Context[Any], host: FakeHost, snapd: FakeSnapd, tmp_path: Path
 ) -> None:
-    other = "s390x" if machine_arch() != "s390x" else "amd64"
-    tarball = tmp_path / "snaps.tar"
-    with tarfile.open(tarball, "w") as tar:
-        info = tarfile.TarInfo(f"lxd_{other}.snap")
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"snap"))
+    tarball = snap_tarball(tmp_path / "snaps.tar", other_arch())
     out = run(
         ctx, "install", testing.State(resources={testing.Resource(name="lxd-snap", path=tarball)})
     )
