@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.clusters import wait_until_offline
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon, wait_until
 from tests.harness.lxd_units import LxdUnits
-
-OFFLINE_THRESHOLD = "11"  # seconds: LXD's lowest, so tests notice an offline member quickly
 
 
 @pytest.fixture
@@ -28,9 +27,7 @@ def lxd_units(lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def formed(units: LxdUnits, count: int) -> LxdDaemon:
     units.add(count)
     units.sim.settle()
-    leader = units.daemon("lxd/0")
-    leader.client().set_server_config({"cluster.offline_threshold": OFFLINE_THRESHOLD})
-    return leader
+    return units.daemon("lxd/0")
 
 
 def listed(daemon: LxdDaemon) -> dict[str, tuple[str, list[str]]]:
@@ -38,15 +35,11 @@ def listed(daemon: LxdDaemon) -> dict[str, tuple[str, list[str]]]:
 
 
 def take_down(units: LxdUnits, leader: LxdDaemon, *unit_names: str) -> None:
-    """Kill the units' daemons and wait until LXD lists their members offline."""
-    names = []
+    """Kill the units' daemons and wait until LXD lists their members offline, the rest online."""
     for name in unit_names:
         units.daemon(name).kill()
         units.tune(name, lxd_wait=1.0)  # its hooks find no LXD quickly
-        names.append(f"node{name.split('/')[1]}")
-    assert wait_until(
-        lambda: all(listed(leader)[n][0] == "Offline" for n in names), timeout=60, interval=1
-    ), listed(leader)
+    wait_until_offline(leader, *(f"node{name.split('/')[1]}" for name in unit_names))
 
 
 def status(units: LxdUnits, unit: str = "lxd/0") -> tuple[str, str]:

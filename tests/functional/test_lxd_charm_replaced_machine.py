@@ -13,20 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.clusters import join
+from tests.harness.clusters import join, statuses, wait_until_offline
 from tests.harness.lxd_daemons import DaemonPool, LxdDaemon, wait_until
 from tests.harness.lxd_units import LxdUnits
-
-OFFLINE_THRESHOLD = "11"  # seconds: LXD's lowest, so the test sees a dead member soon
 
 
 @pytest.fixture
 def lxd_units(lxd_pool: DaemonPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LxdUnits:
     return LxdUnits(lxd_pool, tmp_path, monkeypatch)
-
-
-def statuses(daemon: LxdDaemon) -> dict[str, str]:
-    return {m.name: m.status for m in daemon.client().cluster.members()}
 
 
 def status(units: LxdUnits, unit: str = "lxd/0") -> tuple[str, str]:
@@ -50,13 +44,12 @@ def formed(units: LxdUnits) -> LxdDaemon:
     units.sim.settle()
     leader = units.daemon("lxd/0")
     assert wait_until(lambda: voters(leader) == 3, timeout=60, interval=0.5)
-    leader.client().set_server_config({"cluster.offline_threshold": OFFLINE_THRESHOLD})
     return leader
 
 
 def dies(leader: LxdDaemon, daemon: LxdDaemon, name: str) -> None:
     daemon.kill()
-    assert wait_until(lambda: statuses(leader)[name] == "Offline", timeout=60, interval=1)
+    wait_until_offline(leader, name)
 
 
 def test_a_member_added_by_hand_is_shown_then_replaced_when_its_machine_dies(
