@@ -31,6 +31,28 @@ CAPTURE = Path(__file__).parent.parent / "data" / "lxd-5.0.2-metrics.txt"
 RELATION_ID = 77
 AGENT_RELATION_ID = 78
 NO_NIC_PANELS = {"Network received by member and project", "Network sent by member and project"}
+SWAP_SERIES = "lxd_memory_Swap_bytes"
+
+
+def host_accounts_swap() -> bool:
+    """Whether this kernel accounts swap per cgroup, without which LXD leaves out swap series.
+
+    LXD 5.0.2 exports `lxd_memory_Swap_bytes` only where it can read a
+    container's swap usage: cgroup v1's `memory.memsw.*` or cgroup v2's
+    `memory.swap.current` (kernels built or booted without swap accounting
+    have neither). The test machines differ in this, so the expectation follows
+    the host rather than a capture made on one of them.
+    """
+    root = Path("/sys/fs/cgroup")
+    if (root / "memory" / "memory.memsw.usage_in_bytes").exists():
+        return True
+    return any(root.glob("memory.swap.current")) or any(root.glob("*/memory.swap.current"))
+
+
+def unexported_series() -> set[str]:
+    """The captured series this host's LXD cannot export."""
+    return set() if host_accounts_swap() else {SWAP_SERIES}
+
 
 pytestmark = pytest.mark.skipif(prometheus.missing() is not None, reason=str(prometheus.missing()))
 
@@ -299,20 +321,24 @@ def _check_dashboard(prom: Prometheus) -> None:
     """Every dashboard query runs on real series and finds some.
 
     The test container has no NIC (no bridge here), so only its loopback
-    has traffic, which the network panels leave out: those may be empty.
+    has traffic, which the network panels leave out: those may be empty, as
+    may a query on a series this host cannot export (`unexported_series`).
     """
     board = json.loads(dashboards.dashboard_json())
     for panel in board["panels"]:
         for target in panel["targets"]:
             expr = target["expr"].replace("$unit", ".*").replace("$project", ".*")
-            if panel["title"] in NO_NIC_PANELS:
+            if panel["title"] in NO_NIC_PANELS or any(n in expr for n in unexported_series()):
                 prom.query(expr)  # Prometheus accepts it
             else:
                 prom.wait_for(partial(prom.query, expr), timeout=20, what=expr)
 
 
 def _check_capture(prom: Prometheus) -> None:
-    """The metric names LXD 5.0.2 exports (with one container running) are the captured ones."""
+    """The metric names LXD 5.0.2 exports (with one container running) are the captured ones.
+
+    Less the ones this host's kernel cannot give LXD (`unexported_series`).
+    """
     names = prom.wait_for(
         lambda: {n for n in prom.label_values("__name__") if n.startswith("lxd_")} or None,
         what="lxd_* series",
@@ -322,4 +348,4 @@ def _check_capture(prom: Prometheus) -> None:
         for line in CAPTURE.read_text().splitlines()
         if line.startswith("# TYPE lxd_")
     }
-    assert names == captured
+    assert names == captured - unexported_series()
