@@ -37,16 +37,19 @@ SWAP_SERIES = "lxd_memory_Swap_bytes"
 def host_accounts_swap() -> bool:
     """Whether this kernel accounts swap per cgroup, without which LXD leaves out swap series.
 
-    LXD 5.0.2 exports `lxd_memory_Swap_bytes` only where it can read a
-    container's swap usage: cgroup v1's `memory.memsw.*` or cgroup v2's
-    `memory.swap.current` (kernels built or booted without swap accounting
-    have neither). The test machines differ in this, so the expectation follows
-    the host rather than a capture made on one of them.
+    LXD 5.0.2 exports `lxd_memory_Swap_bytes` only where it found swap
+    accounting when it started (otherwise it logs "Couldn't find the CGroup
+    memory swap accounting"). The two files it looks for are named in its
+    binary: cgroup v1's `memory.memsw.usage_in_bytes` and cgroup v2's
+    `init.scope/memory.swap.current`. The test machines differ in this (one
+    CI machine exported no swap series), so the expectation follows the host
+    rather than the capture, which was made on a machine that accounts swap.
     """
     root = Path("/sys/fs/cgroup")
-    if (root / "memory" / "memory.memsw.usage_in_bytes").exists():
-        return True
-    return any(root.glob("memory.swap.current")) or any(root.glob("*/memory.swap.current"))
+    return any(
+        (root / name).exists()
+        for name in ("memory/memory.memsw.usage_in_bytes", "init.scope/memory.swap.current")
+    )
 
 
 def unexported_series() -> set[str]:
