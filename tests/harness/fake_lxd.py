@@ -588,6 +588,12 @@ class FakeLxd:
         """
         return copy.deepcopy(self._at_connect if self._at_connect is not None else self._info())
 
+    @property
+    def member_name_at_connect(self) -> str:
+        """As `LxdClient.member_name_at_connect`: from `info_at_connect`, no request."""
+        environment = self.info_at_connect["environment"]
+        return str(environment["server_name"]) if environment["server_clustered"] else ""
+
     def _call(self) -> None:
         self.calls += 1
         if self.unreachable:

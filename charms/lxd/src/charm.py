@@ -227,14 +227,15 @@ class LxdCharm(ops.CharmBase):
                 if machine.config.mode == "cluster" and self.unit.is_leader():
                     # The leader's member count is the one that goes stale; counting it
                     # is the only LXD call.
-                    members = lxd.cluster.members()
-                    own = next((m for m in members if m.name == self.host.hostname), None)
-                    plan = self._listener_plan(machine.config)
-                    address = own.url.removeprefix("https://") if own else ""
                     from lxd_charm import fan
                     from lxd_charm.cluster_peer import ClusterPeer
 
                     peer = ClusterPeer(self, machine)
+                    members = lxd.cluster.members()
+                    name = peer.member_name(lxd)
+                    own = next((m for m in members if m.name == name), None)
+                    plan = self._listener_plan(machine.config)
+                    address = own.url.removeprefix("https://") if own else ""
                     self._found = Findings(
                         problem=peer.health(members),
                         cluster_summary=peer.summary(lxd, members),
@@ -320,17 +321,23 @@ class LxdCharm(ops.CharmBase):
 
     def _on_evacuate(self, event: ops.ActionEvent) -> None:
         from lxd_charm import maintenance
-        from lxd_charm.cluster_peer import owners
+        from lxd_charm.cluster_peer import member_name, owners
 
         mode = event.load_params(maintenance.EvacuateParams, errors="fail").mode
-        member, names = self.host.hostname, owners(self.model)
-        self._run_member_action(event, lambda lxd: maintenance.evacuate(lxd, member, mode, names))
+        hostname, names = self.host.hostname, owners(self.model)
+        self._run_member_action(
+            event,
+            lambda lxd: maintenance.evacuate(lxd, member_name(lxd, hostname), mode, names),
+        )
 
     def _on_restore(self, event: ops.ActionEvent) -> None:
         from lxd_charm import maintenance
+        from lxd_charm.cluster_peer import member_name
 
-        member = self.host.hostname
-        self._run_member_action(event, lambda lxd: maintenance.restore(lxd, member))
+        hostname = self.host.hostname
+        self._run_member_action(
+            event, lambda lxd: maintenance.restore(lxd, member_name(lxd, hostname))
+        )
 
     def _on_refresh(self, event: ops.ActionEvent) -> None:
         """Refresh LXD: this unit when standalone; a round of every member from the leader."""

@@ -119,7 +119,7 @@ class ClusterPeer:
                     "LXD cannot change a member's cluster address; bind cluster back"
                 )
         peer.data[self._unit].update(
-            {"version": cluster.VERSION, cluster.HOSTNAME: self._host.hostname}
+            {"version": cluster.VERSION, cluster.HOSTNAME: self.member_name(lxd)}
         )
         try:
             app = cluster.AppView.read(peer.data[self._app])
@@ -193,13 +193,14 @@ class ClusterPeer:
         the leader, whose count names evacuated members. ``listed`` is the
         member listing this hook made (the leader's), read instead of asking again.
         """
+        name = self.member_name(lxd)
         if listed is not None:
-            own = next((m for m in listed if m.name == self._host.hostname), None)
+            own = next((m for m in listed if m.name == name), None)
             if own is None:
                 return None  # not (or no longer) a member: nothing to tend
         else:
             try:
-                own = lxd.cluster.member(self._host.hostname)
+                own = lxd.cluster.member(name)
             except MemberNotFoundError:
                 return None  # removed under us (this unit is leaving): nothing to tend
         domain = cluster.failure_domain(self._zone)
@@ -234,19 +235,35 @@ class ClusterPeer:
         peer = self.relation
         if not self._memory.initialised or peer is None:
             return ""
+        name = self.member_name(lxd)
         if not self._unit.is_leader():
             if own is None:
                 with contextlib.suppress(MemberNotFoundError):
-                    own = lxd.cluster.member(self._host.hostname)
-            return cluster.member_summary(self._host.hostname, own is not None and own.evacuated)
+                    own = lxd.cluster.member(name)
+            return cluster.member_summary(name, own is not None and own.evacuated)
         if members is None:
             members = lxd.cluster.members()
-        claimed = {self._host.hostname}
+        claimed = {name}
         claimed |= {peer.data[unit].get(cluster.HOSTNAME, "") for unit in peer.units}
         with contextlib.suppress(cluster.ProtocolError):
             claimed |= set(cluster.AppView.read(peer.data[self._app]).members.values())
         unowned = cluster.unowned_members(members, claimed)
         return cluster.leader_summary(members, len(peer.units) + 1, unowned)
+
+    def member_name(self, lxd: LxdClient) -> str:
+        """The name this machine's member goes by in LXD: the hostname it joined with.
+
+        Before this unit is a member, the name it bootstraps or joins under
+        (its hostname). Once it is, the name LXD gives the member, read from
+        the connection (no request): LXD keeps a member's name when the
+        machine is renamed, and the hostname would then find no member (its
+        failure domain untended, its leader's status without an address).
+        """
+        return (
+            member_name(lxd, self._host.hostname)
+            if self._memory.initialised
+            else (self._host.hostname)
+        )
 
     def _address(self) -> str:
         binding = self._model.get_binding(PEER)
@@ -290,8 +307,9 @@ class ClusterPeer:
                 app.removing.setdefault(unit, member)
         listed = lxd.cluster.members()
         lxd_members = {m.name for m in listed}
-        if mixed.unrecorded_leader(app.members, self._unit.name, self._host.hostname, lxd_members):
-            app.members[self._unit.name] = self._host.hostname  # the earlier charm's lone leader
+        name = self.member_name(lxd)
+        if mixed.unrecorded_leader(app.members, self._unit.name, name, lxd_members):
+            app.members[self._unit.name] = name  # the earlier charm's lone leader
         for unit, member in self._joined_unconfirmed(app, present, lxd_members).items():
             app.removing.setdefault(unit, member)
         lost = cluster.quorum_problem(listed, _owners(app))
@@ -685,6 +703,11 @@ def _lost_with_instances(unit: str, error: MemberHasInstancesError) -> str:
         f"{len(error.instances)} instance(s) ({shown}); bring its machine back, or discard "
         f"them with `lxc cluster remove --force {error.member}`"
     )
+
+
+def member_name(lxd: LxdClient, hostname: str) -> str:
+    """The member name LXD gives this machine, else (not a member) its ``hostname``."""
+    return lxd.member_name_at_connect or hostname
 
 
 def owners(model: ops.Model) -> dict[str, str]:

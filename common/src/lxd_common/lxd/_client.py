@@ -260,6 +260,16 @@ class LxdClient:
         """
         return copy.deepcopy(dict(self._api.host_info))
 
+    @property
+    def member_name_at_connect(self) -> str:
+        """This daemon's cluster member name as the connection found it ("" when not clustered).
+
+        No request: read from `info_at_connect`. A member's name is fixed at
+        bootstrap or join; LXD keeps it when the machine's hostname changes
+        later, so this, not the hostname, is what finds the member then.
+        """
+        return _member_name(self._api.host_info)
+
     def server_config(self, info: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The server's own configuration keys (``lxc config show``).
 

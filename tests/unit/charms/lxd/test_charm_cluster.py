@@ -1461,6 +1461,47 @@ def test_a_unit_without_a_zone_leaves_the_domain_alone(
     assert domains(a) == {"node-a": "default", "node-b": "default"}
 
 
+def test_a_renamed_machine_tends_its_member_under_the_name_lxd_keeps(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LXD keeps a member's name when its machine is renamed: the charm follows LXD's name.
+
+    With the hostname, every later hook would find no member: the failure
+    domain untended, the actions aimed at a name LXD does not know, the
+    leader's status without its cluster address.
+    """
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az1")
+    a, b, _ = formed(sim, 3)
+    a.hostname, b.hostname = "renamed-a", "renamed-b"
+    a.lxd.cluster.launch("web", target="node-b")
+
+    monkeypatch.setenv("JUJU_AVAILABILITY_ZONE", "az2")
+    member = run(sim, 1, "config_changed")
+    leader = run(sim, 0, "config_changed")
+    assert domains(a) == {"node-a": "az2", "node-b": "az2", "node-c": "az1"}
+    assert bag_of(sim, 1)["hostname"] == "node-b"  # announced as LXD knows it
+    assert bag_of(sim, 0)["hostname"] == "node-a"
+    assert member.unit_status == testing.ActiveStatus(
+        "cluster: member node-b; cluster on 10.0.0.2:8443"
+    )
+    assert leader.unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 3 units; cluster on 10.0.0.1:8443"
+    )
+    assert members(sim) == {"lxd/0": "node-a", "lxd/1": "node-b", "lxd/2": "node-c"}
+
+    got = evacuate(sim, 1)
+    assert got["member"] == "node-b" and got["state"] == "evacuated"
+    assert a.lxd.cluster.instances_on("node-b") == []
+    restored = sim.run("lxd/1", sim.on.action("restore"))
+    assert restored is not None and restored["state"] == "restored"
+    assert a.lxd.cluster.instances_on("node-b") == ["web"]
+
+    run(sim, 0, "update_status")  # the leader's short path finds its member too
+    assert output(sim, 0).unit_status == testing.ActiveStatus(
+        "cluster: 3/3 members online, 3 units; cluster on 10.0.0.1:8443"
+    )
+
+
 def test_evacuate_reports_where_instances_went_and_the_statuses_say_so(sim: Sim) -> None:
     a, b, _ = formed(sim, 3)
     a.lxd.cluster.launch("web", target="node-b")
