@@ -208,8 +208,11 @@ class LxdCharm(ops.CharmBase):
 
         Otherwise this hook only checks that LXD answers: connecting is one
         request (the leader also counts the members), because it runs every
-        few minutes on every unit. With `ovsdb-cms`, OVN's central units are
-        probed too (bounded, no LXD call), so OVN's part of the status stays true.
+        few minutes on every unit. That request's answer also says whether a
+        member still is one (`lxc cluster remove` elsewhere makes it a
+        standalone daemon): one that is not reconciles, which says what to do.
+        With `ovsdb-cms`, OVN's central units are probed too (bounded, no LXD
+        call), so OVN's part of the status stays true.
         """
         machine = self._machine_or_none()
         if machine is None or not isinstance(self.unit.status, ops.ActiveStatus):
@@ -222,9 +225,13 @@ class LxdCharm(ops.CharmBase):
             return
         if not self.memory.initialised:
             return
+        left_cluster = False
         try:
             with self.host.lxd() as lxd:
-                if machine.config.mode == "cluster" and self.unit.is_leader():
+                if machine.config.mode == "cluster" and not lxd.member_name_at_connect:
+                    # Removed from the cluster outside Juju: the reconcile says what to do.
+                    left_cluster = True
+                elif machine.config.mode == "cluster" and self.unit.is_leader():
                     # The leader's member count is the one that goes stale; counting it
                     # is the only LXD call.
                     from lxd_charm import fan
@@ -245,6 +252,9 @@ class LxdCharm(ops.CharmBase):
                 # Otherwise connecting was the check: the client asked LXD for /1.0.
         except LxdError as e:
             self._found = Findings(problem=WaitingError(f"LXD is not answering: {e}"))
+        if left_cluster:
+            self._reconcile(stop_waiting_on_peers=True)
+            return
         if self.model.relations.get("ovsdb-cms"):  # OVN's part of the status is re-checked
             from lxd_charm.ovn_relation import stale_on_update_status
 

@@ -109,6 +109,8 @@ class ClusterPeer:
         if peer is None:
             raise WaitingError("waiting for the cluster peer relation")
         address = self._address()
+        if self._memory.initialised and not lxd.member_name_at_connect:
+            raise BlockedError(self._left_cluster(peer))
         if self._memory.initialised:
             # LXD knows the address this member joined with; the binding is what Juju says now.
             # The connection's own read of the server config (`Machine.server_config`).
@@ -263,6 +265,26 @@ class ClusterPeer:
             member_name(lxd, self._host.hostname)
             if self._memory.initialised
             else (self._host.hostname)
+        )
+
+    def _left_cluster(self, peer: ops.Relation) -> str:
+        """Why a unit whose LXD is a standalone daemon again can do nothing, and the way out.
+
+        The charm made this machine a member; ``lxc cluster remove`` run on
+        another member resets a member to a standalone daemon (LXD 5.0.2).
+        Joining it again on its own would fight whoever removed it, and a
+        leader without a member can neither issue tokens nor remove members:
+        the unit stops here, and a new unit takes its place.
+        """
+        recorded = peer.data[self._unit].get(cluster.JOINED, "")
+        with contextlib.suppress(cluster.ProtocolError):
+            recorded = cluster.AppView.read(peer.data[self._app]).members.get(
+                self._unit.name, recorded
+            )
+        was = f" (it was {recorded})" if recorded else ""
+        return (
+            f"LXD here is no longer a cluster member{was}, removed outside Juju: "
+            f"`juju remove-unit {self._unit.name}`, then `juju add-unit {self._app.name}`"
         )
 
     def _address(self) -> str:

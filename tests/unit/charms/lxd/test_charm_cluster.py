@@ -1502,6 +1502,42 @@ def test_a_renamed_machine_tends_its_member_under_the_name_lxd_keeps(
     )
 
 
+@pytest.mark.parametrize("removed", [0, 2], ids=["the leader", "a member"])
+def test_a_member_removed_outside_juju_blocks_at_its_next_hook(sim: Sim, removed: int) -> None:
+    """``lxc cluster remove`` elsewhere leaves a standalone daemon: never "active" on it.
+
+    Found by update-status (its one request's answer says so) and by any
+    reconcile; the unit blocks with the way out, and joins nothing on its own.
+    """
+    machines = formed(sim, 3)
+    other = machines[1]
+    other.lxd.cluster.remove_member(machines[removed].hostname)
+    assert not machines[removed].lxd.cluster.enabled  # reset, as LXD 5.0.2 does
+    calls = machines[removed].lxd.calls
+    out = run(sim, removed, "update_status")
+    name = machines[removed].hostname
+    assert out.unit_status == testing.BlockedStatus(
+        f"LXD here is no longer a cluster member (it was {name}), removed outside Juju: "
+        f"`juju remove-unit lxd/{removed}`, then `juju add-unit lxd`"
+    )
+    assert not machines[removed].lxd.cluster.enabled
+    assert machines[removed].lxd.calls > calls  # the reconcile ran
+    again = run(sim, removed, "config_changed")
+    assert again.unit_status == out.unit_status
+    assert cluster_names(other) == sorted(
+        m.hostname for m in machines if m is not machines[removed]
+    )
+
+
+def test_update_status_of_a_member_still_in_the_cluster_is_one_request(sim: Sim) -> None:
+    _, b, _ = formed(sim, 3)
+    run(sim, 1, "config_changed")
+    calls = b.lxd.calls
+    out = run(sim, 1, "update_status")
+    assert out.unit_status.name == "active"
+    assert b.lxd.calls == calls + 1  # connecting
+
+
 def test_evacuate_reports_where_instances_went_and_the_statuses_say_so(sim: Sim) -> None:
     a, b, _ = formed(sim, 3)
     a.lxd.cluster.launch("web", target="node-b")

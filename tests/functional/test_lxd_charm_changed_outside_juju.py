@@ -1,12 +1,18 @@
-"""A clustered machine whose hostname changes: the charm's own code on real daemons.
+"""What operators change behind the charm's back: the charm's own code on real daemons.
 
-Captured from LXD 5.0.2 here: a member's name is the ``server_name`` it
-bootstrapped or joined with, and ``GET /1.0`` keeps answering it
-(``environment.server_name``) whatever the machine is called afterwards, so
-the hostname no longer finds the member. The charm names its member as LXD
-does once it is one: its failure domain is still tended, its actions aim at
-it, it leaves the cluster when its unit goes, and the leader's status keeps
-its cluster address.
+Captured from LXD 5.0.2 here:
+
+- A member's name is the ``server_name`` it bootstrapped or joined with,
+  and ``GET /1.0`` keeps answering it (``environment.server_name``) whatever
+  the machine is called afterwards, so the hostname no longer finds the
+  member. The charm names its member as LXD does once it is one: its
+  failure domain is still tended, its actions aim at it, it leaves the
+  cluster when its unit goes, and the leader's status keeps its address.
+- ``lxc cluster remove`` run on another member resets the removed one to a
+  standalone daemon at once: ``server_clustered`` false, ``server_name``
+  the host's name, an empty member listing, its ``cluster.https_address``
+  kept. Its unit blocks and says how to replace it; the way out it names
+  (remove the unit, add one) works, the leader's unit included.
 """
 
 from __future__ import annotations
@@ -85,4 +91,32 @@ def test_renamed_machines_keep_their_members_under_the_names_lxd_gave_them(
     lxd_units.sim.settle()
     listed = sorted(m.name for m in lxd_units.daemon("lxd/0").client().cluster.members())
     assert listed == ["node0", "node2"]
+    assert not lxd_units.sim.failed_hooks
+
+
+def test_a_leader_removed_by_hand_blocks_and_the_way_out_it_names_works(
+    lxd_units: ZonedUnits,
+) -> None:
+    lxd_units.add(3)
+    lxd_units.sim.settle()
+    lxd_units.assert_formed(3)
+    lxd_units.daemon("lxd/1").lxc("cluster", "remove", "node0")
+    lxd_units.sim.run("lxd/0", lxd_units.sim.on.update_status())
+    assert message(lxd_units, "lxd/0") == (
+        "blocked",
+        "LXD here is no longer a cluster member (it was node0), removed outside Juju: "
+        "`juju remove-unit lxd/0`, then `juju add-unit lxd`",
+    )
+    left = lxd_units.daemon("lxd/0").client().info_at_connect
+    assert not left["environment"]["server_clustered"]  # what LXD 5.0.2 did to it
+
+    lxd_units.sim.remove_unit("lxd/0")
+    lxd_units.sim.settle()
+    lxd_units.add(1)
+    lxd_units.sim.settle()
+    listed = sorted(m.name for m in lxd_units.daemon("lxd/1").client().cluster.members())
+    assert listed == ["node1", "node2", "node3"]
+    for unit in ("lxd/1", "lxd/2", "lxd/3"):
+        assert message(lxd_units, unit)[0] == "active", (unit, message(lxd_units, unit))
+    assert message(lxd_units, "lxd/1")[1].startswith("cluster: 3/3 members online, 3 units")
     assert not lxd_units.sim.failed_hooks
