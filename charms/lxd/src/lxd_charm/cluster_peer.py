@@ -261,11 +261,9 @@ class ClusterPeer:
         machine is renamed, and the hostname would then find no member (its
         failure domain untended, its leader's status without an address).
         """
-        return (
-            member_name(lxd, self._host.hostname)
-            if self._memory.initialised
-            else (self._host.hostname)
-        )
+        if not self._memory.initialised:
+            return self._host.hostname
+        return member_name(lxd, self._host.hostname)
 
     def _left_cluster(self, peer: ops.Relation) -> str:
         """Why a unit whose LXD is a standalone daemon again can do nothing, and the way out.
