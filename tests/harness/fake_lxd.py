@@ -524,6 +524,12 @@ class FakeCluster:
         self._lxd.config["cluster.https_address"] = address
 
 
+def _member_in(info: Mapping[str, Any]) -> str:
+    """The member name a ``GET /1.0`` answer gives ("" when the daemon is not clustered)."""
+    environment = info["environment"]
+    return str(environment["server_name"]) if environment["server_clustered"] else ""
+
+
 class FakeLxd:
     """The subset of `LxdClient` the charm's hooks use, with real semantics."""
 
@@ -591,8 +597,7 @@ class FakeLxd:
     @property
     def member_name_at_connect(self) -> str:
         """As `LxdClient.member_name_at_connect`: from `info_at_connect`, no request."""
-        environment = self.info_at_connect["environment"]
-        return str(environment["server_name"]) if environment["server_clustered"] else ""
+        return _member_in(self.info_at_connect)
 
     def _call(self) -> None:
         self.calls += 1
@@ -703,9 +708,7 @@ class FakeLxd:
             cluster_member=(
                 self.cluster.server_name or hand.cluster_member
                 if info is None
-                else str(info["environment"]["server_name"])
-                if info["environment"]["server_clustered"]
-                else ""
+                else _member_in(info)
             ),
         )
 

@@ -109,9 +109,9 @@ class ClusterPeer:
         if peer is None:
             raise WaitingError("waiting for the cluster peer relation")
         address = self._address()
-        if self._memory.initialised and not lxd.member_name_at_connect:
-            raise BlockedError(self._left_cluster(peer))
         if self._memory.initialised:
+            if not lxd.member_name_at_connect:
+                raise BlockedError(self._left_cluster(peer))
             # LXD knows the address this member joined with; the binding is what Juju says now.
             # The connection's own read of the server config (`Machine.server_config`).
             member_address = self._machine.server_config(lxd).get(CLUSTER_ADDRESS_KEY, "")
